@@ -1,0 +1,243 @@
+//! What zdm's integration tests, UI tests and examples share: a fresh database per test,
+//! and readings of the catalog and of table contents to assert on.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use postgres::Client;
+use zdm_runtime::{BatchSize, Options, Runner};
+
+/// Where tests and examples find PostgreSQL.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Connects to `url`; when no server answers, prints one message saying how to point the
+/// tests at a server and exits, instead of failing every test with a panic of its own.
+pub fn connect_or_exit(url: &str) -> Client {
+    match zdm_runtime::connect(url) {
+        Ok(client) => client,
+        Err(error) => {
+            static REPORTED: OnceLock<()> = OnceLock::new();
+            REPORTED.get_or_init(|| eprintln!("error: {error}"));
+            std::process::exit(2);
+        }
+    }
+}
+
+/// A database of its own for one test, created empty and dropped when the test passes.
+/// A failed test leaves it behind for inspection; the next run of the test replaces it.
+pub struct TestDb {
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    /// Creates (or re-creates) the database `zdm_<test_name>`.
+    pub fn new(test_name: &str) -> TestDb {
+        let name = database_name(test_name);
+        let mut admin = connect_or_exit(&database_url());
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .unwrap_or_else(|error| panic!("dropping the old test database {name}: {error}"));
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap_or_else(|error| panic!("creating the test database {name}: {error}"));
+        let url = url_with_database(&database_url(), &name);
+        TestDb { name, url }
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A new connection to the database.
+    pub fn connect(&self) -> Client {
+        connect_or_exit(&self.url)
+    }
+
+    /// A runner with a lock policy sized for tests: short waits, small batches.
+    pub fn runner(&self) -> Runner {
+        self.runner_with(test_options())
+    }
+
+    /// A runner with the given options.
+    pub fn runner_with(&self, options: Options) -> Runner {
+        Runner::connect(&self.url, options).unwrap_or_else(|error| panic!("{error}"))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the database {} of the failed test for inspection", self.name);
+            return;
+        }
+        if let Ok(mut admin) = zdm_runtime::connect(&database_url()) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// Options for tests: waits of 200 ms within a 3 s budget, batches of 250 rows so that
+/// small tables still take several batches.
+pub fn test_options() -> Options {
+    Options {
+        lock_timeout: Duration::from_millis(200),
+        statement_timeout: Duration::from_secs(60),
+        lock_budget: Duration::from_secs(3),
+        batch: BatchSize::Fixed(250),
+    }
+}
+
+fn database_name(test_name: &str) -> String {
+    let cleaned: String = test_name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect();
+    let name = format!("zdm_{cleaned}");
+    if name.len() <= 63 {
+        return name;
+    }
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{}_{:08x}", &name[..54], hash as u32)
+}
+
+/// `url` with its database replaced by `database`.
+fn url_with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |at| at + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// An order-independent digest of every row of `table`, to compare contents before and
+/// after a phase and its reversal.
+pub fn checksum(client: &mut Client, table: &str) -> String {
+    client
+        .query_one(
+            &format!(
+                "SELECT coalesce(md5(string_agg(r::text, E'\\n' ORDER BY r::text)), 'empty') FROM {} AS r",
+                zdm_runtime::quote_ident(table)
+            ),
+            &[],
+        )
+        .unwrap_or_else(|error| panic!("checksum of {table}: {error}"))
+        .get(0)
+}
+
+/// A column as the catalog describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub ty: String,
+    pub not_null: bool,
+    pub default: Option<String>,
+}
+
+/// The columns of `table`, in order.
+pub fn columns(client: &mut Client, table: &str) -> Vec<Column> {
+    client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+                    pg_get_expr(d.adbin, d.adrelid) \
+             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&zdm_runtime::quote_ident(table)],
+        )
+        .expect("reading columns")
+        .iter()
+        .map(|row| Column { name: row.get(0), ty: row.get(1), not_null: row.get(2), default: row.get(3) })
+        .collect()
+}
+
+/// The column `name` of `table`, if it exists.
+pub fn column(client: &mut Client, table: &str, name: &str) -> Option<Column> {
+    columns(client, table).into_iter().find(|column| column.name == name)
+}
+
+/// `(name, valid, definition)` of every index of `table`.
+pub fn indexes(client: &mut Client, table: &str) -> Vec<(String, bool, String)> {
+    client
+        .query(
+            "SELECT c.relname::text, i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass($1) ORDER BY 1",
+            &[&zdm_runtime::quote_ident(table)],
+        )
+        .expect("reading indexes")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
+}
+
+/// The names of the non-internal triggers on `table`.
+pub fn triggers(client: &mut Client, table: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT tgname::text FROM pg_trigger WHERE tgrelid = to_regclass($1) AND NOT tgisinternal ORDER BY 1",
+            &[&zdm_runtime::quote_ident(table)],
+        )
+        .expect("reading triggers")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// `(name, type, validated, definition)` of every constraint on `table`.
+pub fn constraints(client: &mut Client, table: &str) -> Vec<(String, String, bool, String)> {
+    client
+        .query(
+            "SELECT conname::text, contype::text, convalidated, pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid = to_regclass($1) ORDER BY 1",
+            &[&zdm_runtime::quote_ident(table)],
+        )
+        .expect("reading constraints")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect()
+}
+
+/// Runs one query returning a single value.
+pub fn scalar<T: for<'a> postgres::types::FromSql<'a>>(client: &mut Client, sql: &str) -> T {
+    client
+        .query_one(sql, &[])
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+        .get(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_the_test_database() {
+        assert_eq!(url_with_database("postgres://u@h:5432/postgres", "zdm_x"), "postgres://u@h:5432/zdm_x");
+        assert_eq!(url_with_database("postgres://u@h", "zdm_x"), "postgres://u@h/zdm_x");
+        assert_eq!(url_with_database("postgres://u@h/db?sslmode=disable", "d"), "postgres://u@h/d?sslmode=disable");
+    }
+
+    #[test]
+    fn long_test_names_give_distinct_short_database_names() {
+        let a = database_name(&"a".repeat(80));
+        let b = database_name(&format!("{}b", "a".repeat(80)));
+        assert!(a.len() <= 63 && b.len() <= 63);
+        assert_ne!(a, b);
+    }
+}

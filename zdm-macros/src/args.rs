@@ -1,0 +1,86 @@
+//! The attribute's arguments as darling reads them: `id = "…"` and exactly one operation.
+
+use darling::ast::NestedMeta;
+use darling::util::SpannedValue;
+use darling::FromMeta;
+use proc_macro2::Span;
+
+use crate::ops::add_column::AddColumn;
+use crate::validate::{self, Errors};
+
+/// The operations, as written in the attribute.
+pub const OPERATIONS: &[&str] = &["add_column"];
+
+#[derive(Debug, FromMeta)]
+pub struct Args {
+    pub id: SpannedValue<String>,
+    pub add_column: Option<AddColumn>,
+}
+
+/// One operation of a declaration, validated.
+pub enum Operation<'a> {
+    AddColumn(&'a AddColumn),
+}
+
+impl Args {
+    /// Parses the attribute's tokens; darling reports unknown keys with a suggestion,
+    /// duplicates and missing keys.
+    pub fn parse(attr: proc_macro2::TokenStream) -> darling::Result<(Args, Vec<NestedMeta>)> {
+        let items = NestedMeta::parse_meta_list(attr)?;
+        let args = Args::from_list(&items)?;
+        Ok((args, items))
+    }
+
+    /// The one operation, or an error at the second one or at the attribute.
+    pub fn operation(&self, items: &[NestedMeta], errors: &mut Errors) -> Option<Operation<'_>> {
+        let written: Vec<(String, Span)> = items
+            .iter()
+            .filter_map(|item| match item {
+                NestedMeta::Meta(meta) => {
+                    let name = meta.path().get_ident()?.to_string();
+                    OPERATIONS.contains(&name.as_str()).then(|| (name, syn::spanned::Spanned::span(meta.path())))
+                }
+                NestedMeta::Lit(_) => None,
+            })
+            .collect();
+        if let [first, second, ..] = written.as_slice() {
+            validate::push(
+                errors,
+                second.1,
+                format_args!(
+                    "one declaration is one schema change: `{}` follows `{}`; declare it on a struct of its own",
+                    second.0, first.0
+                ),
+            );
+            return None;
+        }
+        match &self.add_column {
+            Some(add_column) => Some(Operation::AddColumn(add_column)),
+            None => {
+                validate::push(
+                    errors,
+                    Span::call_site(),
+                    format_args!(
+                        "`#[zero_downtime]` needs an operation after the id, one of: {}",
+                        OPERATIONS.iter().map(|op| format!("`{op}(…)`")).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Ids name the state row and appear in logs and CLI arguments.
+pub fn validate_id(id: &SpannedValue<String>, errors: &mut Errors) {
+    let valid = !id.is_empty()
+        && id.len() <= 200
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !valid {
+        validate::push(
+            errors,
+            id.span(),
+            "`id` must be 1 to 200 characters of letters, digits, `_`, `-` and `.`, such as \"2026_11_24_01_email_verified\"",
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! SQL text: quoting, deterministic generated names, and the compile-time checks on the
+//! SQL fragments a declaration carries (types, expressions).
+
+/// `"name"`, embedded double quotes doubled, so no name can end the identifier early.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
+pub const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// A generated name from `parts` joined by `_`. Names longer than 63 bytes are cut and
+/// given a hash of the full name, so they stay distinct and the same on every build.
+pub fn bounded_name(parts: &[&str]) -> String {
+    let full = parts.join("_");
+    if full.len() <= MAX_IDENTIFIER_BYTES {
+        return full;
+    }
+    let suffix = format!("_{:08x}", fnv1a(full.as_bytes()) as u32);
+    let mut cut = MAX_IDENTIFIER_BYTES - suffix.len();
+    while !full.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{suffix}", &full[..cut])
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Why an identifier cannot be used, if it cannot.
+pub fn identifier_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("is empty".to_owned());
+    }
+    if name.contains('\0') {
+        return Some("contains a NUL character, which PostgreSQL does not allow in names".to_owned());
+    }
+    if name.len() > MAX_IDENTIFIER_BYTES {
+        return Some(format!(
+            "is {} bytes long; PostgreSQL would silently cut it to {MAX_IDENTIFIER_BYTES} bytes",
+            name.len()
+        ));
+    }
+    None
+}
+
+/// Why a SQL expression cannot be embedded in generated statements, if it cannot.
+///
+/// The check is lexical: strings, quoted identifiers and dollar quotes are closed,
+/// parentheses balance, and nothing ends the statement or comments out what follows.
+/// Whether names and functions exist is for the server to say.
+pub fn expression_problem(sql: &str) -> Option<String> {
+    if sql.trim().is_empty() {
+        return Some("is empty".to_owned());
+    }
+    let bytes = sql.as_bytes();
+    let mut depth = 0i32;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' => {
+                let escapes = i > 0 && matches!(bytes[i - 1], b'E' | b'e');
+                match closing_quote(bytes, i + 1, b'\'', escapes) {
+                    Some(end) => i = end,
+                    None => return Some("has a string literal that is never closed".to_owned()),
+                }
+            }
+            b'"' => match closing_quote(bytes, i + 1, b'"', false) {
+                Some(end) => i = end,
+                None => return Some("has a quoted identifier that is never closed".to_owned()),
+            },
+            b'$' => {
+                if let Some(tag_len) = dollar_tag(&bytes[i..]) {
+                    let tag = &sql[i..i + tag_len];
+                    if tag == "$zdm$" {
+                        return Some("uses the dollar quote $zdm$, which zdm reserves".to_owned());
+                    }
+                    match sql[i + tag_len..].find(tag) {
+                        Some(offset) => i += tag_len + offset + tag_len - 1,
+                        None => return Some(format!("has a {tag} quoted string that is never closed")),
+                    }
+                }
+            }
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return Some("has a `)` without a matching `(`".to_owned());
+                }
+            }
+            b';' => return Some("contains `;`: an expression cannot end the statement".to_owned()),
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                return Some("contains a `--` comment, which would swallow the SQL after it".to_owned())
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                return Some("contains a `/*` comment".to_owned())
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if depth > 0 {
+        return Some("has a `(` that is never closed".to_owned());
+    }
+    None
+}
+
+/// The index of the quote that closes a quoted run starting at `start`, with doubled
+/// quotes (and, in `E''` strings, backslashes) escaping.
+fn closing_quote(bytes: &[u8], start: usize, quote: u8, backslash_escapes: bool) -> Option<usize> {
+    let mut i = start;
+    while i < bytes.len() {
+        if backslash_escapes && bytes[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if bytes[i] == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The length of a dollar-quote opening tag (`$$`, `$tag$`) at the start of `bytes`.
+fn dollar_tag(bytes: &[u8]) -> Option<usize> {
+    let end = bytes[1..].iter().position(|byte| *byte == b'$')? + 1;
+    let tag = &bytes[1..end];
+    let valid = tag.iter().all(|byte| byte.is_ascii_alphanumeric() || *byte == b'_')
+        && tag.first().is_none_or(|byte| !byte.is_ascii_digit());
+    valid.then_some(end + 1)
+}
+
+/// Functions whose result differs per row: as a column default they make `ADD COLUMN`
+/// rewrite the whole table under ACCESS EXCLUSIVE, so zdm adds the column first and
+/// backfills instead.
+const VOLATILE_FUNCTIONS: &[&str] = &[
+    "random",
+    "gen_random_uuid",
+    "uuid_generate_v1",
+    "uuid_generate_v1mc",
+    "uuid_generate_v4",
+    "clock_timestamp",
+    "timeofday",
+    "nextval",
+    "setseed",
+    "txid_current",
+    "pg_current_xact_id",
+    "random_normal",
+];
+
+/// Whether the expression calls a function known to be volatile.
+pub fn calls_volatile_function(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    VOLATILE_FUNCTIONS.iter().any(|function| {
+        lower.match_indices(function).any(|(at, _)| {
+            let before_ok = lower[..at]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+            let after = lower[at + function.len()..].trim_start();
+            before_ok && after.starts_with('(')
+        })
+    })
+}
+
+/// Built-in type names (lower case, single spaces) that `ty` accepts unquoted.
+const BUILT_IN_TYPES: &[&str] = &[
+    "bigint", "int8", "integer", "int", "int4", "smallint", "int2", "real", "float4",
+    "double precision", "float8", "float", "numeric", "decimal", "boolean", "bool", "text",
+    "varchar", "character varying", "char", "character", "bpchar", "bytea", "date", "time",
+    "time without time zone", "time with time zone", "timetz", "timestamp",
+    "timestamp without time zone", "timestamp with time zone", "timestamptz", "interval",
+    "uuid", "json", "jsonb", "xml", "inet", "cidr", "macaddr", "macaddr8", "money", "point",
+    "line", "lseg", "box", "path", "polygon", "circle", "tsvector", "tsquery", "bit",
+    "bit varying", "varbit", "int4range", "int8range", "numrange", "tsrange", "tstzrange",
+    "daterange", "oid", "name", "citext", "hstore", "ltree", "vector",
+];
+
+/// Serial pseudo-types create a sequence and a volatile default: adding such a column
+/// rewrites the table.
+const SERIAL_TYPES: &[&str] = &["serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"];
+
+/// Why a type cannot be used, with a suggestion where one fits.
+///
+/// Accepted: a built-in name, optionally with a modifier `(n)` / `(p, s)` and array
+/// brackets; or a double-quoted (optionally schema-qualified) name for types of the
+/// user's own (enums, domains, extension types).
+pub fn type_problem(ty: &str) -> Option<String> {
+    let trimmed = ty.trim();
+    if trimmed.is_empty() {
+        return Some("is empty".to_owned());
+    }
+    let mut base = trimmed;
+    while let Some(stripped) = base.strip_suffix("[]") {
+        base = stripped.trim_end();
+    }
+    if let Some(open) = base.find('(') {
+        let Some(inner) = base[open + 1..].strip_suffix(')') else {
+            return Some("has a type modifier that is not closed with `)`".to_owned());
+        };
+        let modifiers_ok = inner
+            .split(',')
+            .all(|part| !part.trim().is_empty() && part.trim().chars().all(|c| c.is_ascii_digit()));
+        if !modifiers_ok {
+            return Some(format!("has the modifier `({inner})`; expected numbers such as `(255)` or `(12, 2)`"));
+        }
+        base = base[..open].trim_end();
+    }
+    if base.starts_with('"') {
+        let quoted_parts_ok = base.split('.').all(|part| {
+            part.len() >= 2 && part.starts_with('"') && part.ends_with('"') && !part[1..part.len() - 1].contains('"')
+        });
+        return (!quoted_parts_ok).then(|| "is a quoted type name that is not closed or not of the form \"schema\".\"name\"".to_owned());
+    }
+    let normalized = base.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase();
+    if SERIAL_TYPES.contains(&normalized.as_str()) {
+        return Some(format!(
+            "is `{normalized}`, which adds a sequence default and rewrites the whole table; \
+             add an integer column and fill it from a sequence with `backfill` instead"
+        ));
+    }
+    if BUILT_IN_TYPES.contains(&normalized.as_str()) {
+        return None;
+    }
+    let mut message = format!("is not a PostgreSQL type zdm knows (`{normalized}`)");
+    if let Some(suggestion) = closest(&normalized, BUILT_IN_TYPES) {
+        message.push_str(&format!("; did you mean `{suggestion}`?"));
+    }
+    message.push_str(" For a type of your own, write its name in double quotes: ty = \"\\\"mood\\\"\"");
+    Some(message)
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a typo.
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|candidate| (edit_distance(word, candidate), *candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_are_kept_and_long_ones_cut_with_a_stable_hash() {
+        assert_eq!(bounded_name(&["users", "email", "idx"]), "users_email_idx");
+        let long = "a".repeat(70);
+        let name = bounded_name(&[&long, "idx"]);
+        assert_eq!(name.len(), 63);
+        assert_eq!(name, bounded_name(&[&long, "idx"]));
+        assert_ne!(name, bounded_name(&[&long, "chk"]));
+    }
+
+    #[test]
+    fn expressions_must_be_closed_and_single() {
+        assert_eq!(expression_problem("lower(email)"), None);
+        assert_eq!(expression_problem("'it''s; fine'"), None);
+        assert_eq!(expression_problem("E'a\\'b'"), None);
+        assert_eq!(expression_problem("$$ a; b $$"), None);
+        assert!(expression_problem("1; DROP TABLE users").unwrap().contains(";"));
+        assert!(expression_problem("lower(email").unwrap().contains("never closed"));
+        assert!(expression_problem("'open").unwrap().contains("string literal"));
+        assert!(expression_problem("1 -- x").unwrap().contains("comment"));
+        assert!(expression_problem("  ").unwrap().contains("empty"));
+        assert!(expression_problem("$zdm$ x $zdm$").unwrap().contains("reserves"));
+    }
+
+    #[test]
+    fn volatile_calls_are_found_by_name() {
+        assert!(calls_volatile_function("gen_random_uuid()"));
+        assert!(calls_volatile_function("floor(RANDOM () * 10)"));
+        assert!(!calls_volatile_function("now()"));
+        assert!(!calls_volatile_function("my_random(1)"));
+    }
+
+    #[test]
+    fn types_are_checked_with_suggestions() {
+        assert_eq!(type_problem("boolean"), None);
+        assert_eq!(type_problem("varchar(255)"), None);
+        assert_eq!(type_problem("numeric(12, 2)"), None);
+        assert_eq!(type_problem("Timestamp With Time Zone"), None);
+        assert_eq!(type_problem("text[]"), None);
+        assert_eq!(type_problem("\"public\".\"mood\""), None);
+        assert!(type_problem("integr").unwrap().contains("did you mean `integer`"));
+        assert!(type_problem("bigserial").unwrap().contains("rewrites"));
+        assert!(type_problem("varchar(x)").unwrap().contains("modifier"));
+    }
+}

@@ -1,0 +1,34 @@
+//! Checks shared by every operation. Each pushes a spanned error naming the key as the
+//! user wrote it, so all problems of a declaration are reported in one build.
+
+use darling::util::SpannedValue;
+
+use crate::sql;
+
+/// Collects every error of one declaration.
+pub type Errors = darling::error::Accumulator;
+
+pub fn push(errors: &mut Errors, span: proc_macro2::Span, message: impl std::fmt::Display) {
+    errors.push(syn::Error::new(span, message).into());
+}
+
+/// A table, column or index name.
+pub fn identifier(errors: &mut Errors, key: &str, value: &SpannedValue<String>) {
+    if let Some(problem) = sql::identifier_problem(value) {
+        push(errors, value.span(), format_args!("`{key}` {problem}"));
+    }
+}
+
+/// A SQL expression embedded in generated statements.
+pub fn expression(errors: &mut Errors, key: &str, value: &SpannedValue<String>) {
+    if let Some(problem) = sql::expression_problem(value) {
+        push(errors, value.span(), format_args!("`{key}` {problem}"));
+    }
+}
+
+/// A column type.
+pub fn type_name(errors: &mut Errors, key: &str, value: &SpannedValue<String>) {
+    if let Some(problem) = sql::type_problem(value) {
+        push(errors, value.span(), format_args!("`{key}` {problem}"));
+    }
+}

@@ -1,0 +1,164 @@
+//! Batched backfill by keyset pagination on the primary key.
+//!
+//! Each batch is one short transaction that finds the batch's upper key through the primary
+//! key index, runs the step's statements over the key range `(cursor, upper]`, and stores
+//! `upper` as the new cursor in the state row before committing. A killed runner therefore
+//! resumes exactly after the last committed batch: no row is done twice or skipped, and no
+//! batch re-scans rows already done, so the cost is linear in the table size.
+
+use std::time::{Duration, Instant};
+
+use postgres::Transaction;
+
+use crate::error::{Error, Result};
+use crate::plan::Backfill;
+use crate::runner::{BatchSize, Runner, StepContext};
+use crate::sql::{quote_ident, quote_literal};
+use crate::state;
+
+const FIRST_ADAPTIVE_BATCH: u32 = 1_000;
+const MIN_BATCH: u32 = 100;
+const MAX_BATCH: u32 = 100_000;
+
+/// What a backfill step did.
+pub(crate) struct Outcome {
+    pub(crate) rows: u64,
+    pub(crate) lock_retries: u32,
+}
+
+/// A primary-key column: its quoted name and its type as `format_type` prints it.
+struct KeyColumn {
+    name: String,
+    ty: String,
+}
+
+pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -> Result<Outcome> {
+    let key = primary_key(runner, context, spec.table)?;
+    let key_list = key.iter().map(|column| column.name.as_str()).collect::<Vec<_>>().join(", ");
+    let state = state::load(runner.client(), context.plan.id)?;
+    let mut cursor = state.cursor;
+    let mut batch = match runner.options().batch {
+        BatchSize::Fixed(size) => size.max(1),
+        BatchSize::Target(_) => FIRST_ADAPTIVE_BATCH,
+    };
+    let mut outcome = Outcome {
+        rows: 0,
+        lock_retries: 0,
+    };
+    loop {
+        let started = Instant::now();
+        let mut last_batch = false;
+        let mut rows = 0u64;
+        let mut next_cursor = None;
+        let after = cursor.as_deref().map(|values| row_bound(&key, ">", values));
+        outcome.lock_retries += runner.with_lock_retries(context, |client, options| {
+            let mut transaction = client.transaction()?;
+            transaction.batch_execute(&format!(
+                "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+                options.lock_timeout.as_millis().max(1),
+                options.statement_timeout.as_millis()
+            ))?;
+            let upper = batch_upper_bound(&mut transaction, spec.table, &key, &key_list, after.as_deref(), batch)?;
+            let mut range = after.clone().unwrap_or_else(|| "true".to_owned());
+            if let Some(upper) = &upper {
+                range = format!("{range} AND {}", row_bound(&key, "<=", upper));
+            }
+            rows = 0;
+            for statement in spec.statements {
+                rows += transaction.execute(statement.replace("{range}", &format!("({range})")).as_str(), &[])?;
+            }
+            match &upper {
+                Some(upper) => {
+                    state::checkpoint(&mut transaction, context.plan.id, upper, rows as i64)?;
+                }
+                None => state::advance_in(&mut transaction, context.plan.id, context.index)?,
+            }
+            transaction.commit()?;
+            last_batch = upper.is_none();
+            next_cursor = upper;
+            Ok(())
+        })?;
+        outcome.rows += rows;
+        if last_batch {
+            return Ok(outcome);
+        }
+        cursor = next_cursor;
+        if let BatchSize::Target(target) = runner.options().batch {
+            batch = adapt(batch, started.elapsed(), target);
+        }
+    }
+}
+
+/// The next batch size: scaled toward the target duration, at most doubling or halving
+/// per batch so one slow batch (a checkpoint, a lock wait) does not swing it.
+fn adapt(batch: u32, took: Duration, target: Duration) -> u32 {
+    let ratio = target.as_secs_f64() / took.as_secs_f64().max(1e-4);
+    let next = f64::from(batch) * ratio.clamp(0.5, 2.0);
+    (next as u32).clamp(MIN_BATCH, MAX_BATCH)
+}
+
+/// The key of the `batch`-th row after `after`, or `None` when fewer rows remain, in which
+/// case the batch runs to the end of the table.
+fn batch_upper_bound(
+    transaction: &mut Transaction<'_>,
+    table: &str,
+    key: &[KeyColumn],
+    key_list: &str,
+    after: Option<&str>,
+    batch: u32,
+) -> Result<Option<Vec<String>>, postgres::Error> {
+    let texts = key
+        .iter()
+        .map(|column| format!("{}::text", column.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {texts} FROM {table} WHERE {} ORDER BY {key_list} OFFSET {} LIMIT 1",
+        after.unwrap_or("true"),
+        batch.saturating_sub(1)
+    );
+    let row = transaction.query_opt(sql.as_str(), &[])?;
+    Ok(row.map(|row| (0..key.len()).map(|index| row.get(index)).collect()))
+}
+
+/// `(k1, k2) <op> ('v1'::t1, 'v2'::t2)`: a row comparison the primary key index serves.
+/// The values were read from the table itself and are passed back as typed literals.
+fn row_bound(key: &[KeyColumn], op: &str, values: &[String]) -> String {
+    let columns = key.iter().map(|column| column.name.as_str()).collect::<Vec<_>>().join(", ");
+    let literals = key
+        .iter()
+        .zip(values)
+        .map(|(column, value)| format!("{}::{}", quote_literal(value), column.ty))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("({columns}) {op} ({literals})")
+}
+
+fn primary_key(runner: &mut Runner, context: &StepContext, table: &str) -> Result<Vec<KeyColumn>> {
+    let rows = runner
+        .client()
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
+             FROM pg_index i \
+             JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position) ON true \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             WHERE i.indrelid = to_regclass($1) AND i.indisprimary \
+             ORDER BY k.position",
+            &[&table],
+        )
+        .map_err(|error| context.failed(error))?;
+    if rows.is_empty() {
+        return Err(Error::Drift {
+            migration: context.plan.id.to_owned(),
+            expected: format!("a primary key on {table} to paginate the backfill by"),
+            found: "no primary key".to_owned(),
+        });
+    }
+    Ok(rows
+        .iter()
+        .map(|row| KeyColumn {
+            name: quote_ident(row.get::<_, &str>(0)),
+            ty: row.get(1),
+        })
+        .collect())
+}

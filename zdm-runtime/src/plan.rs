@@ -1,0 +1,287 @@
+//! The plan of one schema change as inspectable data: its phases, the steps of each phase
+//! and of each reversal, the SQL of every step and the lock it takes.
+//!
+//! `#[zero_downtime]` computes all of it at compile time and emits it as a `static`, so a
+//! plan can be printed, reviewed and checksummed without a database.
+
+use std::fmt;
+
+/// The four phases of a zero-downtime change, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Phase {
+    /// Additive changes that old application versions do not notice.
+    Expand,
+    /// Triggers that keep the old and the new shape in step while both are written.
+    Sync,
+    /// Batched copy of existing rows into the new shape.
+    Backfill,
+    /// Removal of the old shape and enforcement of constraints, once no old version runs.
+    Contract,
+}
+
+impl Phase {
+    /// Every phase, in execution order.
+    pub const ALL: [Phase; 4] = [Phase::Expand, Phase::Sync, Phase::Backfill, Phase::Contract];
+
+    /// The name used in the state table, the CLI and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Expand => "expand",
+            Phase::Sync => "sync",
+            Phase::Backfill => "backfill",
+            Phase::Contract => "contract",
+        }
+    }
+
+    /// Parses a phase name as printed by [`Phase::name`].
+    pub fn from_name(name: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|phase| phase.name() == name)
+    }
+
+    /// The phase that must have completed before this one may run.
+    pub fn previous(self) -> Option<Phase> {
+        match self {
+            Phase::Expand => None,
+            Phase::Sync => Some(Phase::Expand),
+            Phase::Backfill => Some(Phase::Sync),
+            Phase::Contract => Some(Phase::Backfill),
+        }
+    }
+
+    /// The phase that runs after this one.
+    pub fn next(self) -> Option<Phase> {
+        match self {
+            Phase::Expand => Some(Phase::Sync),
+            Phase::Sync => Some(Phase::Backfill),
+            Phase::Backfill => Some(Phase::Contract),
+            Phase::Contract => None,
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The table-level lock a step acquires, strongest first in severity for the application.
+///
+/// Shown by plans so a reviewer sees which steps can block reads and writes; the runner
+/// bounds every wait for it with `lock_timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// Takes no table lock (catalog reads, checks on the data under MVCC).
+    None,
+    /// `ACCESS SHARE`: what a plain `SELECT` takes; blocks only `ACCESS EXCLUSIVE`.
+    AccessShare,
+    /// `ROW EXCLUSIVE`: what `UPDATE`/`INSERT` take; short per batch.
+    RowExclusive,
+    /// `SHARE UPDATE EXCLUSIVE`: `VALIDATE CONSTRAINT`, `CREATE INDEX CONCURRENTLY`; reads
+    /// and writes go on.
+    ShareUpdateExclusive,
+    /// `SHARE ROW EXCLUSIVE`: `CREATE TRIGGER`, `ADD FOREIGN KEY`; blocks writes briefly.
+    ShareRowExclusive,
+    /// `ACCESS EXCLUSIVE`: most `ALTER TABLE` forms; blocks everything, so only for
+    /// catalog-only changes that finish in milliseconds.
+    AccessExclusive,
+}
+
+impl Lock {
+    /// The lock's name as PostgreSQL's manual spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lock::None => "no table lock",
+            Lock::AccessShare => "ACCESS SHARE",
+            Lock::RowExclusive => "ROW EXCLUSIVE",
+            Lock::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
+            Lock::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
+            Lock::AccessExclusive => "ACCESS EXCLUSIVE",
+        }
+    }
+}
+
+impl fmt::Display for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What one step does.
+#[derive(Clone, Copy, Debug)]
+pub enum Action {
+    /// Statements run together in one short transaction under `lock_timeout`, together
+    /// with the update of the migration's state row.
+    Transaction(&'static [&'static str]),
+    /// `CREATE [UNIQUE] INDEX CONCURRENTLY`, run outside any transaction. An INVALID index
+    /// of the same name, left by a build that failed or was killed, is dropped first; a
+    /// valid one means the step already ran.
+    CreateIndexConcurrently {
+        /// The index name, unquoted.
+        index: &'static str,
+        /// The complete `CREATE INDEX CONCURRENTLY` statement.
+        sql: &'static str,
+    },
+    /// `DROP INDEX CONCURRENTLY IF EXISTS`, run outside any transaction.
+    DropIndexConcurrently {
+        /// The index name, unquoted.
+        index: &'static str,
+        /// The complete statement.
+        sql: &'static str,
+    },
+    /// A keyset-paginated batch loop over `table`'s primary key.
+    Backfill(Backfill),
+    /// A question only the data can answer, asked before a lock-heavy step.
+    Check(Check),
+    /// What the live schema must look like before the phase starts.
+    Expect(Expectation),
+}
+
+/// A batched backfill: each batch runs `statements` in one transaction, with `{range}`
+/// replaced by a predicate selecting the next batch of `table`'s primary key.
+#[derive(Clone, Copy, Debug)]
+pub struct Backfill {
+    /// The table whose primary key is paginated, as written in SQL (quoted).
+    pub table: &'static str,
+    /// Statements with a `{range}` placeholder, written over `table`'s unqualified columns.
+    pub statements: &'static [&'static str],
+}
+
+/// A precondition on the data: `count_sql` must return 0, else the step fails and shows
+/// the rows `sample_sql` returns.
+#[derive(Clone, Copy, Debug)]
+pub struct Check {
+    /// What must hold, in words: "no NULL left in \"users\".\"email\"".
+    pub expectation: &'static str,
+    /// `SELECT count(*) …` of the offending rows.
+    pub count_sql: &'static str,
+    /// `SELECT …::text …` of a few offending rows (one text column).
+    pub sample_sql: &'static str,
+}
+
+/// A fact about the live schema that a declaration relies on.
+#[derive(Clone, Copy, Debug)]
+pub enum Expectation {
+    /// The table exists (and is a table).
+    TableExists { table: &'static str },
+    /// No relation of this name exists.
+    TableAbsent { table: &'static str },
+    /// The column exists; with `ty`, it has that type as `format_type` prints it.
+    ColumnExists {
+        table: &'static str,
+        column: &'static str,
+        ty: Option<&'static str>,
+    },
+    /// The column does not exist.
+    ColumnAbsent {
+        table: &'static str,
+        column: &'static str,
+    },
+}
+
+/// One step of a phase or of a reversal.
+#[derive(Clone, Copy, Debug)]
+pub struct Step {
+    /// What the step does, in words.
+    pub description: &'static str,
+    /// The strongest table lock the step takes.
+    pub lock: Lock,
+    /// The table whose lock the step waits for; named in blocker reports.
+    pub table: Option<&'static str>,
+    /// The work.
+    pub action: Action,
+}
+
+impl Step {
+    /// Whether the step runs inside a transaction.
+    pub fn transactional(&self) -> bool {
+        !matches!(
+            self.action,
+            Action::CreateIndexConcurrently { .. } | Action::DropIndexConcurrently { .. }
+        )
+    }
+
+    /// The SQL the step runs, as it would be printed by a plan; the backfill's `{range}`
+    /// stands for the keyset predicate chosen at run time.
+    pub fn statements(&self) -> Vec<&'static str> {
+        match self.action {
+            Action::Transaction(statements) => statements.to_vec(),
+            Action::CreateIndexConcurrently { sql, .. } | Action::DropIndexConcurrently { sql, .. } => {
+                vec![sql]
+            }
+            Action::Backfill(backfill) => backfill.statements.to_vec(),
+            Action::Check(check) => vec![check.count_sql],
+            Action::Expect(_) => Vec::new(),
+        }
+    }
+}
+
+/// The steps of one phase and of its reversal.
+#[derive(Clone, Copy, Debug)]
+pub struct PhasePlan {
+    /// What the phase achieves, in words.
+    pub summary: &'static str,
+    /// Steps run by the phase, in order.
+    pub forward: &'static [Step],
+    /// Steps that undo the phase, in order. Every one is safe to run again and safe to
+    /// run after the forward steps were only partly applied.
+    pub reverse: &'static [Step],
+}
+
+/// The complete plan of one `#[zero_downtime]` declaration.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    /// The migration's unique id.
+    pub id: &'static str,
+    /// The operation, as written in the attribute (`add_column`, …).
+    pub operation: &'static str,
+    /// The declaration's doc comment, if any.
+    pub description: &'static str,
+    /// Expand, sync, backfill and contract, in this order.
+    pub phases: [PhasePlan; 4],
+}
+
+impl Plan {
+    /// The steps of one phase.
+    pub fn phase(&self, phase: Phase) -> &PhasePlan {
+        &self.phases[phase.index()]
+    }
+
+    /// A checksum over every statement of the plan; the runner refuses to continue a
+    /// migration whose plan changed since it started.
+    pub fn checksum(&self) -> String {
+        // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |bytes: &[u8]| {
+            for byte in bytes.iter().chain(&[0xff]) {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        feed(self.id.as_bytes());
+        feed(self.operation.as_bytes());
+        for phase in &self.phases {
+            for step in phase.forward.iter().chain(phase.reverse) {
+                for statement in step.statements() {
+                    feed(statement.as_bytes());
+                }
+            }
+        }
+        format!("{hash:016x}")
+    }
+}
+
+/// A schema change declared with `#[zero_downtime]`.
+pub trait Migration: Sync {
+    /// The plan the attribute generated.
+    fn plan(&self) -> &'static Plan;
+
+    /// The migration's unique id.
+    fn id(&self) -> &'static str {
+        self.plan().id
+    }
+}
