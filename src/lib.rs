@@ -241,3 +241,60 @@ mod tests {
         assert_ne!(a, b);
     }
 }
+
+/// One simulated application version: called over and over on its own connection with
+/// the phase that is running (or just ran) and a counter unique to the call, it performs
+/// one write and panics if the write fails.
+pub type Writer = Box<dyn Fn(&mut Client, zdm_runtime::Phase, i64) + Send + Sync>;
+
+/// Runs every phase of `migration` in order while each writer writes from a thread of its
+/// own. Before moving on from a phase, every writer has written at least a few times while
+/// that phase was current, so each phase is covered by each version's writes.
+pub fn run_phases_under_load(db: &TestDb, migration: &dyn zdm_runtime::Migration, writers: Vec<Writer>) {
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+    use zdm_runtime::Phase;
+
+    let current = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let counter = AtomicI64::new(0);
+    let seen: Vec<[AtomicUsize; 4]> = writers.iter().map(|_| Default::default()).collect();
+    let mut runner = db.runner();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = writers
+            .iter()
+            .enumerate()
+            .map(|(index, writer)| {
+                let (current, stop, counter, seen) = (&current, &stop, &counter, &seen);
+                let url = db.url().to_owned();
+                scope.spawn(move || {
+                    let mut client = connect_or_exit(&url);
+                    while !stop.load(Ordering::SeqCst) {
+                        let phase_index = current.load(Ordering::SeqCst);
+                        writer(&mut client, Phase::ALL[phase_index], counter.fetch_add(1, Ordering::SeqCst));
+                        seen[index][phase_index].fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for (phase_index, phase) in Phase::ALL.into_iter().enumerate() {
+            current.store(phase_index, Ordering::SeqCst);
+            let outcome = runner.run(migration, phase);
+            if let Err(error) = outcome {
+                stop.store(true, Ordering::SeqCst);
+                panic!("{phase} under load: {error}");
+            }
+            while seen.iter().any(|counts| counts[phase_index].load(Ordering::SeqCst) < 3) {
+                if handles.iter().any(|handle| handle.is_finished()) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        for handle in handles {
+            if let Err(panic) = handle.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+}

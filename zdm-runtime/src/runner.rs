@@ -416,7 +416,7 @@ fn runner_lock_holder(client: &mut Client) -> Result<i32> {
     let row = client
         .query_opt(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND classid = ($1 >> 32)::int::oid AND objid = ($1 & 4294967295)::oid AND objsubid = 1 \
+             AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1 \
              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[&RUNNER_LOCK_KEY],
         )
