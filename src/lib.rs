@@ -7,10 +7,7 @@ use std::time::Duration;
 use postgres::Client;
 use zdm_runtime::{BatchSize, Options, Runner};
 
-/// Where tests and examples find PostgreSQL.
-pub fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+pub use zdm_runtime::database_url;
 
 /// Connects to `url`; when no server answers, prints one message saying how to point the
 /// tests at a server and exits, instead of failing every test with a panic of its own.
@@ -76,7 +73,10 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("kept the database {} of the failed test for inspection", self.name);
+            eprintln!(
+                "kept the database {} of the failed test for inspection",
+                self.name
+            );
             return;
         }
         if let Ok(mut admin) = zdm_runtime::connect(&database_url()) {
@@ -99,7 +99,13 @@ pub fn test_options() -> Options {
 fn database_name(test_name: &str) -> String {
     let cleaned: String = test_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     let name = format!("zdm_{cleaned}");
     if name.len() <= 63 {
@@ -164,13 +170,20 @@ pub fn columns(client: &mut Client, table: &str) -> Vec<Column> {
         )
         .expect("reading columns")
         .iter()
-        .map(|row| Column { name: row.get(0), ty: row.get(1), not_null: row.get(2), default: row.get(3) })
+        .map(|row| Column {
+            name: row.get(0),
+            ty: row.get(1),
+            not_null: row.get(2),
+            default: row.get(3),
+        })
         .collect()
 }
 
 /// The column `name` of `table`, if it exists.
 pub fn column(client: &mut Client, table: &str, name: &str) -> Option<Column> {
-    columns(client, table).into_iter().find(|column| column.name == name)
+    columns(client, table)
+        .into_iter()
+        .find(|column| column.name == name)
 }
 
 /// `(name, valid, definition)` of every index of `table`.
@@ -222,26 +235,6 @@ pub fn scalar<T: for<'a> postgres::types::FromSql<'a>>(client: &mut Client, sql:
         .get(0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_get_the_test_database() {
-        assert_eq!(url_with_database("postgres://u@h:5432/postgres", "zdm_x"), "postgres://u@h:5432/zdm_x");
-        assert_eq!(url_with_database("postgres://u@h", "zdm_x"), "postgres://u@h/zdm_x");
-        assert_eq!(url_with_database("postgres://u@h/db?sslmode=disable", "d"), "postgres://u@h/d?sslmode=disable");
-    }
-
-    #[test]
-    fn long_test_names_give_distinct_short_database_names() {
-        let a = database_name(&"a".repeat(80));
-        let b = database_name(&format!("{}b", "a".repeat(80)));
-        assert!(a.len() <= 63 && b.len() <= 63);
-        assert_ne!(a, b);
-    }
-}
-
 /// One simulated application version: called over and over on its own connection with
 /// the phase that is running (or just ran) and a counter unique to the call, it performs
 /// one write and panics if the write fails.
@@ -270,7 +263,11 @@ pub fn run_phases_under_load(db: &TestDb, migration: &dyn zdm_runtime::Migration
                     let mut client = connect_or_exit(&url);
                     while !stop.load(Ordering::SeqCst) {
                         let phase_index = current.load(Ordering::SeqCst);
-                        writer(&mut client, Phase::ALL[phase_index], counter.fetch_add(1, Ordering::SeqCst));
+                        writer(
+                            &mut client,
+                            Phase::ALL[phase_index],
+                            counter.fetch_add(1, Ordering::SeqCst),
+                        );
                         seen[index][phase_index].fetch_add(1, Ordering::SeqCst);
                     }
                 })
@@ -283,7 +280,10 @@ pub fn run_phases_under_load(db: &TestDb, migration: &dyn zdm_runtime::Migration
                 stop.store(true, Ordering::SeqCst);
                 panic!("{phase} under load: {error}");
             }
-            while seen.iter().any(|counts| counts[phase_index].load(Ordering::SeqCst) < 3) {
+            while seen
+                .iter()
+                .any(|counts| counts[phase_index].load(Ordering::SeqCst) < 3)
+            {
                 if handles.iter().any(|handle| handle.is_finished()) {
                     break;
                 }
@@ -297,4 +297,33 @@ pub fn run_phases_under_load(db: &TestDb, migration: &dyn zdm_runtime::Migration
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_the_test_database() {
+        assert_eq!(
+            url_with_database("postgres://u@h:5432/postgres", "zdm_x"),
+            "postgres://u@h:5432/zdm_x"
+        );
+        assert_eq!(
+            url_with_database("postgres://u@h", "zdm_x"),
+            "postgres://u@h/zdm_x"
+        );
+        assert_eq!(
+            url_with_database("postgres://u@h/db?sslmode=disable", "d"),
+            "postgres://u@h/d?sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn long_test_names_give_distinct_short_database_names() {
+        let a = database_name(&"a".repeat(80));
+        let b = database_name(&format!("{}b", "a".repeat(80)));
+        assert!(a.len() <= 63 && b.len() <= 63);
+        assert_ne!(a, b);
+    }
 }

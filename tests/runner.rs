@@ -10,7 +10,13 @@ use zdm_suite::{checksum, column, scalar, test_options, TestDb};
 
 #[zero_downtime(
     id = "add_score",
-    add_column(table = "items", column = "score", ty = "bigint", backfill = "id * 10", not_null)
+    add_column(
+        table = "items",
+        column = "score",
+        ty = "bigint",
+        backfill = "id * 10",
+        not_null
+    )
 )]
 struct AddScore;
 
@@ -39,7 +45,10 @@ fn phases_out_of_order_are_refused_and_change_nothing() {
         refused(runner.run(&AddScore, Phase::Backfill)),
         "sync must complete first (the last completed phase is none)"
     );
-    assert_eq!(refused(runner.revert(&AddScore, Phase::Expand)), "expand never ran (no phase has completed)");
+    assert_eq!(
+        refused(runner.revert(&AddScore, Phase::Expand)),
+        "expand never ran (no phase has completed)"
+    );
     assert!(column(&mut client, "items", "score").is_none());
     assert_eq!(checksum(&mut client, "items"), before);
 
@@ -59,7 +68,10 @@ fn phases_out_of_order_are_refused_and_change_nothing() {
     );
     assert_eq!(runner.state(&AddScore).unwrap().completed, Some(Phase::Sync));
     let message = runner.run(&AddScore, Phase::Contract).unwrap_err().to_string();
-    assert_eq!(message, "add_score: cannot run contract: backfill must complete first (the last completed phase is sync)");
+    assert_eq!(
+        message,
+        "add_score: cannot run contract: backfill must complete first (the last completed phase is sync)"
+    );
 }
 
 #[test]
@@ -74,7 +86,10 @@ fn a_second_runner_is_refused_while_the_first_holds_the_lock() {
             Err(Error::Busy { holder }) => assert_eq!(holder, pid),
             other => panic!("expected Busy, got {:?}", other.map(|_| ())),
         }
-        let message = zdm_runtime::Runner::connect(db.url(), test_options()).err().unwrap().to_string();
+        let message = zdm_runtime::Runner::connect(db.url(), test_options())
+            .err()
+            .unwrap()
+            .to_string();
         assert_eq!(
             message,
             format!("another zdm runner is working on this database (backend pid {pid}); wait for it to finish, then retry")
@@ -121,24 +136,43 @@ fn a_blocker_makes_the_step_retry_then_fail_naming_it() {
     let waited = started.elapsed();
     let slowest_read = reader.join().unwrap();
     match &error {
-        Error::LockTimeout { attempts, blockers, .. } => {
+        Error::LockTimeout {
+            attempts, blockers, ..
+        } => {
             assert!(*attempts >= 3, "retried with backoff: {error}");
-            assert_eq!(blockers.iter().map(|blocker| blocker.pid).collect::<Vec<_>>(), [blocker_pid]);
+            assert_eq!(
+                blockers.iter().map(|blocker| blocker.pid).collect::<Vec<_>>(),
+                [blocker_pid]
+            );
             assert_eq!(blockers[0].state, "idle in transaction");
             assert_eq!(blockers[0].query, "SELECT count(*) FROM items");
         }
         other => panic!("expected a lock timeout, got {other}"),
     }
     let message = error.to_string();
-    assert!(message.contains(&format!("pid {blocker_pid} (idle in transaction, AccessShareLock held")), "{message}");
-    assert!(waited < Duration::from_secs(3), "gave up within the budget, took {waited:?}");
+    assert!(
+        message.contains(&format!(
+            "pid {blocker_pid} (idle in transaction, AccessShareLock held"
+        )),
+        "{message}"
+    );
+    assert!(
+        waited < Duration::from_secs(3),
+        "gave up within the budget, took {waited:?}"
+    );
     // A reader queued behind the waiting ALTER is released when the attempt times out.
-    assert!(slowest_read < Duration::from_secs(1), "a read waited {slowest_read:?}");
+    assert!(
+        slowest_read < Duration::from_secs(1),
+        "a read waited {slowest_read:?}"
+    );
     blocking.rollback().unwrap();
 
     // The failed phase is recorded, and once the blocker is gone it resumes.
     let state = runner.state(&AddScore).unwrap();
-    assert_eq!(state.running, Some((Phase::Expand, zdm_runtime::Direction::Forward)));
+    assert_eq!(
+        state.running,
+        Some((Phase::Expand, zdm_runtime::Direction::Forward))
+    );
     assert!(state.error.unwrap().contains("could not take its lock"));
     runner.run(&AddScore, Phase::Expand).unwrap();
     assert!(column(&mut db.connect(), "items", "score").is_some());
@@ -149,10 +183,15 @@ fn a_blocker_makes_the_step_retry_then_fail_naming_it() {
 #[test]
 #[ignore = "child process of a_killed_backfill_resumes_from_its_checkpoint"]
 fn backfill_child() {
-    let Ok(url) = std::env::var("ZDM_CHILD_DATABASE_URL") else { return };
+    let Ok(url) = std::env::var("ZDM_CHILD_DATABASE_URL") else {
+        return;
+    };
     let mut runner = zdm_runtime::Runner::connect(
         &url,
-        Options { batch: BatchSize::Fixed(100), ..test_options() },
+        Options {
+            batch: BatchSize::Fixed(100),
+            ..test_options()
+        },
     )
     .unwrap();
     runner.run(&AddScore, Phase::Backfill).unwrap();
@@ -197,7 +236,10 @@ fn a_killed_backfill_resumes_from_its_checkpoint() {
             break;
         }
         assert!(Instant::now() < deadline, "the child backfill made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "the child finished before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child finished before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
@@ -207,26 +249,49 @@ fn a_killed_backfill_resumes_from_its_checkpoint() {
     let mut runner = loop {
         match zdm_runtime::Runner::connect(db.url(), test_options()) {
             Ok(runner) => break runner,
-            Err(Error::Busy { .. }) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(Error::Busy { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
             Err(error) => panic!("{error}"),
         }
     };
 
     let state = runner.state(&AddScore).unwrap();
-    assert_eq!(state.running, Some((Phase::Backfill, zdm_runtime::Direction::Forward)));
-    let cursor: i64 = state.cursor.expect("a checkpoint was written")[0].parse().unwrap();
+    assert_eq!(
+        state.running,
+        Some((Phase::Backfill, zdm_runtime::Direction::Forward))
+    );
+    let cursor: i64 = state.cursor.expect("a checkpoint was written")[0]
+        .parse()
+        .unwrap();
     let visited_before_resume: i64 = scalar(&mut client, "SELECT count(*) FROM visits");
-    assert_eq!(visited_before_resume, cursor, "the checkpoint matches the committed batches");
+    assert_eq!(
+        visited_before_resume, cursor,
+        "the checkpoint matches the committed batches"
+    );
     assert!(cursor < rows, "killed before the end");
 
     let report = runner.run(&AddScore, Phase::Backfill).unwrap();
     assert!(report.resumed);
-    assert_eq!(report.steps[0].rows as i64, rows - cursor, "the resumed run starts after the checkpoint");
-    assert_eq!(scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score IS DISTINCT FROM id * 10"), 0);
+    assert_eq!(
+        report.steps[0].rows as i64,
+        rows - cursor,
+        "the resumed run starts after the checkpoint"
+    );
+    assert_eq!(
+        scalar::<i64>(
+            &mut client,
+            "SELECT count(*) FROM items WHERE score IS DISTINCT FROM id * 10"
+        ),
+        0
+    );
     assert_eq!(
         scalar::<i64>(&mut client, "SELECT count(*) FROM visits"),
         rows,
         "every row visited exactly once"
     );
-    assert_eq!(scalar::<i64>(&mut client, "SELECT count(DISTINCT id) FROM visits"), rows);
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(DISTINCT id) FROM visits"),
+        rows
+    );
 }

@@ -22,6 +22,20 @@ pub enum Operation<'a> {
     AddColumn(&'a AddColumn),
 }
 
+impl Operation<'_> {
+    pub fn validate(&self, errors: &mut Errors) {
+        match self {
+            Operation::AddColumn(operation) => operation.validate(errors),
+        }
+    }
+
+    pub fn plan(&self, id: &str, description: &str) -> crate::model::Plan {
+        match self {
+            Operation::AddColumn(operation) => operation.plan(id, description),
+        }
+    }
+}
+
 impl Args {
     /// Parses the attribute's tokens; darling reports unknown keys with a suggestion,
     /// duplicates and missing keys.
@@ -38,7 +52,9 @@ impl Args {
             .filter_map(|item| match item {
                 NestedMeta::Meta(meta) => {
                     let name = meta.path().get_ident()?.to_string();
-                    OPERATIONS.contains(&name.as_str()).then(|| (name, syn::spanned::Spanned::span(meta.path())))
+                    OPERATIONS
+                        .contains(&name.as_str())
+                        .then(|| (name, syn::spanned::Spanned::span(meta.path())))
                 }
                 NestedMeta::Lit(_) => None,
             })
@@ -54,15 +70,20 @@ impl Args {
             );
             return None;
         }
-        match &self.add_column {
-            Some(add_column) => Some(Operation::AddColumn(add_column)),
+        let chosen = [self.add_column.as_ref().map(Operation::AddColumn)];
+        match chosen.into_iter().flatten().next() {
+            Some(operation) => Some(operation),
             None => {
                 validate::push(
                     errors,
                     Span::call_site(),
                     format_args!(
                         "`#[zero_downtime]` needs an operation after the id, one of: {}",
-                        OPERATIONS.iter().map(|op| format!("`{op}(…)`")).collect::<Vec<_>>().join(", ")
+                        OPERATIONS
+                            .iter()
+                            .map(|op| format!("`{op}(…)`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 );
                 None
@@ -75,7 +96,9 @@ impl Args {
 pub fn validate_id(id: &SpannedValue<String>, errors: &mut Errors) {
     let valid = !id.is_empty()
         && id.len() <= 200
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if !valid {
         validate::push(
             errors,

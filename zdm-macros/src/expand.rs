@@ -5,7 +5,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
 use syn::spanned::Spanned;
 
-use crate::args::{self, Args, Operation};
+use crate::args::{self, Args};
 use crate::model::Plan;
 
 /// Expands `#[zero_downtime(attr)] item`. On errors the item is re-emitted unchanged with
@@ -62,14 +62,12 @@ pub fn plan(attr: TokenStream, item: &syn::ItemStruct) -> darling::Result<Plan> 
     };
     args::validate_id(&args.id, &mut errors);
     let operation = args.operation(&items, &mut errors);
-    if let Some(Operation::AddColumn(add_column)) = &operation {
-        add_column.validate(&mut errors);
+    if let Some(operation) = &operation {
+        operation.validate(&mut errors);
     }
     errors.finish()?;
-    let description = doc_comment(&item.attrs);
-    Ok(match operation.expect("validated above") {
-        Operation::AddColumn(add_column) => add_column.plan(&args.id, &description),
-    })
+    let operation = operation.expect("an operation was found, or errors.finish() returned");
+    Ok(operation.plan(&args.id, &doc_comment(&item.attrs)))
 }
 
 /// The struct's doc comment, lines joined, for `plan` output.
@@ -79,7 +77,11 @@ fn doc_comment(attrs: &[syn::Attribute]) -> String {
         .filter(|attr| attr.path().is_ident("doc"))
         .filter_map(|attr| match &attr.meta {
             syn::Meta::NameValue(syn::MetaNameValue {
-                value: syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(text), .. }),
+                value:
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(text),
+                        ..
+                    }),
                 ..
             }) => Some(text.value().trim().to_owned()),
             _ => None,

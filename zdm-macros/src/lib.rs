@@ -13,6 +13,9 @@ mod sql;
 mod validate;
 
 #[proc_macro_attribute]
-pub fn zero_downtime(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
+pub fn zero_downtime(
+    attr: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
     expand::zero_downtime(attr.into(), item.into()).into()
 }

@@ -16,22 +16,47 @@ pub enum Lock {
 }
 
 /// Mirrors `zdm_runtime::Expectation`; tables quoted, columns as declared.
+#[allow(dead_code)] // TODO(before landing): used once the other operations land
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expectation {
-    TableExists { table: String },
-    TableAbsent { table: String },
-    ColumnExists { table: String, column: String, ty: Option<String> },
-    ColumnAbsent { table: String, column: String },
+    TableExists {
+        table: String,
+    },
+    TableAbsent {
+        table: String,
+    },
+    ColumnExists {
+        table: String,
+        column: String,
+        ty: Option<String>,
+    },
+    ColumnAbsent {
+        table: String,
+        column: String,
+    },
 }
 
 /// Mirrors `zdm_runtime::Action`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     Transaction(Vec<String>),
-    CreateIndexConcurrently { index: String, sql: String },
-    DropIndexConcurrently { index: String, sql: String },
-    Backfill { table: String, statements: Vec<String> },
-    Check { expectation: String, count_sql: String, sample_sql: String },
+    CreateIndexConcurrently {
+        index: String,
+        sql: String,
+    },
+    DropIndexConcurrently {
+        index: String,
+        sql: String,
+    },
+    Backfill {
+        table: String,
+        statements: Vec<String>,
+    },
+    Check {
+        expectation: String,
+        count_sql: String,
+        sample_sql: String,
+    },
     Expect(Expectation),
 }
 
@@ -46,7 +71,12 @@ pub struct Step {
 
 impl Step {
     /// Statements run in one short transaction.
-    pub fn transaction(description: impl Into<String>, lock: Lock, table: &str, statements: Vec<String>) -> Step {
+    pub fn transaction(
+        description: impl Into<String>,
+        lock: Lock,
+        table: &str,
+        statements: Vec<String>,
+    ) -> Step {
         Step {
             description: description.into(),
             lock,
@@ -61,10 +91,16 @@ impl Step {
             Expectation::TableExists { table } => format!("check that table {table} exists"),
             Expectation::TableAbsent { table } => format!("check that no relation {table} exists"),
             Expectation::ColumnExists { table, column, .. } => {
-                format!("check that column {table}.{} exists", crate::sql::quote_ident(column))
+                format!(
+                    "check that column {table}.{} exists",
+                    crate::sql::quote_ident(column)
+                )
             }
             Expectation::ColumnAbsent { table, column } => {
-                format!("check that column {table}.{} does not exist", crate::sql::quote_ident(column))
+                format!(
+                    "check that column {table}.{} does not exist",
+                    crate::sql::quote_ident(column)
+                )
             }
         };
         Step {
@@ -132,8 +168,12 @@ impl ToTokens for Expectation {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         let private = private();
         tokens.extend(match self {
-            Expectation::TableExists { table } => quote!(#private::Expectation::TableExists { table: #table }),
-            Expectation::TableAbsent { table } => quote!(#private::Expectation::TableAbsent { table: #table }),
+            Expectation::TableExists { table } => {
+                quote!(#private::Expectation::TableExists { table: #table })
+            }
+            Expectation::TableAbsent { table } => {
+                quote!(#private::Expectation::TableAbsent { table: #table })
+            }
             Expectation::ColumnExists { table, column, ty } => {
                 let ty = OptionalStr(ty.as_deref());
                 quote!(#private::Expectation::ColumnExists { table: #table, column: #column, ty: #ty })
@@ -174,7 +214,12 @@ impl ToTokens for Action {
 impl ToTokens for Step {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         let private = private();
-        let Step { description, lock, table, action } = self;
+        let Step {
+            description,
+            lock,
+            table,
+            action,
+        } = self;
         let table = OptionalStr(table.as_deref());
         tokens.extend(quote! {
             #private::Step { description: #description, lock: #lock, table: #table, action: #action }
@@ -185,7 +230,11 @@ impl ToTokens for Step {
 impl ToTokens for PhasePlan {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         let private = private();
-        let PhasePlan { summary, forward, reverse } = self;
+        let PhasePlan {
+            summary,
+            forward,
+            reverse,
+        } = self;
         tokens.extend(quote! {
             #private::PhasePlan { summary: #summary, forward: &[#(#forward),*], reverse: &[#(#reverse),*] }
         });
@@ -195,7 +244,15 @@ impl ToTokens for PhasePlan {
 impl ToTokens for Plan {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         let private = private();
-        let Plan { id, operation, description, expand, sync, backfill, contract } = self;
+        let Plan {
+            id,
+            operation,
+            description,
+            expand,
+            sync,
+            backfill,
+            contract,
+        } = self;
         tokens.extend(quote! {
             #private::Plan {
                 id: #id,

@@ -95,9 +95,7 @@ pub fn expression_problem(sql: &str) -> Option<String> {
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
                 return Some("contains a `--` comment, which would swallow the SQL after it".to_owned())
             }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                return Some("contains a `/*` comment".to_owned())
-            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => return Some("contains a `/*` comment".to_owned()),
             _ => {}
         }
         i += 1;
@@ -133,7 +131,9 @@ fn closing_quote(bytes: &[u8], start: usize, quote: u8, backslash_escapes: bool)
 fn dollar_tag(bytes: &[u8]) -> Option<usize> {
     let end = bytes[1..].iter().position(|byte| *byte == b'$')? + 1;
     let tag = &bytes[1..end];
-    let valid = tag.iter().all(|byte| byte.is_ascii_alphanumeric() || *byte == b'_')
+    let valid = tag
+        .iter()
+        .all(|byte| byte.is_ascii_alphanumeric() || *byte == b'_')
         && tag.first().is_none_or(|byte| !byte.is_ascii_digit());
     valid.then_some(end + 1)
 }
@@ -173,20 +173,84 @@ pub fn calls_volatile_function(sql: &str) -> bool {
 
 /// Built-in type names (lower case, single spaces) that `ty` accepts unquoted.
 const BUILT_IN_TYPES: &[&str] = &[
-    "bigint", "int8", "integer", "int", "int4", "smallint", "int2", "real", "float4",
-    "double precision", "float8", "float", "numeric", "decimal", "boolean", "bool", "text",
-    "varchar", "character varying", "char", "character", "bpchar", "bytea", "date", "time",
-    "time without time zone", "time with time zone", "timetz", "timestamp",
-    "timestamp without time zone", "timestamp with time zone", "timestamptz", "interval",
-    "uuid", "json", "jsonb", "xml", "inet", "cidr", "macaddr", "macaddr8", "money", "point",
-    "line", "lseg", "box", "path", "polygon", "circle", "tsvector", "tsquery", "bit",
-    "bit varying", "varbit", "int4range", "int8range", "numrange", "tsrange", "tstzrange",
-    "daterange", "oid", "name", "citext", "hstore", "ltree", "vector",
+    "bigint",
+    "int8",
+    "integer",
+    "int",
+    "int4",
+    "smallint",
+    "int2",
+    "real",
+    "float4",
+    "double precision",
+    "float8",
+    "float",
+    "numeric",
+    "decimal",
+    "boolean",
+    "bool",
+    "text",
+    "varchar",
+    "character varying",
+    "char",
+    "character",
+    "bpchar",
+    "bytea",
+    "date",
+    "time",
+    "time without time zone",
+    "time with time zone",
+    "timetz",
+    "timestamp",
+    "timestamp without time zone",
+    "timestamp with time zone",
+    "timestamptz",
+    "interval",
+    "uuid",
+    "json",
+    "jsonb",
+    "xml",
+    "inet",
+    "cidr",
+    "macaddr",
+    "macaddr8",
+    "money",
+    "point",
+    "line",
+    "lseg",
+    "box",
+    "path",
+    "polygon",
+    "circle",
+    "tsvector",
+    "tsquery",
+    "bit",
+    "bit varying",
+    "varbit",
+    "int4range",
+    "int8range",
+    "numrange",
+    "tsrange",
+    "tstzrange",
+    "daterange",
+    "oid",
+    "name",
+    "citext",
+    "hstore",
+    "ltree",
+    "vector",
 ];
 
 /// Serial pseudo-types create a sequence and a volatile default: adding such a column
 /// rewrites the table.
-const SERIAL_TYPES: &[&str] = &["serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"];
+const SERIAL_TYPES: &[&str] = &[
+    "serial",
+    "serial4",
+    "bigserial",
+    "serial8",
+    "smallserial",
+    "serial2",
+];
 
 /// Why a type cannot be used, with a suggestion where one fits.
 ///
@@ -210,17 +274,28 @@ pub fn type_problem(ty: &str) -> Option<String> {
             .split(',')
             .all(|part| !part.trim().is_empty() && part.trim().chars().all(|c| c.is_ascii_digit()));
         if !modifiers_ok {
-            return Some(format!("has the modifier `({inner})`; expected numbers such as `(255)` or `(12, 2)`"));
+            return Some(format!(
+                "has the modifier `({inner})`; expected numbers such as `(255)` or `(12, 2)`"
+            ));
         }
         base = base[..open].trim_end();
     }
     if base.starts_with('"') {
         let quoted_parts_ok = base.split('.').all(|part| {
-            part.len() >= 2 && part.starts_with('"') && part.ends_with('"') && !part[1..part.len() - 1].contains('"')
+            part.len() >= 2
+                && part.starts_with('"')
+                && part.ends_with('"')
+                && !part[1..part.len() - 1].contains('"')
         });
-        return (!quoted_parts_ok).then(|| "is a quoted type name that is not closed or not of the form \"schema\".\"name\"".to_owned());
+        return (!quoted_parts_ok).then(|| {
+            "is a quoted type name that is not closed or not of the form \"schema\".\"name\"".to_owned()
+        });
     }
-    let normalized = base.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase();
+    let normalized = base
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase();
     if SERIAL_TYPES.contains(&normalized.as_str()) {
         return Some(format!(
             "is `{normalized}`, which adds a sequence default and rewrites the whole table; \
@@ -284,7 +359,9 @@ mod tests {
         assert_eq!(expression_problem("E'a\\'b'"), None);
         assert_eq!(expression_problem("$$ a; b $$"), None);
         assert!(expression_problem("1; DROP TABLE users").unwrap().contains(";"));
-        assert!(expression_problem("lower(email").unwrap().contains("never closed"));
+        assert!(expression_problem("lower(email")
+            .unwrap()
+            .contains("never closed"));
         assert!(expression_problem("'open").unwrap().contains("string literal"));
         assert!(expression_problem("1 -- x").unwrap().contains("comment"));
         assert!(expression_problem("  ").unwrap().contains("empty"));

@@ -34,7 +34,11 @@ struct KeyColumn {
 
 pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -> Result<Outcome> {
     let key = primary_key(runner, context, spec.table)?;
-    let key_list = key.iter().map(|column| column.name.as_str()).collect::<Vec<_>>().join(", ");
+    let key_list = key
+        .iter()
+        .map(|column| column.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let state = state::load(runner.client(), context.plan.id)?;
     let mut cursor = state.cursor;
     let mut batch = match runner.options().batch {
@@ -58,14 +62,22 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -
                 options.lock_timeout.as_millis().max(1),
                 options.statement_timeout.as_millis()
             ))?;
-            let upper = batch_upper_bound(&mut transaction, spec.table, &key, &key_list, after.as_deref(), batch)?;
+            let upper = batch_upper_bound(
+                &mut transaction,
+                spec.table,
+                &key,
+                &key_list,
+                after.as_deref(),
+                batch,
+            )?;
             let mut range = after.clone().unwrap_or_else(|| "true".to_owned());
             if let Some(upper) = &upper {
                 range = format!("{range} AND {}", row_bound(&key, "<=", upper));
             }
             rows = 0;
             for statement in spec.statements {
-                rows += transaction.execute(statement.replace("{range}", &format!("({range})")).as_str(), &[])?;
+                rows +=
+                    transaction.execute(statement.replace("{range}", &format!("({range})")).as_str(), &[])?;
             }
             match &upper {
                 Some(upper) => {
@@ -124,7 +136,11 @@ fn batch_upper_bound(
 /// `(k1, k2) <op> ('v1'::t1, 'v2'::t2)`: a row comparison the primary key index serves.
 /// The values were read from the table itself and are passed back as typed literals.
 fn row_bound(key: &[KeyColumn], op: &str, values: &[String]) -> String {
-    let columns = key.iter().map(|column| column.name.as_str()).collect::<Vec<_>>().join(", ");
+    let columns = key
+        .iter()
+        .map(|column| column.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let literals = key
         .iter()
         .zip(values)

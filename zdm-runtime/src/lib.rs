@@ -33,10 +33,8 @@ mod sql;
 mod state;
 
 pub use error::{Blocker, Error, Result};
-pub use plan::{
-    Action, Backfill, Check, Expectation, Lock, Migration, Phase, PhasePlan, Plan, Step,
-};
-pub use runner::{connect, BatchSize, Options, PhaseReport, Runner, StepReport};
+pub use plan::{Action, Backfill, Check, Expectation, Lock, Migration, Phase, PhasePlan, Plan, Step};
+pub use runner::{connect, database_url, BatchSize, Options, PhaseReport, Runner, StepReport};
 pub use sql::{quote_ident, quote_literal};
 pub use state::{Direction, MigrationState};
 pub use zdm_macros::zero_downtime;
@@ -44,8 +42,6 @@ pub use zdm_macros::zero_downtime;
 /// What generated code names; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::plan::{
-        Action, Backfill, Check, Expectation, Lock, Migration, PhasePlan, Plan, Step,
-    };
+    pub use crate::plan::{Action, Backfill, Check, Expectation, Lock, Migration, PhasePlan, Plan, Step};
     pub use core::option::Option::{None, Some};
 }

@@ -81,6 +81,47 @@ pub struct PhaseReport {
     pub steps: Vec<StepReport>,
 }
 
+impl std::fmt::Display for PhaseReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total: Duration = self.steps.iter().map(|step| step.duration).sum();
+        let verb = match self.direction {
+            Direction::Forward => "",
+            Direction::Reverse => "revert ",
+        };
+        let resumed = if self.resumed { ", resumed" } else { "" };
+        writeln!(
+            f,
+            "{verb}{} ({} steps, {} ms{resumed})",
+            self.phase,
+            self.steps.len(),
+            total.as_millis()
+        )?;
+        if self.steps.is_empty() {
+            writeln!(f, "  nothing to do")?;
+        }
+        for step in &self.steps {
+            write!(f, "  - {} ({} ms", step.description, step.duration.as_millis())?;
+            if step.rows > 0 {
+                write!(f, ", {} rows", step.rows)?;
+            }
+            if step.lock_retries > 0 {
+                write!(f, ", {} lock retries", step.lock_retries)?;
+            }
+            if step.already_done {
+                write!(f, ", already done")?;
+            }
+            writeln!(f, ")")?;
+        }
+        Ok(())
+    }
+}
+
+/// The database URL from `DATABASE_URL`, or the local default
+/// `postgres://postgres@127.0.0.1:5432/postgres`.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
 /// Executes migrations against one database. Holds a session-level advisory lock for its
 /// whole life, so a second runner on the same database is refused.
 pub struct Runner {
@@ -510,9 +551,9 @@ fn check_order(
                 return Ok(());
             }
             match (state.completed, phase.previous()) {
-                (Some(done), _) if done >= phase => {
-                    refuse(format!("{phase} already ran (the last completed phase is {done})"))
-                }
+                (Some(done), _) if done >= phase => refuse(format!(
+                    "{phase} already ran (the last completed phase is {done})"
+                )),
                 (done, Some(needed)) => refuse(format!(
                     "{needed} must complete first (the last completed phase is {})",
                     done.map_or("none", Phase::name)
@@ -561,7 +602,10 @@ fn check_expectation(client: &mut Client, plan: &Plan, expectation: &Expectation
         },
         Expectation::TableAbsent { table } => match relation_kind(client, table)? {
             None => Ok(()),
-            Some(kind) => drift(format!("no relation named {table}"), format!("a {kind} of that name")),
+            Some(kind) => drift(
+                format!("no relation named {table}"),
+                format!("a {kind} of that name"),
+            ),
         },
         Expectation::ColumnExists { table, column, ty } => {
             if relation_kind(client, table)?.is_none() {
@@ -583,7 +627,9 @@ fn check_expectation(client: &mut Client, plan: &Plan, expectation: &Expectation
             };
             match row {
                 None => drift(expected, "no such column".to_owned()),
-                Some(row) if !row.get::<_, bool>(1) => drift(expected, format!("type {}", row.get::<_, String>(0))),
+                Some(row) if !row.get::<_, bool>(1) => {
+                    drift(expected, format!("type {}", row.get::<_, String>(0)))
+                }
                 Some(_) => Ok(()),
             }
         }
@@ -619,7 +665,10 @@ fn run_check(client: &mut Client, context: &StepContext, check: &Check) -> Resul
         .query(check.sample_sql, &[])
         .map_err(|error| context.failed(error))?
         .iter()
-        .map(|row| row.get::<_, Option<String>>(0).unwrap_or_else(|| "NULL".to_owned()))
+        .map(|row| {
+            row.get::<_, Option<String>>(0)
+                .unwrap_or_else(|| "NULL".to_owned())
+        })
         .collect();
     Err(Error::Precondition {
         migration: context.plan.id.to_owned(),

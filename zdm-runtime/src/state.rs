@@ -97,21 +97,37 @@ pub(crate) fn load(client: &mut Client, id: &str) -> Result<MigrationState> {
     })
 }
 
-pub(crate) fn begin(client: &mut Client, plan: &Plan, phase: Phase, direction: Direction, checksum: &str) -> Result<()> {
+pub(crate) fn begin(
+    client: &mut Client,
+    plan: &Plan,
+    phase: Phase,
+    direction: Direction,
+    checksum: &str,
+) -> Result<()> {
     client
         .execute(
             "INSERT INTO zdm.migrations AS m (id, operation, running, direction, plan_checksum) \
              VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (id) DO UPDATE SET running = $3, direction = $4, step = 0, rows_done = 0, \
                  cursor = NULL, error = NULL, updated_at = now()",
-            &[&plan.id, &plan.operation, &phase.name(), &direction.verb(), &checksum],
+            &[
+                &plan.id,
+                &plan.operation,
+                &phase.name(),
+                &direction.verb(),
+                &checksum,
+            ],
         )
         .map(drop)
         .map_err(Error::State)
 }
 
 /// Records that step `index` is done, inside the caller's transaction.
-pub(crate) fn advance_in(client: &mut impl GenericClient, id: &str, index: usize) -> Result<(), postgres::Error> {
+pub(crate) fn advance_in(
+    client: &mut impl GenericClient,
+    id: &str,
+    index: usize,
+) -> Result<(), postgres::Error> {
     let next = i32::try_from(index + 1).unwrap_or(i32::MAX);
     client
         .execute(

@@ -92,33 +92,54 @@ impl AddColumn {
                  \x20   NEW.{column_q} := (SELECT ({}) FROM (SELECT NEW.*) AS zdm_row);\n\
                  \x20 END IF;\n\
                  \x20 RETURN NEW;",
-                self.backfill.as_deref().map_or("NULL", |expression| expression.as_str())
+                self.backfill
+                    .as_deref()
+                    .map_or("NULL", |expression| expression.as_str())
             ),
         };
 
         let mut add = vec![];
         match fill {
             Fill::CatalogDefault(default) => {
-                add.push(format!("ALTER TABLE {table_q} ADD COLUMN {column_q} {ty} DEFAULT {default}"));
+                add.push(format!(
+                    "ALTER TABLE {table_q} ADD COLUMN {column_q} {ty} DEFAULT {default}"
+                ));
             }
             _ => {
                 add.push(format!("ALTER TABLE {table_q} ADD COLUMN {column_q} {ty}"));
                 if let Some(default) = self.default.as_deref() {
-                    add.push(format!("ALTER TABLE {table_q} ALTER COLUMN {column_q} SET DEFAULT {default}"));
+                    add.push(format!(
+                        "ALTER TABLE {table_q} ALTER COLUMN {column_q} SET DEFAULT {default}"
+                    ));
                 }
             }
         }
         let mut expand = PhasePlan {
             summary: format!("add the nullable column {table_q}.{column_q} {ty} (catalog only)"),
             forward: vec![
-                Step::expect(Expectation::TableExists { table: table_q.clone() }),
-                Step::expect(Expectation::ColumnAbsent { table: table_q.clone(), column: column.to_owned() }),
-                Step::transaction(format!("add column {column_q} {ty}"), Lock::AccessExclusive, &table_q, add),
+                Step::expect(Expectation::TableExists {
+                    table: table_q.clone(),
+                }),
+                Step::expect(Expectation::ColumnAbsent {
+                    table: table_q.clone(),
+                    column: column.to_owned(),
+                }),
+                Step::transaction(
+                    format!("add column {column_q} {ty}"),
+                    Lock::AccessExclusive,
+                    &table_q,
+                    add,
+                ),
             ],
             reverse: vec![],
         };
         if self.index.is_present() {
-            expand.forward.push(steps::create_index(table, &index, &format!("({column_q})"), false));
+            expand.forward.push(steps::create_index(
+                table,
+                &index,
+                &format!("({column_q})"),
+                false,
+            ));
             expand.reverse.push(steps::drop_index(table, &index));
         }
         expand.reverse.push(Step::transaction(
@@ -186,14 +207,25 @@ impl AddColumn {
         if self.not_null.is_present() {
             contract.forward.extend(steps::set_not_null(table, column));
             contract.reverse.push(steps::drop_not_null(table, column));
-            done.push(format!("make {column_q} NOT NULL without a scan under ACCESS EXCLUSIVE"));
+            done.push(format!(
+                "make {column_q} NOT NULL without a scan under ACCESS EXCLUSIVE"
+            ));
         }
         if matches!(fill, Fill::Expression(_)) {
-            contract.forward.push(trigger.remove(format!("drop trigger {}", quote_ident(&trigger.name))));
-            contract.reverse.insert(0, trigger.install(format!("reinstall trigger {}", quote_ident(&trigger.name))));
+            contract
+                .forward
+                .push(trigger.remove(format!("drop trigger {}", quote_ident(&trigger.name))));
+            contract.reverse.insert(
+                0,
+                trigger.install(format!("reinstall trigger {}", quote_ident(&trigger.name))),
+            );
             done.push("drop the sync trigger".to_owned());
         }
-        contract.summary = if done.is_empty() { "nothing to contract".to_owned() } else { done.join(", then ") };
+        contract.summary = if done.is_empty() {
+            "nothing to contract".to_owned()
+        } else {
+            done.join(", then ")
+        };
 
         Plan {
             id: id.to_owned(),
@@ -228,8 +260,14 @@ mod tests {
 
     #[test]
     fn a_constant_default_is_catalog_only_with_nothing_to_backfill() {
-        let plan = parse(quote!(table = "users", column = "verified", ty = "boolean", default = "false", not_null))
-            .plan("x", "");
+        let plan = parse(quote!(
+            table = "users",
+            column = "verified",
+            ty = "boolean",
+            default = "false",
+            not_null
+        ))
+        .plan("x", "");
         assert_eq!(
             plan.expand.forward[2].action,
             Action::Transaction(vec![
@@ -243,7 +281,13 @@ mod tests {
 
     #[test]
     fn a_volatile_default_is_set_after_the_column_and_backfilled() {
-        let plan = parse(quote!(table = "t", column = "token", ty = "uuid", default = "gen_random_uuid()")).plan("x", "");
+        let plan = parse(quote!(
+            table = "t",
+            column = "token",
+            ty = "uuid",
+            default = "gen_random_uuid()"
+        ))
+        .plan("x", "");
         assert_eq!(
             plan.expand.forward[2].action,
             Action::Transaction(vec![
@@ -256,9 +300,17 @@ mod tests {
 
     #[test]
     fn an_expression_gets_a_trigger_that_the_contract_drops() {
-        let plan = parse(quote!(table = "t", column = "email_lower", ty = "text", backfill = "lower(email)")).plan("x", "");
+        let plan = parse(quote!(
+            table = "t",
+            column = "email_lower",
+            ty = "text",
+            backfill = "lower(email)"
+        ))
+        .plan("x", "");
         assert_eq!(plan.sync.forward.len(), 1);
-        let Action::Transaction(statements) = &plan.sync.forward[0].action else { panic!() };
+        let Action::Transaction(statements) = &plan.sync.forward[0].action else {
+            panic!()
+        };
         assert!(statements[0].contains("(SELECT (lower(email)) FROM (SELECT NEW.*) AS zdm_row)"));
         assert!(statements[2].contains("BEFORE INSERT OR UPDATE ON \"t\" FOR EACH ROW"));
         assert_eq!(plan.contract.forward.len(), 1);
@@ -274,7 +326,9 @@ mod tests {
     #[test]
     fn every_problem_is_reported_at_once() {
         let long = "x".repeat(64);
-        let errors = messages(&parse(quote!(table = "", column = #long, ty = "strin", backfill = "a; b")));
+        let errors = messages(&parse(
+            quote!(table = "", column = #long, ty = "strin", backfill = "a; b"),
+        ));
         assert_eq!(errors.len(), 4, "{errors:?}");
     }
 }

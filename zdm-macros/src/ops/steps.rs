@@ -20,7 +20,9 @@ pub fn no_nulls_check(table_q: &str, column: &str) -> Step {
         action: Action::Check {
             expectation: format!("no NULL in {table_q}.{column_q}"),
             count_sql: format!("SELECT count(*) FROM {table_q} WHERE {column_q} IS NULL"),
-            sample_sql: format!("SELECT zdm_row::text FROM {table_q} AS zdm_row WHERE {column_q} IS NULL LIMIT 5"),
+            sample_sql: format!(
+                "SELECT zdm_row::text FROM {table_q} AS zdm_row WHERE {column_q} IS NULL LIMIT 5"
+            ),
         },
     }
 }
@@ -140,7 +142,12 @@ impl Trigger {
 
     /// Installs function and trigger in one transaction.
     pub fn install(&self, description: impl Into<String>) -> Step {
-        Step::transaction(description, Lock::ShareRowExclusive, &quote_ident(&self.table), self.statements())
+        Step::transaction(
+            description,
+            Lock::ShareRowExclusive,
+            &quote_ident(&self.table),
+            self.statements(),
+        )
     }
 
     /// Removes trigger and function; safe when either is already gone.
