@@ -41,8 +41,16 @@ impl Args {
     /// duplicates and missing keys.
     pub fn parse(attr: proc_macro2::TokenStream) -> darling::Result<(Args, Vec<NestedMeta>)> {
         let items = NestedMeta::parse_meta_list(attr)?;
-        let args = Args::from_list(&items)?;
-        Ok((args, items))
+        match Args::from_list(&items) {
+            Ok(args) => Ok((args, items)),
+            Err(error) => Err(darling::Error::multiple(
+                error
+                    .flatten()
+                    .into_iter()
+                    .map(|error| restyle(error, &items))
+                    .collect(),
+            )),
+        }
     }
 
     /// The one operation, or an error at the second one or at the attribute.
@@ -106,4 +114,58 @@ pub fn validate_id(id: &SpannedValue<String>, errors: &mut Errors) {
             "`id` must be 1 to 200 characters of letters, digits, `_`, `-` and `.`, such as \"2026_11_24_01_email_verified\"",
         );
     }
+}
+
+/// Rewrites darling's messages in zdm's voice: lower case, naming the operation as the
+/// user wrote it, and spanned at that operation when darling has no better token.
+fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
+    let text = error.to_string();
+    let (message, operation) = match text.rsplit_once(" at ") {
+        Some((message, location)) if OPERATIONS.contains(&location) => (message.to_owned(), Some(location)),
+        _ => (text.clone(), None),
+    };
+    let operation_span = operation.and_then(|operation| {
+        items.iter().find_map(|item| match item {
+            NestedMeta::Meta(meta) if meta.path().is_ident(operation) => {
+                Some(syn::spanned::Spanned::span(meta.path()))
+            }
+            _ => None,
+        })
+    });
+    let span = error
+        .explicit_span()
+        .or(operation_span)
+        .unwrap_or_else(Span::call_site);
+    let within = operation.map_or_else(
+        || "`#[zero_downtime]`".to_owned(),
+        |operation| format!("`{operation}`"),
+    );
+    let rewritten = if let Some(field) = message.strip_prefix("Missing field ") {
+        format!("{within} needs {field}")
+    } else if let Some(rest) = message.strip_prefix("Unknown field: ") {
+        let (field, suggestion) = rest.split_once(". Did you mean ").unwrap_or((rest, ""));
+        let mut text = format!("{within} has no key {field}");
+        if let Some(suggestion) = suggestion.strip_suffix('?') {
+            text.push_str(&format!("; did you mean {suggestion}?"));
+        }
+        if operation.is_none() && suggestion.is_empty() {
+            text.push_str(&format!(
+                "; it takes `id` and one operation: {}",
+                OPERATIONS
+                    .iter()
+                    .map(|op| format!("`{op}(…)`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        text
+    } else if let Some(field) = message.strip_prefix("Duplicate field ") {
+        format!("{field} is given twice in {within}")
+    } else {
+        let mut chars = message.chars();
+        chars
+            .next()
+            .map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect())
+    };
+    syn::Error::new(span, rewritten).into()
 }
