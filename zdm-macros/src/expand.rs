@@ -92,9 +92,14 @@ fn doc_comment(attrs: &[syn::Attribute]) -> String {
 
 fn emit(item: &syn::ItemStruct, plan: &Plan) -> TokenStream {
     let ident = &item.ident;
+    let id = &plan.id;
     let plan = plan.to_token_stream();
     quote! {
         #item
+        impl #ident {
+            #[doc(hidden)]
+            pub const __ZDM_ID: &'static str = #id;
+        }
         const _: () = {
             #[automatically_derived]
             impl ::zdm_runtime::__private::Migration for #ident {

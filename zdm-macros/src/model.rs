@@ -118,6 +118,8 @@ pub struct PhasePlan {
     pub summary: String,
     pub forward: Vec<Step>,
     pub reverse: Vec<Step>,
+    /// What the reversal throws away, if anything; `None` when it loses no write.
+    pub reverse_discards: Option<String>,
 }
 
 /// Mirrors `zdm_runtime::Plan`.
@@ -234,9 +236,16 @@ impl ToTokens for PhasePlan {
             summary,
             forward,
             reverse,
+            reverse_discards,
         } = self;
+        let reverse_discards = OptionalStr(reverse_discards.as_deref());
         tokens.extend(quote! {
-            #private::PhasePlan { summary: #summary, forward: &[#(#forward),*], reverse: &[#(#reverse),*] }
+            #private::PhasePlan {
+                summary: #summary,
+                forward: &[#(#forward),*],
+                reverse: &[#(#reverse),*],
+                reverse_discards: #reverse_discards,
+            }
         });
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use postgres::Transaction;
 
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::plan::Backfill;
 use crate::runner::{BatchSize, Runner, StepContext};
 use crate::sql::{quote_ident, quote_literal};
@@ -41,6 +42,8 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -
         .join(", ");
     let state = state::load(runner.client(), context.plan.id)?;
     let mut cursor = state.cursor;
+    let estimate = row_estimate(runner, context, spec.table)?;
+    let mut rows_done = u64::try_from(state.rows_done).unwrap_or(0);
     let mut batch = match runner.options().batch {
         BatchSize::Fixed(size) => size.max(1),
         BatchSize::Target(_) => FIRST_ADAPTIVE_BATCH,
@@ -91,6 +94,14 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -
             Ok(())
         })?;
         outcome.rows += rows;
+        rows_done += rows;
+        runner.emit(Event::BackfillProgress {
+            migration: context.plan.id,
+            step: context.step,
+            rows_done,
+            estimate,
+            batch_size: batch,
+        });
         if last_batch {
             return Ok(outcome);
         }
@@ -177,4 +188,17 @@ fn primary_key(runner: &mut Runner, context: &StepContext, table: &str) -> Resul
             ty: row.get(1),
         })
         .collect())
+}
+
+/// The planner's row count of `table`, for progress; 0 when the table was never analyzed.
+fn row_estimate(runner: &mut Runner, context: &StepContext, table: &str) -> Result<u64> {
+    let estimate: f32 = runner
+        .client()
+        .query_one(
+            "SELECT coalesce((SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)), 0)",
+            &[&table],
+        )
+        .map_err(|error| context.failed(error))?
+        .get(0);
+    Ok(estimate.max(0.0) as u64)
 }

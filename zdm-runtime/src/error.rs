@@ -49,12 +49,14 @@ fn list_blockers(blockers: &[Blocker]) -> String {
 pub enum Error {
     /// No server answered at the given address.
     #[error(
-        "cannot connect to PostgreSQL at {target}: {source}\n\
+        "cannot connect to PostgreSQL at {target}: {reason}\n\
          set DATABASE_URL (for example postgres://postgres@127.0.0.1:5432/postgres) to a reachable server"
     )]
     Connect {
         /// Host, port and database, without the password.
         target: String,
+        /// The driver's message with its causes ("connection refused", …).
+        reason: String,
         #[source]
         source: postgres::Error,
     },
@@ -173,3 +175,17 @@ pub(crate) fn describe(error: &postgres::Error) -> String {
 
 /// A shorthand for results of the runner.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A driver error with the chain of its causes, which its own `Display` leaves out.
+pub(crate) fn with_causes(error: &postgres::Error) -> String {
+    let mut text = describe(error);
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(&format!(": {inner_text}"));
+        }
+        cause = inner.source();
+    }
+    text
+}

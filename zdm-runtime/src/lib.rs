@@ -26,22 +26,76 @@
 //! ```
 
 mod backfill;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod error;
+mod events;
 mod plan;
 mod runner;
 mod sql;
 mod state;
 
 pub use error::{Blocker, Error, Result};
+pub use events::Event;
 pub use plan::{Action, Backfill, Check, Expectation, Lock, Migration, Phase, PhasePlan, Plan, Step};
 pub use runner::{connect, database_url, BatchSize, Options, PhaseReport, Runner, StepReport};
 pub use sql::{quote_ident, quote_literal};
 pub use state::{Direction, MigrationState};
 pub use zdm_macros::zero_downtime;
 
+/// Lists an application's migrations in the order they run, as a
+/// `&'static [&'static dyn Migration]` for the CLI and the runner. Two declarations with the
+/// same id fail to compile.
+///
+/// ```
+/// # use zdm_runtime::zero_downtime;
+/// # #[zero_downtime(id = "m1", add_column(table = "t", column = "a", ty = "text"))]
+/// # pub struct AddA;
+/// # #[zero_downtime(id = "m2", add_column(table = "t", column = "b", ty = "text"))]
+/// # pub struct AddB;
+/// zdm_runtime::migrations!(pub static MIGRATIONS = [AddA, AddB]);
+/// assert_eq!(MIGRATIONS[1].id(), "m2");
+/// ```
+#[macro_export]
+macro_rules! migrations {
+    ($vis:vis static $name:ident = [$($migration:path),* $(,)?]) => {
+        $vis static $name: &[&dyn $crate::Migration] = &[$(&$migration),*];
+        const _: () = $crate::__private::assert_unique_ids(&[$(<$migration>::__ZDM_ID),*]);
+    };
+}
+
 /// What generated code names; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::plan::{Action, Backfill, Check, Expectation, Lock, Migration, PhasePlan, Plan, Step};
     pub use core::option::Option::{None, Some};
+
+    /// Fails the build when two listed migrations share an id.
+    pub const fn assert_unique_ids(ids: &[&str]) {
+        let mut i = 0;
+        while i < ids.len() {
+            let mut j = i + 1;
+            while j < ids.len() {
+                if same(ids[i].as_bytes(), ids[j].as_bytes()) {
+                    panic!("two migrations listed in `migrations!` have the same id; give each its own id");
+                }
+                j += 1;
+            }
+            i += 1;
+        }
+    }
+
+    const fn same(a: &[u8], b: &[u8]) -> bool {
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
 }

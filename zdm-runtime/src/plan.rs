@@ -230,6 +230,9 @@ pub struct PhasePlan {
     /// Steps that undo the phase, in order. Every one is safe to run again and safe to
     /// run after the forward steps were only partly applied.
     pub reverse: &'static [Step],
+    /// What undoing the phase throws away, if anything ("every value of the new column
+    /// …"); the CLI asks for `--allow-data-loss` before such a reversal.
+    pub reverse_discards: Option<&'static str>,
 }
 
 /// The complete plan of one `#[zero_downtime]` declaration.
@@ -283,5 +286,48 @@ pub trait Migration: Sync {
     /// The migration's unique id.
     fn id(&self) -> &'static str {
         self.plan().id
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = match self.action {
+            Action::Expect(_) => "catalog check".to_owned(),
+            Action::Check(_) => "data check, no lock beyond ACCESS SHARE".to_owned(),
+            Action::Backfill(_) => format!("{}, one transaction per batch", self.lock),
+            _ if self.transactional() => format!("{}, in a transaction", self.lock),
+            _ => format!("{}, outside a transaction", self.lock),
+        };
+        writeln!(f, "{} [{how}]", self.description)?;
+        for statement in self.statements() {
+            for line in statement.lines() {
+                writeln!(f, "      {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Plan {
+    /// Every phase and reversal with each step's lock and SQL; what `plan` prints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} ({})", self.id, self.operation)?;
+        for line in self.description.lines() {
+            writeln!(f, "  {line}")?;
+        }
+        for phase in Phase::ALL {
+            let plan = self.phase(phase);
+            writeln!(f, "  {phase}: {}", plan.summary)?;
+            for (index, step) in plan.forward.iter().enumerate() {
+                write!(f, "    {}. {step}", index + 1)?;
+            }
+            if !plan.reverse.is_empty() {
+                writeln!(f, "  revert {phase}:")?;
+                for (index, step) in plan.reverse.iter().enumerate() {
+                    write!(f, "    {}. {step}", index + 1)?;
+                }
+            }
+        }
+        Ok(())
     }
 }

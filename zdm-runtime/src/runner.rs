@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use postgres::{Client, NoTls, Transaction};
 
 use crate::backfill;
-use crate::error::{describe, Blocker, Error, Result};
+use crate::error::{describe, with_causes, Blocker, Error, Result};
+use crate::events::Event;
 use crate::plan::{Action, Check, Expectation, Migration, Phase, Plan, Step};
 use crate::state::{self, Direction, MigrationState};
 
@@ -127,7 +128,11 @@ pub fn database_url() -> String {
 pub struct Runner {
     client: Client,
     options: Options,
+    observer: Option<Observer>,
 }
+
+/// Receives the runner's [`Event`]s.
+type Observer = Box<dyn FnMut(&Event<'_>) + Send>;
 
 impl Runner {
     /// Connects to `url`, checks the server version, takes the runner lock and creates the
@@ -149,7 +154,23 @@ impl Runner {
             });
         }
         state::ensure_schema(&mut client)?;
-        Ok(Runner { client, options })
+        Ok(Runner {
+            client,
+            options,
+            observer: None,
+        })
+    }
+
+    /// Calls `observer` with every [`Event`]: steps starting and finishing, lock waits with
+    /// the sessions blocking them, backfill progress.
+    pub fn observe(&mut self, observer: impl FnMut(&Event<'_>) + Send + 'static) {
+        self.observer = Some(Box::new(observer));
+    }
+
+    pub(crate) fn emit(&mut self, event: Event<'_>) {
+        if let Some(observer) = &mut self.observer {
+            observer(&event);
+        }
     }
 
     /// The connection, for callers that want to look at the database between phases.
@@ -216,6 +237,13 @@ impl Runner {
             resumed,
             steps: Vec::new(),
         };
+        self.emit(Event::PhaseStarted {
+            migration: plan.id,
+            phase,
+            direction,
+            resumed,
+            steps: steps.len().saturating_sub(first_step),
+        });
         for (index, step) in steps.iter().enumerate().skip(first_step) {
             let context = StepContext {
                 plan,
@@ -223,8 +251,20 @@ impl Runner {
                 index,
                 step,
             };
+            self.emit(Event::StepStarted {
+                migration: plan.id,
+                phase,
+                index,
+                step,
+            });
             match self.run_step(&context) {
-                Ok(step_report) => report.steps.push(step_report),
+                Ok(step_report) => {
+                    self.emit(Event::StepFinished {
+                        migration: plan.id,
+                        report: &step_report,
+                    });
+                    report.steps.push(step_report);
+                }
                 Err(error) => {
                     // The state row keeps the phase as running, so the next call resumes or
                     // reverts it; the message is kept for `status`.
@@ -335,6 +375,13 @@ impl Runner {
                             blockers,
                         });
                     }
+                    self.emit(Event::LockWait {
+                        migration: context.plan.id,
+                        step: context.step,
+                        attempt: timeouts,
+                        blockers: &blockers,
+                        retry_in: pause,
+                    });
                     std::thread::sleep(pause);
                     delay = (delay * 2).min(Duration::from_secs(10));
                 }
@@ -414,6 +461,7 @@ impl StepContext<'_> {
 pub fn connect(url: &str) -> Result<Client> {
     let mut config = postgres::Config::from_str(url).map_err(|source| Error::Connect {
         target: "an unparsable DATABASE_URL".to_owned(),
+        reason: with_causes(&source),
         source,
     })?;
     if config.get_connect_timeout().is_none() {
@@ -421,6 +469,7 @@ pub fn connect(url: &str) -> Result<Client> {
     }
     config.connect(NoTls).map_err(|source| Error::Connect {
         target: describe_target(&config),
+        reason: with_causes(&source),
         source,
     })
 }

@@ -132,6 +132,7 @@ impl AddColumn {
                 ),
             ],
             reverse: vec![],
+            reverse_discards: Some(format!("every value written to {table_q}.{column_q}")),
         };
         if self.index.is_present() {
             expand.forward.push(steps::create_index(
@@ -154,6 +155,7 @@ impl AddColumn {
                 summary: format!("fill {column_q} on every write that leaves it NULL"),
                 forward: vec![trigger.install(format!("install trigger {} computing {column_q}", quote_ident(&trigger.name)))],
                 reverse: vec![trigger.remove(format!("drop trigger {}", quote_ident(&trigger.name)))],
+                reverse_discards: None,
             },
             _ => PhasePlan {
                 summary: "nothing to sync: the old version never writes the new column, and a default covers its inserts"
@@ -191,6 +193,10 @@ impl AddColumn {
                         )],
                     },
                 }],
+                reverse_discards: Some(format!(
+                    "every value of {table_q}.{column_q}, including those the new version wrote (a rerun of \
+                     backfill computes the others again)"
+                )),
             },
             None => PhasePlan {
                 summary: match fill {

@@ -1,0 +1,259 @@
+//! The CLI as an operator runs it: the `add_column` example's binary as a child process
+//! against a real PostgreSQL, its output and exit codes checked.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use zdm_suite::{checksum, column, columns, scalar, TestDb};
+
+/// The example binary, built once if `cargo test` did not build examples (for example
+/// when only this test file runs).
+fn example_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let deps = std::env::current_exe().unwrap().parent().unwrap().to_owned();
+            let binary = deps.parent().unwrap().join("examples").join("add_column");
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "--example", "add_column"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .unwrap();
+            assert!(status.success(), "building the add_column example");
+            binary
+        })
+        .clone()
+}
+
+fn zdm(url: &str, args: &[&str]) -> Output {
+    Command::new(example_binary())
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const EMAIL: &str = "2026_11_27_01_email_lower";
+const TOKEN: &str = "2026_11_27_02_api_token";
+
+fn demo_table(db: &TestDb) {
+    db.connect()
+        .batch_execute(
+            "CREATE TABLE add_column_demo (id bigint PRIMARY KEY, email text NOT NULL);
+             INSERT INTO add_column_demo SELECT g, 'A' || g || '@X.COM' FROM generate_series(1, 500) g;",
+        )
+        .unwrap();
+}
+
+#[test]
+fn plan_prints_every_phase_without_a_database() {
+    let output = zdm("postgres://nobody@127.0.0.1:1/none", &["plan", TOKEN]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    for expected in [
+        "2026_11_27_02_api_token (add_column)",
+        "expand: add the nullable column",
+        "ALTER TABLE \"add_column_demo\" ADD COLUMN \"api_token\" uuid",
+        "[ACCESS EXCLUSIVE, in a transaction]",
+        "revert backfill:",
+        "VALIDATE CONSTRAINT \"add_column_demo_api_token_not_null\"",
+        "[SHARE UPDATE EXCLUSIVE, in a transaction]",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let all = stdout(&zdm("postgres://nobody@127.0.0.1:1/none", &["plan"]));
+    assert!(
+        all.contains(EMAIL) && all.contains("[SHARE UPDATE EXCLUSIVE, outside a transaction]"),
+        "{all}"
+    );
+}
+
+#[test]
+fn status_json_follows_the_phases() {
+    let db = TestDb::new("cli_status_json");
+    demo_table(&db);
+    let status = |db: &TestDb| -> serde_json::Value {
+        let output = zdm(db.url(), &["status", "--json"]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        serde_json::from_str(&stdout(&output)).unwrap()
+    };
+    let before = status(&db);
+    assert_eq!(before["migrations"][0]["id"], EMAIL);
+    assert_eq!(before["migrations"][0]["completed"], serde_json::Value::Null);
+    assert_eq!(before["migrations"][0]["next"], "expand");
+    // status only reads: the zdm schema is not created by it.
+    assert!(!scalar::<bool>(
+        &mut db.connect(),
+        "SELECT to_regclass('zdm.migrations') IS NOT NULL"
+    ));
+
+    let output = zdm(db.url(), &["expand", EMAIL]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("expand (4 steps"), "{}", stdout(&output));
+    let output = zdm(db.url(), &["up", EMAIL, "--to", "backfill"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let after = status(&db);
+    assert_eq!(after["migrations"][0]["completed"], "backfill");
+    assert_eq!(after["migrations"][0]["next"], "contract");
+    assert_eq!(after["migrations"][1]["completed"], serde_json::Value::Null);
+    assert_eq!(
+        scalar::<i64>(
+            &mut db.connect(),
+            "SELECT count(email_lower) FROM add_column_demo"
+        ),
+        500
+    );
+
+    let table = stdout(&zdm(db.url(), &["status"]));
+    assert!(table.contains("next: contract"), "{table}");
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let db = TestDb::new("cli_dry_run");
+    demo_table(&db);
+    let mut client = db.connect();
+    let output = zdm(db.url(), &["up", "--dry-run"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains(&format!("would run expand of {EMAIL}")), "{text}");
+    assert!(text.contains(&format!("would run contract of {TOKEN}")), "{text}");
+    assert!(text.contains("dry run: nothing was changed"), "{text}");
+    assert_eq!(columns(&mut client, "add_column_demo").len(), 2);
+    assert!(!scalar::<bool>(
+        &mut client,
+        "SELECT to_regclass('zdm.migrations') IS NOT NULL"
+    ));
+
+    zdm(db.url(), &["up", EMAIL, "--to", "sync"]);
+    let state_before: String = scalar(
+        &mut client,
+        "SELECT string_agg(m::text, ',') FROM zdm.migrations m",
+    );
+    let table_before = checksum(&mut client, "add_column_demo");
+    let output = zdm(
+        db.url(),
+        &[
+            "revert",
+            EMAIL,
+            "--to",
+            "pending",
+            "--dry-run",
+            "--allow-data-loss",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("would revert sync"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(
+        scalar::<String>(
+            &mut client,
+            "SELECT string_agg(m::text, ',') FROM zdm.migrations m"
+        ),
+        state_before
+    );
+    assert_eq!(checksum(&mut client, "add_column_demo"), table_before);
+    assert!(column(&mut client, "add_column_demo", "email_lower").is_some());
+}
+
+#[test]
+fn exit_codes_tell_refusals_apart() {
+    let db = TestDb::new("cli_exit_codes");
+    demo_table(&db);
+    // Usage: an unknown id, an unknown flag.
+    let output = zdm(db.url(), &["expand", "no_such_id"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no migration has the id `no_such_id`; known ids: 2026_11_27_01"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        zdm(db.url(), &["expand", EMAIL, "--no-such-flag"]).status.code(),
+        Some(2)
+    );
+
+    // Refused: out of order.
+    let output = zdm(db.url(), &["contract", EMAIL]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("backfill must complete first"),
+        "{}",
+        stderr(&output)
+    );
+
+    // Refused: a reversal that discards data needs the flag.
+    zdm(db.url(), &["expand", EMAIL]);
+    let output = zdm(db.url(), &["revert", EMAIL]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("reverting expand discards every value written to"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(column(&mut db.connect(), "add_column_demo", "email_lower").is_some());
+    let output = zdm(db.url(), &["revert", EMAIL, "--allow-data-loss"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(column(&mut db.connect(), "add_column_demo", "email_lower").is_none());
+
+    // Precondition: a NULL left before NOT NULL.
+    zdm(db.url(), &["up", EMAIL, "--to", "backfill"]);
+    db.connect()
+        .batch_execute("UPDATE add_column_demo SET email_lower = NULL WHERE id = 3")
+        .unwrap();
+    let output = zdm(db.url(), &["contract", EMAIL]);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("found 1 offending row(s)"),
+        "{}",
+        stderr(&output)
+    );
+
+    // No server.
+    let output = zdm("postgres://postgres@127.0.0.1:1/none", &["status"]);
+    assert_eq!(output.status.code(), Some(6));
+    assert_eq!(stderr(&output).lines().count(), 2, "{}", stderr(&output));
+    assert!(stderr(&output).contains("cannot connect to PostgreSQL at 127.0.0.1:1/none"));
+}
+
+#[test]
+fn a_lock_timeout_names_the_blocking_pid() {
+    let db = TestDb::new("cli_lock_timeout");
+    demo_table(&db);
+    let mut blocker = db.connect();
+    let pid: i32 = scalar(&mut blocker, "SELECT pg_backend_pid()");
+    let mut transaction = blocker.transaction().unwrap();
+    transaction
+        .batch_execute("SELECT count(*) FROM add_column_demo")
+        .unwrap();
+    let output = zdm(
+        db.url(),
+        &["expand", EMAIL, "--lock-timeout", "100ms", "--lock-budget", "1s"],
+    );
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let text = stderr(&output);
+    // Each retry is logged with the blocker, and the final error names it.
+    assert!(
+        text.contains("timed out waiting for its lock (attempt 1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("pid {pid} (idle in transaction, AccessShareLock held")),
+        "{text}"
+    );
+    assert!(text.contains("SELECT count(*) FROM add_column_demo"), "{text}");
+    transaction.rollback().unwrap();
+}

@@ -1,0 +1,598 @@
+//! The operator's command line, wired into an application's own binary in three lines:
+//!
+//! ```no_run
+//! # use zdm_runtime::zero_downtime;
+//! # #[zero_downtime(id = "m1", add_column(table = "t", column = "c", ty = "text"))]
+//! # pub struct AddC;
+//! zdm_runtime::migrations!(pub static MIGRATIONS = [AddC]);
+//!
+//! fn main() -> std::process::ExitCode {
+//!     zdm_runtime::cli::main(MIGRATIONS)
+//! }
+//! ```
+//!
+//! Subcommands: `status [--json]`, `plan [ID]`, `expand|sync|backfill|contract ID`,
+//! `up [ID] [--to PHASE]`, `revert ID [--to PHASE|pending] [--allow-data-loss]`. Exit codes
+//! are the constants in [`exit`].
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use postgres::Client;
+
+use crate::error::Error;
+use crate::events::Event;
+use crate::plan::{Migration, Phase};
+use crate::runner::{self, BatchSize, Options, Runner};
+use crate::state::{self, Direction, MigrationState};
+
+/// The process exit codes of the CLI.
+pub mod exit {
+    /// Everything asked for was done.
+    pub const DONE: u8 = 0;
+    /// A step failed (a statement error).
+    pub const FAILED: u8 = 1;
+    /// The command line was wrong: unknown subcommand, flag or migration id.
+    pub const USAGE: u8 = 2;
+    /// The step was refused before any change: phase order, another runner, drift, a
+    /// changed declaration, or a reversal that discards data without `--allow-data-loss`.
+    pub const REFUSED: u8 = 3;
+    /// A lock could not be taken within the lock budget.
+    pub const LOCK_TIMEOUT: u8 = 4;
+    /// A precondition on the data failed (NULLs, orphans, duplicates, …).
+    pub const PRECONDITION: u8 = 5;
+    /// No server answered, or it is older than PostgreSQL 12.
+    pub const CONNECT: u8 = 6;
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Zero-downtime PostgreSQL schema changes: expand, sync, backfill, contract.")]
+struct Cli {
+    /// The database to migrate.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+        global = true
+    )]
+    database_url: String,
+    /// How long one statement may wait for a lock before the step is retried (e.g. 1s, 500ms).
+    #[arg(long, value_parser = parse_duration, default_value = "1s", global = true)]
+    lock_timeout: Duration,
+    /// How long one statement of a step may run.
+    #[arg(long, value_parser = parse_duration, default_value = "15m", global = true)]
+    statement_timeout: Duration,
+    /// The total time a step may spend retrying lock timeouts.
+    #[arg(long, value_parser = parse_duration, default_value = "60s", global = true)]
+    lock_budget: Duration,
+    /// A fixed number of rows per backfill batch, instead of a target batch duration.
+    #[arg(long, global = true, conflicts_with = "batch_time")]
+    batch_size: Option<u32>,
+    /// Adapt backfill batches to take about this long.
+    #[arg(long, value_parser = parse_duration, global = true)]
+    batch_time: Option<Duration>,
+    /// Print what would run and change nothing.
+    #[arg(long, global = true)]
+    dry_run: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Every migration, its phase and state, backfill progress.
+    Status {
+        /// One JSON object on stdout, for pipelines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The SQL of every phase and reversal, with locks; needs no database.
+    Plan {
+        /// Only this migration.
+        id: Option<String>,
+    },
+    /// Run the expand phase.
+    Expand { id: String },
+    /// Run the sync phase.
+    Sync { id: String },
+    /// Run the backfill phase.
+    Backfill { id: String },
+    /// Run the contract phase.
+    Contract { id: String },
+    /// Run every phase not yet done, up to --to, for one migration or all in order.
+    Up {
+        id: Option<String>,
+        #[arg(long, value_parser = parse_phase, default_value = "contract")]
+        to: Phase,
+    },
+    /// Undo the latest completed (or failed) phase, or every phase after --to.
+    Revert {
+        id: String,
+        /// The phase to go back to (`pending` for none); default: one phase back.
+        #[arg(long, value_parser = parse_target)]
+        to: Option<Target>,
+        /// Allow reversals that throw data away (such as dropping a new column).
+        #[arg(long)]
+        allow_data_loss: bool,
+    },
+}
+
+/// Where `revert --to` goes: a phase, or `pending` (before expand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Target(Option<Phase>);
+
+fn parse_phase(text: &str) -> Result<Phase, String> {
+    Phase::from_name(text)
+        .ok_or_else(|| format!("expected expand, sync, backfill or contract, found `{text}`"))
+}
+
+fn parse_target(text: &str) -> Result<Target, String> {
+    if text == "pending" {
+        return Ok(Target(None));
+    }
+    parse_phase(text).map(|phase| Target(Some(phase)))
+}
+
+/// `250ms`, `1s`, `2m`, `1h`; a bare number is seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration such as 500ms or 2s, found `{text}`"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("unknown duration unit `{other}`; use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Runs the CLI over `migrations` with the process's arguments.
+pub fn main(migrations: &[&dyn Migration]) -> ExitCode {
+    main_with_args(std::env::args_os(), migrations)
+}
+
+/// Runs the CLI over `migrations` with the given arguments (the first is the program name).
+pub fn main_with_args<I, T>(args: I, migrations: &[&dyn Migration]) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(error.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+    match execute(&cli, migrations) {
+        Ok(()) => ExitCode::from(exit::DONE),
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        let code = match &error {
+            Error::Connect { .. } | Error::ServerTooOld { .. } => exit::CONNECT,
+            Error::Busy { .. }
+            | Error::PhaseOrder { .. }
+            | Error::PlanChanged { .. }
+            | Error::Drift { .. } => exit::REFUSED,
+            Error::Precondition { .. } => exit::PRECONDITION,
+            Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
+            Error::Step { .. } | Error::State(_) => exit::FAILED,
+        };
+        Failure {
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+fn usage(message: String) -> Failure {
+    Failure {
+        code: exit::USAGE,
+        message,
+    }
+}
+
+fn find<'a>(migrations: &[&'a dyn Migration], id: &str) -> Result<&'a dyn Migration, Failure> {
+    migrations
+        .iter()
+        .copied()
+        .find(|migration| migration.id() == id)
+        .ok_or_else(|| {
+            let known = migrations
+                .iter()
+                .map(|migration| migration.id())
+                .collect::<Vec<_>>()
+                .join(", ");
+            usage(format!("no migration has the id `{id}`; known ids: {known}"))
+        })
+}
+
+fn execute(cli: &Cli, migrations: &[&dyn Migration]) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Plan { id } => {
+            let selected = match id {
+                Some(id) => vec![find(migrations, id)?],
+                None => migrations.to_vec(),
+            };
+            for migration in selected {
+                println!("{}", migration.plan());
+            }
+            Ok(())
+        }
+        Command::Status { json } => status(cli, migrations, *json),
+        Command::Expand { id } => step(cli, migrations, id, Phase::Expand),
+        Command::Sync { id } => step(cli, migrations, id, Phase::Sync),
+        Command::Backfill { id } => step(cli, migrations, id, Phase::Backfill),
+        Command::Contract { id } => step(cli, migrations, id, Phase::Contract),
+        Command::Up { id, to } => {
+            let selected = match id {
+                Some(id) => vec![find(migrations, id)?],
+                None => migrations.to_vec(),
+            };
+            let mut client = runner::connect(&cli.database_url)?;
+            let mut work = Vec::new();
+            for migration in selected {
+                let state = read_state(&mut client, migration.id())?;
+                work.extend(
+                    forward_phases(&state, *to)
+                        .into_iter()
+                        .map(|phase| (migration, phase, Direction::Forward)),
+                );
+            }
+            perform(cli, client, work)
+        }
+        Command::Revert {
+            id,
+            to,
+            allow_data_loss,
+        } => {
+            let migration = find(migrations, id)?;
+            let mut client = runner::connect(&cli.database_url)?;
+            let state = read_state(&mut client, migration.id())?;
+            let phases = reverse_phases(&state, *to);
+            if phases.is_empty() {
+                println!("{id}: nothing to revert");
+                return Ok(());
+            }
+            if !allow_data_loss {
+                for phase in &phases {
+                    if let Some(discards) = migration.plan().phase(*phase).reverse_discards {
+                        return Err(Failure {
+                            code: exit::REFUSED,
+                            message: format!(
+                                "{id}: reverting {phase} discards {discards}; pass --allow-data-loss to revert anyway"
+                            ),
+                        });
+                    }
+                }
+            }
+            perform(
+                cli,
+                client,
+                phases
+                    .into_iter()
+                    .map(|phase| (migration, phase, Direction::Reverse))
+                    .collect(),
+            )
+        }
+    }
+}
+
+fn step(cli: &Cli, migrations: &[&dyn Migration], id: &str, phase: Phase) -> Result<(), Failure> {
+    let migration = find(migrations, id)?;
+    let client = runner::connect(&cli.database_url)?;
+    perform(cli, client, vec![(migration, phase, Direction::Forward)])
+}
+
+/// The state of a migration, read without creating the `zdm` schema (a dry run or a
+/// status query changes nothing).
+fn read_state(client: &mut Client, id: &str) -> Result<MigrationState, Failure> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('zdm.migrations') IS NOT NULL", &[])
+        .map_err(Error::State)?
+        .get(0);
+    if !exists {
+        return Ok(MigrationState::default());
+    }
+    Ok(state::load(client, id)?)
+}
+
+/// The phases `up --to` runs from `state`: a failed or interrupted phase first, then the
+/// ones after the last completed, up to `last`.
+fn forward_phases(state: &MigrationState, last: Phase) -> Vec<Phase> {
+    let first = match (state.running, state.completed) {
+        (Some((phase, Direction::Forward)), _) => Some(phase),
+        (Some((_, Direction::Reverse)), _) => return Vec::new(),
+        (None, None) => Some(Phase::Expand),
+        (None, Some(done)) => done.next(),
+    };
+    Phase::ALL
+        .into_iter()
+        .filter(|phase| first.is_some_and(|first| *phase >= first) && *phase <= last)
+        .collect()
+}
+
+/// The reversals `revert --to` runs from `state`, latest first.
+fn reverse_phases(state: &MigrationState, to: Option<Target>) -> Vec<Phase> {
+    let latest = match state.running {
+        Some((phase, _)) => Some(phase),
+        None => state.completed,
+    };
+    let Some(latest) = latest else { return Vec::new() };
+    let stop = match to {
+        // One phase back: only the latest.
+        None => latest.previous(),
+        Some(Target(target)) => target,
+    };
+    Phase::ALL
+        .into_iter()
+        .rev()
+        .filter(|phase| *phase <= latest && stop.is_none_or(|stop| *phase > stop))
+        .collect()
+}
+
+fn perform(cli: &Cli, client: Client, work: Vec<(&dyn Migration, Phase, Direction)>) -> Result<(), Failure> {
+    if work.is_empty() {
+        println!("nothing to do: every phase asked for has completed");
+        return Ok(());
+    }
+    if cli.dry_run {
+        for (migration, phase, direction) in &work {
+            let plan = migration.plan().phase(*phase);
+            let steps = match direction {
+                Direction::Forward => plan.forward,
+                Direction::Reverse => plan.reverse,
+            };
+            println!(
+                "would {} {phase} of {}: {}",
+                direction.verb(),
+                migration.id(),
+                plan.summary
+            );
+            for (index, step) in steps.iter().enumerate() {
+                print!("    {}. {step}", index + 1);
+            }
+        }
+        // Close the session explicitly: it only read.
+        let _ = client.close();
+        println!("dry run: nothing was changed");
+        return Ok(());
+    }
+    let options = Options {
+        lock_timeout: cli.lock_timeout,
+        statement_timeout: cli.statement_timeout,
+        lock_budget: cli.lock_budget,
+        batch: match (cli.batch_size, cli.batch_time) {
+            (Some(size), _) => BatchSize::Fixed(size),
+            (None, Some(time)) => BatchSize::Target(time),
+            (None, None) => Options::default().batch,
+        },
+    };
+    let mut runner = Runner::new(client, options)?;
+    runner.observe(progress_observer());
+    for (migration, phase, direction) in work {
+        let report = match direction {
+            Direction::Forward => runner.run(migration, phase)?,
+            Direction::Reverse => runner.revert(migration, phase)?,
+        };
+        println!("{}: {report}", migration.id());
+    }
+    Ok(())
+}
+
+/// Progress bars on a terminal, log lines otherwise; blocker reports either way.
+fn progress_observer() -> impl FnMut(&Event<'_>) + Send + 'static {
+    let terminal = std::io::stderr().is_terminal();
+    let mut bar: Option<ProgressBar> = None;
+    move |event| match event {
+        Event::StepStarted {
+            migration,
+            phase,
+            step,
+            ..
+        } => {
+            tracing::info!("{migration}: {phase}: {}", step.description);
+        }
+        Event::BackfillProgress {
+            migration,
+            rows_done,
+            estimate,
+            batch_size,
+            ..
+        } => {
+            if terminal {
+                let bar = bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::new((*estimate).max(*rows_done));
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{msg} [{bar:40}] {pos}/{len} rows, {per_sec}, eta {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar.set_message(format!("{migration}: backfill"));
+                    bar
+                });
+                if *rows_done > bar.length().unwrap_or(0) {
+                    bar.set_length(*rows_done);
+                }
+                bar.set_position(*rows_done);
+            } else {
+                tracing::info!(
+                    "{migration}: backfill: {rows_done} of about {estimate} rows (batch {batch_size})"
+                );
+            }
+        }
+        Event::StepFinished { .. } => {
+            if let Some(bar) = bar.take() {
+                bar.finish_and_clear();
+            }
+        }
+        Event::LockWait {
+            migration,
+            step,
+            attempt,
+            blockers,
+            retry_in,
+        } => {
+            let who = if blockers.is_empty() {
+                "no session holds a conflicting lock any more".to_owned()
+            } else {
+                blockers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            tracing::warn!(
+                "{migration}: \"{}\" timed out waiting for its lock (attempt {attempt}), retrying in {} ms; blocked by {who}",
+                step.description,
+                retry_in.as_millis()
+            );
+        }
+        _ => {}
+    }
+}
+
+fn status(cli: &Cli, migrations: &[&dyn Migration], json: bool) -> Result<(), Failure> {
+    let mut client = runner::connect(&cli.database_url)?;
+    let mut states = Vec::new();
+    for migration in migrations {
+        states.push((*migration, read_state(&mut client, migration.id())?));
+    }
+    if json {
+        let entries: Vec<serde_json::Value> = states
+            .iter()
+            .map(|(migration, state)| {
+                serde_json::json!({
+                    "id": migration.id(),
+                    "operation": migration.plan().operation,
+                    "completed": state.completed.map(Phase::name),
+                    "running": state.running.map(|(phase, _)| phase.name()),
+                    "direction": state.running.map(|(_, direction)| direction.verb()),
+                    "step": state.step,
+                    "rows_done": state.rows_done,
+                    "error": state.error,
+                    "next": next_phase(state).map(Phase::name),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "migrations": entries }));
+        return Ok(());
+    }
+    println!("{:<36} {:<16} {:<10} STATE", "ID", "OPERATION", "COMPLETED");
+    for (migration, state) in &states {
+        let completed = state.completed.map_or("pending", Phase::name);
+        let describe = match state.running {
+            Some((phase, direction)) => {
+                let mut text = format!("{} {phase} stopped after step {}", direction.verb(), state.step);
+                if state.rows_done > 0 {
+                    text.push_str(&format!(", {} rows backfilled", state.rows_done));
+                }
+                if let Some(error) = &state.error {
+                    text.push_str(&format!(": {}", error.lines().next().unwrap_or_default()));
+                }
+                text
+            }
+            None => match next_phase(state) {
+                Some(next) => format!("next: {next}"),
+                None => "done".to_owned(),
+            },
+        };
+        println!(
+            "{:<36} {:<16} {:<10} {describe}",
+            migration.id(),
+            migration.plan().operation,
+            completed
+        );
+    }
+    Ok(())
+}
+
+fn next_phase(state: &MigrationState) -> Option<Phase> {
+    match state.completed {
+        None => Some(Phase::Expand),
+        Some(done) => done.next(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_common_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("1 fortnight")
+            .unwrap_err()
+            .contains("unknown duration unit"));
+        assert!(parse_duration("soon")
+            .unwrap_err()
+            .contains("expected a duration"));
+    }
+
+    #[test]
+    fn up_resumes_a_failed_phase_then_goes_on() {
+        let state = MigrationState {
+            completed: Some(Phase::Expand),
+            running: Some((Phase::Sync, Direction::Forward)),
+            ..MigrationState::default()
+        };
+        assert_eq!(
+            forward_phases(&state, Phase::Contract),
+            [Phase::Sync, Phase::Backfill, Phase::Contract]
+        );
+        assert_eq!(
+            forward_phases(&MigrationState::default(), Phase::Sync),
+            [Phase::Expand, Phase::Sync]
+        );
+    }
+
+    #[test]
+    fn revert_goes_back_one_phase_or_to_the_target() {
+        let state = MigrationState {
+            completed: Some(Phase::Backfill),
+            ..MigrationState::default()
+        };
+        assert_eq!(reverse_phases(&state, None), [Phase::Backfill]);
+        assert_eq!(
+            reverse_phases(&state, Some(Target(Some(Phase::Expand)))),
+            [Phase::Backfill, Phase::Sync]
+        );
+        assert_eq!(
+            reverse_phases(&state, Some(Target(None))),
+            [Phase::Backfill, Phase::Sync, Phase::Expand]
+        );
+    }
+}
