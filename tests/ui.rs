@@ -1,9 +1,11 @@
-//! Compile-fail tests: every invalid declaration under `tests/ui/<family>/` must fail to
+//! Compile-fail and compile-pass tests: every invalid declaration under `tests/ui/<family>/` must fail to
 //! build with the message and caret recorded in its `.stderr`. Regenerate with
 //! `TRYBUILD=overwrite cargo test --test ui`, then read each diff as a user would.
 
 #[test]
-fn invalid_declarations_do_not_compile() {
+fn declarations_compile_or_fail_as_recorded() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/*/*.rs");
+    // Every valid form of every operation compiles (and its plan is built).
+    cases.pass("tests/pass/*/*.rs");
 }

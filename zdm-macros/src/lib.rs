@@ -9,6 +9,8 @@ mod args;
 mod expand;
 mod model;
 mod ops;
+#[cfg(test)]
+mod snapshots;
 mod sql;
 mod validate;
 
