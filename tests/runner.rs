@@ -295,3 +295,30 @@ fn a_killed_backfill_resumes_from_its_checkpoint() {
         rows
     );
 }
+
+#[test]
+fn backfill_batches_follow_the_key_order_with_the_declared_size() {
+    let db = TestDb::new("runner_batch_sizes");
+    // Ids whose text order differs from their numeric order (2 < 10, "10" < "2").
+    db.connect()
+        .batch_execute(
+            "CREATE TABLE items (id bigint PRIMARY KEY, label text);
+             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 1000) g;",
+        )
+        .unwrap();
+    let mut runner = db.runner_with(Options {
+        batch: BatchSize::Fixed(250),
+        ..test_options()
+    });
+    runner.run_to(&AddScore, Phase::Sync).unwrap();
+    let batches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = batches.clone();
+    runner.observe(move |event| {
+        if let zdm_runtime::Event::BackfillProgress { rows_done, .. } = event {
+            seen.lock().unwrap().push(*rows_done);
+        }
+    });
+    runner.run(&AddScore, Phase::Backfill).unwrap();
+    // Four full batches, then an empty last one that finds no upper bound.
+    assert_eq!(*batches.lock().unwrap(), [250, 500, 750, 1000, 1000]);
+}

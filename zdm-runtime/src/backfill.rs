@@ -35,11 +35,6 @@ struct KeyColumn {
 
 pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -> Result<Outcome> {
     let key = primary_key(runner, context, spec.table)?;
-    let key_list = key
-        .iter()
-        .map(|column| column.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
     let state = state::load(runner.client(), context.plan.id)?;
     let mut cursor = state.cursor;
     let estimate = row_estimate(runner, context, spec.table)?;
@@ -65,14 +60,7 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -
                 options.lock_timeout.as_millis().max(1),
                 options.statement_timeout.as_millis()
             ))?;
-            let upper = batch_upper_bound(
-                &mut transaction,
-                spec.table,
-                &key,
-                &key_list,
-                after.as_deref(),
-                batch,
-            )?;
+            let upper = batch_upper_bound(&mut transaction, spec.table, &key, after.as_deref(), batch)?;
             let mut range = after.clone().unwrap_or_else(|| "true".to_owned());
             if let Some(upper) = &upper {
                 range = format!("{range} AND {}", row_bound(&key, "<=", upper));
@@ -126,17 +114,23 @@ fn batch_upper_bound(
     transaction: &mut Transaction<'_>,
     table: &str,
     key: &[KeyColumn],
-    key_list: &str,
     after: Option<&str>,
     batch: u32,
 ) -> Result<Option<Vec<String>>, postgres::Error> {
+    // Qualified names: a bare `ORDER BY "id"` would sort by the `"id"::text` output column,
+    // in text order.
     let texts = key
         .iter()
-        .map(|column| format!("{}::text", column.name))
+        .map(|column| format!("zdm_t.{}::text", column.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let order = key
+        .iter()
+        .map(|column| format!("zdm_t.{}", column.name))
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
-        "SELECT {texts} FROM {table} WHERE {} ORDER BY {key_list} OFFSET {} LIMIT 1",
+        "SELECT {texts} FROM {table} AS zdm_t WHERE {} ORDER BY {order} OFFSET {} LIMIT 1",
         after.unwrap_or("true"),
         batch.saturating_sub(1)
     );

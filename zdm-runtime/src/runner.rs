@@ -90,11 +90,14 @@ impl std::fmt::Display for PhaseReport {
             Direction::Reverse => "revert ",
         };
         let resumed = if self.resumed { ", resumed" } else { "" };
+        let steps = match self.steps.len() {
+            1 => "1 step".to_owned(),
+            count => format!("{count} steps"),
+        };
         writeln!(
             f,
-            "{verb}{} ({} steps, {} ms{resumed})",
+            "{verb}{} ({steps}, {} ms{resumed})",
             self.phase,
-            self.steps.len(),
             total.as_millis()
         )?;
         if self.steps.is_empty() {
@@ -144,6 +147,10 @@ impl Runner {
     /// Like [`Runner::connect`], over a client the caller opened.
     pub fn new(mut client: Client, options: Options) -> Result<Runner> {
         check_server_version(&mut client)?;
+        // Idempotent steps (`DROP … IF EXISTS`) would otherwise print NOTICEs.
+        client
+            .batch_execute("SET client_min_messages = warning")
+            .map_err(Error::State)?;
         let locked: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&RUNNER_LOCK_KEY])
             .map_err(Error::State)?
