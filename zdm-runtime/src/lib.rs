@@ -27,12 +27,15 @@
 
 mod backfill;
 mod error;
+mod index;
 mod plan;
 mod runner;
 mod sql;
 mod state;
+mod view;
 
 pub use error::{Blocker, Error, Result};
+pub use index::{index_build_progress, IndexBuildProgress};
 pub use plan::{Action, Backfill, Check, Expectation, Lock, Migration, Phase, PhasePlan, Plan, Step};
 pub use runner::{connect, database_url, BatchSize, Options, PhaseReport, Runner, StepReport};
 pub use sql::{quote_ident, quote_literal};
