@@ -6,32 +6,42 @@ use darling::FromMeta;
 use proc_macro2::Span;
 
 use crate::ops::add_column::AddColumn;
+use crate::ops::add_index::AddIndex;
+use crate::ops::rename_table::RenameTable;
 use crate::validate::{self, Errors};
 
 /// The operations, as written in the attribute.
-pub const OPERATIONS: &[&str] = &["add_column"];
+pub const OPERATIONS: &[&str] = &["add_column", "add_index", "rename_table"];
 
 #[derive(Debug, FromMeta)]
 pub struct Args {
     pub id: SpannedValue<String>,
     pub add_column: Option<AddColumn>,
+    pub add_index: Option<AddIndex>,
+    pub rename_table: Option<RenameTable>,
 }
 
 /// One operation of a declaration, validated.
 pub enum Operation<'a> {
     AddColumn(&'a AddColumn),
+    AddIndex(&'a AddIndex),
+    RenameTable(&'a RenameTable),
 }
 
 impl Operation<'_> {
     pub fn validate(&self, errors: &mut Errors) {
         match self {
             Operation::AddColumn(operation) => operation.validate(errors),
+            Operation::AddIndex(operation) => operation.validate(errors),
+            Operation::RenameTable(operation) => operation.validate(errors),
         }
     }
 
     pub fn plan(&self, id: &str, description: &str) -> crate::model::Plan {
         match self {
             Operation::AddColumn(operation) => operation.plan(id, description),
+            Operation::AddIndex(operation) => operation.plan(id, description),
+            Operation::RenameTable(operation) => operation.plan(id, description),
         }
     }
 }
@@ -78,7 +88,11 @@ impl Args {
             );
             return None;
         }
-        let chosen = [self.add_column.as_ref().map(Operation::AddColumn)];
+        let chosen = [
+            self.add_column.as_ref().map(Operation::AddColumn),
+            self.add_index.as_ref().map(Operation::AddIndex),
+            self.rename_table.as_ref().map(Operation::RenameTable),
+        ];
         match chosen.into_iter().flatten().next() {
             Some(operation) => Some(operation),
             None => {
@@ -122,7 +136,18 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
     let text = error.to_string();
     let (message, operation) = match text.rsplit_once(" at ") {
         Some((message, location)) if OPERATIONS.contains(&location) => (message.to_owned(), Some(location)),
-        _ => (text.clone(), None),
+        // A key's own parse error (`op/key`): name the key, not darling's path.
+        Some((message, location)) => match location.split_once('/') {
+            Some((operation, key)) if OPERATIONS.contains(&operation) && !key.contains('/') => {
+                let mut chars = message.chars();
+                let message: String = chars
+                    .next()
+                    .map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect());
+                (format!("`{key}`: {message}"), Some(operation))
+            }
+            _ => (text.clone(), None),
+        },
+        None => (text.clone(), None),
     };
     let operation_span = operation.and_then(|operation| {
         items.iter().find_map(|item| match item {

@@ -34,6 +34,16 @@ pub enum Expectation {
         table: String,
         column: String,
     },
+    IndexAbsentOrSame {
+        table: String,
+        index: String,
+        unique: bool,
+        definition: String,
+    },
+    ViewOfTableOrAbsent {
+        view: String,
+        table: String,
+    },
 }
 
 /// Mirrors `zdm_runtime::Action`.
@@ -101,6 +111,13 @@ impl Step {
                     "check that column {table}.{} does not exist",
                     crate::sql::quote_ident(column)
                 )
+            }
+            Expectation::IndexAbsentOrSame { table, index, .. } => format!(
+                "check that index {} is absent or built on {table} as declared",
+                crate::sql::quote_ident(index)
+            ),
+            Expectation::ViewOfTableOrAbsent { view, table } => {
+                format!("check that {view} is still the view over {table}, or gone")
             }
         };
         Step {
@@ -182,6 +199,22 @@ impl ToTokens for Expectation {
             }
             Expectation::ColumnAbsent { table, column } => {
                 quote!(#private::Expectation::ColumnAbsent { table: #table, column: #column })
+            }
+            Expectation::IndexAbsentOrSame {
+                table,
+                index,
+                unique,
+                definition,
+            } => quote! {
+                #private::Expectation::IndexAbsentOrSame {
+                    table: #table,
+                    index: #index,
+                    unique: #unique,
+                    definition: #definition,
+                }
+            },
+            Expectation::ViewOfTableOrAbsent { view, table } => {
+                quote!(#private::Expectation::ViewOfTableOrAbsent { view: #view, table: #table })
             }
         });
     }

@@ -6,6 +6,12 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `'text'`, embedded single quotes doubled (`standard_conforming_strings` is on, as it is
+/// by default since PostgreSQL 9.1, so backslashes are plain).
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
 pub const MAX_IDENTIFIER_BYTES: usize = 63;
 

@@ -30,13 +30,16 @@ mod backfill;
 pub mod cli;
 mod error;
 mod events;
+mod index;
 mod plan;
 mod runner;
 mod sql;
 mod state;
+mod view;
 
 pub use error::{Blocker, Error, Result};
 pub use events::Event;
+pub use index::{index_build_progress, IndexBuildProgress};
 pub use plan::{Action, Backfill, Check, Expectation, Lock, Migration, Phase, PhasePlan, Plan, Step};
 pub use runner::{connect, database_url, BatchSize, Options, PhaseReport, Runner, StepReport};
 pub use sql::{quote_ident, quote_literal};

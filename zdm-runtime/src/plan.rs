@@ -181,6 +181,22 @@ pub enum Expectation {
         table: &'static str,
         column: &'static str,
     },
+    /// No relation is named `index`, or it is an index on `table` with the declared
+    /// definition (valid: the build already ran; INVALID: a failed build the runner drops
+    /// and redoes). Anything else of that name is drift.
+    IndexAbsentOrSame {
+        /// The table, as written in SQL (quoted).
+        table: &'static str,
+        /// The index name, unquoted.
+        index: &'static str,
+        /// Whether the declared index is UNIQUE.
+        unique: bool,
+        /// What follows `ON table` in the declared `CREATE INDEX`: `USING … (…) …`.
+        definition: &'static str,
+    },
+    /// `view` is a view reading `table` and no other relation, or there is no relation of
+    /// that name any more. Both quoted.
+    ViewOfTableOrAbsent { view: &'static str, table: &'static str },
 }
 
 /// One step of a phase or of a reversal.

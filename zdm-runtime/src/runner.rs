@@ -706,6 +706,15 @@ fn check_expectation(client: &mut Client, plan: &Plan, expectation: &Expectation
                 ),
             }
         }
+        Expectation::IndexAbsentOrSame {
+            table,
+            index,
+            unique,
+            definition,
+        } => crate::index::check_absent_or_same(client, plan, table, index, unique, definition),
+        Expectation::ViewOfTableOrAbsent { view, table } => {
+            crate::view::check_view_of_table_or_absent(client, plan, view, table)
+        }
     }
 }
 

@@ -2,4 +2,6 @@
 //! generates. `steps` holds the step builders several operations share.
 
 pub mod add_column;
+pub mod add_index;
+pub mod rename_table;
 pub mod steps;

@@ -1,0 +1,6 @@
+use zdm_runtime::zero_downtime;
+
+#[zero_downtime(id = "m1", rename_table(from = "customers", too = "clients"))]
+pub struct Migration;
+
+fn main() {}

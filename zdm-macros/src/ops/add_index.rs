@@ -1,0 +1,642 @@
+//! `add_index`: an index built with `CREATE [UNIQUE] INDEX CONCURRENTLY`, so reads and
+//! writes go on while it is built.
+//!
+//! The whole change is the build, in expand: there is nothing to sync, backfill or
+//! contract. Before building, the runner checks that the name is free or already holds
+//! this very index (a valid one is done; an INVALID one, left by a failed or killed
+//! build, is dropped and rebuilt), and for a unique index that no two rows share a key,
+//! showing a few keys that do. The name is deterministic, so every retry, resume and
+//! reversal finds the index it is about.
+
+use darling::util::{Flag, SpannedValue};
+use darling::FromMeta;
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+
+use crate::model::{Action, Expectation, Lock, PhasePlan, Plan, Step};
+use crate::ops::steps;
+use crate::sql::{bounded_name, calls_volatile_function, closest, quote_ident};
+use crate::validate::{self, Errors};
+
+/// The index access methods PostgreSQL ships.
+const METHODS: &[&str] = &["btree", "hash", "gist", "spgist", "gin", "brin"];
+
+/// Methods that can carry `INCLUDE` columns.
+const INCLUDE_METHODS: &[&str] = &["btree", "gist", "spgist"];
+
+#[derive(Debug, FromMeta)]
+#[darling(and_then = AddIndex::needs_a_key)]
+pub struct AddIndex {
+    table: SpannedValue<String>,
+    columns: Option<NameList>,
+    expression: Option<SpannedValue<String>>,
+    unique: Flag,
+    method: Option<SpannedValue<String>>,
+    #[darling(rename = "where")]
+    predicate: Option<SpannedValue<String>>,
+    name: Option<SpannedValue<String>>,
+    include: Option<NameList>,
+}
+
+/// `key = "name"` or `key = ["a", "b"]`, each name with its span.
+#[derive(Debug)]
+pub struct NameList {
+    pub names: Vec<SpannedValue<String>>,
+    pub span: Span,
+}
+
+impl FromMeta for NameList {
+    fn from_expr(expr: &syn::Expr) -> darling::Result<Self> {
+        match expr {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(name),
+                ..
+            }) => Ok(NameList {
+                names: vec![SpannedValue::new(name.value(), name.span())],
+                span: name.span(),
+            }),
+            syn::Expr::Array(array) => {
+                let mut errors = darling::Error::accumulator();
+                let names = array
+                    .elems
+                    .iter()
+                    .filter_map(|element| match element {
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Str(name),
+                            ..
+                        }) => Some(SpannedValue::new(name.value(), name.span())),
+                        other => {
+                            errors.push(
+                                darling::Error::custom("expected a name in double quotes, such as \"customer_id\"")
+                                    .with_span(other),
+                            );
+                            None
+                        }
+                    })
+                    .collect();
+                errors.finish()?;
+                Ok(NameList {
+                    names,
+                    span: array.span(),
+                })
+            }
+            syn::Expr::Group(group) => NameList::from_expr(&group.expr),
+            other => Err(darling::Error::custom(
+                "expected a name in double quotes or a list of them, such as [\"customer_id\", \"created_at\"]",
+            )
+            .with_span(other)),
+        }
+    }
+}
+
+impl AddIndex {
+    /// Reported like a missing key, at the operation's name.
+    fn needs_a_key(self) -> darling::Result<Self> {
+        if self.columns.is_none() && self.expression.is_none() {
+            return Err(darling::Error::custom(
+                "`add_index` needs what to index: `columns = [\"…\"]` or `expression = \"…\"`",
+            ));
+        }
+        Ok(self)
+    }
+
+    pub fn validate(&self, errors: &mut Errors) {
+        validate::identifier(errors, "table", &self.table);
+        if let Some(name) = &self.name {
+            validate::identifier(errors, "name", name);
+        }
+        if let (Some(_), Some(expression)) = (&self.columns, &self.expression) {
+            validate::push(
+                errors,
+                expression.span(),
+                "`expression` and `columns` exclude each other: index either columns or one expression",
+            );
+        }
+        if let Some(columns) = &self.columns {
+            names(errors, "columns", columns);
+        }
+        if let Some(include) = &self.include {
+            names(errors, "include", include);
+            for name in &include.names {
+                let key = self
+                    .columns
+                    .iter()
+                    .flat_map(|columns| &columns.names)
+                    .any(|column| column.as_str() == name.as_str());
+                if key {
+                    validate::push(
+                        errors,
+                        name.span(),
+                        format_args!(
+                            "`include` lists \"{}\", which `columns` already indexes",
+                            name.as_str()
+                        ),
+                    );
+                }
+            }
+        }
+        let method = self.method();
+        if let Some(written) = &self.method {
+            if !METHODS.contains(&method.as_str()) {
+                let mut message = format!(
+                    "`method` is \"{}\", which is not an index method; expected one of {}",
+                    written.as_str(),
+                    METHODS.join(", ")
+                );
+                if let Some(suggestion) = closest(&method, METHODS) {
+                    message.push_str(&format!("; did you mean \"{suggestion}\"?"));
+                }
+                validate::push(errors, written.span(), message);
+            }
+        }
+        if METHODS.contains(&method.as_str()) {
+            self.validate_for_method(&method, errors);
+        }
+        for (key, sql) in [("expression", &self.expression), ("where", &self.predicate)] {
+            let Some(sql) = sql else { continue };
+            validate::expression(errors, key, sql);
+            if calls_volatile_function(sql) {
+                validate::push(
+                    errors,
+                    sql.span(),
+                    format_args!(
+                        "`{key}` calls a volatile function; PostgreSQL indexes only immutable expressions"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The rules that depend on the access method.
+    fn validate_for_method(&self, method: &str, errors: &mut Errors) {
+        if self.unique.is_present() && method != "btree" {
+            validate::push(
+                errors,
+                self.unique.span(),
+                format_args!("`unique` needs a btree index (PostgreSQL builds unique indexes only with btree); this one uses `{method}`"),
+            );
+        }
+        if method == "hash" {
+            if let Some(columns) = self.columns.as_ref().filter(|columns| columns.names.len() > 1) {
+                validate::push(
+                    errors,
+                    columns.span,
+                    format_args!(
+                        "a hash index covers one column; `columns` lists {}",
+                        columns.names.len()
+                    ),
+                );
+            }
+        }
+        if let Some(include) = &self.include {
+            if !INCLUDE_METHODS.contains(&method) {
+                validate::push(
+                    errors,
+                    include.span,
+                    format_args!(
+                        "`include` works with btree, gist and spgist indexes only; this one uses `{method}`"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The access method, lower case; btree unless declared.
+    fn method(&self) -> String {
+        self.method
+            .as_ref()
+            .map_or_else(|| "btree".to_owned(), |method| method.trim().to_ascii_lowercase())
+    }
+
+    fn column_names(&self) -> Vec<&str> {
+        self.columns
+            .iter()
+            .flat_map(|columns| &columns.names)
+            .map(|name| name.as_str())
+            .collect()
+    }
+
+    fn include_names(&self) -> Vec<&str> {
+        self.include
+            .iter()
+            .flat_map(|include| &include.names)
+            .map(|name| name.as_str())
+            .collect()
+    }
+
+    /// The declared name, or `<table>_<columns or expression words>_idx`, at most 63
+    /// bytes.
+    fn index_name(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.as_str().to_owned();
+        }
+        let mut parts: Vec<String> = vec![self.table.as_str().to_owned()];
+        match &self.expression {
+            Some(expression) => parts.extend(
+                expression
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .filter(|word| !word.is_empty())
+                    .map(str::to_lowercase),
+            ),
+            None => parts.extend(self.column_names().into_iter().map(str::to_owned)),
+        }
+        parts.push("idx".to_owned());
+        bounded_name(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// The key as SQL: quoted columns, or the expression in parentheses.
+    fn keys(&self) -> Vec<String> {
+        match &self.expression {
+            Some(expression) => vec![format!("({})", expression.trim())],
+            None => self.column_names().into_iter().map(quote_ident).collect(),
+        }
+    }
+
+    /// What follows `ON table` in `CREATE INDEX`.
+    fn definition(&self) -> String {
+        let mut definition = format!("USING {} ({})", self.method(), self.keys().join(", "));
+        let include = self.include_names();
+        if !include.is_empty() {
+            definition.push_str(&format!(
+                " INCLUDE ({})",
+                include
+                    .into_iter()
+                    .map(quote_ident)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if let Some(predicate) = &self.predicate {
+            definition.push_str(&format!(" WHERE {}", predicate.trim()));
+        }
+        definition
+    }
+
+    /// Counts the rows sharing a key with another row (NULL keys are distinct, as in the
+    /// index) and shows a few of those keys.
+    fn duplicates_check(&self, table_q: &str) -> Step {
+        let keys = self.keys();
+        let key_list = keys.join(", ");
+        let mut filter: Vec<String> = keys.iter().map(|key| format!("{key} IS NOT NULL")).collect();
+        let mut scope = String::new();
+        if let Some(predicate) = &self.predicate {
+            filter.push(format!("({})", predicate.trim()));
+            scope = format!(" where {}", predicate.trim());
+        }
+        let filter = filter.join(" AND ");
+        let shown = match &self.expression {
+            Some(expression) => expression.trim().to_owned(),
+            None => format!("({key_list})"),
+        };
+        Step {
+            description: format!("check that no two rows of {table_q} have the same {shown}"),
+            lock: Lock::AccessShare,
+            table: Some(table_q.to_owned()),
+            action: Action::Check {
+                expectation: format!("no two rows of {table_q} with the same {shown}{scope}"),
+                count_sql: format!(
+                    "SELECT coalesce(sum(zdm_rows), 0)::bigint FROM (SELECT count(*) AS zdm_rows FROM {table_q} \
+                     WHERE {filter} GROUP BY {key_list} HAVING count(*) > 1) AS zdm_duplicates"
+                ),
+                sample_sql: format!(
+                    "SELECT format('%s appears %s times', ROW({key_list})::text, count(*)) FROM {table_q} \
+                     WHERE {filter} GROUP BY {key_list} HAVING count(*) > 1 ORDER BY count(*) DESC, 1 LIMIT 5"
+                ),
+            },
+        }
+    }
+
+    pub fn plan(&self, id: &str, description: &str) -> Plan {
+        let table = self.table.as_str();
+        let table_q = quote_ident(table);
+        let index = self.index_name();
+        let index_q = quote_ident(&index);
+        let unique = self.unique.is_present();
+        let definition = self.definition();
+
+        let mut forward = vec![Step::expect(Expectation::TableExists {
+            table: table_q.clone(),
+        })];
+        for column in self.column_names().into_iter().chain(self.include_names()) {
+            forward.push(Step::expect(Expectation::ColumnExists {
+                table: table_q.clone(),
+                column: column.to_owned(),
+                ty: None,
+            }));
+        }
+        forward.push(Step::expect(Expectation::IndexAbsentOrSame {
+            table: table_q.clone(),
+            index: index.clone(),
+            unique,
+            definition: definition.clone(),
+        }));
+        if unique {
+            forward.push(self.duplicates_check(&table_q));
+        }
+        forward.push(steps::create_index(table, &index, &definition, unique));
+
+        let unique_word = if unique { "unique " } else { "" };
+        Plan {
+            id: id.to_owned(),
+            operation: "add_index".to_owned(),
+            description: description.to_owned(),
+            expand: PhasePlan {
+                summary: format!(
+                    "build the {unique_word}index {index_q} on {table_q} concurrently: reads and writes go on"
+                ),
+                forward,
+                reverse: vec![steps::drop_index(table, &index)],
+                reverse_discards: None,
+            },
+            sync: PhasePlan {
+                summary: "nothing to sync: PostgreSQL maintains the index on every write".to_owned(),
+                ..PhasePlan::default()
+            },
+            backfill: PhasePlan {
+                summary: "nothing to backfill: the build indexed every existing row".to_owned(),
+                ..PhasePlan::default()
+            },
+            contract: PhasePlan {
+                summary: "nothing to contract: the index is complete once expand has run".to_owned(),
+                ..PhasePlan::default()
+            },
+        }
+    }
+}
+
+/// A list of column names: not empty, each a valid identifier, none twice.
+fn names(errors: &mut Errors, key: &str, list: &NameList) {
+    if list.names.is_empty() {
+        validate::push(
+            errors,
+            list.span,
+            format_args!("`{key}` is an empty list; name at least one column"),
+        );
+    }
+    for (at, name) in list.names.iter().enumerate() {
+        validate::identifier(errors, key, name);
+        if list.names[..at]
+            .iter()
+            .any(|earlier| earlier.as_str() == name.as_str())
+        {
+            validate::push(
+                errors,
+                name.span(),
+                format_args!("`{key}` lists \"{}\" twice", name.as_str()),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use darling::ast::NestedMeta;
+    use quote::quote;
+
+    fn parse(tokens: proc_macro2::TokenStream) -> AddIndex {
+        AddIndex::from_list(&NestedMeta::parse_meta_list(tokens).unwrap()).unwrap()
+    }
+
+    fn messages(add_index: &AddIndex) -> Vec<String> {
+        let mut errors = darling::Error::accumulator();
+        add_index.validate(&mut errors);
+        match errors.finish() {
+            Ok(()) => vec![],
+            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
+        }
+    }
+
+    fn create_sql(plan: &Plan) -> String {
+        match &plan.expand.forward.last().unwrap().action {
+            Action::CreateIndexConcurrently { sql, .. } => sql.clone(),
+            other => panic!("expected the build last, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_composite_index_gets_a_deterministic_name_and_a_concurrent_build() {
+        let plan = parse(quote!(table = "orders", columns = ["customer_id", "created_at"])).plan("x", "");
+        assert_eq!(
+            create_sql(&plan),
+            "CREATE INDEX CONCURRENTLY \"orders_customer_id_created_at_idx\" ON \"orders\" \
+             USING btree (\"customer_id\", \"created_at\")"
+        );
+        // table, two columns, the name, then the build: no duplicate check for a plain index.
+        assert_eq!(plan.expand.forward.len(), 5);
+        assert_eq!(
+            plan.expand.forward[3].action,
+            Action::Expect(Expectation::IndexAbsentOrSame {
+                table: "\"orders\"".to_owned(),
+                index: "orders_customer_id_created_at_idx".to_owned(),
+                unique: false,
+                definition: "USING btree (\"customer_id\", \"created_at\")".to_owned(),
+            })
+        );
+        assert_eq!(
+            plan.expand.reverse[0].action,
+            Action::DropIndexConcurrently {
+                index: "orders_customer_id_created_at_idx".to_owned(),
+                sql: "DROP INDEX CONCURRENTLY IF EXISTS \"orders_customer_id_created_at_idx\"".to_owned(),
+            }
+        );
+        assert!(
+            plan.sync.forward.is_empty()
+                && plan.backfill.forward.is_empty()
+                && plan.contract.forward.is_empty()
+        );
+        assert!(plan.sync.summary.starts_with("nothing to sync"));
+    }
+
+    #[test]
+    fn a_single_column_may_be_written_as_a_string() {
+        let plan = parse(quote!(table = "orders", columns = "customer_id")).plan("x", "");
+        assert_eq!(
+            create_sql(&plan),
+            "CREATE INDEX CONCURRENTLY \"orders_customer_id_idx\" ON \"orders\" USING btree (\"customer_id\")"
+        );
+    }
+
+    #[test]
+    fn a_unique_partial_index_checks_duplicates_first() {
+        let plan = parse(quote!(
+            table = "users",
+            columns = "email",
+            unique,
+            where = "deleted_at IS NULL",
+            include = ["id"],
+            name = "users_live_email_key"
+        ))
+        .plan("x", "");
+        assert_eq!(
+            create_sql(&plan),
+            "CREATE UNIQUE INDEX CONCURRENTLY \"users_live_email_key\" ON \"users\" \
+             USING btree (\"email\") INCLUDE (\"id\") WHERE deleted_at IS NULL"
+        );
+        let check = &plan.expand.forward[plan.expand.forward.len() - 2];
+        let Action::Check {
+            expectation,
+            count_sql,
+            sample_sql,
+        } = &check.action
+        else {
+            panic!("expected the duplicate check before the build, got {check:?}")
+        };
+        assert_eq!(
+            expectation,
+            "no two rows of \"users\" with the same (\"email\") where deleted_at IS NULL"
+        );
+        assert_eq!(
+            count_sql,
+            "SELECT coalesce(sum(zdm_rows), 0)::bigint FROM (SELECT count(*) AS zdm_rows FROM \"users\" \
+             WHERE \"email\" IS NOT NULL AND (deleted_at IS NULL) GROUP BY \"email\" HAVING count(*) > 1) AS zdm_duplicates"
+        );
+        assert!(
+            sample_sql.starts_with("SELECT format('%s appears %s times', ROW(\"email\")::text, count(*))")
+        );
+        assert_eq!(check.lock, Lock::AccessShare);
+    }
+
+    #[test]
+    fn an_expression_index_is_named_after_its_words() {
+        let plan = parse(quote!(table = "users", expression = "lower(email)", unique)).plan("x", "");
+        assert_eq!(
+            create_sql(&plan),
+            "CREATE UNIQUE INDEX CONCURRENTLY \"users_lower_email_idx\" ON \"users\" USING btree ((lower(email)))"
+        );
+        let Action::Check { count_sql, .. } = &plan.expand.forward[2].action else {
+            panic!()
+        };
+        assert!(count_sql.contains("WHERE (lower(email)) IS NOT NULL GROUP BY (lower(email))"));
+    }
+
+    #[test]
+    fn methods_are_written_lower_case() {
+        for method in ["gin", "GIST", "brin", "hash", "spgist"] {
+            let plan = parse(quote!(table = "docs", columns = "body", method = #method)).plan("x", "");
+            assert!(
+                create_sql(&plan).ends_with(&format!("USING {} (\"body\")", method.to_lowercase())),
+                "{method}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_names_are_bounded() {
+        let long = "c".repeat(60);
+        let plan = parse(quote!(table = "orders", columns = [#long, "b"])).plan("x", "");
+        let Action::CreateIndexConcurrently { index, .. } = &plan.expand.forward.last().unwrap().action
+        else {
+            panic!()
+        };
+        assert_eq!(index.len(), 63);
+    }
+
+    #[test]
+    fn an_unknown_method_is_refused_with_a_suggestion() {
+        let errors = messages(&parse(quote!(table = "t", columns = "c", method = "gni")));
+        assert_eq!(
+            errors,
+            ["`method` is \"gni\", which is not an index method; expected one of btree, hash, gist, spgist, gin, brin; did you mean \"gin\"?"]
+        );
+    }
+
+    #[test]
+    fn unique_needs_btree() {
+        let errors = messages(&parse(quote!(table = "t", columns = "c", method = "gin", unique)));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("`unique` needs a btree index"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn columns_and_expression_exclude_each_other() {
+        let errors = messages(&parse(quote!(
+            table = "t",
+            columns = "c",
+            expression = "lower(c)"
+        )));
+        assert_eq!(
+            errors,
+            ["`expression` and `columns` exclude each other: index either columns or one expression"]
+        );
+        let items = NestedMeta::parse_meta_list(quote!(table = "t", unique)).unwrap();
+        let error = AddIndex::from_list(&items).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "`add_index` needs what to index: `columns = [\"…\"]` or `expression = \"…\"`"
+        );
+    }
+
+    #[test]
+    fn column_lists_must_be_non_empty_and_without_repeats() {
+        assert_eq!(
+            messages(&parse(quote!(table = "t", columns = []))),
+            ["`columns` is an empty list; name at least one column"]
+        );
+        assert_eq!(
+            messages(&parse(quote!(table = "t", columns = ["a", "b", "a"]))),
+            ["`columns` lists \"a\" twice"]
+        );
+        assert_eq!(
+            messages(&parse(quote!(table = "t", columns = ["a"], include = ["a"]))),
+            ["`include` lists \"a\", which `columns` already indexes"]
+        );
+    }
+
+    #[test]
+    fn expressions_and_predicates_are_checked() {
+        let errors = messages(&parse(quote!(
+            table = "t",
+            expression = "lower(email",
+            where = "x; DROP TABLE t"
+        )));
+        assert_eq!(
+            errors,
+            [
+                "`expression` has a `(` that is never closed",
+                "`where` contains `;`: an expression cannot end the statement"
+            ]
+        );
+        let errors = messages(&parse(
+            quote!(table = "t", columns = "c", where = "random() < 0.5"),
+        ));
+        assert_eq!(
+            errors,
+            ["`where` calls a volatile function; PostgreSQL indexes only immutable expressions"]
+        );
+    }
+
+    #[test]
+    fn names_are_bounded_to_63_bytes() {
+        let long = "n".repeat(64);
+        let errors = messages(&parse(quote!(table = "t", columns = "c", name = #long)));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("`name` is 64 bytes long"), "{errors:?}");
+    }
+
+    #[test]
+    fn hash_covers_one_column_and_include_needs_a_method_that_has_it() {
+        let errors = messages(&parse(quote!(table = "t", columns = ["a", "b"], method = "hash")));
+        assert_eq!(errors, ["a hash index covers one column; `columns` lists 2"]);
+        let errors = messages(&parse(quote!(
+            table = "t",
+            columns = "a",
+            method = "gin",
+            include = "b"
+        )));
+        assert_eq!(
+            errors,
+            ["`include` works with btree, gist and spgist indexes only; this one uses `gin`"]
+        );
+    }
+
+    #[test]
+    fn non_string_names_are_refused_by_the_parser() {
+        let items = NestedMeta::parse_meta_list(quote!(table = "t", columns = [a, "b"])).unwrap();
+        let error = AddIndex::from_list(&items).unwrap_err().to_string();
+        assert!(error.contains("expected a name in double quotes"), "{error}");
+    }
+}
