@@ -6,32 +6,44 @@ use darling::FromMeta;
 use proc_macro2::Span;
 
 use crate::ops::add_column::AddColumn;
+use crate::ops::add_foreign_key::AddForeignKey;
+use crate::ops::add_not_null::AddNotNull;
 use crate::validate::{self, Errors};
 
 /// The operations, as written in the attribute.
-pub const OPERATIONS: &[&str] = &["add_column"];
+pub const OPERATIONS: &[&str] = &["add_column", "add_foreign_key", "add_not_null"];
 
 #[derive(Debug, FromMeta)]
 pub struct Args {
     pub id: SpannedValue<String>,
     pub add_column: Option<AddColumn>,
+    pub add_foreign_key: Option<AddForeignKey>,
+    pub add_not_null: Option<AddNotNull>,
 }
 
 /// One operation of a declaration, validated.
+// Named after the attribute's keys, which need not share a prefix once more operations land.
+#[allow(clippy::enum_variant_names)]
 pub enum Operation<'a> {
     AddColumn(&'a AddColumn),
+    AddForeignKey(&'a AddForeignKey),
+    AddNotNull(&'a AddNotNull),
 }
 
 impl Operation<'_> {
     pub fn validate(&self, errors: &mut Errors) {
         match self {
             Operation::AddColumn(operation) => operation.validate(errors),
+            Operation::AddForeignKey(operation) => operation.validate(errors),
+            Operation::AddNotNull(operation) => operation.validate(errors),
         }
     }
 
     pub fn plan(&self, id: &str, description: &str) -> crate::model::Plan {
         match self {
             Operation::AddColumn(operation) => operation.plan(id, description),
+            Operation::AddForeignKey(operation) => operation.plan(id, description),
+            Operation::AddNotNull(operation) => operation.plan(id, description),
         }
     }
 }
@@ -78,7 +90,11 @@ impl Args {
             );
             return None;
         }
-        let chosen = [self.add_column.as_ref().map(Operation::AddColumn)];
+        let chosen = [
+            self.add_column.as_ref().map(Operation::AddColumn),
+            self.add_foreign_key.as_ref().map(Operation::AddForeignKey),
+            self.add_not_null.as_ref().map(Operation::AddNotNull),
+        ];
         match chosen.into_iter().flatten().next() {
             Some(operation) => Some(operation),
             None => {
@@ -143,10 +159,13 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
     let rewritten = if let Some(field) = message.strip_prefix("Missing field ") {
         format!("{within} needs {field}")
     } else if let Some(rest) = message.strip_prefix("Unknown field: ") {
+        let (rest, available) = rest.split_once(". Available values: ").unwrap_or((rest, ""));
         let (field, suggestion) = rest.split_once(". Did you mean ").unwrap_or((rest, ""));
         let mut text = format!("{within} has no key {field}");
         if let Some(suggestion) = suggestion.strip_suffix('?') {
             text.push_str(&format!("; did you mean {suggestion}?"));
+        } else if !available.is_empty() {
+            text.push_str(&format!("; it takes {available}"));
         }
         if operation.is_none() && suggestion.is_empty() {
             text.push_str(&format!(

@@ -76,8 +76,12 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -
             }
             rows = 0;
             for statement in spec.statements {
-                rows +=
-                    transaction.execute(statement.replace("{range}", &format!("({range})")).as_str(), &[])?;
+                // `{key}` first: the range holds values read from the table, which may
+                // contain the text `{key}`.
+                let statement = statement
+                    .replace("{key}", &key_list)
+                    .replace("{range}", &format!("({range})"));
+                rows += transaction.execute(statement.as_str(), &[])?;
             }
             match &upper {
                 Some(upper) => {

@@ -29,6 +29,7 @@ mod backfill;
 mod error;
 mod plan;
 mod runner;
+mod schema_checks;
 mod sql;
 mod state;
 

@@ -650,6 +650,9 @@ fn check_expectation(client: &mut Client, plan: &Plan, expectation: &Expectation
                 ),
             }
         }
+        Expectation::ColumnNullable { .. }
+        | Expectation::ConstraintAbsent { .. }
+        | Expectation::ForeignKeyTarget { .. } => crate::schema_checks::check(client, plan, expectation),
     }
 }
 

@@ -2,4 +2,6 @@
 //! generates. `steps` holds the step builders several operations share.
 
 pub mod add_column;
+pub mod add_foreign_key;
+pub mod add_not_null;
 pub mod steps;
