@@ -441,15 +441,10 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
     }
 }
 
-#[test]
-fn not_valid_and_validate_commit_separately() {
-    let db = TestDb::new("add_foreign_key_not_valid_apart");
-    let mut client = shop(&db, 300);
-    let mut runner = db.runner();
-    runner.run_to(&AddCustomerFk, Phase::Backfill).unwrap();
-    // A faulty writer slips an orphan past the foreign key right after the NOT VALID
-    // constraint is added (replica mode skips the constraint's triggers). If NOT VALID and
-    // VALIDATE shared a transaction, the failed validation would roll the constraint back.
+/// A faulty writer that slips an orphan past the foreign key right after the NOT VALID
+/// constraint is added (replica mode skips the constraint's triggers), so that the
+/// validation fails.
+fn sneak_an_orphan_after_not_valid(client: &mut Client) {
     client
         .batch_execute(
             "CREATE FUNCTION sneak_orphan() RETURNS event_trigger LANGUAGE plpgsql AS $$
@@ -465,6 +460,17 @@ fn not_valid_and_validate_commit_separately() {
                EXECUTE FUNCTION sneak_orphan();",
         )
         .unwrap();
+}
+
+#[test]
+fn not_valid_and_validate_commit_separately() {
+    let db = TestDb::new("add_foreign_key_not_valid_apart");
+    let mut client = shop(&db, 300);
+    let mut runner = db.runner();
+    runner.run_to(&AddCustomerFk, Phase::Backfill).unwrap();
+    // If NOT VALID and VALIDATE shared a transaction, the failed validation would roll the
+    // constraint back.
+    sneak_an_orphan_after_not_valid(&mut client);
     let error = runner.run(&AddCustomerFk, Phase::Contract).unwrap_err();
     let message = error.to_string();
     assert!(
@@ -491,6 +497,26 @@ fn not_valid_and_validate_commit_separately() {
     runner.run(&AddCustomerFk, Phase::Contract).unwrap();
     assert!(foreign_keys(&mut client)[0].1, "validated");
     assert!(column(&mut client, "orders", "customer_id").unwrap().not_null);
+}
+
+#[test]
+fn a_contract_stopped_after_not_valid_reverts_cleanly() {
+    let db = TestDb::new("add_foreign_key_partial_contract_revert");
+    let mut client = shop(&db, 300);
+    let mut runner = db.runner();
+    runner.run_to(&AddCustomerFk, Phase::Backfill).unwrap();
+    let before = snapshot(&mut client);
+    sneak_an_orphan_after_not_valid(&mut client);
+    runner.run(&AddCustomerFk, Phase::Contract).unwrap_err();
+    client
+        .batch_execute("DROP EVENT TRIGGER sneak_orphan; DELETE FROM orders WHERE id = 7777;")
+        .unwrap();
+    runner.revert(&AddCustomerFk, Phase::Contract).unwrap();
+    assert_eq!(snapshot(&mut client), before);
+    assert_eq!(
+        runner.state(&AddCustomerFk).unwrap().completed,
+        Some(Phase::Backfill)
+    );
 }
 
 #[test]

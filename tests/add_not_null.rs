@@ -335,7 +335,10 @@ fn nulls_left_without_a_value_refuse_the_contract_with_samples() {
     }
     assert_eq!(snapshot(&mut client), before, "no VALIDATE, no SET NOT NULL");
     assert!(!checks(&mut client)[0].1);
-    // Filled by hand, the contract resumes.
+    // The refused contract can be reverted, which leaves the NOT VALID check in place.
+    runner.revert(&RequireName, Phase::Contract).unwrap();
+    assert_eq!(snapshot(&mut client), before);
+    // Filled by hand, the contract runs.
     client
         .batch_execute("UPDATE users SET name = 'filled' WHERE name IS NULL")
         .unwrap();
