@@ -85,6 +85,33 @@ impl Drop for TestDb {
     }
 }
 
+/// The server messages a runner's session received; see [`TestDb::runner_with_notices`].
+pub type Notices = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+impl TestDb {
+    /// A runner whose session runs with `client_min_messages = debug1` and keeps every
+    /// message the server sends it, such as PostgreSQL's note that existing constraints
+    /// prove a column holds no NULL (so `SET NOT NULL` did not scan the table).
+    pub fn runner_with_notices(&self) -> (Runner, Notices) {
+        let notices = Notices::default();
+        let sink = notices.clone();
+        let mut config: postgres::Config = self.url.parse().expect("test database URL");
+        config.notice_callback(move |notice| {
+            sink.lock()
+                .expect("notice sink")
+                .push(notice.message().to_owned())
+        });
+        let mut client = config
+            .connect(postgres::NoTls)
+            .unwrap_or_else(|error| panic!("connecting to {}: {error}", self.name));
+        client
+            .batch_execute("SET client_min_messages = debug1")
+            .expect("SET client_min_messages");
+        let runner = Runner::new(client, test_options()).unwrap_or_else(|error| panic!("{error}"));
+        (runner, notices)
+    }
+}
+
 /// Options for tests: waits of 200 ms within a 3 s budget, batches of 250 rows so that
 /// small tables still take several batches.
 pub fn test_options() -> Options {

@@ -11,7 +11,16 @@ use crate::ops::rename_table::RenameTable;
 use crate::validate::{self, Errors};
 
 /// The operations, as written in the attribute.
-pub const OPERATIONS: &[&str] = &["add_column", "add_index", "rename_table"];
+use crate::ops::add_foreign_key::AddForeignKey;
+use crate::ops::add_not_null::AddNotNull;
+
+pub const OPERATIONS: &[&str] = &[
+    "add_column",
+    "add_foreign_key",
+    "add_index",
+    "add_not_null",
+    "rename_table",
+];
 
 #[derive(Debug, FromMeta)]
 pub struct Args {
@@ -19,13 +28,19 @@ pub struct Args {
     pub add_column: Option<AddColumn>,
     pub add_index: Option<AddIndex>,
     pub rename_table: Option<RenameTable>,
+    pub add_foreign_key: Option<AddForeignKey>,
+    pub add_not_null: Option<AddNotNull>,
 }
 
 /// One operation of a declaration, validated.
+// Named after the attribute's keys, which need not share a prefix once more operations land.
+#[allow(clippy::enum_variant_names)]
 pub enum Operation<'a> {
     AddColumn(&'a AddColumn),
     AddIndex(&'a AddIndex),
     RenameTable(&'a RenameTable),
+    AddForeignKey(&'a AddForeignKey),
+    AddNotNull(&'a AddNotNull),
 }
 
 impl Operation<'_> {
@@ -34,6 +49,8 @@ impl Operation<'_> {
             Operation::AddColumn(operation) => operation.validate(errors),
             Operation::AddIndex(operation) => operation.validate(errors),
             Operation::RenameTable(operation) => operation.validate(errors),
+            Operation::AddForeignKey(operation) => operation.validate(errors),
+            Operation::AddNotNull(operation) => operation.validate(errors),
         }
     }
 
@@ -42,6 +59,8 @@ impl Operation<'_> {
             Operation::AddColumn(operation) => operation.plan(id, description),
             Operation::AddIndex(operation) => operation.plan(id, description),
             Operation::RenameTable(operation) => operation.plan(id, description),
+            Operation::AddForeignKey(operation) => operation.plan(id, description),
+            Operation::AddNotNull(operation) => operation.plan(id, description),
         }
     }
 }
@@ -92,6 +111,8 @@ impl Args {
             self.add_column.as_ref().map(Operation::AddColumn),
             self.add_index.as_ref().map(Operation::AddIndex),
             self.rename_table.as_ref().map(Operation::RenameTable),
+            self.add_foreign_key.as_ref().map(Operation::AddForeignKey),
+            self.add_not_null.as_ref().map(Operation::AddNotNull),
         ];
         match chosen.into_iter().flatten().next() {
             Some(operation) => Some(operation),
@@ -168,10 +189,13 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
     let rewritten = if let Some(field) = message.strip_prefix("Missing field ") {
         format!("{within} needs {field}")
     } else if let Some(rest) = message.strip_prefix("Unknown field: ") {
+        let (rest, available) = rest.split_once(". Available values: ").unwrap_or((rest, ""));
         let (field, suggestion) = rest.split_once(". Did you mean ").unwrap_or((rest, ""));
         let mut text = format!("{within} has no key {field}");
         if let Some(suggestion) = suggestion.strip_suffix('?') {
             text.push_str(&format!("; did you mean {suggestion}?"));
+        } else if !available.is_empty() {
+            text.push_str(&format!("; it takes {available}"));
         }
         if operation.is_none() && suggestion.is_empty() {
             text.push_str(&format!(

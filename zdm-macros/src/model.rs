@@ -44,6 +44,21 @@ pub enum Expectation {
         view: String,
         table: String,
     },
+    ColumnNullable {
+        table: String,
+        column: String,
+    },
+    ConstraintAbsent {
+        table: String,
+        constraint: String,
+    },
+    ForeignKeyTarget {
+        table: String,
+        column: String,
+        ty: Option<String>,
+        references: String,
+        referenced_column: String,
+    },
 }
 
 /// Mirrors `zdm_runtime::Action`.
@@ -119,6 +134,26 @@ impl Step {
             Expectation::ViewOfTableOrAbsent { view, table } => {
                 format!("check that {view} is still the view over {table}, or gone")
             }
+            Expectation::ColumnNullable { table, column } => {
+                format!(
+                    "check that column {table}.{} exists and accepts NULLs",
+                    crate::sql::quote_ident(column)
+                )
+            }
+            Expectation::ConstraintAbsent { table, constraint } => {
+                format!(
+                    "check that {table} has no constraint {}",
+                    crate::sql::quote_ident(constraint)
+                )
+            }
+            Expectation::ForeignKeyTarget {
+                references,
+                referenced_column,
+                ..
+            } => format!(
+                "check that {references}.{} exists, is unique and has a comparable type",
+                crate::sql::quote_ident(referenced_column)
+            ),
         };
         Step {
             description,
@@ -215,6 +250,28 @@ impl ToTokens for Expectation {
             },
             Expectation::ViewOfTableOrAbsent { view, table } => {
                 quote!(#private::Expectation::ViewOfTableOrAbsent { view: #view, table: #table })
+            }
+            Expectation::ColumnNullable { table, column } => {
+                quote!(#private::Expectation::ColumnNullable { table: #table, column: #column })
+            }
+            Expectation::ConstraintAbsent { table, constraint } => {
+                quote!(#private::Expectation::ConstraintAbsent { table: #table, constraint: #constraint })
+            }
+            Expectation::ForeignKeyTarget {
+                table,
+                column,
+                ty,
+                references,
+                referenced_column,
+            } => {
+                let ty = OptionalStr(ty.as_deref());
+                quote!(#private::Expectation::ForeignKeyTarget {
+                    table: #table,
+                    column: #column,
+                    ty: #ty,
+                    references: #references,
+                    referenced_column: #referenced_column,
+                })
             }
         });
     }

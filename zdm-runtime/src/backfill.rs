@@ -35,6 +35,12 @@ struct KeyColumn {
 
 pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -> Result<Outcome> {
     let key = primary_key(runner, context, spec.table)?;
+    // `{key}` in a statement: the key columns, for statements that record the rows they fill.
+    let key_list = key
+        .iter()
+        .map(|column| column.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let state = state::load(runner.client(), context.plan.id)?;
     let mut cursor = state.cursor;
     let estimate = row_estimate(runner, context, spec.table)?;
@@ -67,8 +73,12 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -
             }
             rows = 0;
             for statement in spec.statements {
-                rows +=
-                    transaction.execute(statement.replace("{range}", &format!("({range})")).as_str(), &[])?;
+                // `{key}` first: the range holds values read from the table, which may
+                // contain the text `{key}`.
+                let statement = statement
+                    .replace("{key}", &key_list)
+                    .replace("{range}", &format!("({range})"));
+                rows += transaction.execute(statement.as_str(), &[])?;
             }
             match &upper {
                 Some(upper) => {

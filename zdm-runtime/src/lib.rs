@@ -33,6 +33,7 @@ mod events;
 mod index;
 mod plan;
 mod runner;
+mod schema_checks;
 mod sql;
 mod state;
 mod view;

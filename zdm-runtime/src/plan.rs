@@ -142,7 +142,8 @@ pub enum Action {
 }
 
 /// A batched backfill: each batch runs `statements` in one transaction, with `{range}`
-/// replaced by a predicate selecting the next batch of `table`'s primary key.
+/// replaced by a predicate selecting the next batch of `table`'s primary key and `{key}`
+/// by the primary key's column list (`"id"`, `"a", "b"`).
 #[derive(Clone, Copy, Debug)]
 pub struct Backfill {
     /// The table whose primary key is paginated, as written in SQL (quoted).
@@ -197,6 +198,28 @@ pub enum Expectation {
     /// `view` is a view reading `table` and no other relation, or there is no relation of
     /// that name any more. Both quoted.
     ViewOfTableOrAbsent { view: &'static str, table: &'static str },
+    /// The column exists and accepts NULLs.
+    ColumnNullable {
+        table: &'static str,
+        column: &'static str,
+    },
+    /// The table has no constraint of this name (unquoted).
+    ConstraintAbsent {
+        table: &'static str,
+        constraint: &'static str,
+    },
+    /// PostgreSQL would accept a foreign key from `table`.`column` to
+    /// `references`.`referenced_column`: the referenced table and column exist, a valid,
+    /// non-partial unique index (a primary key or unique constraint) covers exactly that
+    /// column, and the referencing type (`ty`, or the column's current type when `None`)
+    /// can be compared with it.
+    ForeignKeyTarget {
+        table: &'static str,
+        column: &'static str,
+        ty: Option<&'static str>,
+        references: &'static str,
+        referenced_column: &'static str,
+    },
 }
 
 /// One step of a phase or of a reversal.

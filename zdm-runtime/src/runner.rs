@@ -147,9 +147,13 @@ impl Runner {
     /// Like [`Runner::connect`], over a client the caller opened.
     pub fn new(mut client: Client, options: Options) -> Result<Runner> {
         check_server_version(&mut client)?;
-        // Idempotent steps (`DROP … IF EXISTS`) would otherwise print NOTICEs.
+        // Idempotent steps (`DROP … IF EXISTS`) would otherwise print NOTICEs; a session
+        // that asked for more (debug messages) keeps its setting.
         client
-            .batch_execute("SET client_min_messages = warning")
+            .batch_execute(
+                "DO $$ BEGIN IF current_setting('client_min_messages') = 'notice' THEN \
+                 PERFORM set_config('client_min_messages', 'warning', false); END IF; END $$",
+            )
             .map_err(Error::State)?;
         let locked: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&RUNNER_LOCK_KEY])
@@ -715,6 +719,9 @@ fn check_expectation(client: &mut Client, plan: &Plan, expectation: &Expectation
         Expectation::ViewOfTableOrAbsent { view, table } => {
             crate::view::check_view_of_table_or_absent(client, plan, view, table)
         }
+        Expectation::ColumnNullable { .. }
+        | Expectation::ConstraintAbsent { .. }
+        | Expectation::ForeignKeyTarget { .. } => crate::schema_checks::check(client, plan, expectation),
     }
 }
 

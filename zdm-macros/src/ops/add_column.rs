@@ -15,8 +15,8 @@
 use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
-use crate::model::{Action, Expectation, Lock, PhasePlan, Plan, Step};
-use crate::ops::steps::{self, Trigger};
+use crate::model::{Expectation, Lock, PhasePlan, Plan, Step};
+use crate::ops::steps::{self, FillWhen};
 use crate::sql::{bounded_name, calls_volatile_function, quote_ident};
 use crate::validate::{self, Errors};
 
@@ -81,22 +81,14 @@ impl AddColumn {
         let ty = self.ty.trim();
         let fill = self.fill();
         let index = bounded_name(&[table, column, "idx"]);
-        let trigger = Trigger {
-            table: table.to_owned(),
-            name: bounded_name(&["zdm_sync", table, column]),
-            timing: "BEFORE INSERT OR UPDATE".to_owned(),
-            body: format!(
-                // A write that leaves the column NULL is filled; one that sets an existing
-                // value to NULL on purpose (or a reverted backfill) is respected.
-                "  IF NEW.{column_q} IS NULL AND (TG_OP = 'INSERT' OR OLD.{column_q} IS NULL) THEN\n\
-                 \x20   NEW.{column_q} := (SELECT ({}) FROM (SELECT NEW.*) AS zdm_row);\n\
-                 \x20 END IF;\n\
-                 \x20 RETURN NEW;",
-                self.backfill
-                    .as_deref()
-                    .map_or("NULL", |expression| expression.as_str())
-            ),
-        };
+        let trigger = steps::fill_trigger(
+            table,
+            column,
+            self.backfill
+                .as_deref()
+                .map_or("NULL", |expression| expression.as_str()),
+            FillWhen::LeftNull,
+        );
 
         let mut add = vec![];
         match fill {
@@ -171,28 +163,8 @@ impl AddColumn {
         let backfill = match backfill_value {
             Some(value) => PhasePlan {
                 summary: format!("fill {column_q} of existing rows in primary-key batches"),
-                forward: vec![Step {
-                    description: format!("set {column_q} = {value} where it is NULL"),
-                    lock: Lock::RowExclusive,
-                    table: Some(table_q.clone()),
-                    action: Action::Backfill {
-                        table: table_q.clone(),
-                        statements: vec![format!(
-                            "UPDATE {table_q} SET {column_q} = ({value}) WHERE {{range}} AND {column_q} IS NULL"
-                        )],
-                    },
-                }],
-                reverse: vec![Step {
-                    description: format!("set {column_q} back to NULL"),
-                    lock: Lock::RowExclusive,
-                    table: Some(table_q.clone()),
-                    action: Action::Backfill {
-                        table: table_q.clone(),
-                        statements: vec![format!(
-                            "UPDATE {table_q} SET {column_q} = NULL WHERE {{range}} AND {column_q} IS NOT NULL"
-                        )],
-                    },
-                }],
+                forward: vec![steps::backfill_nulls(table, column, value)],
+                reverse: vec![steps::reset_to_null(table, column)],
                 reverse_discards: Some(format!(
                     "every value of {table_q}.{column_q}, including those the new version wrote (a rerun of \
                      backfill computes the others again)"
@@ -200,7 +172,9 @@ impl AddColumn {
             },
             None => PhasePlan {
                 summary: match fill {
-                    Fill::CatalogDefault(_) => "nothing to backfill: existing rows read the default from the catalog",
+                    Fill::CatalogDefault(_) => {
+                        "nothing to backfill: existing rows read the default from the catalog"
+                    }
                     _ => "nothing to backfill: the column starts NULL",
                 }
                 .to_owned(),
@@ -248,6 +222,7 @@ impl AddColumn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Action;
     use darling::ast::NestedMeta;
     use quote::quote;
 

@@ -2,6 +2,8 @@
 //! generates. `steps` holds the step builders several operations share.
 
 pub mod add_column;
+pub mod add_foreign_key;
 pub mod add_index;
+pub mod add_not_null;
 pub mod rename_table;
 pub mod steps;

@@ -1,8 +1,9 @@
 //! Step builders shared by operations: the safe NOT NULL sequence, concurrent index
-//! builds, and sync trigger installation, each with its idempotent reversal.
+//! builds, sync trigger installation, the trigger that fills NULLs and the batched backfill
+//! of NULLs, each with its idempotent reversal.
 
 use crate::model::{Action, Lock, Step};
-use crate::sql::{bounded_name, quote_ident};
+use crate::sql::{bounded_name, quote_ident, quote_literal};
 
 /// The name of the CHECK constraint that stands in for NOT NULL while it is validated.
 pub fn not_null_check_name(table: &str, column: &str) -> String {
@@ -32,35 +33,72 @@ pub fn no_nulls_check(table_q: &str, column: &str) -> Step {
 /// which PostgreSQL 12+ proves from the valid check without scanning, and the check's
 /// removal.
 pub fn set_not_null(table: &str, column: &str) -> Vec<Step> {
+    vec![
+        no_nulls_check(&quote_ident(table), column),
+        add_not_null_check(table, column),
+        validate_not_null_check(table, column),
+        set_not_null_from_check(table, column),
+    ]
+}
+
+/// `CHECK (col IS NOT NULL) NOT VALID`: catalog only, and from its commit on every write
+/// is checked.
+pub fn add_not_null_check(table: &str, column: &str) -> Step {
     let table_q = quote_ident(table);
     let column_q = quote_ident(column);
     let check_q = quote_ident(&not_null_check_name(table, column));
-    vec![
-        no_nulls_check(&table_q, column),
-        Step::transaction(
-            format!("add CHECK ({column_q} IS NOT NULL) NOT VALID"),
-            Lock::AccessExclusive,
-            &table_q,
-            vec![format!(
-                "ALTER TABLE {table_q} ADD CONSTRAINT {check_q} CHECK ({column_q} IS NOT NULL) NOT VALID"
-            )],
-        ),
-        Step::transaction(
-            format!("validate the check on {column_q} while reads and writes go on"),
-            Lock::ShareUpdateExclusive,
-            &table_q,
-            vec![format!("ALTER TABLE {table_q} VALIDATE CONSTRAINT {check_q}")],
-        ),
-        Step::transaction(
-            format!("set {column_q} NOT NULL, proven by the valid check, and drop the check"),
-            Lock::AccessExclusive,
-            &table_q,
-            vec![
-                format!("ALTER TABLE {table_q} ALTER COLUMN {column_q} SET NOT NULL"),
-                format!("ALTER TABLE {table_q} DROP CONSTRAINT {check_q}"),
-            ],
-        ),
-    ]
+    Step::transaction(
+        format!("add CHECK ({column_q} IS NOT NULL) NOT VALID"),
+        Lock::AccessExclusive,
+        &table_q,
+        vec![format!(
+            "ALTER TABLE {table_q} ADD CONSTRAINT {check_q} CHECK ({column_q} IS NOT NULL) NOT VALID"
+        )],
+    )
+}
+
+/// Validates the check of [`add_not_null_check`] in a transaction of its own, under SHARE
+/// UPDATE EXCLUSIVE: the scan lets reads and writes go on.
+pub fn validate_not_null_check(table: &str, column: &str) -> Step {
+    let table_q = quote_ident(table);
+    let column_q = quote_ident(column);
+    let check_q = quote_ident(&not_null_check_name(table, column));
+    Step::transaction(
+        format!("validate the check on {column_q} while reads and writes go on"),
+        Lock::ShareUpdateExclusive,
+        &table_q,
+        vec![format!("ALTER TABLE {table_q} VALIDATE CONSTRAINT {check_q}")],
+    )
+}
+
+/// `SET NOT NULL`, proven by the validated check without a scan, and the check's removal.
+pub fn set_not_null_from_check(table: &str, column: &str) -> Step {
+    let table_q = quote_ident(table);
+    let column_q = quote_ident(column);
+    let check_q = quote_ident(&not_null_check_name(table, column));
+    Step::transaction(
+        format!("set {column_q} NOT NULL, proven by the valid check, and drop the check"),
+        Lock::AccessExclusive,
+        &table_q,
+        vec![
+            format!("ALTER TABLE {table_q} ALTER COLUMN {column_q} SET NOT NULL"),
+            format!("ALTER TABLE {table_q} DROP CONSTRAINT {check_q}"),
+        ],
+    )
+}
+
+/// Removes the check of [`add_not_null_check`]; safe when it is gone already.
+pub fn drop_not_null_check(table: &str, column: &str) -> Step {
+    let table_q = quote_ident(table);
+    let check_q = quote_ident(&not_null_check_name(table, column));
+    Step::transaction(
+        format!("drop the check {check_q}"),
+        Lock::AccessExclusive,
+        &table_q,
+        vec![format!(
+            "ALTER TABLE {table_q} DROP CONSTRAINT IF EXISTS {check_q}"
+        )],
+    )
 }
 
 /// Undoes [`set_not_null`] from any point of it.
@@ -164,4 +202,174 @@ impl Trigger {
             ],
         )
     }
+}
+
+/// When the trigger of [`fill_trigger`] computes the column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FillWhen {
+    /// When a write leaves it NULL: an INSERT without it, or an UPDATE of a row where it is
+    /// still NULL. An UPDATE that sets an existing value to NULL on purpose (or a reverted
+    /// backfill) is respected.
+    LeftNull,
+    /// The column follows the expression for writes that do not set it: an INSERT that
+    /// leaves it NULL, and any UPDATE that leaves it unchanged (the old version changing
+    /// the columns the expression reads). A write that sets the column is respected.
+    Derived,
+    /// Whenever it would be NULL: NULL is what the change removes, so an old version's
+    /// NULL means the declared value. The backfill's reversal alone writes NULLs, telling
+    /// the trigger through the transaction-local setting `zdm.unfill` (see
+    /// [`unfill_recorded`]).
+    AnyNull,
+}
+
+/// The `BEFORE INSERT OR UPDATE` trigger that computes `column` from `expression`, written
+/// over the row's columns, for the writes `when` selects.
+pub fn fill_trigger(table: &str, column: &str, expression: &str, when: FillWhen) -> Trigger {
+    let column_q = quote_ident(column);
+    let name = bounded_name(&["zdm_sync", table, column]);
+    let body = match when {
+        // A write that leaves the column NULL is filled; one that sets an existing value
+        // to NULL on purpose (or a reverted backfill) is respected.
+        FillWhen::LeftNull => format!(
+            "  IF NEW.{column_q} IS NULL AND (TG_OP = 'INSERT' OR OLD.{column_q} IS NULL) THEN\n\
+             \x20   NEW.{column_q} := (SELECT ({expression}) FROM (SELECT NEW.*) AS zdm_row);\n\
+             \x20 END IF;\n\
+             \x20 RETURN NEW;"
+        ),
+        FillWhen::Derived => format!(
+            "  IF (TG_OP = 'INSERT' AND NEW.{column_q} IS NULL)\n\
+             \x20    OR (TG_OP = 'UPDATE' AND NEW.{column_q} IS NOT DISTINCT FROM OLD.{column_q}) THEN\n\
+             \x20   NEW.{column_q} := (SELECT ({expression}) FROM (SELECT NEW.*) AS zdm_row);\n\
+             \x20 END IF;\n\
+             \x20 RETURN NEW;"
+        ),
+        FillWhen::AnyNull => format!(
+            "  IF NEW.{column_q} IS NULL\n\
+             \x20    AND current_setting('zdm.unfill', true) IS DISTINCT FROM {} THEN\n\
+             \x20   NEW.{column_q} := (SELECT ({expression}) FROM (SELECT NEW.*) AS zdm_row);\n\
+             \x20 END IF;\n\
+             \x20 RETURN NEW;",
+            quote_literal(&name)
+        ),
+    };
+    Trigger {
+        table: table.to_owned(),
+        name,
+        timing: "BEFORE INSERT OR UPDATE".to_owned(),
+        body,
+    }
+}
+
+/// Sets the NULLs of `column` to `value` in primary-key batches.
+pub fn backfill_nulls(table: &str, column: &str, value: &str) -> Step {
+    let table_q = quote_ident(table);
+    let column_q = quote_ident(column);
+    Step {
+        description: format!("set {column_q} = {value} where it is NULL"),
+        lock: Lock::RowExclusive,
+        table: Some(table_q.clone()),
+        action: Action::Backfill {
+            table: table_q.clone(),
+            statements: vec![format!(
+                "UPDATE {table_q} SET {column_q} = ({value}) WHERE {{range}} AND {column_q} IS NULL"
+            )],
+        },
+    }
+}
+
+/// Undoes [`backfill_nulls`] on a column the change added, whose every value came from it.
+pub fn reset_to_null(table: &str, column: &str) -> Step {
+    let table_q = quote_ident(table);
+    let column_q = quote_ident(column);
+    Step {
+        description: format!("set {column_q} back to NULL"),
+        lock: Lock::RowExclusive,
+        table: Some(table_q.clone()),
+        action: Action::Backfill {
+            table: table_q.clone(),
+            statements: vec![format!(
+                "UPDATE {table_q} SET {column_q} = NULL WHERE {{range}} AND {column_q} IS NOT NULL"
+            )],
+        },
+    }
+}
+
+/// The table, in the `zdm` schema, where the backfill of a column that existed before
+/// records the primary key of every row it filled, so that its reversal restores exactly
+/// those NULLs and no value the application wrote.
+pub fn fill_record(id: &str) -> String {
+    format!("zdm.{}", quote_ident(&bounded_name(&[id, "filled"])))
+}
+
+fn create_fill_record(record: &str) -> Step {
+    Step::transaction(
+        format!("create {record}, the record of the rows the backfill fills"),
+        Lock::None,
+        record,
+        vec![format!(
+            "CREATE TABLE IF NOT EXISTS {record} (zdm_key text PRIMARY KEY)"
+        )],
+    )
+}
+
+/// [`backfill_nulls`] for a column that existed before: each batch also records the keys
+/// of the rows it filled in `record` (see [`fill_record`]), in the same transaction.
+pub fn backfill_nulls_recorded(table: &str, column: &str, value: &str, record: &str) -> Vec<Step> {
+    let table_q = quote_ident(table);
+    let column_q = quote_ident(column);
+    vec![
+        create_fill_record(record),
+        Step {
+            description: format!("set {column_q} = {value} where it is NULL, recording each row filled"),
+            lock: Lock::RowExclusive,
+            table: Some(table_q.clone()),
+            action: Action::Backfill {
+                table: table_q.clone(),
+                statements: vec![format!(
+                    "WITH zdm_filled AS (UPDATE {table_q} SET {column_q} = ({value}) \
+                     WHERE {{range}} AND {column_q} IS NULL RETURNING {{key}}) \
+                     INSERT INTO {record} (zdm_key) SELECT zdm_filled::text FROM zdm_filled ON CONFLICT DO NOTHING"
+                )],
+            },
+        },
+    ]
+}
+
+/// Undoes [`backfill_nulls_recorded`]: the recorded rows get their NULL back, then the
+/// record goes. Safe after a partial backfill (the record is created if it never was).
+/// With `bypass`, the name of an [`FillWhen::AnyNull`] trigger on the table, each batch
+/// tells that trigger to let its NULLs through.
+pub fn unfill_recorded(table: &str, column: &str, record: &str, bypass: Option<&str>) -> Vec<Step> {
+    let table_q = quote_ident(table);
+    let column_q = quote_ident(column);
+    // The one-row FROM item runs before the first row is updated, so the trigger sees the
+    // setting for every row of the batch; it ends with the batch's transaction.
+    let from = bypass.map_or_else(String::new, |trigger| {
+        format!(
+            " FROM (SELECT set_config('zdm.unfill', {}, true) AS zdm_unfill) AS zdm_unfill",
+            quote_literal(trigger)
+        )
+    });
+    vec![
+        create_fill_record(record),
+        Step {
+            description: format!("set {column_q} back to NULL in the rows the backfill filled"),
+            lock: Lock::RowExclusive,
+            table: Some(table_q.clone()),
+            action: Action::Backfill {
+                table: table_q.clone(),
+                statements: vec![format!(
+                    "UPDATE {table_q} SET {column_q} = NULL{from} WHERE {{range}} AND {column_q} IS NOT NULL \
+                     AND EXISTS (SELECT 1 FROM {record} AS zdm_f \
+                     WHERE zdm_f.zdm_key = (SELECT zdm_k::text FROM (SELECT {{key}}) AS zdm_k))"
+                )],
+            },
+        },
+        Step::transaction(
+            format!("drop {record}"),
+            Lock::AccessExclusive,
+            record,
+            vec![format!("DROP TABLE IF EXISTS {record}")],
+        ),
+    ]
 }

@@ -1,0 +1,271 @@
+//! `add_not_null`: an existing column made NOT NULL without a scan under ACCESS EXCLUSIVE,
+//! through `CHECK (col IS NOT NULL) NOT VALID`, its validation, `SET NOT NULL` (which
+//! PostgreSQL 12+ proves from the valid check) and the check's removal.
+//!
+//! What happens to NULL writes during the transition depends on `backfill`:
+//! - with a value, the old version keeps working: a sync trigger replaces every NULL it
+//!   writes with the value, the backfill replaces the NULLs already there, and the check
+//!   comes in the contract, where it is only the vehicle of the validation;
+//! - without one, there is nothing to replace a NULL with, so the declared intent holds
+//!   from expand on: the NOT VALID check refuses NULL writes of either version from then,
+//!   and the contract refuses, counting them and showing a few, while NULLs remain.
+//!
+//! The column existed before, so the backfill records the keys of the rows it fills
+//! (`zdm.<id>_filled`) and its reversal gives exactly those rows their NULL back.
+
+use darling::util::SpannedValue;
+use darling::FromMeta;
+
+use crate::model::{Expectation, Lock, PhasePlan, Plan, Step};
+use crate::ops::steps::{self, FillWhen};
+use crate::sql::quote_ident;
+use crate::validate::{self, Errors};
+
+#[derive(Debug, FromMeta)]
+pub struct AddNotNull {
+    table: SpannedValue<String>,
+    column: SpannedValue<String>,
+    backfill: Option<SpannedValue<String>>,
+}
+
+impl AddNotNull {
+    pub fn validate(&self, errors: &mut Errors) {
+        validate::identifier(errors, "table", &self.table);
+        validate::identifier(errors, "column", &self.column);
+        if let Some(backfill) = &self.backfill {
+            validate::expression(errors, "backfill", backfill);
+            if backfill.trim().eq_ignore_ascii_case("null") {
+                validate::push(
+                    errors,
+                    backfill.span(),
+                    "`backfill` is NULL, the very value `add_not_null` removes; give the value NULLs should \
+                     become, such as `backfill = \"''\"`, or leave `backfill` out",
+                );
+            }
+        }
+    }
+
+    pub fn plan(&self, id: &str, description: &str) -> Plan {
+        let table = self.table.as_str();
+        let column = self.column.as_str();
+        let table_q = quote_ident(table);
+        let column_q = quote_ident(column);
+        let check = steps::not_null_check_name(table, column);
+        let check_q = quote_ident(&check);
+
+        let mut expand = PhasePlan {
+            forward: vec![
+                Step::expect(Expectation::TableExists {
+                    table: table_q.clone(),
+                }),
+                Step::expect(Expectation::ColumnNullable {
+                    table: table_q.clone(),
+                    column: column.to_owned(),
+                }),
+                Step::expect(Expectation::ConstraintAbsent {
+                    table: table_q.clone(),
+                    constraint: check.clone(),
+                }),
+            ],
+            ..PhasePlan::default()
+        };
+
+        let Some(value) = self.backfill.as_deref() else {
+            expand.summary = format!(
+                "add CHECK ({column_q} IS NOT NULL) NOT VALID: NULL writes are refused from now on, old rows are not scanned"
+            );
+            expand.forward.push(steps::add_not_null_check(table, column));
+            expand.reverse.push(steps::drop_not_null_check(table, column));
+            return Plan {
+                id: id.to_owned(),
+                operation: "add_not_null".to_owned(),
+                description: description.to_owned(),
+                expand,
+                sync: PhasePlan {
+                    summary: "nothing to sync: no `backfill` value to give NULL writes".to_owned(),
+                    ..PhasePlan::default()
+                },
+                backfill: PhasePlan {
+                    summary: "nothing to backfill: no `backfill` value; NULLs left make the contract refuse"
+                        .to_owned(),
+                    ..PhasePlan::default()
+                },
+                contract: PhasePlan {
+                    summary: format!(
+                        "count the NULLs left (refusing if any), validate the check, SET NOT NULL proven by it, drop {check_q}"
+                    ),
+                    forward: vec![
+                        steps::no_nulls_check(&table_q, column),
+                        steps::validate_not_null_check(table, column),
+                        steps::set_not_null_from_check(table, column),
+                    ],
+                    reverse: vec![Step::transaction(
+                        format!("drop NOT NULL from {column_q}, back to the NOT VALID check"),
+                        Lock::AccessExclusive,
+                        &table_q,
+                        vec![
+                            format!("ALTER TABLE {table_q} ALTER COLUMN {column_q} DROP NOT NULL"),
+                            format!("ALTER TABLE {table_q} DROP CONSTRAINT IF EXISTS {check_q}"),
+                            format!(
+                                "ALTER TABLE {table_q} ADD CONSTRAINT {check_q} CHECK ({column_q} IS NOT NULL) NOT VALID"
+                            ),
+                        ],
+                    )],
+                    reverse_discards: None,
+                },
+            };
+        };
+
+        expand.summary = format!("nothing to add: {table_q}.{column_q} exists and accepts NULLs");
+        let trigger = steps::fill_trigger(table, column, value, FillWhen::AnyNull);
+        let trigger_q = quote_ident(&trigger.name);
+        let record = steps::fill_record(id);
+        Plan {
+            id: id.to_owned(),
+            operation: "add_not_null".to_owned(),
+            description: description.to_owned(),
+            expand,
+            sync: PhasePlan {
+                summary: format!("replace every NULL written to {column_q} with {value}"),
+                forward: vec![trigger.install(format!("install trigger {trigger_q} replacing NULLs"))],
+                reverse: vec![trigger.remove(format!("drop trigger {trigger_q}"))],
+                reverse_discards: None,
+            },
+            backfill: PhasePlan {
+                summary: format!(
+                    "set the NULLs of {column_q} to {value} in primary-key batches, recording the rows filled in {record}"
+                ),
+                forward: steps::backfill_nulls_recorded(table, column, value, &record),
+                reverse: steps::unfill_recorded(table, column, &record, Some(&trigger.name)),
+                reverse_discards: None,
+            },
+            contract: PhasePlan {
+                summary: "count the NULLs left (refusing if any), CHECK NOT VALID, validate it, SET NOT NULL proven \
+                          by it, drop the check and the trigger"
+                    .to_owned(),
+                forward: steps::set_not_null(table, column)
+                    .into_iter()
+                    .chain([trigger.remove(format!("drop trigger {trigger_q}"))])
+                    .collect(),
+                reverse: vec![
+                    trigger.install(format!("reinstall trigger {trigger_q}")),
+                    steps::drop_not_null(table, column),
+                ],
+                reverse_discards: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Action;
+    use darling::ast::NestedMeta;
+    use quote::quote;
+
+    fn parse(tokens: proc_macro2::TokenStream) -> AddNotNull {
+        AddNotNull::from_list(&NestedMeta::parse_meta_list(tokens).unwrap()).unwrap()
+    }
+
+    fn messages(tokens: proc_macro2::TokenStream) -> Vec<String> {
+        let mut errors = darling::Error::accumulator();
+        parse(tokens).validate(&mut errors);
+        match errors.finish() {
+            Ok(()) => vec![],
+            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
+        }
+    }
+
+    fn sql(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .flat_map(|step| match &step.action {
+                Action::Transaction(statements) | Action::Backfill { statements, .. } => statements.clone(),
+                Action::Check { count_sql, .. } => vec![count_sql.clone()],
+                _ => vec![],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn identifiers_and_the_value_are_checked() {
+        assert!(messages(quote!(table = "users", column = "email", backfill = "'x'")).is_empty());
+        let errors = messages(quote!(table = "", column = "email", backfill = "'open"));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        let errors = messages(quote!(table = "users", column = "email", backfill = " null "));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("the very value `add_not_null` removes"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn without_a_value_the_check_comes_in_expand_and_the_contract_validates_it() {
+        let plan = parse(quote!(table = "users", column = "email")).plan("m", "");
+        assert_eq!(
+            sql(&plan.expand.forward),
+            ["ALTER TABLE \"users\" ADD CONSTRAINT \"users_email_not_null\" CHECK (\"email\" IS NOT NULL) NOT VALID"]
+        );
+        assert!(plan.sync.forward.is_empty() && plan.backfill.forward.is_empty());
+        assert_eq!(
+            sql(&plan.contract.forward),
+            [
+                "SELECT count(*) FROM \"users\" WHERE \"email\" IS NULL",
+                "ALTER TABLE \"users\" VALIDATE CONSTRAINT \"users_email_not_null\"",
+                "ALTER TABLE \"users\" ALTER COLUMN \"email\" SET NOT NULL",
+                "ALTER TABLE \"users\" DROP CONSTRAINT \"users_email_not_null\"",
+            ]
+        );
+        assert_eq!(plan.contract.forward[1].lock, Lock::ShareUpdateExclusive);
+        assert_eq!(
+            sql(&plan.expand.reverse),
+            ["ALTER TABLE \"users\" DROP CONSTRAINT IF EXISTS \"users_email_not_null\""]
+        );
+        assert!(sql(&plan.contract.reverse)[2].ends_with("NOT VALID"));
+    }
+
+    #[test]
+    fn with_a_value_a_trigger_replaces_nulls_and_the_backfill_records_what_it_fills() {
+        let plan = parse(quote!(
+            table = "users",
+            column = "email",
+            backfill = "'unknown@example.com'"
+        ))
+        .plan("m", "");
+        assert!(sql(&plan.expand.forward).is_empty(), "expand changes nothing");
+        let install = sql(&plan.sync.forward);
+        assert!(install[0].contains(
+            "IF NEW.\"email\" IS NULL\n     AND current_setting('zdm.unfill', true) IS DISTINCT FROM 'zdm_sync_users_email' THEN"
+        ));
+        assert!(install[0]
+            .contains("NEW.\"email\" := (SELECT ('unknown@example.com') FROM (SELECT NEW.*) AS zdm_row);"));
+        assert_eq!(
+            sql(&plan.backfill.forward),
+            [
+                "CREATE TABLE IF NOT EXISTS zdm.\"m_filled\" (zdm_key text PRIMARY KEY)",
+                "WITH zdm_filled AS (UPDATE \"users\" SET \"email\" = ('unknown@example.com') WHERE {range} AND \"email\" IS NULL \
+                 RETURNING {key}) INSERT INTO zdm.\"m_filled\" (zdm_key) SELECT zdm_filled::text FROM zdm_filled \
+                 ON CONFLICT DO NOTHING",
+            ]
+        );
+        let reverse = sql(&plan.backfill.reverse);
+        assert!(reverse[1].starts_with(
+            "UPDATE \"users\" SET \"email\" = NULL FROM (SELECT set_config('zdm.unfill', 'zdm_sync_users_email', true) \
+             AS zdm_unfill) AS zdm_unfill WHERE {range}"
+        ));
+        let contract = sql(&plan.contract.forward);
+        assert_eq!(
+            contract[0],
+            "SELECT count(*) FROM \"users\" WHERE \"email\" IS NULL"
+        );
+        assert!(contract[1].ends_with("NOT VALID"));
+        assert!(contract[2].contains("VALIDATE CONSTRAINT"));
+        assert!(contract[3].ends_with("SET NOT NULL"));
+        assert!(contract[5].starts_with("DROP TRIGGER IF EXISTS"));
+        let revert = sql(&plan.contract.reverse);
+        assert!(revert[0].starts_with("CREATE OR REPLACE FUNCTION"));
+        assert!(revert.last().unwrap().ends_with("DROP NOT NULL"));
+    }
+}
