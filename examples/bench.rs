@@ -101,7 +101,10 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            match error.downcast_ref::<postgres::Error>().and_then(postgres::Error::as_db_error) {
+            match error
+                .downcast_ref::<postgres::Error>()
+                .and_then(postgres::Error::as_db_error)
+            {
                 Some(db) => eprintln!("error: {}", db.message()),
                 None => eprintln!("error: {error}"),
             }
