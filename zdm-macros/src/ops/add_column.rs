@@ -87,7 +87,7 @@ impl AddColumn {
             self.backfill
                 .as_deref()
                 .map_or("NULL", |expression| expression.as_str()),
-            FillWhen::LeftNull,
+            FillWhen::Derived,
         );
 
         let mut add = vec![];
