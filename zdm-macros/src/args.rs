@@ -6,32 +6,37 @@ use darling::FromMeta;
 use proc_macro2::Span;
 
 use crate::ops::add_column::AddColumn;
+use crate::ops::split_table::SplitTable;
 use crate::validate::{self, Errors};
 
 /// The operations, as written in the attribute.
-pub const OPERATIONS: &[&str] = &["add_column"];
+pub const OPERATIONS: &[&str] = &["add_column", "split_table"];
 
 #[derive(Debug, FromMeta)]
 pub struct Args {
     pub id: SpannedValue<String>,
     pub add_column: Option<AddColumn>,
+    pub split_table: Option<SplitTable>,
 }
 
 /// One operation of a declaration, validated.
 pub enum Operation<'a> {
     AddColumn(&'a AddColumn),
+    SplitTable(&'a SplitTable),
 }
 
 impl Operation<'_> {
     pub fn validate(&self, errors: &mut Errors) {
         match self {
             Operation::AddColumn(operation) => operation.validate(errors),
+            Operation::SplitTable(operation) => operation.validate(errors),
         }
     }
 
     pub fn plan(&self, id: &str, description: &str) -> crate::model::Plan {
         match self {
             Operation::AddColumn(operation) => operation.plan(id, description),
+            Operation::SplitTable(operation) => operation.plan(id, description),
         }
     }
 }
@@ -78,7 +83,10 @@ impl Args {
             );
             return None;
         }
-        let chosen = [self.add_column.as_ref().map(Operation::AddColumn)];
+        let chosen = [
+            self.add_column.as_ref().map(Operation::AddColumn),
+            self.split_table.as_ref().map(Operation::SplitTable),
+        ];
         match chosen.into_iter().flatten().next() {
             Some(operation) => Some(operation),
             None => {
@@ -120,25 +128,28 @@ pub fn validate_id(id: &SpannedValue<String>, errors: &mut Errors) {
 /// user wrote it, and spanned at that operation when darling has no better token.
 fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
     let text = error.to_string();
-    let (message, operation) = match text.rsplit_once(" at ") {
-        Some((message, location)) if OPERATIONS.contains(&location) => (message.to_owned(), Some(location)),
-        _ => (text.clone(), None),
+    // darling's location: the operation, then any nested list inside it
+    // (`split_table/into[0]`).
+    let (message, location) = match text.rsplit_once(" at ") {
+        Some((message, location))
+            if location
+                .split('/')
+                .next()
+                .is_some_and(|first| OPERATIONS.contains(&first)) =>
+        {
+            (message.to_owned(), location.split('/').collect::<Vec<_>>())
+        }
+        _ => (text.clone(), Vec::new()),
     };
-    let operation_span = operation.and_then(|operation| {
-        items.iter().find_map(|item| match item {
-            NestedMeta::Meta(meta) if meta.path().is_ident(operation) => {
-                Some(syn::spanned::Spanned::span(meta.path()))
-            }
-            _ => None,
-        })
-    });
+    let operation = location.first().copied();
+    let location_span = located(items, &location);
     let span = error
         .explicit_span()
-        .or(operation_span)
+        .or(location_span)
         .unwrap_or_else(Span::call_site);
-    let within = operation.map_or_else(
+    let within = location.last().map_or_else(
         || "`#[zero_downtime]`".to_owned(),
-        |operation| format!("`{operation}`"),
+        |list| format!("`{}`", list.split('[').next().unwrap_or(list)),
     );
     let rewritten = if let Some(field) = message.strip_prefix("Missing field ") {
         format!("{within} needs {field}")
@@ -168,4 +179,30 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
             .map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect())
     };
     syn::Error::new(span, rewritten).into()
+}
+
+/// The span of the innermost list `location` names (`split_table/into[1]`: the second
+/// `into(…)` in `split_table(…)`), as far as it can be followed.
+fn located(items: &[NestedMeta], location: &[&str]) -> Option<Span> {
+    let mut items = items.to_vec();
+    let mut span = None;
+    for segment in location {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, index)) => (name, index.trim_end_matches(']').parse().unwrap_or(0)),
+            None => (*segment, 0),
+        };
+        let found = items
+            .iter()
+            .filter_map(|item| match item {
+                NestedMeta::Meta(meta) if meta.path().is_ident(name) => Some(meta.clone()),
+                _ => None,
+            })
+            .nth(index)?;
+        span = Some(syn::spanned::Spanned::span(found.path()));
+        items = match &found {
+            syn::Meta::List(list) => NestedMeta::parse_meta_list(list.tokens.clone()).ok()?,
+            _ => break,
+        };
+    }
+    span
 }

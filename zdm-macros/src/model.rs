@@ -58,6 +58,27 @@ pub enum Action {
         sample_sql: String,
     },
     Expect(Expectation),
+    Split(Split),
+}
+
+/// Mirrors `zdm_runtime::SplitOperation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitOperation {
+    CreateTargets,
+    DropSource,
+    RestoreSource,
+}
+
+/// Mirrors `zdm_runtime::Split`; names unquoted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    pub operation: SplitOperation,
+    pub source: String,
+    pub key: Vec<String>,
+    /// `(table, columns)` of each new table.
+    pub targets: Vec<(String, Vec<String>)>,
+    pub statements: Vec<String>,
+    pub preview: Vec<String>,
 }
 
 /// Mirrors `zdm_runtime::Step`.
@@ -207,6 +228,39 @@ impl ToTokens for Action {
                 })
             },
             Action::Expect(expectation) => quote!(#private::Action::Expect(#expectation)),
+            Action::Split(split) => quote!(#private::Action::Split(#split)),
+        });
+    }
+}
+
+impl ToTokens for Split {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let private = private();
+        let operation = match self.operation {
+            SplitOperation::CreateTargets => quote!(CreateTargets),
+            SplitOperation::DropSource => quote!(DropSource),
+            SplitOperation::RestoreSource => quote!(RestoreSource),
+        };
+        let Split {
+            source,
+            key,
+            targets,
+            statements,
+            preview,
+            ..
+        } = self;
+        let targets = targets.iter().map(
+            |(table, columns)| quote!(#private::SplitTarget { table: #table, columns: &[#(#columns),*] }),
+        );
+        tokens.extend(quote! {
+            #private::Split {
+                operation: #private::SplitOperation::#operation,
+                source: #source,
+                key: &[#(#key),*],
+                targets: &[#(#targets),*],
+                statements: &[#(#statements),*],
+                preview: &[#(#preview),*],
+            }
         });
     }
 }

@@ -29,11 +29,13 @@ mod backfill;
 mod error;
 mod plan;
 mod runner;
+mod split;
 mod sql;
 mod state;
 
 pub use error::{Blocker, Error, Result};
 pub use plan::{Action, Backfill, Check, Expectation, Lock, Migration, Phase, PhasePlan, Plan, Step};
+pub use plan::{Split, SplitOperation, SplitTarget};
 pub use runner::{connect, database_url, BatchSize, Options, PhaseReport, Runner, StepReport};
 pub use sql::{quote_ident, quote_literal};
 pub use state::{Direction, MigrationState};
@@ -43,5 +45,6 @@ pub use zdm_macros::zero_downtime;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::plan::{Action, Backfill, Check, Expectation, Lock, Migration, PhasePlan, Plan, Step};
+    pub use crate::plan::{Split, SplitOperation, SplitTarget};
     pub use core::option::Option::{None, Some};
 }

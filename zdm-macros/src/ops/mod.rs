@@ -2,4 +2,5 @@
 //! generates. `steps` holds the step builders several operations share.
 
 pub mod add_column;
+pub mod split_table;
 pub mod steps;
