@@ -2,8 +2,8 @@
 //! table being split, which the macro cannot know.
 //!
 //! - expand creates the new tables with the source's key and their columns, each with the
-//!   type, collation, NOT NULL and default it has in the source, after checking that the
-//!   declaration accounts for every column;
+//!   type, collation, NOT NULL and default it has in the source, and the source's
+//!   privileges, after checking that the declaration accounts for every column;
 //! - contract records how to rebuild the source (columns, primary key, other constraints,
 //!   indexes, sequence ownership, privileges) in `zdm.split_snapshots`, in the same
 //!   transaction that drops it, since the catalog forgets it then;
@@ -28,6 +28,15 @@ const SNAPSHOTS: &str = "CREATE TABLE IF NOT EXISTS zdm.split_snapshots (
     statements text[] NOT NULL,
     taken_at   timestamptz NOT NULL DEFAULT now()
 )";
+
+/// The privileges granted on table `$1` to others than its owner, as `GRANT` statements
+/// on `$2`.
+const GRANTS: &str = "SELECT format('GRANT %s ON %s TO %s%s', p.privilege_type, $2::text, \
+        CASE WHEN p.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(p.grantee)) END, \
+        CASE WHEN p.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) \
+    FROM pg_class c, aclexplode(c.relacl) AS p \
+    WHERE c.oid = to_regclass($1) AND p.grantee <> c.relowner \
+    ORDER BY 1";
 
 pub(crate) fn run(runner: &mut Runner, context: &StepContext, split: &Split) -> Result<u32> {
     match split.operation {
@@ -291,6 +300,11 @@ fn create_targets(runner: &mut Runner, context: &StepContext, split: &Split) -> 
         }
         for target in split.targets {
             transaction.batch_execute(&create_table_sql(split, target, &columns))?;
+            // The new version runs as the roles the old one did.
+            let target_q = quote_ident(target.table);
+            for row in transaction.query(GRANTS, &[&source_q, &target_q])? {
+                transaction.batch_execute(row.get(0))?;
+            }
         }
         Ok(Ok(()))
     })
@@ -334,13 +348,7 @@ fn snapshot(
          WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass \
            AND d.refobjid = to_regclass($1) AND d.deptype = 'a' \
          ORDER BY 1",
-        // Privileges granted to others than the owner.
-        "SELECT format('GRANT %s ON %s TO %s%s', p.privilege_type, $2::text, \
-                CASE WHEN p.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(p.grantee)) END, \
-                CASE WHEN p.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) \
-         FROM pg_class c, aclexplode(c.relacl) AS p \
-         WHERE c.oid = to_regclass($1) AND p.grantee <> c.relowner \
-         ORDER BY 1",
+        GRANTS,
     ];
     for query in queries {
         for row in transaction.query(query, &[&table_q, &qualified])? {
