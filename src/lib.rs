@@ -268,8 +268,9 @@ pub fn scalar<T: for<'a> postgres::types::FromSql<'a>>(client: &mut Client, sql:
 pub type Writer = Box<dyn Fn(&mut Client, zdm_runtime::Phase, i64) + Send + Sync>;
 
 /// Runs every phase of `migration` in order while each writer writes from a thread of its
-/// own. Before moving on from a phase, every writer has written at least a few times while
-/// that phase was current, so each phase is covered by each version's writes.
+/// own. A phase starts once every writer has been told of it, and the next is announced once
+/// every writer has written a few more times, so each phase is covered by each version's
+/// writes.
 pub fn run_phases_under_load(db: &TestDb, migration: &dyn zdm_runtime::Migration, writers: Vec<Writer>) {
     use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
     use zdm_runtime::Phase;
@@ -300,22 +301,34 @@ pub fn run_phases_under_load(db: &TestDb, migration: &dyn zdm_runtime::Migration
                 })
             })
             .collect();
-        for (phase_index, phase) in Phase::ALL.into_iter().enumerate() {
-            current.store(phase_index, Ordering::SeqCst);
-            let outcome = runner.run(migration, phase);
-            if let Err(error) = outcome {
-                stop.store(true, Ordering::SeqCst);
-                panic!("{phase} under load: {error}");
-            }
+        let wait_for_writes = |phase_index: usize, at_least: usize| {
             while seen
                 .iter()
-                .any(|counts| counts[phase_index].load(Ordering::SeqCst) < 3)
+                .any(|counts| counts[phase_index].load(Ordering::SeqCst) < at_least)
             {
                 if handles.iter().any(|handle| handle.is_finished()) {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
+        };
+        for (phase_index, phase) in Phase::ALL.into_iter().enumerate() {
+            current.store(phase_index, Ordering::SeqCst);
+            // Every writer has finished a call under the new phase before it runs, so none
+            // is still mid-way through a write meant for the previous one (an old version's
+            // write when contract drops the old shape).
+            wait_for_writes(phase_index, 1);
+            let outcome = runner.run(migration, phase);
+            if let Err(error) = outcome {
+                stop.store(true, Ordering::SeqCst);
+                panic!("{phase} under load: {error}");
+            }
+            let during = seen
+                .iter()
+                .map(|counts| counts[phase_index].load(Ordering::SeqCst))
+                .min()
+                .unwrap_or(0);
+            wait_for_writes(phase_index, during + 3);
         }
         stop.store(true, Ordering::SeqCst);
         for handle in handles {

@@ -6,20 +6,21 @@ use darling::FromMeta;
 use proc_macro2::Span;
 
 use crate::ops::add_column::AddColumn;
+use crate::ops::add_foreign_key::AddForeignKey;
 use crate::ops::add_index::AddIndex;
+use crate::ops::add_not_null::AddNotNull;
 use crate::ops::rename_table::RenameTable;
+use crate::ops::split_table::SplitTable;
 use crate::validate::{self, Errors};
 
 /// The operations, as written in the attribute.
-use crate::ops::add_foreign_key::AddForeignKey;
-use crate::ops::add_not_null::AddNotNull;
-
 pub const OPERATIONS: &[&str] = &[
     "add_column",
     "add_foreign_key",
     "add_index",
     "add_not_null",
     "rename_table",
+    "split_table",
 ];
 
 #[derive(Debug, FromMeta)]
@@ -30,6 +31,7 @@ pub struct Args {
     pub rename_table: Option<RenameTable>,
     pub add_foreign_key: Option<AddForeignKey>,
     pub add_not_null: Option<AddNotNull>,
+    pub split_table: Option<SplitTable>,
 }
 
 /// One operation of a declaration, validated.
@@ -41,6 +43,7 @@ pub enum Operation<'a> {
     RenameTable(&'a RenameTable),
     AddForeignKey(&'a AddForeignKey),
     AddNotNull(&'a AddNotNull),
+    SplitTable(&'a SplitTable),
 }
 
 impl Operation<'_> {
@@ -51,6 +54,7 @@ impl Operation<'_> {
             Operation::RenameTable(operation) => operation.validate(errors),
             Operation::AddForeignKey(operation) => operation.validate(errors),
             Operation::AddNotNull(operation) => operation.validate(errors),
+            Operation::SplitTable(operation) => operation.validate(errors),
         }
     }
 
@@ -61,6 +65,7 @@ impl Operation<'_> {
             Operation::RenameTable(operation) => operation.plan(id, description),
             Operation::AddForeignKey(operation) => operation.plan(id, description),
             Operation::AddNotNull(operation) => operation.plan(id, description),
+            Operation::SplitTable(operation) => operation.plan(id, description),
         }
     }
 }
@@ -113,6 +118,7 @@ impl Args {
             self.rename_table.as_ref().map(Operation::RenameTable),
             self.add_foreign_key.as_ref().map(Operation::AddForeignKey),
             self.add_not_null.as_ref().map(Operation::AddNotNull),
+            self.split_table.as_ref().map(Operation::SplitTable),
         ];
         match chosen.into_iter().flatten().next() {
             Some(operation) => Some(operation),
@@ -155,36 +161,28 @@ pub fn validate_id(id: &SpannedValue<String>, errors: &mut Errors) {
 /// user wrote it, and spanned at that operation when darling has no better token.
 fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
     let text = error.to_string();
-    let (message, operation) = match text.rsplit_once(" at ") {
-        Some((message, location)) if OPERATIONS.contains(&location) => (message.to_owned(), Some(location)),
-        // A key's own parse error (`op/key`): name the key, not darling's path.
-        Some((message, location)) => match location.split_once('/') {
-            Some((operation, key)) if OPERATIONS.contains(&operation) && !key.contains('/') => {
-                let mut chars = message.chars();
-                let message: String = chars
-                    .next()
-                    .map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect());
-                (format!("`{key}`: {message}"), Some(operation))
-            }
-            _ => (text.clone(), None),
-        },
-        None => (text.clone(), None),
+    // darling's location: the operation, then any nested list inside it
+    // (`split_table/into[0]`).
+    let (message, location) = match text.rsplit_once(" at ") {
+        Some((message, location))
+            if location
+                .split('/')
+                .next()
+                .is_some_and(|first| OPERATIONS.contains(&first)) =>
+        {
+            (message.to_owned(), location.split('/').collect::<Vec<_>>())
+        }
+        _ => (text.clone(), Vec::new()),
     };
-    let operation_span = operation.and_then(|operation| {
-        items.iter().find_map(|item| match item {
-            NestedMeta::Meta(meta) if meta.path().is_ident(operation) => {
-                Some(syn::spanned::Spanned::span(meta.path()))
-            }
-            _ => None,
-        })
-    });
+    let operation = location.first().copied();
+    let location_span = located(items, &location);
     let span = error
         .explicit_span()
-        .or(operation_span)
+        .or(location_span)
         .unwrap_or_else(Span::call_site);
-    let within = operation.map_or_else(
+    let within = location.last().map_or_else(
         || "`#[zero_downtime]`".to_owned(),
-        |operation| format!("`{operation}`"),
+        |list| format!("`{}`", list.split('[').next().unwrap_or(list)),
     );
     let rewritten = if let Some(field) = message.strip_prefix("Missing field ") {
         format!("{within} needs {field}")
@@ -212,9 +210,41 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
         format!("{field} is given twice in {within}")
     } else {
         let mut chars = message.chars();
-        chars
+        let message: String = chars
             .next()
-            .map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect())
+            .map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect());
+        // A key's own parse error (`add_index/columns`): name the key, not darling's path.
+        if location.len() >= 2 {
+            format!("{within}: {message}")
+        } else {
+            message
+        }
     };
     syn::Error::new(span, rewritten).into()
+}
+
+/// The span of the innermost list `location` names (`split_table/into[1]`: the second
+/// `into(…)` in `split_table(…)`), as far as it can be followed.
+fn located(items: &[NestedMeta], location: &[&str]) -> Option<Span> {
+    let mut items = items.to_vec();
+    let mut span = None;
+    for segment in location {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, index)) => (name, index.trim_end_matches(']').parse().unwrap_or(0)),
+            None => (*segment, 0),
+        };
+        let found = items
+            .iter()
+            .filter_map(|item| match item {
+                NestedMeta::Meta(meta) if meta.path().is_ident(name) => Some(meta.clone()),
+                _ => None,
+            })
+            .nth(index)?;
+        span = Some(syn::spanned::Spanned::span(found.path()));
+        items = match &found {
+            syn::Meta::List(list) => NestedMeta::parse_meta_list(list.tokens.clone()).ok()?,
+            _ => break,
+        };
+    }
+    span
 }

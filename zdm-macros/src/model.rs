@@ -83,6 +83,53 @@ pub enum Action {
         sample_sql: String,
     },
     Expect(Expectation),
+    Split(Split),
+}
+
+/// Mirrors `zdm_runtime::SplitOperation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitOperation {
+    CreateTargets,
+    DropSource,
+    RestoreSource,
+}
+
+/// Mirrors `zdm_runtime::Split`; names unquoted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    pub operation: SplitOperation,
+    pub source: String,
+    pub key: Vec<String>,
+    /// `(table, columns)` of each new table.
+    pub targets: Vec<(String, Vec<String>)>,
+    pub statements: Vec<String>,
+    pub preview: Vec<String>,
+}
+
+impl Action {
+    /// The SQL the action runs, in order, as `zdm_runtime::Step::statements` lists it; checks
+    /// show their count and sample queries, schema expectations a comment.
+    #[cfg(test)]
+    pub fn statements(&self) -> Vec<String> {
+        match self {
+            Action::Transaction(statements) | Action::Backfill { statements, .. } => statements.clone(),
+            Action::CreateIndexConcurrently { sql, .. } | Action::DropIndexConcurrently { sql, .. } => {
+                vec![sql.clone()]
+            }
+            Action::Check {
+                count_sql,
+                sample_sql,
+                ..
+            } => vec![count_sql.clone(), sample_sql.clone()],
+            Action::Expect(expectation) => vec![format!("-- {expectation:?}")],
+            Action::Split(split) => match split.operation {
+                SplitOperation::DropSource => {
+                    split.statements.iter().chain(&split.preview).cloned().collect()
+                }
+                _ => split.preview.iter().chain(&split.statements).cloned().collect(),
+            },
+        }
+    }
 }
 
 /// Mirrors `zdm_runtime::Step`.
@@ -299,6 +346,39 @@ impl ToTokens for Action {
                 })
             },
             Action::Expect(expectation) => quote!(#private::Action::Expect(#expectation)),
+            Action::Split(split) => quote!(#private::Action::Split(#split)),
+        });
+    }
+}
+
+impl ToTokens for Split {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let private = private();
+        let operation = match self.operation {
+            SplitOperation::CreateTargets => quote!(CreateTargets),
+            SplitOperation::DropSource => quote!(DropSource),
+            SplitOperation::RestoreSource => quote!(RestoreSource),
+        };
+        let Split {
+            source,
+            key,
+            targets,
+            statements,
+            preview,
+            ..
+        } = self;
+        let targets = targets.iter().map(
+            |(table, columns)| quote!(#private::SplitTarget { table: #table, columns: &[#(#columns),*] }),
+        );
+        tokens.extend(quote! {
+            #private::Split {
+                operation: #private::SplitOperation::#operation,
+                source: #source,
+                key: &[#(#key),*],
+                targets: &[#(#targets),*],
+                statements: &[#(#statements),*],
+                preview: &[#(#preview),*],
+            }
         });
     }
 }

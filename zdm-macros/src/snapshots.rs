@@ -5,7 +5,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::model::{Action, PhasePlan, Plan};
+use crate::model::{PhasePlan, Plan};
 
 fn render_phase(name: &str, phase: &PhasePlan, out: &mut String) {
     out.push_str(&format!("{name}: {}\n", phase.summary));
@@ -17,18 +17,7 @@ fn render_phase(name: &str, phase: &PhasePlan, out: &mut String) {
                 step.description,
                 step.lock
             ));
-            let statements = match &step.action {
-                Action::Transaction(statements) | Action::Backfill { statements, .. } => statements.clone(),
-                Action::CreateIndexConcurrently { sql, .. } | Action::DropIndexConcurrently { sql, .. } => {
-                    vec![sql.clone()]
-                }
-                Action::Check {
-                    count_sql,
-                    sample_sql,
-                    ..
-                } => vec![count_sql.clone(), sample_sql.clone()],
-                Action::Expect(expectation) => vec![format!("-- {expectation:?}")],
-            };
+            let statements = step.action.statements();
             for statement in statements {
                 for line in statement.lines() {
                     out.push_str(&format!("       {line}\n"));

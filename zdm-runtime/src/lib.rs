@@ -34,6 +34,7 @@ mod index;
 mod plan;
 mod runner;
 mod schema_checks;
+mod split;
 mod sql;
 mod state;
 mod view;
@@ -42,6 +43,7 @@ pub use error::{Blocker, Error, Result};
 pub use events::Event;
 pub use index::{index_build_progress, IndexBuildProgress};
 pub use plan::{Action, Backfill, Check, Expectation, Lock, Migration, Phase, PhasePlan, Plan, Step};
+pub use plan::{Split, SplitOperation, SplitTarget};
 pub use runner::{connect, database_url, BatchSize, Options, PhaseReport, Runner, StepReport};
 pub use sql::{quote_ident, quote_literal};
 pub use state::{Direction, MigrationState};
@@ -72,6 +74,7 @@ macro_rules! migrations {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::plan::{Action, Backfill, Check, Expectation, Lock, Migration, PhasePlan, Plan, Step};
+    pub use crate::plan::{Split, SplitOperation, SplitTarget};
     pub use core::option::Option::{None, Some};
 
     /// Fails the build when two listed migrations share an id.

@@ -139,6 +139,52 @@ pub enum Action {
     Check(Check),
     /// What the live schema must look like before the phase starts.
     Expect(Expectation),
+    /// A step of `split_table` that needs the live definition of the tables, run in one
+    /// transaction.
+    Split(Split),
+}
+
+/// A run-time step of `split_table`: the macro knows the names, the catalog knows the
+/// types, NOT NULL, defaults and everything else the source table carries.
+#[derive(Clone, Copy, Debug)]
+pub struct Split {
+    /// What the step does.
+    pub operation: SplitOperation,
+    /// The table being split, unquoted.
+    pub source: &'static str,
+    /// The primary-key columns every table shares, unquoted.
+    pub key: &'static [&'static str],
+    /// The new tables and the columns each takes over.
+    pub targets: &'static [SplitTarget],
+    /// Statements run in the same transaction (trigger removal before the source is
+    /// dropped, trigger installation after it is rebuilt).
+    pub statements: &'static [&'static str],
+    /// The run-time SQL in outline, for plans: the types are read when the step runs.
+    pub preview: &'static [&'static str],
+}
+
+/// The run-time steps of `split_table`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitOperation {
+    /// Checks that the key is the source's primary key and that every other column goes to
+    /// exactly one new table, then creates the new tables with each column's type,
+    /// collation, NOT NULL and default.
+    CreateTargets,
+    /// Runs `statements`, records how to rebuild the source in `zdm.split_snapshots`, hands
+    /// the sequences the source owns to the new tables and drops the source.
+    DropSource,
+    /// Rebuilds the source from its record (unless it is still there), then runs
+    /// `statements`.
+    RestoreSource,
+}
+
+/// One table `split_table` creates.
+#[derive(Clone, Copy, Debug)]
+pub struct SplitTarget {
+    /// Its name, unquoted.
+    pub table: &'static str,
+    /// The source's columns it takes over besides the key, unquoted.
+    pub columns: &'static [&'static str],
 }
 
 /// A batched backfill: each batch runs `statements` in one transaction, with `{range}`
@@ -255,6 +301,12 @@ impl Step {
             Action::Backfill(backfill) => backfill.statements.to_vec(),
             Action::Check(check) => vec![check.count_sql],
             Action::Expect(_) => Vec::new(),
+            // In the order they run: the trigger removal comes before the source is dropped,
+            // the trigger installation after it is rebuilt.
+            Action::Split(split) => match split.operation {
+                SplitOperation::DropSource => split.statements.iter().chain(split.preview).copied().collect(),
+                _ => split.preview.iter().chain(split.statements).copied().collect(),
+            },
         }
     }
 }

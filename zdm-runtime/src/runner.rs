@@ -327,6 +327,9 @@ impl Runner {
                 report.rows = outcome.rows;
                 report.lock_retries = outcome.lock_retries;
             }
+            Action::Split(split) => {
+                report.lock_retries = crate::split::run(self, context, &split)?;
+            }
         }
         report.duration = started.elapsed();
         Ok(report)

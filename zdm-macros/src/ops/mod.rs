@@ -6,4 +6,5 @@ pub mod add_foreign_key;
 pub mod add_index;
 pub mod add_not_null;
 pub mod rename_table;
+pub mod split_table;
 pub mod steps;
