@@ -42,7 +42,46 @@ pub struct Constant;
 #[derive(Debug)]
 struct Private;
 
-zdm_runtime::migrations!(static MIGRATIONS = [Expression, Constant, Private]);
+/// An index on the column `Expression` adds.
+#[zero_downtime(id = "lint_4", after(Expression), add_index(table = "t", columns = ["c", "d"], unique, where = "d > 0"))]
+#[derive(Debug)]
+pub struct Index;
+
+/// A foreign key.
+#[zero_downtime(
+    id = "lint_5",
+    add_foreign_key(
+        table = "t",
+        column = "p",
+        ty = "bigint",
+        references = "parents",
+        backfill = "b::bigint",
+        not_null
+    )
+)]
+#[derive(Debug)]
+pub struct ForeignKey;
+
+/// NOT NULL on an existing column.
+#[zero_downtime(id = "lint_6", add_not_null(table = "t", column = "b", backfill = "''"))]
+#[derive(Debug)]
+pub struct NotNull;
+
+/// A table renamed.
+#[zero_downtime(id = "lint_7", rename_table(from = "t", to = "u"))]
+#[derive(Debug)]
+pub struct Rename;
+
+/// A table split in two.
+#[zero_downtime(
+    id = "lint_8",
+    after(Rename),
+    split_table(table = "u", into(table = "v", columns = ["b", "c"]), into(table = "w", columns = ["d", "e", "p"]))
+)]
+#[derive(Debug)]
+pub struct Split;
+
+zdm_runtime::migrations!(static MIGRATIONS = [Expression, Constant, Private, Index, ForeignKey, NotNull, Rename, Split]);
 
 #[test]
 fn lint_clean_declarations_expand() {

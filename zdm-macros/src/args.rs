@@ -26,6 +26,8 @@ pub const OPERATIONS: &[&str] = &[
 #[derive(Debug, FromMeta)]
 pub struct Args {
     pub id: SpannedValue<String>,
+    /// Declarations that must run before this one, each creating a table or column it uses.
+    pub after: Option<darling::util::PathList>,
     pub add_column: Option<AddColumn>,
     pub add_index: Option<AddIndex>,
     pub rename_table: Option<RenameTable>,
@@ -55,6 +57,17 @@ impl Operation<'_> {
             Operation::AddForeignKey(operation) => operation.validate(errors),
             Operation::AddNotNull(operation) => operation.validate(errors),
             Operation::SplitTable(operation) => operation.validate(errors),
+        }
+    }
+
+    pub fn relations(&self) -> crate::relations::Relations {
+        match self {
+            Operation::AddColumn(operation) => operation.relations(),
+            Operation::AddIndex(operation) => operation.relations(),
+            Operation::RenameTable(operation) => operation.relations(),
+            Operation::AddForeignKey(operation) => operation.relations(),
+            Operation::AddNotNull(operation) => operation.relations(),
+            Operation::SplitTable(operation) => operation.relations(),
         }
     }
 

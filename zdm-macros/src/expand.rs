@@ -2,11 +2,12 @@
 //! unit-testable and snapshot-testable without a compiler run.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, ToTokens};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use crate::args::{self, Args};
 use crate::model::Plan;
+use crate::relations::Relations;
 
 /// Expands `#[zero_downtime(attr)] item`. On errors the item is re-emitted unchanged with
 /// every error beside it, plus a placeholder impl, so the rest of the crate still
@@ -23,8 +24,8 @@ pub fn zero_downtime(attr: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item #error);
         }
     };
-    match plan(attr, &item) {
-        Ok(plan) => emit(&item, &plan),
+    match declaration(attr, &item) {
+        Ok(declaration) => emit(&item, &declaration),
         Err(errors) => {
             let errors = errors.write_errors();
             let ident = &item.ident;
@@ -44,8 +45,16 @@ pub fn zero_downtime(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// A validated declaration: its plan, and what relates it to other declarations.
+pub struct Declaration {
+    pub plan: Plan,
+    pub relations: Relations,
+    /// The declarations named in `after(...)`.
+    pub after: Vec<syn::Path>,
+}
+
 /// Parses and validates the declaration, then builds its plan.
-pub fn plan(attr: TokenStream, item: &syn::ItemStruct) -> darling::Result<Plan> {
+pub fn declaration(attr: TokenStream, item: &syn::ItemStruct) -> darling::Result<Declaration> {
     let mut errors = darling::Error::accumulator();
     if !item.generics.params.is_empty() {
         errors.push(
@@ -61,13 +70,27 @@ pub fn plan(attr: TokenStream, item: &syn::ItemStruct) -> darling::Result<Plan> 
         unreachable!("handle returned None, so an error was pushed");
     };
     args::validate_id(&args.id, &mut errors);
+    let after: Vec<syn::Path> = args
+        .after
+        .as_ref()
+        .map(|paths| paths.to_vec())
+        .unwrap_or_default();
+    for path in &after {
+        if path.is_ident(&item.ident) {
+            errors.push(syn::Error::new(path.span(), "a declaration cannot run after itself").into());
+        }
+    }
     let operation = args.operation(&items, &mut errors);
     if let Some(operation) = &operation {
         operation.validate(&mut errors);
     }
     errors.finish()?;
     let operation = operation.expect("an operation was found, or errors.finish() returned");
-    Ok(operation.plan(&args.id, &doc_comment(&item.attrs)))
+    Ok(Declaration {
+        plan: operation.plan(&args.id, &doc_comment(&item.attrs)),
+        relations: operation.relations(),
+        after,
+    })
 }
 
 /// The struct's doc comment, lines joined, for `plan` output.
@@ -90,24 +113,42 @@ fn doc_comment(attrs: &[syn::Attribute]) -> String {
         .join("\n")
 }
 
-fn emit(item: &syn::ItemStruct, plan: &Plan) -> TokenStream {
+fn emit(item: &syn::ItemStruct, declaration: &Declaration) -> TokenStream {
     let ident = &item.ident;
-    let id = &plan.id;
-    let plan = plan.to_token_stream();
+    let private = quote!(::zdm_runtime::__private);
+    let id = &declaration.plan.id;
+    let provides = &declaration.relations.provides;
+    let uses = &declaration.relations.uses;
+    let after = &declaration.after;
+    // Spanned at each name in `after(...)`, so a wrong one is reported there.
+    let after_checks = after.iter().map(|dependency| {
+        // The path is spelled out here rather than through `#private`, whose tokens carry
+        // the attribute's span: rustc reports a failed const at the call's first token.
+        quote_spanned! {dependency.span()=>
+            const _: () = ::zdm_runtime::__private::assert_after_provides(
+                <#dependency as ::zdm_runtime::__private::Declared>::PROVIDES,
+                &[#(#uses),*],
+            );
+        }
+    });
+    let plan = declaration.plan.to_token_stream();
     quote! {
         #item
-        impl #ident {
-            #[doc(hidden)]
-            pub const __ZDM_ID: &'static str = #id;
-        }
         const _: () = {
             #[automatically_derived]
-            impl ::zdm_runtime::__private::Migration for #ident {
-                fn plan(&self) -> &'static ::zdm_runtime::__private::Plan {
-                    static PLAN: ::zdm_runtime::__private::Plan = #plan;
+            impl #private::Declared for #ident {
+                const ID: &'static str = #id;
+                const PROVIDES: &'static [&'static str] = &[#(#provides),*];
+                const AFTER: &'static [&'static str] = &[#(<#after as #private::Declared>::ID),*];
+            }
+            #[automatically_derived]
+            impl #private::Migration for #ident {
+                fn plan(&self) -> &'static #private::Plan {
+                    static PLAN: #private::Plan = #plan;
                     &PLAN
                 }
             }
         };
+        #(#after_checks)*
     }
 }

@@ -9,6 +9,7 @@ mod args;
 mod expand;
 mod model;
 mod ops;
+mod relations;
 #[cfg(test)]
 mod snapshots;
 mod sql;

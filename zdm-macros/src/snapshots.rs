@@ -34,8 +34,9 @@ fn render_phase(name: &str, phase: &PhasePlan, out: &mut String) {
 pub fn expansion(attr: TokenStream, item: TokenStream) -> String {
     let parsed: syn::ItemStruct = syn::parse2(item.clone()).expect("test items are structs");
     let mut out = format!("#[zero_downtime({attr})]\n\n");
-    match crate::expand::plan(attr.clone(), &parsed) {
-        Ok(plan) => {
+    match crate::expand::declaration(attr.clone(), &parsed) {
+        Ok(declaration) => {
+            let plan = declaration.plan;
             let Plan {
                 expand,
                 sync,
@@ -107,4 +108,70 @@ snapshot!(
     add_column_plain,
     id = "m4",
     add_column(table = "users", column = "nickname", ty = "varchar(40)")
+);
+snapshot!(
+    add_index_unique_partial,
+    id = "i1", add_index(table = "orders", columns = ["customer_id", "created_at"], unique, where = "deleted_at IS NULL")
+);
+snapshot!(
+    add_index_expression_gin,
+    id = "i2",
+    add_index(
+        table = "docs",
+        expression = "to_tsvector('english', body)",
+        method = "gin"
+    )
+);
+snapshot!(
+    add_foreign_key_new_column,
+    id = "f1",
+    add_foreign_key(
+        table = "orders",
+        column = "customer_id",
+        ty = "bigint",
+        references = "customers",
+        backfill = "(SELECT c.id FROM customers c WHERE c.email = customer_email)",
+        on_delete = "set null"
+    )
+);
+snapshot!(
+    add_foreign_key_existing_not_null,
+    id = "f2",
+    add_foreign_key(
+        table = "orders",
+        column = "customer_id",
+        references = "customers",
+        existing_column,
+        not_null
+    )
+);
+snapshot!(
+    add_not_null_check_only,
+    id = "n1",
+    add_not_null(table = "users", column = "email")
+);
+snapshot!(
+    add_not_null_with_backfill,
+    id = "n2",
+    add_not_null(table = "users", column = "country", backfill = "'unknown'")
+);
+snapshot!(
+    rename_table,
+    id = "r1",
+    rename_table(from = "customers", to = "clients")
+);
+snapshot!(
+    split_table,
+    id = "s1",
+    split_table(
+        table = "users",
+        into(table = "user_profiles", columns = ["bio", "avatar_url"]),
+        into(table = "user_logins", columns = ["email", "password_hash"])
+    )
+);
+snapshot!(
+    after_another_declaration,
+    id = "a1",
+    after(AddEmailLower),
+    add_index(table = "users", columns = "email_lower")
 );

@@ -66,7 +66,10 @@ pub use zdm_macros::zero_downtime;
 macro_rules! migrations {
     ($vis:vis static $name:ident = [$($migration:path),* $(,)?]) => {
         $vis static $name: &[&dyn $crate::Migration] = &[$(&$migration),*];
-        const _: () = $crate::__private::assert_unique_ids(&[$(<$migration>::__ZDM_ID),*]);
+        const _: () = $crate::__private::assert_unique_ids(&[$(<$migration as $crate::__private::Declared>::ID),*]);
+        const _: () = $crate::__private::assert_order(&[
+            $((<$migration as $crate::__private::Declared>::ID, <$migration as $crate::__private::Declared>::AFTER)),*
+        ]);
     };
 }
 
@@ -76,6 +79,66 @@ pub mod __private {
     pub use crate::plan::{Action, Backfill, Check, Expectation, Lock, Migration, PhasePlan, Plan, Step};
     pub use crate::plan::{Split, SplitOperation, SplitTarget};
     pub use core::option::Option::{None, Some};
+
+    /// What the attribute records of a declaration for compile-time checks across
+    /// declarations.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not a `#[zero_downtime]` declaration",
+        label = "not declared with `#[zero_downtime(...)]`",
+        note = "`after(...)` and `migrations!` take the structs that carry `#[zero_downtime(...)]`"
+    )]
+    pub trait Declared {
+        /// The migration's id.
+        const ID: &'static str;
+        /// The tables (`"t"`) and columns (`"t"."c"`) the declaration creates.
+        const PROVIDES: &'static [&'static str];
+        /// The ids of the declarations named in its `after(...)`.
+        const AFTER: &'static [&'static str];
+    }
+
+    /// Fails the build when a declaration named in `after(...)` creates nothing the
+    /// declaration uses.
+    pub const fn assert_after_provides(provided: &[&str], used: &[&str]) {
+        let mut i = 0;
+        while i < provided.len() {
+            let mut j = 0;
+            while j < used.len() {
+                if same(provided[i].as_bytes(), used[j].as_bytes()) {
+                    return;
+                }
+                j += 1;
+            }
+            i += 1;
+        }
+        panic!(
+            "the declaration named in `after(...)` creates none of the tables and columns this one uses; \
+             name the declaration that creates them"
+        );
+    }
+
+    /// Fails the build when `migrations!` lists a declaration before one it names in
+    /// `after(...)`.
+    pub const fn assert_order(entries: &[(&str, &[&str])]) {
+        let mut i = 0;
+        while i < entries.len() {
+            let dependencies = entries[i].1;
+            let mut d = 0;
+            while d < dependencies.len() {
+                let mut j = i + 1;
+                while j < entries.len() {
+                    if same(entries[j].0.as_bytes(), dependencies[d].as_bytes()) {
+                        panic!(
+                            "`migrations!` lists a declaration before one it names in `after(...)`; \
+                             list the one it runs after first"
+                        );
+                    }
+                    j += 1;
+                }
+                d += 1;
+            }
+            i += 1;
+        }
+    }
 
     /// Fails the build when two listed migrations share an id.
     pub const fn assert_unique_ids(ids: &[&str]) {

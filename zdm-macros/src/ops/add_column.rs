@@ -17,6 +17,7 @@ use darling::FromMeta;
 
 use crate::model::{Expectation, Lock, PhasePlan, Plan, Step};
 use crate::ops::steps::{self, FillWhen};
+use crate::relations::{self, Relations};
 use crate::sql::{bounded_name, calls_volatile_function, quote_ident};
 use crate::validate::{self, Errors};
 
@@ -45,6 +46,13 @@ enum Fill<'a> {
 }
 
 impl AddColumn {
+    pub fn relations(&self) -> Relations {
+        Relations {
+            uses: vec![relations::table(&self.table)],
+            provides: vec![relations::column(&self.table, &self.column)],
+        }
+    }
+
     pub fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);

@@ -23,6 +23,7 @@ use darling::FromMeta;
 
 use crate::model::{Action, Expectation, Lock, PhasePlan, Plan, Step};
 use crate::ops::steps::{self, FillWhen};
+use crate::relations::{self, Relations};
 use crate::sql::{bounded_name, closest, quote_ident};
 use crate::validate::{self, Errors};
 
@@ -68,6 +69,25 @@ fn action_sql(value: &str) -> Option<&'static str> {
 }
 
 impl AddForeignKey {
+    pub fn relations(&self) -> Relations {
+        let referenced_column = self
+            .referenced_column
+            .as_deref()
+            .map_or("id", |column| column.as_str());
+        let mut uses = vec![
+            relations::table(&self.table),
+            relations::table(&self.references),
+            relations::column(&self.references, referenced_column),
+        ];
+        let mut provides = Vec::new();
+        if self.existing_column.is_present() {
+            uses.push(relations::column(&self.table, &self.column));
+        } else {
+            provides.push(relations::column(&self.table, &self.column));
+        }
+        Relations { uses, provides }
+    }
+
     fn referenced_column(&self) -> &str {
         self.referenced_column.as_deref().map_or("id", String::as_str)
     }

@@ -15,6 +15,7 @@ use syn::spanned::Spanned;
 
 use crate::model::{Action, Expectation, Lock, PhasePlan, Plan, Step};
 use crate::ops::steps;
+use crate::relations::{self, Relations};
 use crate::sql::{bounded_name, calls_volatile_function, closest, quote_ident};
 use crate::validate::{self, Errors};
 
@@ -90,6 +91,17 @@ impl FromMeta for NameList {
 }
 
 impl AddIndex {
+    pub fn relations(&self) -> Relations {
+        let mut uses = vec![relations::table(&self.table)];
+        for list in [&self.columns, &self.include].into_iter().flatten() {
+            uses.extend(list.names.iter().map(|name| relations::column(&self.table, name)));
+        }
+        Relations {
+            uses,
+            provides: Vec::new(),
+        }
+    }
+
     /// Reported like a missing key, at the operation's name.
     fn needs_a_key(self) -> darling::Result<Self> {
         if self.columns.is_none() && self.expression.is_none() {

@@ -18,6 +18,7 @@ use darling::FromMeta;
 
 use crate::model::{Expectation, Lock, PhasePlan, Plan, Step};
 use crate::ops::steps::{self, FillWhen};
+use crate::relations::{self, Relations};
 use crate::sql::quote_ident;
 use crate::validate::{self, Errors};
 
@@ -29,6 +30,16 @@ pub struct AddNotNull {
 }
 
 impl AddNotNull {
+    pub fn relations(&self) -> Relations {
+        Relations {
+            uses: vec![
+                relations::table(&self.table),
+                relations::column(&self.table, &self.column),
+            ],
+            provides: Vec::new(),
+        }
+    }
+
     pub fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);

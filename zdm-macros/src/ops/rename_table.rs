@@ -16,6 +16,7 @@ use darling::util::SpannedValue;
 use darling::FromMeta;
 
 use crate::model::{Expectation, Lock, PhasePlan, Plan, Step};
+use crate::relations::{self, Relations};
 use crate::sql::{quote_ident, quote_literal};
 use crate::validate::{self, Errors};
 
@@ -26,6 +27,13 @@ pub struct RenameTable {
 }
 
 impl RenameTable {
+    pub fn relations(&self) -> Relations {
+        Relations {
+            uses: vec![relations::table(&self.from)],
+            provides: vec![relations::table(&self.to)],
+        }
+    }
+
     pub fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "from", &self.from);
         validate::identifier(errors, "to", &self.to);

@@ -28,6 +28,7 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 
 use crate::model::{Action, Expectation, Lock, PhasePlan, Plan, Split, SplitOperation, Step};
+use crate::relations::{self, Relations};
 use crate::sql::{bounded_name, fnv1a, quote_ident};
 use crate::validate::{self, Errors};
 
@@ -98,6 +99,20 @@ fn literal(text: &str) -> String {
 }
 
 impl SplitTable {
+    pub fn relations(&self) -> Relations {
+        let mut provides = Vec::new();
+        for target in &self.into {
+            provides.push(relations::table(&target.table));
+            for column in self.key().iter().chain(&target.columns.names) {
+                provides.push(relations::column(&target.table, column));
+            }
+        }
+        Relations {
+            uses: vec![relations::table(&self.table)],
+            provides,
+        }
+    }
+
     /// The key as written, or `id`.
     fn key(&self) -> Vec<SpannedValue<String>> {
         match &self.key {

@@ -1,0 +1,23 @@
+//! What a declaration reads and what it creates, named the same way by every operation, so
+//! that `after(...)` can be checked at compile time: a declaration named there must create a
+//! table or column this one uses.
+
+use crate::sql::quote_ident;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Relations {
+    /// Tables and columns that must exist before this declaration runs.
+    pub uses: Vec<String>,
+    /// Tables and columns this declaration creates (under their final names).
+    pub provides: Vec<String>,
+}
+
+/// The name of a table, as relations list it.
+pub fn table(name: &str) -> String {
+    quote_ident(name)
+}
+
+/// The name of a column, as relations list it.
+pub fn column(table: &str, column: &str) -> String {
+    format!("{}.{}", quote_ident(table), quote_ident(column))
+}
