@@ -90,7 +90,7 @@ fn lint_clean_declarations_expand() {
             .iter()
             .map(|migration| migration.id())
             .collect::<Vec<_>>(),
-        ["lint_1", "lint_2", "lint_3"]
+        ["lint_1", "lint_2", "lint_3", "lint_4", "lint_5", "lint_6", "lint_7", "lint_8"]
     );
     assert_eq!(Private.plan().operation, "add_column");
 }
