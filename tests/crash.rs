@@ -1,0 +1,297 @@
+//! Crash anywhere, resume cleanly: for every pattern and every phase, a child process runs
+//! the phase and is SIGKILLed at random points; then the phase is run again to completion,
+//! and the database must be exactly what an uninterrupted run leaves (catalog, row contents,
+//! state row), with no INVALID index and nothing duplicated.
+//!
+//! `ZDM_CRASH_KILLS` (default 3) sets the kills per phase and `ZDM_CRASH_SEED` the random
+//! seed, printed by every run so a failure can be replayed.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+use zdm_runtime::{zero_downtime, BatchSize, Event, Migration, Options, Phase, Runner};
+use zdm_suite::{test_options, TestDb};
+
+#[zero_downtime(
+    id = "crash_add_column",
+    add_column(table = "items", column = "code", ty = "text", backfill = "upper(label)", not_null, index)
+)]
+struct AddColumn;
+
+#[zero_downtime(
+    id = "crash_add_foreign_key",
+    add_foreign_key(
+        table = "items",
+        column = "owner_id",
+        ty = "bigint",
+        references = "owners",
+        backfill = "(id % 20) + 1",
+        not_null
+    )
+)]
+struct AddForeignKey;
+
+#[zero_downtime(
+    id = "crash_add_index",
+    add_index(table = "items", columns = ["label", "id"], unique, where = "id > 10")
+)]
+struct AddIndex;
+
+#[zero_downtime(id = "crash_add_not_null", add_not_null(table = "items", column = "note", backfill = "'none'"))]
+struct AddNotNull;
+
+#[zero_downtime(id = "crash_rename_table", rename_table(from = "items", to = "articles"))]
+struct RenameTable;
+
+#[zero_downtime(
+    id = "crash_split_table",
+    split_table(table = "items", into(table = "item_labels", columns = ["label"]), into(table = "item_notes", columns = ["note"]))
+)]
+struct SplitTable;
+
+/// The table every pattern starts from: `items`, plus `owners` for the foreign key.
+const SETUP: &str = "
+    CREATE TABLE owners (id bigint PRIMARY KEY, name text);
+    INSERT INTO owners SELECT g, 'owner ' || g FROM generate_series(1, 20) g;
+    CREATE TABLE items (id bigint PRIMARY KEY, label text NOT NULL, note text);
+    INSERT INTO items SELECT g, 'item ' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END
+    FROM generate_series(1, 600) g;";
+
+fn patterns() -> Vec<(&'static str, &'static dyn Migration)> {
+    vec![
+        ("add_column", &AddColumn),
+        ("add_foreign_key", &AddForeignKey),
+        ("add_index", &AddIndex),
+        ("add_not_null", &AddNotNull),
+        ("rename_table", &RenameTable),
+        ("split_table", &SplitTable),
+    ]
+}
+
+/// The child's pause before each step and after each backfill batch: it stretches a phase
+/// so that random kill times land between and inside its steps.
+const STEP_PAUSE: Duration = Duration::from_millis(15);
+
+fn child_options() -> Options {
+    Options {
+        batch: BatchSize::Fixed(60),
+        ..test_options()
+    }
+}
+
+/// Run by `every_phase_of_every_pattern_survives_sigkill` as a child process.
+#[test]
+#[ignore = "child process of every_phase_of_every_pattern_survives_sigkill"]
+fn crash_child() {
+    let (Ok(url), Ok(pattern), Ok(phase)) = (
+        std::env::var("ZDM_CRASH_URL"),
+        std::env::var("ZDM_CRASH_PATTERN"),
+        std::env::var("ZDM_CRASH_PHASE"),
+    ) else {
+        return;
+    };
+    let migration = patterns()
+        .into_iter()
+        .find(|(name, _)| *name == pattern)
+        .expect("a known pattern")
+        .1;
+    let phase = Phase::from_name(&phase).expect("a phase name");
+    // The session of the child killed before may still hold the runner lock for a moment.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut runner = loop {
+        match Runner::connect(&url, child_options()) {
+            Ok(runner) => break runner,
+            Err(zdm_runtime::Error::Busy { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(error) => panic!("{error}"),
+        }
+    };
+    runner.observe(|event| match event {
+        Event::PhaseStarted { .. } => {
+            // Tells the parent the phase is under way, so its kill lands inside it.
+            use std::io::Write;
+            let mut stdout = std::io::stdout();
+            let _ = writeln!(stdout, "started");
+            let _ = stdout.flush();
+        }
+        _ => pause_between_steps(event),
+    });
+    // A refusal (the phase already completed under an earlier child) is expected here: the
+    // parent checks the outcome.
+    let _ = runner.run(migration, phase);
+}
+
+fn pause_between_steps(event: &Event<'_>) {
+    if let Event::StepStarted { .. } | Event::BackfillProgress { .. } = event {
+        std::thread::sleep(STEP_PAUSE);
+    }
+}
+
+/// Everything a phase may change, as text: columns, indexes (with validity), constraints
+/// (with validation), triggers, functions, views, the state rows, and a digest of every
+/// table's rows.
+fn snapshot(client: &mut Client) -> String {
+    let catalog: String = client
+        .query_one(
+            "SELECT string_agg(line, E'\\n' ORDER BY line) FROM (
+               SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                      || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+                      || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '') AS line
+               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+               LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+               WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v', 'p')
+                 AND a.attnum > 0 AND NOT a.attisdropped
+               UNION ALL
+               SELECT 'index ' || i.indexrelid::regclass || CASE WHEN i.indisvalid THEN '' ELSE ' INVALID' END
+                      || ' ' || pg_get_indexdef(i.indexrelid)
+               FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+               WHERE c.relnamespace = 'public'::regnamespace
+               UNION ALL
+               SELECT 'constraint ' || conrelid::regclass || ' ' || conname
+                      || CASE WHEN convalidated THEN '' ELSE ' NOT VALID' END || ' ' || pg_get_constraintdef(oid)
+               FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+               UNION ALL
+               SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal
+               UNION ALL
+               SELECT 'function ' || proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+               UNION ALL
+               SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = 'public'
+               UNION ALL
+               SELECT 'state ' || id || ' ' || coalesce(completed, 'pending') || ' ' || coalesce(running, 'idle')
+               FROM zdm.migrations
+             ) lines",
+            &[],
+        )
+        .expect("catalog snapshot")
+        .get::<_, Option<String>>(0)
+        .unwrap_or_default();
+    let tables: Vec<String> = client
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY 1",
+            &[],
+        )
+        .expect("tables")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut text = catalog;
+    for table in tables {
+        text.push_str(&format!("\nrows {table} {}", zdm_suite::checksum(client, &table)));
+    }
+    text
+}
+
+/// A small generator for kill times; seeded so a failing run can be replayed.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound.max(1)
+    }
+}
+
+/// A runner, once the session of a killed child has ended and released the runner lock.
+fn runner_after_kill(url: &str) -> Runner {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match Runner::connect(url, test_options()) {
+            Ok(runner) => return runner,
+            Err(zdm_runtime::Error::Busy { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+}
+
+#[test]
+fn every_phase_of_every_pattern_survives_sigkill() {
+    let kills: u32 = std::env::var("ZDM_CRASH_KILLS").ok().and_then(|kills| kills.parse().ok()).unwrap_or(3);
+    let seed: u64 = std::env::var("ZDM_CRASH_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |elapsed| elapsed.as_nanos() as u64)
+        });
+    eprintln!("crash test: ZDM_CRASH_SEED={seed} ZDM_CRASH_KILLS={kills}");
+    let mut random = Random(seed);
+    let mut interrupted = 0;
+    for (name, migration) in patterns() {
+        // The reference: the same phases, uninterrupted.
+        let reference_db = TestDb::new(&format!("crash_reference_{name}"));
+        let mut reference = reference_db.connect();
+        reference.batch_execute(SETUP).unwrap();
+        let mut reference_runner = Runner::connect(reference_db.url(), child_options()).unwrap();
+        reference_runner.observe(pause_between_steps);
+        let mut expected = Vec::new();
+        for phase in Phase::ALL {
+            let started = Instant::now();
+            reference_runner.run(migration, phase).unwrap();
+            expected.push((snapshot(&mut reference), started.elapsed()));
+        }
+
+        let db = TestDb::new(&format!("crash_{name}"));
+        db.connect().batch_execute(SETUP).unwrap();
+        drop(Runner::connect(db.url(), test_options()).unwrap());
+        let mut client = db.connect();
+        for (index, phase) in Phase::ALL.into_iter().enumerate() {
+            let (expected_snapshot, took) = &expected[index];
+            // The reference took as long as the child takes: the same pauses, the same work.
+            let window = *took;
+            for _ in 0..kills {
+                let mut child = Command::new(std::env::current_exe().unwrap())
+                    .args(["--exact", "crash_child", "--ignored", "--quiet", "--nocapture"])
+                    .env("ZDM_CRASH_URL", db.url())
+                    .env("ZDM_CRASH_PATTERN", name)
+                    .env("ZDM_CRASH_PHASE", phase.name())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                // Wait for the phase to start (or for the child to end, refused), then kill
+                // at a random point of it.
+                // A thread drains the child's output to its end, so the child never writes
+                // into a closed pipe, and reports the start.
+                let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+                let (started_tx, started_rx) = std::sync::mpsc::channel();
+                let drain = std::thread::spawn(move || {
+                    for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
+                        if line == "started" {
+                            let _ = started_tx.send(());
+                        }
+                    }
+                });
+                if started_rx.recv().is_ok() {
+                    std::thread::sleep(Duration::from_micros(random.below(window.as_micros() as u64)));
+                    if child.try_wait().unwrap().is_none() {
+                        interrupted += 1;
+                    }
+                }
+                child.kill().unwrap();
+                child.wait().unwrap();
+                drain.join().unwrap();
+            }
+            let mut runner = runner_after_kill(db.url());
+            let state = runner.state(migration).unwrap();
+            if state.completed != Some(phase) {
+                runner
+                    .run(migration, phase)
+                    .unwrap_or_else(|error| panic!("{name}: resuming {phase} after kills: {error}"));
+            }
+            drop(runner);
+            assert_eq!(
+                snapshot(&mut client),
+                *expected_snapshot,
+                "{name}: after {phase} was killed {kills} times and resumed (ZDM_CRASH_SEED={seed})"
+            );
+        }
+    }
+    // Most kills must land while a phase runs, or the test proves little.
+    let total = kills as usize * patterns().len() * Phase::ALL.len();
+    assert!(interrupted * 2 > total, "only {interrupted} of {total} kills interrupted a running phase");
+    eprintln!("crash test: {interrupted} kills interrupted a running phase");
+}
