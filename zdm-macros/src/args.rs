@@ -6,32 +6,42 @@ use darling::FromMeta;
 use proc_macro2::Span;
 
 use crate::ops::add_column::AddColumn;
+use crate::ops::change_type::ChangeType;
+use crate::ops::rename_column::RenameColumn;
 use crate::validate::{self, Errors};
 
 /// The operations, as written in the attribute.
-pub const OPERATIONS: &[&str] = &["add_column"];
+pub const OPERATIONS: &[&str] = &["add_column", "rename_column", "change_type"];
 
 #[derive(Debug, FromMeta)]
 pub struct Args {
     pub id: SpannedValue<String>,
     pub add_column: Option<AddColumn>,
+    pub rename_column: Option<RenameColumn>,
+    pub change_type: Option<ChangeType>,
 }
 
 /// One operation of a declaration, validated.
 pub enum Operation<'a> {
     AddColumn(&'a AddColumn),
+    RenameColumn(&'a RenameColumn),
+    ChangeType(&'a ChangeType),
 }
 
 impl Operation<'_> {
     pub fn validate(&self, errors: &mut Errors) {
         match self {
             Operation::AddColumn(operation) => operation.validate(errors),
+            Operation::RenameColumn(operation) => operation.validate(errors),
+            Operation::ChangeType(operation) => operation.validate(errors),
         }
     }
 
     pub fn plan(&self, id: &str, description: &str) -> crate::model::Plan {
         match self {
             Operation::AddColumn(operation) => operation.plan(id, description),
+            Operation::RenameColumn(operation) => operation.plan(id, description),
+            Operation::ChangeType(operation) => operation.plan(id, description),
         }
     }
 }
@@ -78,7 +88,11 @@ impl Args {
             );
             return None;
         }
-        let chosen = [self.add_column.as_ref().map(Operation::AddColumn)];
+        let chosen = [
+            self.add_column.as_ref().map(Operation::AddColumn),
+            self.rename_column.as_ref().map(Operation::RenameColumn),
+            self.change_type.as_ref().map(Operation::ChangeType),
+        ];
         match chosen.into_iter().flatten().next() {
             Some(operation) => Some(operation),
             None => {
@@ -144,7 +158,11 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
         format!("{within} needs {field}")
     } else if let Some(rest) = message.strip_prefix("Unknown field: ") {
         let (field, suggestion) = rest.split_once(". Did you mean ").unwrap_or((rest, ""));
+        let (field, available) = field.split_once(". Available values: ").unwrap_or((field, ""));
         let mut text = format!("{within} has no key {field}");
+        if !available.is_empty() {
+            text.push_str(&format!("; it takes {available}"));
+        }
         if let Some(suggestion) = suggestion.strip_suffix('?') {
             text.push_str(&format!("; did you mean {suggestion}?"));
         }

@@ -33,7 +33,17 @@ struct KeyColumn {
 }
 
 pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -> Result<Outcome> {
-    let key = primary_key(runner, context, spec.table)?;
+    run_statements(runner, context, spec.table, spec.statements)
+}
+
+/// [`run`] over statements composed at run time.
+pub(crate) fn run_statements(
+    runner: &mut Runner,
+    context: &StepContext,
+    table: &str,
+    statements: &[&str],
+) -> Result<Outcome> {
+    let key = primary_key(runner, context, table)?;
     let key_list = key
         .iter()
         .map(|column| column.name.as_str())
@@ -62,20 +72,13 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -
                 options.lock_timeout.as_millis().max(1),
                 options.statement_timeout.as_millis()
             ))?;
-            let upper = batch_upper_bound(
-                &mut transaction,
-                spec.table,
-                &key,
-                &key_list,
-                after.as_deref(),
-                batch,
-            )?;
+            let upper = batch_upper_bound(&mut transaction, table, &key, &key_list, after.as_deref(), batch)?;
             let mut range = after.clone().unwrap_or_else(|| "true".to_owned());
             if let Some(upper) = &upper {
                 range = format!("{range} AND {}", row_bound(&key, "<=", upper));
             }
             rows = 0;
-            for statement in spec.statements {
+            for statement in statements {
                 rows +=
                     transaction.execute(statement.replace("{range}", &format!("({range})")).as_str(), &[])?;
             }
@@ -119,9 +122,11 @@ fn batch_upper_bound(
     after: Option<&str>,
     batch: u32,
 ) -> Result<Option<Vec<String>>, postgres::Error> {
+    // Aliased: an output column named like the key would make `ORDER BY` sort the text.
     let texts = key
         .iter()
-        .map(|column| format!("{}::text", column.name))
+        .enumerate()
+        .map(|(index, column)| format!("{}::text AS zdm_key_{index}", column.name))
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(

@@ -26,6 +26,7 @@
 //! ```
 
 mod backfill;
+mod carry;
 mod error;
 mod plan;
 mod runner;
@@ -33,7 +34,10 @@ mod sql;
 mod state;
 
 pub use error::{Blocker, Error, Result};
-pub use plan::{Action, Backfill, Check, Expectation, Lock, Migration, Phase, PhasePlan, Plan, Step};
+pub use plan::{
+    Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, Lock, Migration, Phase, PhasePlan,
+    Plan, Step,
+};
 pub use runner::{connect, database_url, BatchSize, Options, PhaseReport, Runner, StepReport};
 pub use sql::{quote_ident, quote_literal};
 pub use state::{Direction, MigrationState};
@@ -42,6 +46,9 @@ pub use zdm_macros::zero_downtime;
 /// What generated code names; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::plan::{Action, Backfill, Check, Expectation, Lock, Migration, PhasePlan, Plan, Step};
+    pub use crate::plan::{
+        Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, Lock, Migration, PhasePlan,
+        Plan, Step,
+    };
     pub use core::option::Option::{None, Some};
 }
