@@ -280,6 +280,14 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, carry: &Carry) -> 
             })?;
             Ok(Outcome::done(retries))
         }
+        CarryWork::RestoreInPlace => match load(runner.client(), context)? {
+            Some(record) => copy_work(runner, context, carry, CarryWork::RestoreInPlace, &record),
+            // A refused expand recorded nothing and changed nothing.
+            None => {
+                advance(runner, context)?;
+                Ok(Outcome::done(0).noted("nothing to restore: expand recorded nothing"))
+            }
+        },
         CarryWork::DropColumn => {
             // Only a column this migration added: a failed expand may have stopped on a
             // column of that name that was already there.
@@ -333,7 +341,7 @@ fn copy_work(
                 transaction.batch_execute(&sql)?;
                 set_stage(transaction, context, Stage::Added)
             })?;
-            Ok(Outcome::done(retries).noted(record.summary()))
+            Ok(Outcome::done(retries))
         }
         CarryWork::AlterInPlace => {
             if !record.in_place {
@@ -1332,13 +1340,13 @@ fn examine(
                 if !row.get::<_, bool>(2) {
                     refusals.push(format!(
                         "the index {} is INVALID (a failed concurrent build); drop or rebuild it first",
-                        quote_ident(&name)
+                        display(&name)
                     ));
                 }
                 if row.get::<_, bool>(3) {
                     refusals.push(format!(
                         "the index {} is the table's replica identity; zdm does not move it",
-                        quote_ident(&name)
+                        display(&name)
                     ));
                 }
                 (name, index_tail(row.get(1)), true, String::new(), object)
@@ -1356,7 +1364,7 @@ fn examine(
                 if row.get::<_, bool>(4) {
                     refusals.push(format!(
                         "the index of {} is the table's replica identity; zdm does not move it",
-                        quote_ident(&name)
+                        display(&name)
                     ));
                 }
                 (name, index_tail(row.get(1)), true, row.get(2), row.get(3))
@@ -1378,7 +1386,7 @@ fn examine(
             refusals.push(format!(
                 "zdm cannot read the definition of the {} {}",
                 kind.name(),
-                quote_ident(&name)
+                display(&name)
             ));
             continue;
         };
@@ -1390,7 +1398,7 @@ fn examine(
             refusals.push(format!(
                 "zdm cannot rewrite the {} {} ({definition}) for the new column",
                 kind.name(),
-                quote_ident(&name)
+                display(&name)
             ));
             continue;
         };
@@ -1414,9 +1422,9 @@ fn examine(
         if taken {
             refusals.push(format!(
                 "the name {} for the copy of the {} {} is taken",
-                quote_ident(&carried_name),
+                display(&carried_name),
                 kind.name(),
-                quote_ident(&name)
+                display(&name)
             ));
         }
         sources.push((kind, index, object));
@@ -1588,7 +1596,7 @@ fn examine(
                 }
             }
         };
-        let label = format!("the {} {}", kind.name(), quote_ident(&object.name));
+        let label = format!("the {} {}", kind.name(), display(&object.name));
         if let Err(message) = built {
             refusals.push(format!("{label} cannot be carried to {new_type}: {message}"));
             continue;
@@ -1739,6 +1747,23 @@ fn referenced_columns(
            AND EXISTS (SELECT 1 FROM pg_constraint k WHERE k.oid = $1 AND a.attnum = ANY (k.conkey))"
     };
     Ok(transaction.query_one(sql, &[&object, &relation])?.get(0))
+}
+
+/// A name as PostgreSQL prints it in messages (`regclass`): bare when it can be, quoted
+/// otherwise.
+fn display(name: &str) -> String {
+    let bare = name
+        .chars()
+        .next()
+        .is_some_and(|first| first.is_ascii_lowercase() || first == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if bare {
+        name.to_owned()
+    } else {
+        quote_ident(name)
+    }
 }
 
 /// Runs `sql` in a savepoint: `Ok(Err(message))` when the server refuses it, so the caller

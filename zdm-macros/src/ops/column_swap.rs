@@ -104,6 +104,19 @@ impl ColumnSwap<'_> {
         }
     }
 
+    /// Which rows of a batch the backfill writes into `target` from `value`. A rename
+    /// copies values as they are, so only rows where the copy differs are written. A type
+    /// change need not round-trip (`down(up(x))` may differ from `x`): a value the trigger
+    /// wrote, perhaps from the other column, is the truth, so only rows where `target` is
+    /// still NULL are filled. Either way the batch is a key range; the condition only
+    /// skips rows inside it, it never searches the table.
+    fn unwritten(&self, target: &str, value: &str) -> String {
+        match self.ty {
+            None => format!("{target} IS DISTINCT FROM {value}"),
+            Some(_) => format!("{target} IS NULL"),
+        }
+    }
+
     fn carry(&self, description: String, lock: Lock, work: CarryWork, shape: String) -> Step {
         let table = quote_ident(self.table);
         Step {
@@ -189,7 +202,10 @@ impl ColumnSwap<'_> {
         };
         expand.forward.extend(conversion_check("before any change"));
         expand.forward.push(self.carry(
-            format!("add column {new} {new_type}"),
+            match self.ty {
+                None => format!("add column {new}, of the type of {old}"),
+                Some(ty) => format!("add column {new} {ty}"),
+            },
             Lock::AccessExclusive,
             CarryWork::AddColumn,
             format!("ALTER TABLE {table} ADD COLUMN {new} {new_type} <COLLATE of {old}>"),
@@ -272,7 +288,8 @@ impl ColumnSwap<'_> {
                 statements: vec![
                     quiet.clone(),
                     format!(
-                        "UPDATE {table} SET {new} = {up} WHERE {{range}} AND {new} IS DISTINCT FROM {up}"
+                        "UPDATE {table} SET {new} = {up} WHERE {{range}} AND {}",
+                        self.unwritten(&new, &up)
                     ),
                 ],
                 refill: false,
@@ -382,7 +399,11 @@ impl ColumnSwap<'_> {
             String::new()
         };
         forward.push(self.carry(
-            format!("drop the trigger and {old}; {new} takes its place as {final_name}"),
+            if rename {
+                format!("drop the trigger and {old}; {new} takes its place as {final_name}")
+            } else {
+                format!("drop the trigger and {old}; {new} takes over its default, comment and object names")
+            },
             Lock::AccessExclusive,
             CarryWork::Swap {
                 statements: trigger.removal_statements(),
@@ -427,7 +448,10 @@ impl ColumnSwap<'_> {
                 CarryWork::Backfill {
                     statements: vec![
                         quiet.to_owned(),
-                        format!("UPDATE {table} SET {old} = {down} WHERE {{range}} AND {old} IS DISTINCT FROM {down}"),
+                        format!(
+                            "UPDATE {table} SET {old} = {down} WHERE {{range}} AND {}",
+                            self.unwritten(old, &down)
+                        ),
                     ],
                     refill: true,
                 },
@@ -457,8 +481,13 @@ impl ColumnSwap<'_> {
         PhasePlan {
             summary: format!(
                 "carry NOT NULL, CHECK and FOREIGN KEY constraints to {new} (NOT VALID, then VALIDATE), then in one \
-                 short transaction drop the trigger and {old}; {new} takes its place as {final_name} with the \
-                 default, comment and the original names of the indexes and constraints"
+                 short transaction drop the trigger and {old}; {new} {} the default, the comment and the \
+                 original names of the indexes and constraints",
+                if rename {
+                    format!("takes its place as {final_name}, with")
+                } else {
+                    "takes over".to_owned()
+                }
             ),
             forward,
             reverse,
@@ -620,8 +649,14 @@ mod tests {
         assert_eq!(
             sql(&reverse[1])[1],
             "UPDATE \"orders\" SET \"amount\" = (SELECT \"amount\"::{old_type} FROM (SELECT \"amount_zdm_new\") AS \
-             zdm_row(\"amount\")) WHERE {range} AND \"amount\" IS DISTINCT FROM (SELECT \"amount\"::{old_type} FROM \
-             (SELECT \"amount_zdm_new\") AS zdm_row(\"amount\"))"
+             zdm_row(\"amount\")) WHERE {range} AND \"amount\" IS NULL"
+        );
+        // A type change fills only what the trigger has not written: `down(up(x))` need
+        // not be `x`, and the new version's writes are the truth.
+        assert_eq!(
+            sql(&plan.backfill.forward[1])[1],
+            "UPDATE \"orders\" SET \"amount_zdm_new\" = (SELECT amount * 1.0 FROM (SELECT \"amount\") AS \
+             zdm_row(\"amount\")) WHERE {range} AND \"amount_zdm_new\" IS NULL"
         );
         let targets: Vec<_> = reverse[2..]
             .iter()
