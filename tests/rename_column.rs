@@ -713,6 +713,72 @@ fn nulls_before_not_null_are_refused_with_samples_and_nothing_changes() {
     assert!(column(&mut client, "users", "full_name").unwrap().not_null);
 }
 
+/// A contract that stops half-way (the carried CHECK fails to validate on a value written
+/// past the trigger) is reverted from where it stopped: the constraints it added to the new
+/// column go, the old column is untouched.
+#[test]
+fn a_contract_failing_half_way_reverts_cleanly() {
+    let db = TestDb::new("rename_column_contract_half_way");
+    let mut client = users(&db, 100);
+    let mut runner = db.runner();
+    runner.run_to(&RenameName, Phase::Backfill).unwrap();
+    client
+        .batch_execute(
+            "BEGIN; SET LOCAL zdm.quiet = 'zdm_sync_users_name_full_name';
+             UPDATE users SET full_name = '' WHERE id = 5; COMMIT;",
+        )
+        .unwrap();
+    let before = (contents(&mut client, "users"), catalog(&mut client, "users"));
+    let error = runner.run(&RenameName, Phase::Contract).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with(
+            "rename_user_name: step \"validate the constraints on \"full_name\" while reads and writes go on\" \
+             failed: check constraint \"zdm_users_name_not_blank\" of relation \"users\" is violated by some row"
+        ),
+        "{message}"
+    );
+    assert!(
+        catalog(&mut client, "users")
+            .iter()
+            .any(|line| line.starts_with("constraint zdm_users_name_not_blank c valid false")),
+        "added NOT VALID, not validated"
+    );
+    runner.revert(&RenameName, Phase::Contract).unwrap();
+    assert_eq!(
+        (contents(&mut client, "users"), catalog(&mut client, "users")),
+        before
+    );
+    assert_eq!(
+        runner.state(&RenameName).unwrap().completed,
+        Some(Phase::Backfill)
+    );
+}
+
+/// An index made on the old column after expand was never carried; dropping the column
+/// would drop it silently, so the swap refuses and changes nothing.
+#[test]
+fn an_index_added_to_the_old_column_after_expand_stops_the_swap() {
+    let db = TestDb::new("rename_column_late_index");
+    let mut client = users(&db, 100);
+    let mut runner = db.runner();
+    runner.run_to(&RenameName, Phase::Backfill).unwrap();
+    client
+        .batch_execute("CREATE INDEX users_name_upper_idx ON users (upper(name))")
+        .unwrap();
+    let error = runner.run(&RenameName, Phase::Contract).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "rename_user_name: refused before the swap, which leaves the old column as it is: users_name_upper_idx depend on \"users\".\"name\" but were \
+         created after expand, so nothing carried them, and dropping the column would drop them; drop them, or \
+         revert to before expand and run it again"
+    );
+    assert!(column(&mut client, "users", "name").is_some());
+    client.batch_execute("DROP INDEX users_name_upper_idx").unwrap();
+    runner.run(&RenameName, Phase::Contract).unwrap();
+    assert!(column(&mut client, "users", "name").is_none());
+}
+
 /// A killed index build leaves an INVALID index; the backfill drops it and builds again.
 #[test]
 fn an_invalid_index_left_by_a_failed_build_is_rebuilt() {

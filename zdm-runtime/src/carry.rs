@@ -652,6 +652,39 @@ fn swap(
         advance(runner, context)?;
         return Ok(Outcome::done(0).noted("already swapped"));
     }
+    // DROP COLUMN takes the column's indexes with it even without CASCADE: one created
+    // after expand, which nothing carried, would be lost without a word.
+    let unknown: Vec<String> = runner
+        .client()
+        .query(
+            "SELECT DISTINCT coalesce(i.relname, k.conname)::text FROM pg_depend d \
+             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+             LEFT JOIN pg_class i ON d.classid = 'pg_class'::regclass AND i.oid = d.objid AND i.relkind = 'i' \
+             LEFT JOIN pg_constraint k ON d.classid = 'pg_constraint'::regclass AND k.oid = d.objid \
+                 AND k.contype IN ('c', 'f', 'u', 'p', 'x') \
+             WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = to_regclass($1) AND a.attname = $2 \
+               AND coalesce(i.relname, k.conname) IS NOT NULL \
+             ORDER BY 1",
+            &[&table, &carry.column],
+        )
+        .map_err(|error| context.failed(error))?
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .filter(|name| !record.objects.iter().any(|object| &object.name == name))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::Refused {
+            migration: context.plan.id.to_owned(),
+            before: "the swap, which leaves the old column as it is".to_owned(),
+            reason: format!(
+                "{} depend on {}.{} but were created after expand, so nothing carried them, and dropping the \
+                 column would drop them; drop them, or revert to before expand and run it again",
+                unknown.iter().map(|name| display(name)).collect::<Vec<_>>().join(", "),
+                table,
+                quote_ident(carry.column)
+            ),
+        });
+    }
     let retries = runner.in_transaction(context, |transaction| {
         for statement in &sql {
             transaction.batch_execute(statement)?;
@@ -952,6 +985,7 @@ fn load(client: &mut Client, context: &StepContext) -> Result<Option<Record>> {
 fn required(runner: &mut Runner, context: &StepContext) -> Result<Record> {
     load(runner.client(), context)?.ok_or_else(|| Error::Refused {
         migration: context.plan.id.to_owned(),
+        before: "any change".to_owned(),
         reason: "zdm has no record of the column this migration carries (zdm.carried_columns); \
                  expand records it, so run expand first"
             .to_owned(),
@@ -1097,6 +1131,7 @@ fn inspect(
             .collect();
         return Err(Error::Refused {
             migration: context.plan.id.to_owned(),
+            before: "any change".to_owned(),
             reason: format!(
                 "{column} cannot be carried to {} safely:{reasons}",
                 quote_ident(carry.new_column)

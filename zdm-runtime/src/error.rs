@@ -120,9 +120,11 @@ pub enum Error {
     /// The declaration cannot be carried out safely on this database (a column swap that
     /// would lose a constraint, a view, a type that cannot convert …); refused before the
     /// phase changed anything.
-    #[error("{migration}: refused before any change: {reason}")]
+    #[error("{migration}: refused before {before}: {reason}")]
     Refused {
         migration: String,
+        /// What did not happen: "any change", "the swap".
+        before: String,
         /// What stands in the way, naming the objects, and what to do about it.
         reason: String,
     },
