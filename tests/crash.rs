@@ -15,7 +15,14 @@ use zdm_suite::{test_options, TestDb};
 
 #[zero_downtime(
     id = "crash_add_column",
-    add_column(table = "items", column = "code", ty = "text", backfill = "upper(label)", not_null, index)
+    add_column(
+        table = "items",
+        column = "code",
+        ty = "text",
+        backfill = "upper(label)",
+        not_null,
+        index
+    )
 )]
 struct AddColumn;
 
@@ -38,7 +45,10 @@ struct AddForeignKey;
 )]
 struct AddIndex;
 
-#[zero_downtime(id = "crash_add_not_null", add_not_null(table = "items", column = "note", backfill = "'none'"))]
+#[zero_downtime(
+    id = "crash_add_not_null",
+    add_not_null(table = "items", column = "note", backfill = "'none'")
+)]
 struct AddNotNull;
 
 #[zero_downtime(id = "crash_rename_table", rename_table(from = "items", to = "articles"))]
@@ -188,7 +198,10 @@ struct Random(u64);
 
 impl Random {
     fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % bound.max(1)
     }
 }
@@ -209,7 +222,10 @@ fn runner_after_kill(url: &str) -> Runner {
 
 #[test]
 fn every_phase_of_every_pattern_survives_sigkill() {
-    let kills: u32 = std::env::var("ZDM_CRASH_KILLS").ok().and_then(|kills| kills.parse().ok()).unwrap_or(3);
+    let kills: u32 = std::env::var("ZDM_CRASH_KILLS")
+        .ok()
+        .and_then(|kills| kills.parse().ok())
+        .unwrap_or(3);
     let seed: u64 = std::env::var("ZDM_CRASH_SEED")
         .ok()
         .and_then(|seed| seed.parse().ok())
@@ -241,8 +257,9 @@ fn every_phase_of_every_pattern_survives_sigkill() {
         let mut client = db.connect();
         for (index, phase) in Phase::ALL.into_iter().enumerate() {
             let (expected_snapshot, took) = &expected[index];
-            // The reference took as long as the child takes: the same pauses, the same work.
-            let window = *took;
+            // The reference took about as long as the child takes (the same pauses, the same
+            // work); kills land in the first four fifths, so most interrupt the phase.
+            let window = took.mul_f64(0.8);
             for _ in 0..kills {
                 let mut child = Command::new(std::env::current_exe().unwrap())
                     .args(["--exact", "crash_child", "--ignored", "--quiet", "--nocapture"])
@@ -274,6 +291,10 @@ fn every_phase_of_every_pattern_survives_sigkill() {
                 child.kill().unwrap();
                 child.wait().unwrap();
                 drain.join().unwrap();
+                // Once a child completed the phase, later ones would only be refused.
+                if runner_after_kill(db.url()).state(migration).unwrap().completed == Some(phase) {
+                    break;
+                }
             }
             let mut runner = runner_after_kill(db.url());
             let state = runner.state(migration).unwrap();
@@ -292,6 +313,9 @@ fn every_phase_of_every_pattern_survives_sigkill() {
     }
     // Most kills must land while a phase runs, or the test proves little.
     let total = kills as usize * patterns().len() * Phase::ALL.len();
-    assert!(interrupted * 2 > total, "only {interrupted} of {total} kills interrupted a running phase");
+    assert!(
+        interrupted * 2 > total,
+        "only {interrupted} of {total} kills interrupted a running phase"
+    );
     eprintln!("crash test: {interrupted} kills interrupted a running phase");
 }

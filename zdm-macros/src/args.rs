@@ -9,6 +9,8 @@ use crate::ops::add_column::AddColumn;
 use crate::ops::add_foreign_key::AddForeignKey;
 use crate::ops::add_index::AddIndex;
 use crate::ops::add_not_null::AddNotNull;
+use crate::ops::change_type::ChangeType;
+use crate::ops::rename_column::RenameColumn;
 use crate::ops::rename_table::RenameTable;
 use crate::ops::split_table::SplitTable;
 use crate::validate::{self, Errors};
@@ -19,6 +21,8 @@ pub const OPERATIONS: &[&str] = &[
     "add_foreign_key",
     "add_index",
     "add_not_null",
+    "change_type",
+    "rename_column",
     "rename_table",
     "split_table",
 ];
@@ -34,6 +38,8 @@ pub struct Args {
     pub add_foreign_key: Option<AddForeignKey>,
     pub add_not_null: Option<AddNotNull>,
     pub split_table: Option<SplitTable>,
+    pub rename_column: Option<RenameColumn>,
+    pub change_type: Option<ChangeType>,
 }
 
 /// One operation of a declaration, validated.
@@ -46,6 +52,8 @@ pub enum Operation<'a> {
     AddForeignKey(&'a AddForeignKey),
     AddNotNull(&'a AddNotNull),
     SplitTable(&'a SplitTable),
+    RenameColumn(&'a RenameColumn),
+    ChangeType(&'a ChangeType),
 }
 
 impl Operation<'_> {
@@ -57,6 +65,8 @@ impl Operation<'_> {
             Operation::AddForeignKey(operation) => operation.validate(errors),
             Operation::AddNotNull(operation) => operation.validate(errors),
             Operation::SplitTable(operation) => operation.validate(errors),
+            Operation::RenameColumn(operation) => operation.validate(errors),
+            Operation::ChangeType(operation) => operation.validate(errors),
         }
     }
 
@@ -68,6 +78,8 @@ impl Operation<'_> {
             Operation::AddForeignKey(operation) => operation.relations(),
             Operation::AddNotNull(operation) => operation.relations(),
             Operation::SplitTable(operation) => operation.relations(),
+            Operation::RenameColumn(operation) => operation.relations(),
+            Operation::ChangeType(operation) => operation.relations(),
         }
     }
 
@@ -79,6 +91,8 @@ impl Operation<'_> {
             Operation::AddForeignKey(operation) => operation.plan(id, description),
             Operation::AddNotNull(operation) => operation.plan(id, description),
             Operation::SplitTable(operation) => operation.plan(id, description),
+            Operation::RenameColumn(operation) => operation.plan(id, description),
+            Operation::ChangeType(operation) => operation.plan(id, description),
         }
     }
 }
@@ -132,6 +146,8 @@ impl Args {
             self.add_foreign_key.as_ref().map(Operation::AddForeignKey),
             self.add_not_null.as_ref().map(Operation::AddNotNull),
             self.split_table.as_ref().map(Operation::SplitTable),
+            self.rename_column.as_ref().map(Operation::RenameColumn),
+            self.change_type.as_ref().map(Operation::ChangeType),
         ];
         match chosen.into_iter().flatten().next() {
             Some(operation) => Some(operation),

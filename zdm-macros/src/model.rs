@@ -84,6 +84,7 @@ pub enum Action {
     },
     Expect(Expectation),
     Split(Split),
+    Carry(Carry),
 }
 
 /// Mirrors `zdm_runtime::SplitOperation`.
@@ -128,8 +129,75 @@ impl Action {
                 }
                 _ => split.preview.iter().chain(&split.statements).cloned().collect(),
             },
+            Action::Carry(carry) => {
+                let mut statements = vec![carry.shape.clone()];
+                match &carry.work {
+                    CarryWork::Transaction(sql)
+                    | CarryWork::Backfill { statements: sql, .. }
+                    | CarryWork::Swap { statements: sql, .. }
+                    | CarryWork::Unswap { statements: sql, .. } => statements.extend(sql.iter().cloned()),
+                    _ => {}
+                }
+                statements
+            }
         }
     }
+}
+
+/// Mirrors `zdm_runtime::Carry`: table quoted, columns as declared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Carry {
+    pub table: String,
+    pub column: String,
+    pub new_column: String,
+    pub work: CarryWork,
+    pub shape: String,
+}
+
+/// Mirrors `zdm_runtime::CarryTarget`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CarryTarget {
+    New,
+    Original,
+}
+
+/// Mirrors `zdm_runtime::CarryWork`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CarryWork {
+    Inspect {
+        ty: Option<String>,
+        default: Option<String>,
+        converts: bool,
+        up: Option<String>,
+        down: Option<String>,
+    },
+    CheckConvertible {
+        conversion: String,
+    },
+    AddColumn,
+    DropColumn,
+    AlterInPlace,
+    RestoreInPlace,
+    Transaction(Vec<String>),
+    Backfill {
+        statements: Vec<String>,
+        refill: bool,
+    },
+    BuildIndexes(CarryTarget),
+    DropIndexes,
+    CheckNulls(CarryTarget),
+    AddConstraints(CarryTarget),
+    ValidateConstraints(CarryTarget),
+    SetNotNull(CarryTarget),
+    Swap {
+        statements: Vec<String>,
+        rename: bool,
+    },
+    Unswap {
+        statements: Vec<String>,
+        rename: bool,
+    },
+    Forget,
 }
 
 /// Mirrors `zdm_runtime::Step`.
@@ -347,6 +415,7 @@ impl ToTokens for Action {
             },
             Action::Expect(expectation) => quote!(#private::Action::Expect(#expectation)),
             Action::Split(split) => quote!(#private::Action::Split(#split)),
+            Action::Carry(carry) => quote!(#private::Action::Carry(#carry)),
         });
     }
 }
@@ -379,6 +448,74 @@ impl ToTokens for Split {
                 statements: &[#(#statements),*],
                 preview: &[#(#preview),*],
             }
+        });
+    }
+}
+
+impl ToTokens for Carry {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let private = private();
+        let Carry {
+            table,
+            column,
+            new_column,
+            work,
+            shape,
+        } = self;
+        tokens.extend(quote! {
+            #private::Carry { table: #table, column: #column, new_column: #new_column, work: #work, shape: #shape }
+        });
+    }
+}
+
+impl ToTokens for CarryTarget {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let private = private();
+        tokens.extend(match self {
+            CarryTarget::New => quote!(#private::CarryTarget::New),
+            CarryTarget::Original => quote!(#private::CarryTarget::Original),
+        });
+    }
+}
+
+impl ToTokens for CarryWork {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let private = private();
+        let work = quote!(#private::CarryWork);
+        tokens.extend(match self {
+            CarryWork::Inspect {
+                ty,
+                default,
+                converts,
+                up,
+                down,
+            } => {
+                let (ty, default) = (OptionalStr(ty.as_deref()), OptionalStr(default.as_deref()));
+                let (up, down) = (OptionalStr(up.as_deref()), OptionalStr(down.as_deref()));
+                quote!(#work::Inspect { ty: #ty, default: #default, converts: #converts, up: #up, down: #down })
+            }
+            CarryWork::CheckConvertible { conversion } => quote!(#work::CheckConvertible { conversion: #conversion }),
+            CarryWork::AddColumn => quote!(#work::AddColumn),
+            CarryWork::DropColumn => quote!(#work::DropColumn),
+            CarryWork::AlterInPlace => quote!(#work::AlterInPlace),
+            CarryWork::RestoreInPlace => quote!(#work::RestoreInPlace),
+            CarryWork::Transaction(statements) => quote!(#work::Transaction(&[#(#statements),*])),
+            CarryWork::Backfill { statements, refill } => {
+                quote!(#work::Backfill { statements: &[#(#statements),*], refill: #refill })
+            }
+            CarryWork::BuildIndexes(target) => quote!(#work::BuildIndexes(#target)),
+            CarryWork::DropIndexes => quote!(#work::DropIndexes),
+            CarryWork::CheckNulls(target) => quote!(#work::CheckNulls(#target)),
+            CarryWork::AddConstraints(target) => quote!(#work::AddConstraints(#target)),
+            CarryWork::ValidateConstraints(target) => quote!(#work::ValidateConstraints(#target)),
+            CarryWork::SetNotNull(target) => quote!(#work::SetNotNull(#target)),
+            CarryWork::Swap { statements, rename } => {
+                quote!(#work::Swap { statements: &[#(#statements),*], rename: #rename })
+            }
+            CarryWork::Unswap { statements, rename } => {
+                quote!(#work::Unswap { statements: &[#(#statements),*], rename: #rename })
+            }
+            CarryWork::Forget => quote!(#work::Forget),
         });
     }
 }

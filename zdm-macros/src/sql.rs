@@ -312,10 +312,11 @@ pub fn type_problem(ty: &str) -> Option<String> {
         return None;
     }
     let mut message = format!("is not a PostgreSQL type zdm knows (`{normalized}`)");
-    if let Some(suggestion) = closest(&normalized, BUILT_IN_TYPES) {
-        message.push_str(&format!("; did you mean `{suggestion}`?"));
+    match closest(&normalized, BUILT_IN_TYPES) {
+        Some(suggestion) => message.push_str(&format!("; did you mean `{suggestion}`? F")),
+        None => message.push_str("; f"),
     }
-    message.push_str(" For a type of your own, write its name in double quotes: ty = \"\\\"mood\\\"\"");
+    message.push_str("or a type of your own, write its name in double quotes, as in \"\\\"mood\\\"\"");
     Some(message)
 }
 

@@ -34,7 +34,17 @@ struct KeyColumn {
 }
 
 pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -> Result<Outcome> {
-    let key = primary_key(runner, context, spec.table)?;
+    run_statements(runner, context, spec.table, spec.statements)
+}
+
+/// [`run`] over statements composed at run time.
+pub(crate) fn run_statements(
+    runner: &mut Runner,
+    context: &StepContext,
+    table: &str,
+    statements: &[&str],
+) -> Result<Outcome> {
+    let key = primary_key(runner, context, table)?;
     // `{key}` in a statement: the key columns, for statements that record the rows they fill.
     let key_list = key
         .iter()
@@ -43,7 +53,7 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -
         .join(", ");
     let state = state::load(runner.client(), context.plan.id)?;
     let mut cursor = state.cursor;
-    let estimate = row_estimate(runner, context, spec.table)?;
+    let estimate = row_estimate(runner, context, table)?;
     let mut rows_done = u64::try_from(state.rows_done).unwrap_or(0);
     let mut batch = match runner.options().batch {
         BatchSize::Fixed(size) => size.max(1),
@@ -66,13 +76,13 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -
                 options.lock_timeout.as_millis().max(1),
                 options.statement_timeout.as_millis()
             ))?;
-            let upper = batch_upper_bound(&mut transaction, spec.table, &key, after.as_deref(), batch)?;
+            let upper = batch_upper_bound(&mut transaction, table, &key, after.as_deref(), batch)?;
             let mut range = after.clone().unwrap_or_else(|| "true".to_owned());
             if let Some(upper) = &upper {
                 range = format!("{range} AND {}", row_bound(&key, "<=", upper));
             }
             rows = 0;
-            for statement in spec.statements {
+            for statement in statements {
                 // `{key}` first: the range holds values read from the table, which may
                 // contain the text `{key}`.
                 let statement = statement

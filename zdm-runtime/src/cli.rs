@@ -39,7 +39,8 @@ pub mod exit {
     /// The command line was wrong: unknown subcommand, flag or migration id.
     pub const USAGE: u8 = 2;
     /// The step was refused before any change: phase order, another runner, drift, a
-    /// changed declaration, or a reversal that discards data without `--allow-data-loss`.
+    /// changed declaration, something the operation cannot carry over, or a reversal that
+    /// discards data without `--allow-data-loss`.
     pub const REFUSED: u8 = 3;
     /// A lock could not be taken within the lock budget.
     pub const LOCK_TIMEOUT: u8 = 4;
@@ -203,7 +204,8 @@ impl From<Error> for Failure {
             Error::Busy { .. }
             | Error::PhaseOrder { .. }
             | Error::PlanChanged { .. }
-            | Error::Drift { .. } => exit::REFUSED,
+            | Error::Drift { .. }
+            | Error::Refused { .. } => exit::REFUSED,
             Error::Precondition { .. } => exit::PRECONDITION,
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
             Error::Step { .. } | Error::State(_) => exit::FAILED,

@@ -119,6 +119,17 @@ pub enum Error {
         count: i64,
         samples: Vec<String>,
     },
+    /// The declaration cannot be carried out safely on this database (a column swap that
+    /// would lose a constraint, a view, a type that cannot convert …); refused before the
+    /// phase changed anything.
+    #[error("{migration}: refused before {before}: {reason}")]
+    Refused {
+        migration: String,
+        /// What did not happen: "any change", "the swap".
+        before: String,
+        /// What stands in the way, naming the objects, and what to do about it.
+        reason: String,
+    },
     /// A lock could not be taken within the retry budget.
     #[error(
         "{migration}: step \"{step}\" could not take its lock within {budget:?} \

@@ -26,6 +26,7 @@
 //! ```
 
 mod backfill;
+mod carry;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod error;
@@ -42,7 +43,10 @@ mod view;
 pub use error::{Blocker, Error, Result};
 pub use events::Event;
 pub use index::{index_build_progress, IndexBuildProgress};
-pub use plan::{Action, Backfill, Check, Expectation, Lock, Migration, Phase, PhasePlan, Plan, Step};
+pub use plan::{
+    Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, Lock, Migration, Phase, PhasePlan,
+    Plan, Step,
+};
 pub use plan::{Split, SplitOperation, SplitTarget};
 pub use runner::{connect, database_url, BatchSize, Options, PhaseReport, Runner, StepReport};
 pub use sql::{quote_ident, quote_literal};
@@ -76,7 +80,10 @@ macro_rules! migrations {
 /// What generated code names; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::plan::{Action, Backfill, Check, Expectation, Lock, Migration, PhasePlan, Plan, Step};
+    pub use crate::plan::{
+        Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, Lock, Migration, PhasePlan,
+        Plan, Step,
+    };
     pub use crate::plan::{Split, SplitOperation, SplitTarget};
     pub use core::option::Option::{None, Some};
 

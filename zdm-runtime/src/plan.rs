@@ -142,6 +142,9 @@ pub enum Action {
     /// A step of `split_table` that needs the live definition of the tables, run in one
     /// transaction.
     Split(Split),
+    /// Work on a column whose SQL depends on the live catalog (its type, default,
+    /// constraints and indexes), computed at run time; see [`Carry`].
+    Carry(Carry),
 }
 
 /// A run-time step of `split_table`: the macro knows the names, the catalog knows the
@@ -268,6 +271,104 @@ pub enum Expectation {
     },
 }
 
+/// A step of a column swap (`rename_column`, `change_type`) whose SQL is computed at run
+/// time from the live catalog: the macro cannot know the column's type, default,
+/// constraints or indexes, so the first step of expand reads them, refuses what it cannot
+/// carry, and records them in `zdm.carried_columns` / `zdm.carried_objects`; later steps
+/// work from that record, so a resumed or reverted phase sees what the first run saw.
+#[derive(Clone, Copy, Debug)]
+pub struct Carry {
+    /// The table, as written in SQL (quoted).
+    pub table: &'static str,
+    /// The existing column (unquoted), whose attributes are carried.
+    pub column: &'static str,
+    /// The column added for the transition (unquoted), which receives them.
+    pub new_column: &'static str,
+    /// What the step does.
+    pub work: CarryWork,
+    /// The step's SQL as a plan prints it: statements with the parts read from the catalog
+    /// in angle brackets.
+    pub shape: &'static str,
+}
+
+/// Which column's copy of the carried constraints and indexes a step works on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CarryTarget {
+    /// The new column, with generated names (`zdm_<original name>`) and the column
+    /// substituted in each definition.
+    New,
+    /// The original column, with the original names and definitions (reversals).
+    Original,
+}
+
+/// The kinds of [`Carry`] step.
+#[derive(Clone, Copy, Debug)]
+pub enum CarryWork {
+    /// Reads the column from the catalog, refuses anything it cannot carry (naming the
+    /// object), checks every rewritten definition on a scratch copy of the table, decides
+    /// whether a type change can happen in place, and records what it found.
+    Inspect {
+        /// The declared new type; `None` keeps the column's type.
+        ty: Option<&'static str>,
+        /// The declared default of the new column.
+        default: Option<&'static str>,
+        /// Whether the declaration gives its own `up`/`down` conversions.
+        converts: bool,
+        /// The expression the backfill assigns to the new column (over the old one).
+        up: Option<&'static str>,
+        /// The expression the reverse backfill assigns to the old column (over the new one),
+        /// with `{old_type}` for the recorded type.
+        down: Option<&'static str>,
+    },
+    /// Counts rows whose value the conversion cannot turn into the new type, and refuses
+    /// with samples. The expression reads the old value as `$1`.
+    CheckConvertible { conversion: &'static str },
+    /// `ADD COLUMN` of the recorded type and collation, without default or NOT NULL.
+    AddColumn,
+    /// Drops the new column, if this migration added it.
+    DropColumn,
+    /// A binary-coercible type change in place (catalog only); skipped otherwise.
+    AlterInPlace,
+    /// Undoes [`CarryWork::AlterInPlace`].
+    RestoreInPlace,
+    /// Statements run in one transaction, `{old_type}` replaced by the recorded type.
+    Transaction(&'static [&'static str]),
+    /// A batched backfill (see [`Backfill`]) with `{old_type}` replaced; with `refill`, only
+    /// after [`CarryWork::Unswap`] re-added the old column.
+    Backfill {
+        statements: &'static [&'static str],
+        refill: bool,
+    },
+    /// `CREATE [UNIQUE] INDEX CONCURRENTLY` of every carried index.
+    BuildIndexes(CarryTarget),
+    /// `DROP INDEX CONCURRENTLY IF EXISTS` of the carried indexes on the new column.
+    DropIndexes,
+    /// Counts NULLs in the target column when the original was NOT NULL.
+    CheckNulls(CarryTarget),
+    /// The NOT NULL stand-in CHECK, the CHECK and FOREIGN KEY constraints, all `NOT VALID`.
+    AddConstraints(CarryTarget),
+    /// `VALIDATE CONSTRAINT`, each in its own transaction.
+    ValidateConstraints(CarryTarget),
+    /// `SET NOT NULL`, proven by the validated stand-in, which is then dropped.
+    SetNotNull(CarryTarget),
+    /// One transaction: `statements` (the sync trigger's removal), then drop the old
+    /// column, give the new one its final name and default, and the carried objects their
+    /// original names.
+    Swap {
+        statements: &'static [&'static str],
+        rename: bool,
+    },
+    /// Undoes a swap: re-adds the old column (empty, refilled by the next step), renames
+    /// the carried objects back and runs `statements` (the sync trigger). Before a swap, it
+    /// drops the constraints the contract added to the new column.
+    Unswap {
+        statements: &'static [&'static str],
+        rename: bool,
+    },
+    /// Deletes the record made by [`CarryWork::Inspect`].
+    Forget,
+}
+
 /// One step of a phase or of a reversal.
 #[derive(Clone, Copy, Debug)]
 pub struct Step {
@@ -286,7 +387,12 @@ impl Step {
     pub fn transactional(&self) -> bool {
         !matches!(
             self.action,
-            Action::CreateIndexConcurrently { .. } | Action::DropIndexConcurrently { .. }
+            Action::CreateIndexConcurrently { .. }
+                | Action::DropIndexConcurrently { .. }
+                | Action::Carry(Carry {
+                    work: CarryWork::BuildIndexes(_) | CarryWork::DropIndexes,
+                    ..
+                })
         )
     }
 
@@ -307,6 +413,17 @@ impl Step {
                 SplitOperation::DropSource => split.statements.iter().chain(split.preview).copied().collect(),
                 _ => split.preview.iter().chain(split.statements).copied().collect(),
             },
+            Action::Carry(carry) => {
+                let mut statements = vec![carry.shape];
+                match carry.work {
+                    CarryWork::Transaction(sql)
+                    | CarryWork::Backfill { statements: sql, .. }
+                    | CarryWork::Swap { statements: sql, .. }
+                    | CarryWork::Unswap { statements: sql, .. } => statements.extend_from_slice(sql),
+                    _ => {}
+                }
+                statements
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use postgres::{Client, NoTls, Transaction};
 
 use crate::backfill;
+use crate::carry;
 use crate::error::{describe, with_causes, Blocker, Error, Result};
 use crate::events::Event;
 use crate::plan::{Action, Check, Expectation, Migration, Phase, Plan, Step};
@@ -67,6 +68,9 @@ pub struct StepReport {
     pub lock_retries: u32,
     /// Whether the step found its work already done (an index built by an earlier run).
     pub already_done: bool,
+    /// What the step decided at run time, when that is worth saying (a type changed in
+    /// place, a step skipped because of it).
+    pub note: Option<String>,
 }
 
 /// What one phase, or one reversal, did.
@@ -113,6 +117,9 @@ impl std::fmt::Display for PhaseReport {
             }
             if step.already_done {
                 write!(f, ", already done")?;
+            }
+            if let Some(note) = &step.note {
+                write!(f, "; {note}")?;
             }
             writeln!(f, ")")?;
         }
@@ -296,6 +303,7 @@ impl Runner {
             rows: 0,
             lock_retries: 0,
             already_done: false,
+            note: None,
         };
         match context.step.action {
             Action::Transaction(statements) => {
@@ -329,6 +337,13 @@ impl Runner {
             }
             Action::Split(split) => {
                 report.lock_retries = crate::split::run(self, context, &split)?;
+            }
+            Action::Carry(spec) => {
+                let outcome = carry::run(self, context, &spec)?;
+                report.rows = outcome.rows;
+                report.lock_retries = outcome.lock_retries;
+                report.already_done = outcome.already_done;
+                report.note = outcome.note;
             }
         }
         report.duration = started.elapsed();
@@ -404,7 +419,7 @@ impl Runner {
         }
     }
 
-    fn outside_transaction(&mut self, context: &StepContext, sql: &str) -> Result<u32> {
+    pub(crate) fn outside_transaction(&mut self, context: &StepContext, sql: &str) -> Result<u32> {
         // Concurrent index builds and drops wait for every older transaction to end; that
         // wait blocks no application query, so it gets the whole budget at once instead
         // of short attempts that would throw away a finished table scan.
@@ -422,7 +437,12 @@ impl Runner {
 
     /// Builds an index concurrently; returns whether a valid index of that name was
     /// already there.
-    fn create_index_concurrently(&mut self, context: &StepContext, index: &str, sql: &str) -> Result<bool> {
+    pub(crate) fn create_index_concurrently(
+        &mut self,
+        context: &StepContext,
+        index: &str,
+        sql: &str,
+    ) -> Result<bool> {
         let quoted = crate::sql::quote_ident(index);
         let valid: Option<bool> = self
             .client

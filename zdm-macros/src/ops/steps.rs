@@ -160,7 +160,8 @@ pub struct Trigger {
 }
 
 impl Trigger {
-    fn statements(&self) -> Vec<String> {
+    /// The statements that install function and trigger (idempotent).
+    pub fn statements(&self) -> Vec<String> {
         let table_q = quote_ident(&self.table);
         let name_q = quote_ident(&self.name);
         vec![
@@ -190,17 +191,22 @@ impl Trigger {
 
     /// Removes trigger and function; safe when either is already gone.
     pub fn remove(&self, description: impl Into<String>) -> Step {
-        let table_q = quote_ident(&self.table);
-        let name_q = quote_ident(&self.name);
         Step::transaction(
             description,
             Lock::AccessExclusive,
-            &table_q,
-            vec![
-                format!("DROP TRIGGER IF EXISTS {name_q} ON {table_q}"),
-                format!("DROP FUNCTION IF EXISTS {name_q}()"),
-            ],
+            &quote_ident(&self.table),
+            self.removal_statements(),
         )
+    }
+
+    /// The statements of [`Trigger::remove`].
+    pub fn removal_statements(&self) -> Vec<String> {
+        let table_q = quote_ident(&self.table);
+        let name_q = quote_ident(&self.name);
+        vec![
+            format!("DROP TRIGGER IF EXISTS {name_q} ON {table_q}"),
+            format!("DROP FUNCTION IF EXISTS {name_q}()"),
+        ]
     }
 }
 

@@ -1,0 +1,714 @@
+//! The plan shared by `rename_column` and `change_type`: a new column beside the old one,
+//! a sync trigger in both directions, a backfill, and a contract that swaps the new column
+//! in. What the old column carries (type, default, NOT NULL, constraints, indexes) is only
+//! known at run time, so the steps that depend on it are `Carry` steps the runtime
+//! computes from the catalog (zdm-runtime's `carry` module); this module decides their
+//! order, their locks and the SQL the macro can write itself: the trigger and the backfills.
+//!
+//! The sync trigger is one `BEFORE INSERT OR UPDATE FOR EACH ROW` trigger:
+//! - INSERT: a NULL new column is filled from the old one; otherwise the old column is
+//!   filled from the new one, so when a write gives both and they differ, the new column
+//!   wins (the old version cannot know the new column, so only the new version gives both).
+//! - UPDATE: the side that changed (`IS DISTINCT FROM OLD`) is copied to the other; when
+//!   both changed, the new column wins.
+//! - The backfills mark their own transaction (`SET LOCAL zdm.quiet = '<trigger>'`) and the
+//!   trigger stands aside for it: a backfill writes one side from the other and must not
+//!   have the trigger convert the value back.
+
+use crate::model::{Action, Carry, CarryTarget, CarryWork, Expectation, Lock, PhasePlan, Plan, Step};
+use crate::ops::steps::Trigger;
+use crate::sql::{bounded_name, quote_ident};
+
+/// One column swap, as `rename_column` or `change_type` declares it.
+pub struct ColumnSwap<'a> {
+    pub operation: &'static str,
+    pub table: &'a str,
+    /// The existing column.
+    pub column: &'a str,
+    /// The column added for the transition.
+    pub new_column: &'a str,
+    /// The new type; `None` keeps the old one (a rename).
+    pub ty: Option<&'a str>,
+    /// The declared default of the new column (change_type).
+    pub default: Option<&'a str>,
+    /// The declared conversions, over the column's name (change_type).
+    pub up: Option<&'a str>,
+    pub down: Option<&'a str>,
+}
+
+impl ColumnSwap<'_> {
+    /// Whether the contract gives the new column the old one's name (a type change) or
+    /// keeps its own (a rename).
+    fn keeps_name(&self) -> bool {
+        self.ty.is_some()
+    }
+
+    pub fn trigger(&self) -> Trigger {
+        let name = bounded_name(&["zdm_sync", self.table, self.column, self.new_column]);
+        let old = quote_ident(self.column);
+        let new = quote_ident(self.new_column);
+        let up = self.up_from(&format!("NEW.{old}"));
+        let down = self.down_from(&format!("NEW.{new}"));
+        Trigger {
+            table: self.table.to_owned(),
+            timing: "BEFORE INSERT OR UPDATE".to_owned(),
+            body: format!(
+                "  IF current_setting('zdm.quiet', true) = {quiet} THEN\n\
+                 \x20   RETURN NEW;\n\
+                 \x20 END IF;\n\
+                 \x20 IF TG_OP = 'INSERT' THEN\n\
+                 \x20   IF NEW.{new} IS NULL THEN\n\
+                 \x20     NEW.{new} := {up};\n\
+                 \x20   ELSE\n\
+                 \x20     NEW.{old} := {down};\n\
+                 \x20   END IF;\n\
+                 \x20 ELSIF NEW.{new} IS DISTINCT FROM OLD.{new} THEN\n\
+                 \x20   NEW.{old} := {down};\n\
+                 \x20 ELSIF NEW.{old} IS DISTINCT FROM OLD.{old} THEN\n\
+                 \x20   NEW.{new} := {up};\n\
+                 \x20 END IF;\n\
+                 \x20 RETURN NEW;",
+                quiet = literal(&name),
+            ),
+            name,
+        }
+    }
+
+    /// The new column's value computed from `source`, an expression of the old type.
+    /// Declared conversions are written over the column's name, so the name is bound to
+    /// `source` in a one-row subquery.
+    pub fn up_from(&self, source: &str) -> String {
+        match self.ty {
+            None => source.to_owned(),
+            Some(ty) => {
+                let column = quote_ident(self.column);
+                let up = self.up.map_or_else(|| format!("{column}::{ty}"), str::to_owned);
+                format!("(SELECT {up} FROM (SELECT {source}) AS zdm_row({column}))")
+            }
+        }
+    }
+
+    /// The old column's value computed from `source`, an expression of the new type;
+    /// without a declared `down`, a cast to the old type, which the runtime fills in for
+    /// `{old_type}`.
+    pub fn down_from(&self, source: &str) -> String {
+        match self.ty {
+            None => source.to_owned(),
+            Some(_) => {
+                let column = quote_ident(self.column);
+                let down = self
+                    .down
+                    .map_or_else(|| format!("{column}::{{old_type}}"), str::to_owned);
+                format!("(SELECT {down} FROM (SELECT {source}) AS zdm_row({column}))")
+            }
+        }
+    }
+
+    /// Which rows of a batch the backfill writes into `target` from `value`. A rename
+    /// copies values as they are, so only rows where the copy differs are written. A type
+    /// change need not round-trip (`down(up(x))` may differ from `x`): a value the trigger
+    /// wrote, perhaps from the other column, is the truth, so only rows where `target` is
+    /// still NULL are filled. Either way the batch is a key range; the condition only
+    /// skips rows inside it, it never searches the table.
+    fn unwritten(&self, target: &str, value: &str) -> String {
+        match self.ty {
+            None => format!("{target} IS DISTINCT FROM {value}"),
+            Some(_) => format!("{target} IS NULL"),
+        }
+    }
+
+    fn carry(&self, description: String, lock: Lock, work: CarryWork, shape: String) -> Step {
+        let table = quote_ident(self.table);
+        Step {
+            description,
+            lock,
+            table: Some(table.clone()),
+            action: Action::Carry(Carry {
+                table,
+                column: self.column.to_owned(),
+                new_column: self.new_column.to_owned(),
+                work,
+                shape,
+            }),
+        }
+    }
+
+    pub fn plan(&self, id: &str, description: &str) -> Plan {
+        let table = quote_ident(self.table);
+        let old = quote_ident(self.column);
+        let new = quote_ident(self.new_column);
+        let final_name = if self.keeps_name() { &old } else { &new };
+        let trigger = self.trigger();
+        let trigger_q = quote_ident(&trigger.name);
+        let quiet = format!("SET LOCAL zdm.quiet = {}", literal(&trigger.name));
+        let new_type = self.ty.map_or_else(|| format!("<type of {old}>"), str::to_owned);
+        let stand_in = |column: &str| quote_ident(&bounded_name(&[self.table, column, "not_null"]));
+
+        // Expand: read and record, then the new column.
+        let mut expand = PhasePlan {
+            summary: match self.ty {
+                None => format!(
+                    "read {table}.{old} from the catalog, refusing what cannot be carried, and add the nullable \
+                     column {new} of the same type (catalog only)"
+                ),
+                Some(ty) => format!(
+                    "read {table}.{old} from the catalog, refusing what cannot be carried or converted; a \
+                     binary-coercible change to {ty} happens here in place (catalog only), any other adds the \
+                     nullable column {new} {ty}"
+                ),
+            },
+            forward: vec![
+                Step::expect(Expectation::TableExists { table: table.clone() }),
+                Step::expect(Expectation::ColumnExists {
+                    table: table.clone(),
+                    column: self.column.to_owned(),
+                    ty: None,
+                }),
+                Step::expect(Expectation::ColumnAbsent {
+                    table: table.clone(),
+                    column: self.new_column.to_owned(),
+                }),
+                self.carry(
+                    format!("read {old} from the catalog and record what {new} must carry"),
+                    Lock::AccessShare,
+                    CarryWork::Inspect {
+                        ty: self.ty.map(str::to_owned),
+                        default: self.default.map(str::to_owned),
+                        converts: self.up.is_some() || self.down.is_some(),
+                        up: self.ty.map(|_| self.up_from(&old)),
+                        down: self.ty.map(|_| self.down_from(&new)),
+                    },
+                    format!(
+                        "-- read {table}.{old}: type, collation, default, NOT NULL, comment, statistics target, \
+                         CHECK, FOREIGN KEY and UNIQUE constraints, indexes, and everything else that depends \
+                         on it (refused); try each definition rewritten for {new} {new_type} on a scratch copy"
+                    ),
+                ),
+            ],
+            reverse: vec![],
+            reverse_discards: None,
+        };
+        let conversion_check = |phase: &str| {
+            self.ty.map(|ty| {
+                let conversion = self.up_from("$1");
+                self.carry(
+                    format!("check that every {old} converts to {ty} ({phase})"),
+                    Lock::AccessShare,
+                    CarryWork::CheckConvertible {
+                        conversion: conversion.clone(),
+                    },
+                    format!("SELECT count(*) FROM {table} WHERE NOT <{conversion} converts to {ty}>"),
+                )
+            })
+        };
+        expand.forward.extend(conversion_check("before any change"));
+        expand.forward.push(self.carry(
+            match self.ty {
+                None => format!("add column {new}, of the type of {old}"),
+                Some(ty) => format!("add column {new} {ty}"),
+            },
+            Lock::AccessExclusive,
+            CarryWork::AddColumn,
+            format!("ALTER TABLE {table} ADD COLUMN {new} {new_type} <COLLATE of {old}>"),
+        ));
+        if let Some(ty) = self.ty {
+            expand.forward.push(self.carry(
+                format!("change {old} to {ty} in place, if that is binary-coercible"),
+                Lock::AccessExclusive,
+                CarryWork::AlterInPlace,
+                format!(
+                    "ALTER TABLE {table} ALTER COLUMN {old} TYPE {ty} -- only when no row and no index needs \
+                     rewriting"
+                ),
+            ));
+            expand.reverse.push(self.carry(
+                format!("change {old} back to its old type, if it was changed in place"),
+                Lock::AccessExclusive,
+                CarryWork::RestoreInPlace,
+                format!(
+                    "ALTER TABLE {table} ALTER COLUMN {old} TYPE <old type> -- only after an in-place change; \
+                     narrowing scans or rewrites the table"
+                ),
+            ));
+        }
+        expand.reverse.push(self.carry(
+            format!("drop column {new}"),
+            Lock::AccessExclusive,
+            CarryWork::DropColumn,
+            format!("ALTER TABLE {table} DROP COLUMN IF EXISTS {new} -- only if this migration added it"),
+        ));
+        expand.reverse.push(self.carry(
+            "forget what expand recorded".to_owned(),
+            Lock::None,
+            CarryWork::Forget,
+            format!(
+                "DELETE FROM zdm.carried_columns WHERE migration = {}",
+                literal(id)
+            ),
+        ));
+
+        let sync = PhasePlan {
+            summary: format!(
+                "keep {old} and {new} in step on every INSERT and UPDATE, in both directions{}",
+                if self.ty.is_some() {
+                    ", converting with `up` and `down`"
+                } else {
+                    ""
+                }
+            ),
+            forward: vec![self.carry(
+                format!("install trigger {trigger_q} syncing {old} and {new}"),
+                Lock::ShareRowExclusive,
+                CarryWork::Transaction(trigger.statements()),
+                "-- in one transaction; {old_type}: the type of the old column, as expand recorded it"
+                    .to_owned(),
+            )],
+            reverse: vec![self.carry(
+                format!("drop trigger {trigger_q}"),
+                Lock::AccessExclusive,
+                CarryWork::Transaction(trigger.removal_statements()),
+                "-- in one transaction".to_owned(),
+            )],
+            reverse_discards: None,
+        };
+
+        let up = self.up_from(&old);
+        let mut backfill = PhasePlan {
+            summary: format!(
+                "copy {old} into {new} in primary-key batches, then build the carried indexes concurrently"
+            ),
+            forward: vec![],
+            reverse: vec![],
+            reverse_discards: None,
+        };
+        backfill
+            .forward
+            .extend(conversion_check("rows written before the trigger"));
+        backfill.forward.push(self.carry(
+            format!("set {new} from {old} in primary-key batches"),
+            Lock::RowExclusive,
+            CarryWork::Backfill {
+                statements: vec![
+                    quiet.clone(),
+                    format!(
+                        "UPDATE {table} SET {new} = {up} WHERE {{range}} AND {}",
+                        self.unwritten(&new, &up)
+                    ),
+                ],
+                refill: false,
+            },
+            "-- each batch in one transaction; the trigger stands aside for it".to_owned(),
+        ));
+        backfill.forward.push(self.carry(
+            format!("build the indexes of {old} on {new} concurrently"),
+            Lock::ShareUpdateExclusive,
+            CarryWork::BuildIndexes(CarryTarget::New),
+            format!(
+                "CREATE [UNIQUE] INDEX CONCURRENTLY \"zdm_<index>\" ON {table} <definition with {new}> \
+                 -- for each index and UNIQUE constraint on {old}"
+            ),
+        ));
+        backfill.reverse.push(self.carry(
+            format!("drop the indexes built on {new}"),
+            Lock::ShareUpdateExclusive,
+            CarryWork::DropIndexes,
+            "DROP INDEX CONCURRENTLY IF EXISTS \"zdm_<index>\" -- for each carried index".to_owned(),
+        ));
+        backfill.reverse.push(self.carry(
+            format!("set {new} back to NULL in primary-key batches"),
+            Lock::RowExclusive,
+            CarryWork::Backfill {
+                statements: vec![
+                    quiet.clone(),
+                    format!("UPDATE {table} SET {new} = NULL WHERE {{range}} AND {new} IS NOT NULL"),
+                ],
+                refill: false,
+            },
+            "-- each batch in one transaction; the trigger stands aside, so the old column keeps its values"
+                .to_owned(),
+        ));
+
+        let contract = self.contract(&table, &old, &new, final_name, &trigger, &quiet, &stand_in);
+
+        Plan {
+            id: id.to_owned(),
+            operation: self.operation.to_owned(),
+            description: description.to_owned(),
+            expand,
+            sync,
+            backfill,
+            contract,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn contract(
+        &self,
+        table: &str,
+        old: &str,
+        new: &str,
+        final_name: &str,
+        trigger: &Trigger,
+        quiet: &str,
+        stand_in: &dyn Fn(&str) -> String,
+    ) -> PhasePlan {
+        let constrain = |target: CarryTarget, column: &str| {
+            let column_q = quote_ident(column);
+            let (names, definitions) = match target {
+                CarryTarget::New => ("\"zdm_<constraint>\"", format!("<definition with {column_q}>")),
+                CarryTarget::Original => ("<constraint>", "<original definition>".to_owned()),
+            };
+            vec![
+                self.carry(
+                    format!("check that no row has {column_q} NULL, if {old} was NOT NULL"),
+                    Lock::AccessShare,
+                    CarryWork::CheckNulls(target),
+                    format!("SELECT count(*) FROM {table} WHERE {column_q} IS NULL -- if {old} was NOT NULL"),
+                ),
+                self.carry(
+                    format!("add the NOT NULL stand-in and the CHECK and FOREIGN KEY constraints on {column_q}, NOT VALID"),
+                    Lock::AccessExclusive,
+                    CarryWork::AddConstraints(target),
+                    format!(
+                        "ALTER TABLE {table} ADD CONSTRAINT {} CHECK ({column_q} IS NOT NULL) NOT VALID; \
+                         ALTER TABLE {table} ADD CONSTRAINT {names} {definitions} NOT VALID \
+                         -- for each CHECK and FOREIGN KEY on {old}",
+                        stand_in(column)
+                    ),
+                ),
+                self.carry(
+                    format!("validate the constraints on {column_q} while reads and writes go on"),
+                    Lock::ShareUpdateExclusive,
+                    CarryWork::ValidateConstraints(target),
+                    format!("ALTER TABLE {table} VALIDATE CONSTRAINT {names} -- each in its own transaction"),
+                ),
+                self.carry(
+                    format!("set {column_q} NOT NULL, proven by the valid check, and drop the check"),
+                    Lock::AccessExclusive,
+                    CarryWork::SetNotNull(target),
+                    format!(
+                        "ALTER TABLE {table} ALTER COLUMN {column_q} SET NOT NULL; \
+                         ALTER TABLE {table} DROP CONSTRAINT {}",
+                        stand_in(column)
+                    ),
+                ),
+            ]
+        };
+        let rename = self.keeps_name();
+        let mut forward = constrain(CarryTarget::New, self.new_column);
+        let rename_sql = if rename {
+            format!("ALTER TABLE {table} RENAME COLUMN {new} TO {old}; ")
+        } else {
+            String::new()
+        };
+        forward.push(self.carry(
+            if rename {
+                format!("drop the trigger and {old}; {new} takes its place as {final_name}")
+            } else {
+                format!("drop the trigger and {old}; {new} takes over its default, comment and object names")
+            },
+            Lock::AccessExclusive,
+            CarryWork::Swap {
+                statements: trigger.removal_statements(),
+                rename,
+            },
+            format!(
+                "-- in one transaction: ALTER TABLE {table} DROP COLUMN {old}; {rename_sql}\
+                 ALTER TABLE {table} ALTER COLUMN {final_name} SET DEFAULT <default of {old}>; \
+                 ALTER INDEX \"zdm_<index>\" RENAME TO <index>; \
+                 ALTER TABLE {table} ADD CONSTRAINT <unique> UNIQUE USING INDEX \"zdm_<unique>\"; \
+                 ALTER TABLE {table} RENAME CONSTRAINT \"zdm_<constraint>\" TO <constraint>; \
+                 COMMENT ON COLUMN {table}.{final_name} IS <comment of {old}>"
+            ),
+        ));
+
+        let down = self.down_from(new);
+        let mut reverse = vec![
+            self.carry(
+                format!("bring {old} back beside {new} and reinstall the trigger"),
+                Lock::AccessExclusive,
+                CarryWork::Unswap {
+                    statements: trigger.statements(),
+                    rename,
+                },
+                format!(
+                    "-- in one transaction, after a swap: {}ALTER INDEX <index> RENAME TO \"zdm_<index>\"; \
+                     ALTER TABLE {table} DROP CONSTRAINT <constraint or unique>; \
+                     ALTER TABLE {table} ALTER COLUMN {new} DROP NOT NULL, DROP DEFAULT; \
+                     ALTER TABLE {table} ADD COLUMN {old} <old type, collation>; \
+                     ALTER TABLE {table} ALTER COLUMN {old} SET DEFAULT <old default>; <the sync trigger>. \
+                     Before a swap: drop what the contract added to {new}",
+                    if rename {
+                        format!("ALTER TABLE {table} RENAME COLUMN {old} TO {new}; ")
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
+            self.carry(
+                format!("refill {old} from {new} in primary-key batches"),
+                Lock::RowExclusive,
+                CarryWork::Backfill {
+                    statements: vec![
+                        quiet.to_owned(),
+                        format!(
+                            "UPDATE {table} SET {old} = {down} WHERE {{range}} AND {}",
+                            self.unwritten(old, &down)
+                        ),
+                    ],
+                    refill: true,
+                },
+                "-- only after the swap was undone; each batch in one transaction".to_owned(),
+            ),
+        ];
+        reverse.extend(constrain(CarryTarget::Original, self.column));
+        reverse.push(self.carry(
+            format!("rebuild the indexes and UNIQUE constraints of {old} concurrently"),
+            Lock::ShareUpdateExclusive,
+            CarryWork::BuildIndexes(CarryTarget::Original),
+            format!(
+                "CREATE [UNIQUE] INDEX CONCURRENTLY <index> ON {table} <original definition>; \
+                 ALTER TABLE {table} ADD CONSTRAINT <unique> UNIQUE USING INDEX <unique> -- for each one dropped"
+            ),
+        ));
+        reverse.push(self.carry(
+            format!("rebuild the indexes of {new} concurrently"),
+            Lock::ShareUpdateExclusive,
+            CarryWork::BuildIndexes(CarryTarget::New),
+            format!(
+                "CREATE UNIQUE INDEX CONCURRENTLY \"zdm_<unique>\" ON {table} <definition with {new}> \
+                 -- for each UNIQUE constraint dropped above"
+            ),
+        ));
+
+        PhasePlan {
+            summary: format!(
+                "carry NOT NULL, CHECK and FOREIGN KEY constraints to {new} (NOT VALID, then VALIDATE), then in one \
+                 short transaction drop the trigger and {old}; {new} {} the default, the comment and the \
+                 original names of the indexes and constraints",
+                if rename {
+                    format!("takes its place as {final_name}, with")
+                } else {
+                    "takes over".to_owned()
+                }
+            ),
+            forward,
+            reverse,
+            reverse_discards: None,
+        }
+    }
+}
+
+/// `'text'`, quotes doubled.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rename() -> ColumnSwap<'static> {
+        ColumnSwap {
+            operation: "rename_column",
+            table: "users",
+            column: "name",
+            new_column: "full_name",
+            ty: None,
+            default: None,
+            up: None,
+            down: None,
+        }
+    }
+
+    fn change() -> ColumnSwap<'static> {
+        ColumnSwap {
+            operation: "change_type",
+            table: "orders",
+            column: "amount",
+            new_column: "amount_zdm_new",
+            ty: Some("numeric(12,2)"),
+            default: None,
+            up: Some("amount * 1.0"),
+            down: None,
+        }
+    }
+
+    fn sql(step: &Step) -> Vec<String> {
+        match &step.action {
+            Action::Carry(Carry {
+                work:
+                    CarryWork::Transaction(statements)
+                    | CarryWork::Backfill { statements, .. }
+                    | CarryWork::Swap { statements, .. }
+                    | CarryWork::Unswap { statements, .. },
+                ..
+            }) => statements.clone(),
+            other => panic!("no statements in {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_trigger_fires_on_insert_and_update_and_syncs_both_ways() {
+        let trigger = rename().trigger();
+        assert_eq!(trigger.name, "zdm_sync_users_name_full_name");
+        assert_eq!(trigger.timing, "BEFORE INSERT OR UPDATE");
+        assert!(trigger
+            .body
+            .contains("IF NEW.\"full_name\" IS NULL THEN\n      NEW.\"full_name\" := NEW.\"name\";"));
+        assert!(trigger.body.contains("ELSIF NEW.\"full_name\" IS DISTINCT FROM OLD.\"full_name\" THEN\n    NEW.\"name\" := NEW.\"full_name\";"));
+        assert!(trigger.body.contains(
+            "ELSIF NEW.\"name\" IS DISTINCT FROM OLD.\"name\" THEN\n    NEW.\"full_name\" := NEW.\"name\";"
+        ));
+        assert!(trigger
+            .body
+            .contains("current_setting('zdm.quiet', true) = 'zdm_sync_users_name_full_name'"));
+    }
+
+    #[test]
+    fn conversions_bind_the_column_name_to_the_other_side() {
+        let swap = change();
+        assert_eq!(
+            swap.up_from("NEW.\"amount\""),
+            "(SELECT amount * 1.0 FROM (SELECT NEW.\"amount\") AS zdm_row(\"amount\"))"
+        );
+        assert_eq!(
+            swap.down_from("NEW.\"amount_zdm_new\""),
+            "(SELECT \"amount\"::{old_type} FROM (SELECT NEW.\"amount_zdm_new\") AS zdm_row(\"amount\"))"
+        );
+        let plain = ColumnSwap { up: None, ..change() };
+        assert_eq!(
+            plain.up_from("$1"),
+            "(SELECT \"amount\"::numeric(12,2) FROM (SELECT $1) AS zdm_row(\"amount\"))"
+        );
+    }
+
+    #[test]
+    fn the_backfill_pages_by_key_without_rescanning_for_nulls() {
+        let plan = rename().plan("m", "");
+        let statements = sql(&plan.backfill.forward[0]);
+        assert_eq!(
+            statements,
+            [
+                "SET LOCAL zdm.quiet = 'zdm_sync_users_name_full_name'",
+                "UPDATE \"users\" SET \"full_name\" = \"name\" WHERE {range} AND \"full_name\" IS DISTINCT FROM \"name\"",
+            ]
+        );
+        assert!(!statements[1].contains("IS NULL"));
+        assert_eq!(plan.backfill.forward[0].lock, Lock::RowExclusive);
+        assert_eq!(
+            sql(&plan.backfill.reverse[1])[1],
+            "UPDATE \"users\" SET \"full_name\" = NULL WHERE {range} AND \"full_name\" IS NOT NULL"
+        );
+    }
+
+    #[test]
+    fn constraints_are_added_not_valid_and_validated_in_a_later_step() {
+        let plan = rename().plan("m", "");
+        let works: Vec<_> = plan
+            .contract
+            .forward
+            .iter()
+            .map(|step| match &step.action {
+                Action::Carry(carry) => (carry.work.clone(), step.lock),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            works,
+            [
+                (CarryWork::CheckNulls(CarryTarget::New), Lock::AccessShare),
+                (CarryWork::AddConstraints(CarryTarget::New), Lock::AccessExclusive),
+                (
+                    CarryWork::ValidateConstraints(CarryTarget::New),
+                    Lock::ShareUpdateExclusive
+                ),
+                (CarryWork::SetNotNull(CarryTarget::New), Lock::AccessExclusive),
+                (
+                    CarryWork::Swap {
+                        statements: vec![
+                            "DROP TRIGGER IF EXISTS \"zdm_sync_users_name_full_name\" ON \"users\""
+                                .to_owned(),
+                            "DROP FUNCTION IF EXISTS \"zdm_sync_users_name_full_name\"()".to_owned(),
+                        ],
+                        rename: false,
+                    },
+                    Lock::AccessExclusive
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_contract_reversal_refills_and_restores_the_old_column() {
+        let plan = change().plan("m", "");
+        let reverse = &plan.contract.reverse;
+        assert!(matches!(
+            &reverse[0].action,
+            Action::Carry(Carry {
+                work: CarryWork::Unswap { rename: true, .. },
+                ..
+            })
+        ));
+        assert_eq!(
+            sql(&reverse[1])[1],
+            "UPDATE \"orders\" SET \"amount\" = (SELECT \"amount\"::{old_type} FROM (SELECT \"amount_zdm_new\") AS \
+             zdm_row(\"amount\")) WHERE {range} AND \"amount\" IS NULL"
+        );
+        // A type change fills only what the trigger has not written: `down(up(x))` need
+        // not be `x`, and the new version's writes are the truth.
+        assert_eq!(
+            sql(&plan.backfill.forward[1])[1],
+            "UPDATE \"orders\" SET \"amount_zdm_new\" = (SELECT amount * 1.0 FROM (SELECT \"amount\") AS \
+             zdm_row(\"amount\")) WHERE {range} AND \"amount_zdm_new\" IS NULL"
+        );
+        let targets: Vec<_> = reverse[2..]
+            .iter()
+            .map(|step| match &step.action {
+                Action::Carry(carry) => carry.work.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                CarryWork::CheckNulls(CarryTarget::Original),
+                CarryWork::AddConstraints(CarryTarget::Original),
+                CarryWork::ValidateConstraints(CarryTarget::Original),
+                CarryWork::SetNotNull(CarryTarget::Original),
+                CarryWork::BuildIndexes(CarryTarget::Original),
+                CarryWork::BuildIndexes(CarryTarget::New),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_type_change_checks_conversions_before_any_change_and_again_before_the_backfill() {
+        let plan = change().plan("m", "");
+        let checks = |steps: &[Step]| {
+            steps
+                .iter()
+                .filter(|step| {
+                    matches!(
+                        step.action,
+                        Action::Carry(Carry {
+                            work: CarryWork::CheckConvertible { .. },
+                            ..
+                        })
+                    )
+                })
+                .count()
+        };
+        assert_eq!(checks(&plan.expand.forward), 1);
+        assert_eq!(checks(&plan.backfill.forward), 1);
+        // The check comes before the column is added.
+        assert!(matches!(
+            plan.expand.forward[4].action,
+            Action::Carry(Carry {
+                work: CarryWork::CheckConvertible { .. },
+                ..
+            })
+        ));
+        assert_eq!(checks(&rename().plan("m", "").expand.forward), 0);
+    }
+}
