@@ -56,21 +56,46 @@ struct RenameTable;
 
 #[zero_downtime(
     id = "crash_split_table",
-    split_table(table = "items", into(table = "item_labels", columns = ["label"]), into(table = "item_notes", columns = ["note"]))
+    split_table(
+        table = "items",
+        into(table = "item_labels", columns = ["label"]),
+        into(table = "item_notes", columns = ["note", "id_text"])
+    )
 )]
 struct SplitTable;
+
+#[zero_downtime(
+    id = "crash_rename_column",
+    rename_column(table = "items", from = "label", to = "title")
+)]
+struct RenameColumn;
+
+#[zero_downtime(
+    id = "crash_change_type",
+    change_type(
+        table = "items",
+        column = "id_text",
+        to = "bigint",
+        up = "id_text::bigint",
+        down = "id_text::text"
+    )
+)]
+struct ChangeType;
 
 /// The table every pattern starts from: `items`, plus `owners` for the foreign key.
 const SETUP: &str = "
     CREATE TABLE owners (id bigint PRIMARY KEY, name text);
     INSERT INTO owners SELECT g, 'owner ' || g FROM generate_series(1, 20) g;
-    CREATE TABLE items (id bigint PRIMARY KEY, label text NOT NULL, note text);
-    INSERT INTO items SELECT g, 'item ' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END
+    CREATE TABLE items (id bigint PRIMARY KEY, label text NOT NULL, note text, id_text text NOT NULL);
+    CREATE INDEX items_label ON items (label);
+    INSERT INTO items SELECT g, 'item ' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END, g::text
     FROM generate_series(1, 600) g;";
 
 fn patterns() -> Vec<(&'static str, &'static dyn Migration)> {
     vec![
         ("add_column", &AddColumn),
+        ("rename_column", &RenameColumn),
+        ("change_type", &ChangeType),
         ("add_foreign_key", &AddForeignKey),
         ("add_index", &AddIndex),
         ("add_not_null", &AddNotNull),
