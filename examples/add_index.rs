@@ -25,7 +25,13 @@ pub struct UniqueLiveEmail;
 const ROWS: i64 = 20_000;
 const INDEX: &str = "example_accounts_lower_email_idx";
 
+zdm_runtime::migrations!(pub static MIGRATIONS = [UniqueLiveEmail]);
+
 fn main() -> ExitCode {
+    // With a subcommand (`plan`, `status`, `up`, …) this is the zdm CLI over its migrations.
+    if std::env::args_os().len() > 1 {
+        return zdm_runtime::cli::main(MIGRATIONS);
+    }
     match example() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -32,7 +32,13 @@ pub struct WidenNote;
 
 const ROWS: i64 = 20_000;
 
+zdm_runtime::migrations!(pub static MIGRATIONS = [AmountToNumeric, WidenNote]);
+
 fn main() -> ExitCode {
+    // With a subcommand (`plan`, `status`, `up`, …) this is the zdm CLI over its migrations.
+    if std::env::args_os().len() > 1 {
+        return zdm_runtime::cli::main(MIGRATIONS);
+    }
     match example() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
