@@ -8,11 +8,14 @@
 mod args;
 mod expand;
 mod model;
+mod names;
 mod ops;
 mod relations;
 #[cfg(test)]
 mod snapshots;
 mod sql;
+#[cfg(test)]
+mod testing;
 mod validate;
 
 #[proc_macro_attribute]

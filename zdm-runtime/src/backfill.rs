@@ -13,7 +13,7 @@ use postgres::Transaction;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::plan::Backfill;
-use crate::runner::{BatchSize, Runner, StepContext};
+use crate::runner::{short_transaction, BatchSize, Runner, StepContext};
 use crate::sql::{quote_ident, quote_literal};
 use crate::state;
 
@@ -70,12 +70,7 @@ pub(crate) fn run_statements(
         let mut next_cursor = None;
         let after = cursor.as_deref().map(|values| row_bound(&key, ">", values));
         outcome.lock_retries += runner.with_lock_retries(context, |client, options| {
-            let mut transaction = client.transaction()?;
-            transaction.batch_execute(&format!(
-                "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-                options.lock_timeout.as_millis().max(1),
-                options.statement_timeout.as_millis()
-            ))?;
+            let mut transaction = short_transaction(client, options)?;
             let upper = batch_upper_bound(&mut transaction, table, &key, after.as_deref(), batch)?;
             let mut range = after.clone().unwrap_or_else(|| "true".to_owned());
             if let Some(upper) = &upper {

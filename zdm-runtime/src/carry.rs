@@ -18,7 +18,7 @@ use postgres::{Client, Transaction};
 use crate::backfill;
 use crate::error::{describe, Error, Result};
 use crate::plan::{Carry, CarryTarget, CarryWork};
-use crate::runner::{Runner, StepContext};
+use crate::runner::{short_transaction, Runner, StepContext};
 use crate::sql::{bounded_name, quote_ident, quote_literal};
 use crate::state;
 
@@ -881,12 +881,7 @@ fn transaction(
     mut work: impl FnMut(&mut Transaction<'_>) -> Result<(), postgres::Error>,
 ) -> Result<u32> {
     runner.with_lock_retries(context, |client, options| {
-        let mut transaction = client.transaction()?;
-        transaction.batch_execute(&format!(
-            "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-            options.lock_timeout.as_millis().max(1),
-            options.statement_timeout.as_millis()
-        ))?;
+        let mut transaction = short_transaction(client, options)?;
         work(&mut transaction)?;
         transaction.commit()
     })
@@ -1111,12 +1106,7 @@ fn inspect(
 ) -> Result<Outcome> {
     let mut findings = None;
     let retries = runner.with_lock_retries(context, |client, options| {
-        let mut transaction = client.transaction()?;
-        transaction.batch_execute(&format!(
-            "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-            options.lock_timeout.as_millis().max(1),
-            options.statement_timeout.as_millis()
-        ))?;
+        let mut transaction = short_transaction(client, options)?;
         findings = Some(examine(&mut transaction, carry, declared)?);
         // The scratch tables of the checks go with the transaction.
         transaction.rollback()

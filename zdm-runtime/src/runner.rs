@@ -359,12 +359,7 @@ impl Runner {
         mut work: impl FnMut(&mut Transaction<'_>) -> Result<(), postgres::Error>,
     ) -> Result<u32> {
         self.with_lock_retries(context, |client, options| {
-            let mut transaction = client.transaction()?;
-            transaction.batch_execute(&format!(
-                "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-                options.lock_timeout.as_millis().max(1),
-                options.statement_timeout.as_millis()
-            ))?;
+            let mut transaction = short_transaction(client, options)?;
             work(&mut transaction)?;
             state::advance_in(&mut transaction, context.plan.id, context.index)?;
             transaction.commit()
@@ -469,6 +464,21 @@ impl Runner {
         }
         outcome.map(|_| false)
     }
+}
+
+/// A transaction under the runner's lock policy: no statement in it waits longer than
+/// `lock_timeout` for a lock or runs longer than `statement_timeout`.
+pub(crate) fn short_transaction<'a>(
+    client: &'a mut Client,
+    options: &Options,
+) -> Result<Transaction<'a>, postgres::Error> {
+    let mut transaction = client.transaction()?;
+    transaction.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+        options.lock_timeout.as_millis().max(1),
+        options.statement_timeout.as_millis()
+    ))?;
+    Ok(transaction)
 }
 
 /// Where the runner is in a plan; passed to the pieces that run one step.

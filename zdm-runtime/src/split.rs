@@ -16,7 +16,7 @@ use postgres::Transaction;
 
 use crate::error::{Error, Result};
 use crate::plan::{Split, SplitOperation, SplitTarget};
-use crate::runner::{Runner, StepContext};
+use crate::runner::{short_transaction, Runner, StepContext};
 use crate::sql::quote_ident;
 use crate::state;
 
@@ -86,12 +86,7 @@ fn transaction(
     let mut refusal = None;
     let retries = runner.with_lock_retries(context, |client, options| {
         refusal = None;
-        let mut transaction = client.transaction()?;
-        transaction.batch_execute(&format!(
-            "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-            options.lock_timeout.as_millis().max(1),
-            options.statement_timeout.as_millis()
-        ))?;
+        let mut transaction = short_transaction(client, options)?;
         if let Err(error) = work(&mut transaction)? {
             refusal = Some(error);
             // Dropping the transaction rolls it back.

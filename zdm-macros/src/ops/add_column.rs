@@ -231,20 +231,14 @@ impl AddColumn {
 mod tests {
     use super::*;
     use crate::model::Action;
-    use darling::ast::NestedMeta;
     use quote::quote;
 
     fn parse(tokens: proc_macro2::TokenStream) -> AddColumn {
-        AddColumn::from_list(&NestedMeta::parse_meta_list(tokens).unwrap()).unwrap()
+        crate::testing::parse(tokens)
     }
 
     fn messages(add_column: &AddColumn) -> Vec<String> {
-        let mut errors = darling::Error::accumulator();
-        add_column.validate(&mut errors);
-        match errors.finish() {
-            Ok(()) => vec![],
-            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
-        }
+        crate::testing::messages(|errors| add_column.validate(errors))
     }
 
     #[test]

@@ -416,20 +416,14 @@ impl AddForeignKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use darling::ast::NestedMeta;
     use quote::quote;
 
     fn parse(tokens: proc_macro2::TokenStream) -> AddForeignKey {
-        AddForeignKey::from_list(&NestedMeta::parse_meta_list(tokens).unwrap()).unwrap()
+        crate::testing::parse(tokens)
     }
 
     fn messages(tokens: proc_macro2::TokenStream) -> Vec<String> {
-        let mut errors = darling::Error::accumulator();
-        parse(tokens).validate(&mut errors);
-        match errors.finish() {
-            Ok(()) => vec![],
-            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
-        }
+        crate::testing::messages(|errors| parse(tokens).validate(errors))
     }
 
     fn statements(steps: &[Step]) -> Vec<Vec<String>> {

@@ -10,10 +10,9 @@
 
 use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
-use proc_macro2::Span;
-use syn::spanned::Spanned;
 
 use crate::model::{Action, Expectation, Lock, PhasePlan, Plan, Step};
+use crate::names::Names;
 use crate::ops::steps;
 use crate::relations::{self, Relations};
 use crate::sql::{bounded_name, calls_volatile_function, closest, quote_ident};
@@ -29,65 +28,14 @@ const INCLUDE_METHODS: &[&str] = &["btree", "gist", "spgist"];
 #[darling(and_then = AddIndex::needs_a_key)]
 pub struct AddIndex {
     table: SpannedValue<String>,
-    columns: Option<NameList>,
+    columns: Option<Names>,
     expression: Option<SpannedValue<String>>,
     unique: Flag,
     method: Option<SpannedValue<String>>,
     #[darling(rename = "where")]
     predicate: Option<SpannedValue<String>>,
     name: Option<SpannedValue<String>>,
-    include: Option<NameList>,
-}
-
-/// `key = "name"` or `key = ["a", "b"]`, each name with its span.
-#[derive(Debug)]
-pub struct NameList {
-    pub names: Vec<SpannedValue<String>>,
-    pub span: Span,
-}
-
-impl FromMeta for NameList {
-    fn from_expr(expr: &syn::Expr) -> darling::Result<Self> {
-        match expr {
-            syn::Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(name),
-                ..
-            }) => Ok(NameList {
-                names: vec![SpannedValue::new(name.value(), name.span())],
-                span: name.span(),
-            }),
-            syn::Expr::Array(array) => {
-                let mut errors = darling::Error::accumulator();
-                let names = array
-                    .elems
-                    .iter()
-                    .filter_map(|element| match element {
-                        syn::Expr::Lit(syn::ExprLit {
-                            lit: syn::Lit::Str(name),
-                            ..
-                        }) => Some(SpannedValue::new(name.value(), name.span())),
-                        other => {
-                            errors.push(
-                                darling::Error::custom("expected a name in double quotes, such as \"customer_id\"")
-                                    .with_span(other),
-                            );
-                            None
-                        }
-                    })
-                    .collect();
-                errors.finish()?;
-                Ok(NameList {
-                    names,
-                    span: array.span(),
-                })
-            }
-            syn::Expr::Group(group) => NameList::from_expr(&group.expr),
-            other => Err(darling::Error::custom(
-                "expected a name in double quotes or a list of them, such as [\"customer_id\", \"created_at\"]",
-            )
-            .with_span(other)),
-        }
-    }
+    include: Option<Names>,
 }
 
 impl AddIndex {
@@ -377,7 +325,7 @@ impl AddIndex {
 }
 
 /// A list of column names: not empty, each a valid identifier, none twice.
-fn names(errors: &mut Errors, key: &str, list: &NameList) {
+fn names(errors: &mut Errors, key: &str, list: &Names) {
     if list.names.is_empty() {
         validate::push(
             errors,
@@ -403,20 +351,14 @@ fn names(errors: &mut Errors, key: &str, list: &NameList) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use darling::ast::NestedMeta;
     use quote::quote;
 
     fn parse(tokens: proc_macro2::TokenStream) -> AddIndex {
-        AddIndex::from_list(&NestedMeta::parse_meta_list(tokens).unwrap()).unwrap()
+        crate::testing::parse(tokens)
     }
 
     fn messages(add_index: &AddIndex) -> Vec<String> {
-        let mut errors = darling::Error::accumulator();
-        add_index.validate(&mut errors);
-        match errors.finish() {
-            Ok(()) => vec![],
-            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
-        }
+        crate::testing::messages(|errors| add_index.validate(errors))
     }
 
     fn create_sql(plan: &Plan) -> String {
@@ -574,7 +516,7 @@ mod tests {
             errors,
             ["`expression` and `columns` exclude each other: index either columns or one expression"]
         );
-        let items = NestedMeta::parse_meta_list(quote!(table = "t", unique)).unwrap();
+        let items = darling::ast::NestedMeta::parse_meta_list(quote!(table = "t", unique)).unwrap();
         let error = AddIndex::from_list(&items).unwrap_err().to_string();
         assert_eq!(
             error,
@@ -647,7 +589,8 @@ mod tests {
 
     #[test]
     fn non_string_names_are_refused_by_the_parser() {
-        let items = NestedMeta::parse_meta_list(quote!(table = "t", columns = [a, "b"])).unwrap();
+        let items =
+            darling::ast::NestedMeta::parse_meta_list(quote!(table = "t", columns = [a, "b"])).unwrap();
         let error = AddIndex::from_list(&items).unwrap_err().to_string();
         assert!(error.contains("expected a name in double quotes"), "{error}");
     }

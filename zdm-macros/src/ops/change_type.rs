@@ -132,20 +132,14 @@ impl ChangeType {
 mod tests {
     use super::*;
     use crate::model::{Action, Carry, CarryWork};
-    use darling::ast::NestedMeta;
     use quote::quote;
 
     fn parse(tokens: proc_macro2::TokenStream) -> ChangeType {
-        ChangeType::from_list(&NestedMeta::parse_meta_list(tokens).unwrap()).unwrap()
+        crate::testing::parse(tokens)
     }
 
     fn messages(change: &ChangeType) -> Vec<String> {
-        let mut errors = darling::Error::accumulator();
-        change.validate(&mut errors);
-        match errors.finish() {
-            Ok(()) => vec![],
-            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
-        }
+        crate::testing::messages(|errors| change.validate(errors))
     }
 
     #[test]

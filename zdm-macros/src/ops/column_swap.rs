@@ -17,7 +17,7 @@
 
 use crate::model::{Action, Carry, CarryTarget, CarryWork, Expectation, Lock, PhasePlan, Plan, Step};
 use crate::ops::steps::Trigger;
-use crate::sql::{bounded_name, quote_ident};
+use crate::sql::{bounded_name, quote_ident, quote_literal};
 
 /// One column swap, as `rename_column` or `change_type` declares it.
 pub struct ColumnSwap<'a> {
@@ -68,7 +68,7 @@ impl ColumnSwap<'_> {
                  \x20   NEW.{new} := {up};\n\
                  \x20 END IF;\n\
                  \x20 RETURN NEW;",
-                quiet = literal(&name),
+                quiet = quote_literal(&name),
             ),
             name,
         }
@@ -140,7 +140,7 @@ impl ColumnSwap<'_> {
         let final_name = if self.keeps_name() { &old } else { &new };
         let trigger = self.trigger();
         let trigger_q = quote_ident(&trigger.name);
-        let quiet = format!("SET LOCAL zdm.quiet = {}", literal(&trigger.name));
+        let quiet = format!("SET LOCAL zdm.quiet = {}", quote_literal(&trigger.name));
         let new_type = self.ty.map_or_else(|| format!("<type of {old}>"), str::to_owned);
         let stand_in = |column: &str| quote_ident(&bounded_name(&[self.table, column, "not_null"]));
 
@@ -243,7 +243,7 @@ impl ColumnSwap<'_> {
             CarryWork::Forget,
             format!(
                 "DELETE FROM zdm.carried_columns WHERE migration = {}",
-                literal(id)
+                quote_literal(id)
             ),
         ));
 
@@ -497,11 +497,6 @@ impl ColumnSwap<'_> {
             reverse_discards: None,
         }
     }
-}
-
-/// `'text'`, quotes doubled.
-pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 #[cfg(test)]

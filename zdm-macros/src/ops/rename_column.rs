@@ -68,20 +68,14 @@ impl RenameColumn {
 mod tests {
     use super::*;
     use crate::model::{Action, Carry, CarryWork, Expectation, Step};
-    use darling::ast::NestedMeta;
     use quote::quote;
 
     fn parse(tokens: proc_macro2::TokenStream) -> RenameColumn {
-        RenameColumn::from_list(&NestedMeta::parse_meta_list(tokens).unwrap()).unwrap()
+        crate::testing::parse(tokens)
     }
 
     fn messages(rename: &RenameColumn) -> Vec<String> {
-        let mut errors = darling::Error::accumulator();
-        rename.validate(&mut errors);
-        match errors.finish() {
-            Ok(()) => vec![],
-            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
-        }
+        crate::testing::messages(|errors| rename.validate(errors))
     }
 
     #[test]

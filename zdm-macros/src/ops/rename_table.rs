@@ -203,20 +203,14 @@ impl RenameTable {
 mod tests {
     use super::*;
     use crate::model::Action;
-    use darling::ast::NestedMeta;
     use quote::quote;
 
     fn parse(tokens: proc_macro2::TokenStream) -> RenameTable {
-        RenameTable::from_list(&NestedMeta::parse_meta_list(tokens).unwrap()).unwrap()
+        crate::testing::parse(tokens)
     }
 
     fn messages(rename: &RenameTable) -> Vec<String> {
-        let mut errors = darling::Error::accumulator();
-        rename.validate(&mut errors);
-        match errors.finish() {
-            Ok(()) => vec![],
-            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
-        }
+        crate::testing::messages(|errors| rename.validate(errors))
     }
 
     fn statements(step: &Step) -> &[String] {

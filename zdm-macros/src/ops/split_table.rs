@@ -24,12 +24,11 @@
 
 use darling::util::SpannedValue;
 use darling::FromMeta;
-use proc_macro2::Span;
-use syn::spanned::Spanned;
 
 use crate::model::{Action, Expectation, Lock, PhasePlan, Plan, Split, SplitOperation, Step};
+use crate::names::Names;
 use crate::relations::{self, Relations};
-use crate::sql::{bounded_name, fnv1a, quote_ident};
+use crate::sql::{bounded_name, fnv1a, quote_ident, quote_literal};
 use crate::validate::{self, Errors};
 
 #[derive(Debug, FromMeta)]
@@ -45,57 +44,6 @@ pub struct SplitTable {
 pub struct Target {
     table: SpannedValue<String>,
     columns: Names,
-}
-
-/// One name or a list of names (`key = "id"`, `columns = ["bio", "avatar_url"]`), each
-/// with its span.
-#[derive(Debug)]
-pub struct Names {
-    names: Vec<SpannedValue<String>>,
-    span: Span,
-}
-
-impl FromMeta for Names {
-    fn from_expr(expr: &syn::Expr) -> darling::Result<Self> {
-        match expr {
-            syn::Expr::Array(array) => {
-                let mut errors = darling::Error::accumulator();
-                let names = array
-                    .elems
-                    .iter()
-                    .filter_map(|element| errors.handle(name(element)))
-                    .collect();
-                errors.finish_with(Names {
-                    names,
-                    span: array.span(),
-                })
-            }
-            syn::Expr::Group(group) => Names::from_expr(&group.expr),
-            other => Ok(Names {
-                names: vec![name(other)?],
-                span: other.span(),
-            }),
-        }
-    }
-}
-
-fn name(expr: &syn::Expr) -> darling::Result<SpannedValue<String>> {
-    match expr {
-        syn::Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Str(text),
-            ..
-        }) => Ok(SpannedValue::new(text.value(), text.span())),
-        syn::Expr::Group(group) => name(&group.expr),
-        other => Err(darling::Error::custom(
-            "expected a name in double quotes, such as \"bio\", or a list of them: [\"bio\", \"avatar_url\"]",
-        )
-        .with_span(other)),
-    }
-}
-
-/// `'text'`, quotes doubled.
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 impl SplitTable {
@@ -471,7 +419,7 @@ impl Layout {
     fn when(&self) -> String {
         format!(
             "WHEN (current_setting({}, true) IS DISTINCT FROM 'on')",
-            literal(&self.guard)
+            quote_literal(&self.guard)
         )
     }
 
@@ -503,7 +451,7 @@ impl Layout {
     /// The source's trigger function: every write of the old version, mirrored into each
     /// new table.
     fn forward_function(&self) -> String {
-        let guard = literal(&self.guard);
+        let guard = quote_literal(&self.guard);
         let deletes: String = self
             .targets
             .iter()
@@ -659,7 +607,7 @@ impl Layout {
 
     /// The new tables' trigger function, run when the writing transaction commits.
     fn back_function(&self) -> String {
-        let guard = literal(&self.guard);
+        let guard = quote_literal(&self.guard);
         format!(
             "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $zdm$\n\
              #variable_conflict use_column\n\
@@ -734,7 +682,7 @@ impl Layout {
     fn guard_join(&self) -> String {
         format!(
             ", (SELECT set_config({}, 'on', true) AS zdm_split_guard) AS zdm_split_guard",
-            literal(&self.guard)
+            quote_literal(&self.guard)
         )
     }
 
@@ -822,13 +770,13 @@ impl Layout {
         let names = self
             .all_columns()
             .iter()
-            .map(|column| literal(column))
+            .map(|column| quote_literal(column))
             .collect::<Vec<_>>()
             .join(", ");
         let filter = format!(
             "FROM pg_attribute WHERE attrelid = to_regclass({}) AND attnum > 0 AND NOT attisdropped \
              AND attname::text <> ALL (ARRAY[{names}])",
-            literal(&source_q)
+            quote_literal(&source_q)
         );
         Step {
             description: format!("check that every column of {source_q} is in a new table"),
@@ -849,7 +797,7 @@ impl Layout {
     /// be pointed at the new tables first.
     fn dependents_check(&self) -> Step {
         let source_q = quote_ident(&self.source);
-        let source = literal(&source_q);
+        let source = quote_literal(&source_q);
         let dependents = format!(
             "SELECT format('foreign key %I of %s', c.conname, c.conrelid::regclass) AS what FROM pg_constraint c \
              WHERE c.contype = 'f' AND c.confrelid = to_regclass({source}) AND c.conrelid <> c.confrelid \
@@ -878,20 +826,14 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use darling::ast::NestedMeta;
     use quote::quote;
 
     fn parse(tokens: proc_macro2::TokenStream) -> SplitTable {
-        SplitTable::from_list(&NestedMeta::parse_meta_list(tokens).unwrap()).unwrap()
+        crate::testing::parse(tokens)
     }
 
     fn messages(tokens: proc_macro2::TokenStream) -> Vec<String> {
-        let mut errors = darling::Error::accumulator();
-        parse(tokens).validate(&mut errors);
-        match errors.finish() {
-            Ok(()) => vec![],
-            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
-        }
+        crate::testing::messages(|errors| parse(tokens).validate(errors))
     }
 
     fn users() -> SplitTable {
@@ -1018,7 +960,11 @@ mod tests {
     #[test]
     fn names_must_be_strings() {
         let error = SplitTable::from_list(
-            &NestedMeta::parse_meta_list(quote!(table = "t", into(table = "a", columns = [bio]))).unwrap(),
+            &darling::ast::NestedMeta::parse_meta_list(quote!(
+                table = "t",
+                into(table = "a", columns = [bio])
+            ))
+            .unwrap(),
         )
         .unwrap_err();
         assert!(
