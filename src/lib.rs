@@ -339,6 +339,110 @@ pub fn run_phases_under_load(db: &TestDb, migration: &dyn zdm_runtime::Migration
     });
 }
 
+/// An order-independent digest of every row of `table` that ignores column order too (a
+/// column a reversal re-adds comes last): each row as a JSON object with sorted keys.
+/// `"absent"` when there is no such table.
+pub fn contents(client: &mut Client, table: &str) -> String {
+    let table = zdm_runtime::quote_ident(table);
+    scalar(
+        client,
+        &format!(
+            "SELECT CASE WHEN to_regclass({literal}) IS NULL THEN 'absent' ELSE (SELECT coalesce(md5(string_agg(\
+             to_jsonb(r)::text, E'\\n' ORDER BY to_jsonb(r)::text)), 'empty') FROM {table} AS r) END",
+            literal = zdm_runtime::quote_literal(&table)
+        ),
+    )
+}
+
+/// Everything the catalog says about `table` that a change touches, sorted, so that states
+/// can be compared: columns by name with type, collation, NOT NULL, default and comment;
+/// indexes with validity and definition; constraints with validation and definition;
+/// triggers.
+pub fn table_catalog(client: &mut Client, table: &str) -> Vec<String> {
+    let mut lines: Vec<String> = client
+        .query(
+            "SELECT format('column %s %s collate %s not null %s default %s comment %s', a.attname, \
+                    format_type(a.atttypid, a.atttypmod), a.attcollation::regcollation, a.attnotnull, \
+                    pg_get_expr(d.adbin, d.adrelid), col_description(a.attrelid, a.attnum)) \
+             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&zdm_runtime::quote_ident(table)],
+        )
+        .expect("reading columns")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    lines.extend(
+        indexes(client, table)
+            .into_iter()
+            .map(|(name, valid, definition)| format!("index {name} valid {valid}: {definition}")),
+    );
+    lines.extend(
+        constraints(client, table)
+            .into_iter()
+            .map(|(name, kind, valid, definition)| {
+                format!("constraint {name} {kind} valid {valid}: {definition}")
+            }),
+    );
+    lines.extend(
+        triggers(client, table)
+            .into_iter()
+            .map(|name| format!("trigger {name}")),
+    );
+    lines.sort();
+    lines
+}
+
+/// Runs every phase before `phase`, then `phase` and its reversal, and checks that the
+/// contents and catalog of `table` are what they were and that the state row is back at
+/// the previous phase; then runs `phase` again, which must work after its reversal.
+pub fn assert_revert_restores(
+    db: &TestDb,
+    migration: &dyn zdm_runtime::Migration,
+    phase: zdm_runtime::Phase,
+    table: &str,
+) {
+    let mut client = db.connect();
+    let mut runner = db.runner();
+    if let Some(previous) = phase.previous() {
+        runner.run_to(migration, previous).unwrap();
+    }
+    let before = (contents(&mut client, table), table_catalog(&mut client, table));
+    runner.run(migration, phase).unwrap();
+    runner.revert(migration, phase).unwrap();
+    let after = (contents(&mut client, table), table_catalog(&mut client, table));
+    assert_eq!(
+        after.1,
+        before.1,
+        "catalog after reverting {phase} of {}",
+        migration.id()
+    );
+    assert_eq!(
+        after.0,
+        before.0,
+        "contents after reverting {phase} of {}",
+        migration.id()
+    );
+    assert_eq!(runner.state(migration).unwrap().completed, phase.previous());
+    runner.run(migration, phase).unwrap();
+}
+
+/// The outcome of a write through a column that contract drops or renames: a write of the
+/// old version that began while backfill was the current phase can meet the swap. `None`
+/// when it did (PostgreSQL's "column does not exist"); any other error fails the test.
+pub fn unless_column_swapped<T>(phase: zdm_runtime::Phase, result: Result<T, postgres::Error>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(error)
+            if phase == zdm_runtime::Phase::Backfill
+                && error.code() == Some(&postgres::error::SqlState::UNDEFINED_COLUMN) =>
+        {
+            None
+        }
+        Err(error) => panic!("{error}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,8 @@
 
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Migration, Phase};
-use zdm_suite::{column, constraints, indexes, run_phases_under_load, scalar, triggers, TestDb, Writer};
+use zdm_suite::{assert_revert_restores, contents, table_catalog, unless_column_swapped};
+use zdm_suite::{column, indexes, run_phases_under_load, scalar, triggers, TestDb, Writer};
 
 /// Amounts get cents: integer → numeric(12,2), by plain casts both ways.
 #[zero_downtime(
@@ -63,51 +64,6 @@ fn orders(db: &TestDb, rows: i64) -> Client {
     client
 }
 
-/// Every row as a JSON object, keys sorted: independent of row and column order.
-fn contents(client: &mut Client) -> String {
-    scalar(
-        client,
-        "SELECT coalesce(md5(string_agg(to_jsonb(r)::text, E'\\n' ORDER BY to_jsonb(r)::text)), 'empty') FROM orders AS r",
-    )
-}
-
-/// Columns by name (type, collation, NOT NULL, default, comment), indexes, constraints and
-/// triggers of `orders`, sorted.
-fn catalog(client: &mut Client) -> Vec<String> {
-    let mut lines: Vec<String> = client
-        .query(
-            "SELECT format('column %s %s collate %s not null %s default %s comment %s', a.attname, \
-                    format_type(a.atttypid, a.atttypmod), a.attcollation::regcollation, a.attnotnull, \
-                    pg_get_expr(d.adbin, d.adrelid), col_description(a.attrelid, a.attnum)) \
-             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-             WHERE a.attrelid = 'orders'::regclass AND a.attnum > 0 AND NOT a.attisdropped",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    lines.extend(
-        indexes(client, "orders")
-            .into_iter()
-            .map(|(name, valid, definition)| format!("index {name} valid {valid}: {definition}")),
-    );
-    lines.extend(
-        constraints(client, "orders")
-            .into_iter()
-            .map(|(name, kind, valid, definition)| {
-                format!("constraint {name} {kind} valid {valid}: {definition}")
-            }),
-    );
-    lines.extend(
-        triggers(client, "orders")
-            .into_iter()
-            .map(|name| format!("trigger {name}")),
-    );
-    lines.sort();
-    lines
-}
-
 fn type_of(client: &mut Client, name: &str) -> Option<String> {
     column(client, "orders", name).map(|column| column.ty)
 }
@@ -116,7 +72,7 @@ fn type_of(client: &mut Client, name: &str) -> Option<String> {
 fn full_cycle_checks_the_catalog_after_every_phase() {
     let db = TestDb::new("change_type_full_cycle");
     let mut client = orders(&db, 1_000);
-    let original = catalog(&mut client);
+    let original = table_catalog(&mut client, "orders");
     let mut runner = db.runner();
 
     let report = runner.run(&AmountToNumeric, Phase::Expand).unwrap();
@@ -130,7 +86,11 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
     let mut expected = original.clone();
     expected.push("column amount_zdm_new numeric(12,2) collate - not null f default  comment ".to_owned());
     expected.sort();
-    assert_eq!(catalog(&mut client), expected, "only the new column was added");
+    assert_eq!(
+        table_catalog(&mut client, "orders"),
+        expected,
+        "only the new column was added"
+    );
 
     runner.run(&AmountToNumeric, Phase::Sync).unwrap();
     assert_eq!(
@@ -203,10 +163,10 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
                  ALTER TABLE orders ALTER COLUMN amount SET DEFAULT '0.00'::numeric(12,2)",
             )
             .unwrap();
-        catalog(&mut twin_client)
+        table_catalog(&mut twin_client, "orders")
     };
-    assert_eq!(catalog(&mut client), in_place);
-    assert!(catalog(&mut client).contains(
+    assert_eq!(table_catalog(&mut client, "orders"), in_place);
+    assert!(table_catalog(&mut client, "orders").contains(
         &"constraint orders_amount_positive c valid true: CHECK ((amount >= (0)::numeric))".to_owned()
     ));
     // The carried constraint and default hold.
@@ -226,34 +186,6 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
     );
 }
 
-/// Runs every phase before `phase`, then `phase` and its reversal, and checks that the
-/// table's contents and catalog are what they were.
-fn assert_revert_restores(db: &TestDb, migration: &dyn Migration, phase: Phase) {
-    let mut client = db.connect();
-    let mut runner = db.runner();
-    if let Some(previous) = phase.previous() {
-        runner.run_to(migration, previous).unwrap();
-    }
-    let before = (contents(&mut client), catalog(&mut client));
-    runner.run(migration, phase).unwrap();
-    runner.revert(migration, phase).unwrap();
-    let after = (contents(&mut client), catalog(&mut client));
-    assert_eq!(
-        after.1,
-        before.1,
-        "catalog after reverting {phase} of {}",
-        migration.id()
-    );
-    assert_eq!(
-        after.0,
-        before.0,
-        "contents after reverting {phase} of {}",
-        migration.id()
-    );
-    assert_eq!(runner.state(migration).unwrap().completed, phase.previous());
-    runner.run(migration, phase).unwrap();
-}
-
 #[test]
 fn each_reversal_restores_the_table_exactly() {
     for phase in Phase::ALL {
@@ -264,7 +196,7 @@ fn each_reversal_restores_the_table_exactly() {
         ] {
             let db = TestDb::new(&format!("change_type_revert_{name}_{phase}"));
             orders(&db, 500);
-            assert_revert_restores(&db, migration, phase);
+            assert_revert_restores(&db, migration, phase, "orders");
         }
     }
 }
@@ -278,13 +210,23 @@ fn reverting_every_phase_in_turn_returns_to_the_original_table() {
     ] {
         let db = TestDb::new(&format!("change_type_revert_all_{name}"));
         let mut client = orders(&db, 300);
-        let before = (contents(&mut client), catalog(&mut client));
+        let before = (
+            contents(&mut client, "orders"),
+            table_catalog(&mut client, "orders"),
+        );
         let mut runner = db.runner();
         runner.run_to(migration, Phase::Contract).unwrap();
         for phase in [Phase::Contract, Phase::Backfill, Phase::Sync, Phase::Expand] {
             runner.revert(migration, phase).unwrap();
         }
-        assert_eq!((contents(&mut client), catalog(&mut client)), before, "{name}");
+        assert_eq!(
+            (
+                contents(&mut client, "orders"),
+                table_catalog(&mut client, "orders")
+            ),
+            before,
+            "{name}"
+        );
     }
 }
 
@@ -348,7 +290,7 @@ fn a_binary_coercible_change_happens_in_place_in_expand() {
         (row.get(0), row.get(1))
     };
     let before = files(&mut client);
-    let original = catalog(&mut client);
+    let original = table_catalog(&mut client, "orders");
     let mut runner = db.runner();
     let report = runner.run(&WidenNote, Phase::Expand).unwrap();
     assert_eq!(
@@ -386,7 +328,11 @@ fn a_binary_coercible_change_happens_in_place_in_expand() {
         .map(|line| line.replace("note character varying(50)", "note character varying(200)"))
         .collect();
     expected.sort();
-    assert_eq!(catalog(&mut client), expected, "only the type changed");
+    assert_eq!(
+        table_catalog(&mut client, "orders"),
+        expected,
+        "only the type changed"
+    );
     // A change that needs the values rewritten is copied, however close the types.
     #[zero_downtime(
         id = "note_narrower",
@@ -444,7 +390,10 @@ fn values_that_cannot_convert_are_refused_with_samples() {
     client
         .batch_execute("UPDATE orders SET code = 'A' || id WHERE id IN (17, 42)")
         .unwrap();
-    let before = (contents(&mut client), catalog(&mut client));
+    let before = (
+        contents(&mut client, "orders"),
+        table_catalog(&mut client, "orders"),
+    );
     let mut runner = db.runner();
     let error = runner.run(&CodeToInteger, Phase::Expand).unwrap_err();
     let message = error.to_string();
@@ -456,7 +405,10 @@ fn values_that_cannot_convert_are_refused_with_samples() {
          (42,126,\"note 42\",A42)"
     );
     assert_eq!(
-        (contents(&mut client), catalog(&mut client)),
+        (
+            contents(&mut client, "orders"),
+            table_catalog(&mut client, "orders")
+        ),
         before,
         "nothing changed"
     );
@@ -507,7 +459,10 @@ fn what_cannot_be_changed_is_refused_before_any_change() {
              ALTER TABLE orders ADD COLUMN label text CHECK (length(label) < 10);",
         )
         .unwrap();
-    let before = (contents(&mut client), catalog(&mut client));
+    let before = (
+        contents(&mut client, "orders"),
+        table_catalog(&mut client, "orders"),
+    );
     let mut runner = db.runner();
     let mut refusal = |migration: &dyn Migration| {
         let error = runner.run(migration, Phase::Expand).unwrap_err();
@@ -566,26 +521,13 @@ fn what_cannot_be_changed_is_refused_before_any_change() {
     );
 
     assert_eq!(
-        (contents(&mut client), catalog(&mut client)),
+        (
+            contents(&mut client, "orders"),
+            table_catalog(&mut client, "orders")
+        ),
         before,
         "nothing changed"
     );
-}
-
-/// The outcome of a write through the transition column, which the swap renames: an
-/// iteration that began while backfill was the current phase can meet the swap. `None`
-/// when it did (PostgreSQL's "column does not exist"); any other error fails the test.
-fn unless_swapped<T>(phase: Phase, result: Result<T, postgres::Error>) -> Option<T> {
-    match result {
-        Ok(value) => Some(value),
-        Err(error)
-            if phase == Phase::Backfill
-                && error.code() == Some(&postgres::error::SqlState::UNDEFINED_COLUMN) =>
-        {
-            None
-        }
-        Err(error) => panic!("{error}"),
-    }
 }
 
 #[test]
@@ -638,7 +580,7 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
                 "SELECT amount::integer, amount_zdm_new::text FROM orders WHERE id = $1",
                 &[&target],
             );
-            if let Some(row) = unless_swapped(phase, row) {
+            if let Some(row) = unless_column_swapped(phase, row) {
                 let (old, new): (i32, Option<String>) = (row.get(0), row.get(1));
                 assert_eq!(old, amount + 1);
                 if let Some(new) = new {
@@ -676,7 +618,7 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
             &format!("INSERT INTO orders (id, {column}) VALUES ($1, $2::text::numeric)"),
             &[&id, &cents],
         );
-        if unless_swapped(phase, inserted).is_none() {
+        if unless_column_swapped(phase, inserted).is_none() {
             return;
         }
         new_log.lock().unwrap().insert(id, Some(cents.clone()));
@@ -685,7 +627,7 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
             &format!("UPDATE orders SET {column} = $2::text::numeric WHERE id = $1"),
             &[&target, &cents],
         );
-        if unless_swapped(phase, updated).is_none() {
+        if unless_column_swapped(phase, updated).is_none() {
             return;
         }
         new_log.lock().unwrap().insert(target, Some(cents));

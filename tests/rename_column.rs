@@ -4,6 +4,7 @@
 
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Migration, Options, Phase};
+use zdm_suite::{assert_revert_restores, contents, table_catalog, unless_column_swapped};
 use zdm_suite::{
     column, constraints, indexes, run_phases_under_load, scalar, test_options, triggers, TestDb, Writer,
 };
@@ -62,56 +63,6 @@ fn users(db: &TestDb, rows: i64) -> Client {
     client
 }
 
-/// An order-independent digest of every row, independent of the column order too (a
-/// column re-added by a reversal comes last): each row as a JSON object, keys sorted.
-fn contents(client: &mut Client, table: &str) -> String {
-    scalar(
-        client,
-        &format!(
-            "SELECT coalesce(md5(string_agg(to_jsonb(r)::text, E'\\n' ORDER BY to_jsonb(r)::text)), 'empty') FROM {table} AS r"
-        ),
-    )
-}
-
-/// Everything the catalog says about `table` that a swap touches, sorted, so that a
-/// reversal can be compared with the state before: columns by name with type, collation,
-/// NOT NULL, default and comment; indexes with validity and definition; constraints with
-/// validation and definition; triggers.
-fn catalog(client: &mut Client, table: &str) -> Vec<String> {
-    let mut lines: Vec<String> = client
-        .query(
-            "SELECT format('column %s %s collate %s not null %s default %s comment %s', a.attname, \
-                    format_type(a.atttypid, a.atttypmod), a.attcollation::regcollation, a.attnotnull, \
-                    pg_get_expr(d.adbin, d.adrelid), col_description(a.attrelid, a.attnum)) \
-             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
-            &[&table],
-        )
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    lines.extend(
-        indexes(client, table)
-            .into_iter()
-            .map(|(name, valid, definition)| format!("index {name} valid {valid}: {definition}")),
-    );
-    lines.extend(
-        constraints(client, table)
-            .into_iter()
-            .map(|(name, kind, valid, definition)| {
-                format!("constraint {name} {kind} valid {valid}: {definition}")
-            }),
-    );
-    lines.extend(
-        triggers(client, table)
-            .into_iter()
-            .map(|name| format!("trigger {name}")),
-    );
-    lines.sort();
-    lines
-}
-
 fn index_definition(client: &mut Client, name: &str) -> Option<(bool, String)> {
     indexes(client, "users")
         .into_iter()
@@ -139,7 +90,7 @@ fn collation(client: &mut Client, column: &str) -> String {
 fn full_cycle_checks_the_catalog_after_every_phase() {
     let db = TestDb::new("rename_column_full_cycle");
     let mut client = users(&db, 1_000);
-    let original = catalog(&mut client, "users");
+    let original = table_catalog(&mut client, "users");
     let mut runner = db.runner();
 
     let report = runner.run(&RenameName, Phase::Expand).unwrap();
@@ -160,7 +111,7 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
     expected.push("column full_name text collate \"C\" not null f default  comment ".to_owned());
     expected.sort();
     assert_eq!(
-        catalog(&mut client, "users"),
+        table_catalog(&mut client, "users"),
         expected,
         "only the column was added"
     );
@@ -262,40 +213,11 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
         twin_client
             .batch_execute("ALTER TABLE users RENAME COLUMN name TO full_name")
             .unwrap();
-        catalog(&mut twin_client, "users")
+        table_catalog(&mut twin_client, "users")
     };
-    assert_eq!(catalog(&mut client, "users"), renamed_in_place);
+    assert_eq!(table_catalog(&mut client, "users"), renamed_in_place);
     let state = runner.state(&RenameName).unwrap();
     assert_eq!((state.completed, state.running), (Some(Phase::Contract), None));
-}
-
-/// Runs every phase before `phase`, then `phase` and its reversal, and checks that the
-/// table's contents and catalog are what they were.
-fn assert_revert_restores(db: &TestDb, migration: &dyn Migration, phase: Phase) {
-    let mut client = db.connect();
-    let mut runner = db.runner();
-    if let Some(previous) = phase.previous() {
-        runner.run_to(migration, previous).unwrap();
-    }
-    let before = (contents(&mut client, "users"), catalog(&mut client, "users"));
-    runner.run(migration, phase).unwrap();
-    runner.revert(migration, phase).unwrap();
-    let after = (contents(&mut client, "users"), catalog(&mut client, "users"));
-    assert_eq!(
-        after.1,
-        before.1,
-        "catalog after reverting {phase} of {}",
-        migration.id()
-    );
-    assert_eq!(
-        after.0,
-        before.0,
-        "contents after reverting {phase} of {}",
-        migration.id()
-    );
-    assert_eq!(runner.state(migration).unwrap().completed, phase.previous());
-    // And the phase runs again after its reversal.
-    runner.run(migration, phase).unwrap();
 }
 
 #[test]
@@ -304,7 +226,7 @@ fn each_reversal_restores_the_table_exactly() {
         for (name, migration) in [("name", &RenameName as &dyn Migration), ("team", &RenameTeam)] {
             let db = TestDb::new(&format!("rename_column_revert_{name}_{phase}"));
             users(&db, 600);
-            assert_revert_restores(&db, migration, phase);
+            assert_revert_restores(&db, migration, phase, "users");
         }
     }
 }
@@ -314,14 +236,20 @@ fn reverting_every_phase_in_turn_returns_to_the_original_table() {
     for (name, migration) in [("name", &RenameName as &dyn Migration), ("team", &RenameTeam)] {
         let db = TestDb::new(&format!("rename_column_revert_all_{name}"));
         let mut client = users(&db, 400);
-        let before = (contents(&mut client, "users"), catalog(&mut client, "users"));
+        let before = (
+            contents(&mut client, "users"),
+            table_catalog(&mut client, "users"),
+        );
         let mut runner = db.runner();
         runner.run_to(migration, Phase::Contract).unwrap();
         for phase in [Phase::Contract, Phase::Backfill, Phase::Sync, Phase::Expand] {
             runner.revert(migration, phase).unwrap();
         }
         assert_eq!(
-            (contents(&mut client, "users"), catalog(&mut client, "users")),
+            (
+                contents(&mut client, "users"),
+                table_catalog(&mut client, "users")
+            ),
             before
         );
         assert_eq!(runner.state(migration).unwrap().completed, None);
@@ -452,14 +380,14 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
             "INSERT INTO users (id, email, name) VALUES ($1, 'old@x', $2)",
             &[&id, &name],
         );
-        if unless_swapped(phase, inserted).is_none() {
+        if unless_column_swapped(phase, inserted).is_none() {
             return;
         }
         old_log.lock().unwrap().insert(id, Some(name));
         let target = (n * 2 + 1) % 2_000;
         let renamed = format!("old update {n}");
         let updated = client.execute("UPDATE users SET name = $2 WHERE id = $1", &[&target, &renamed]);
-        if unless_swapped(phase, updated).is_none() {
+        if unless_column_swapped(phase, updated).is_none() {
             return;
         }
         old_log.lock().unwrap().insert(target, Some(renamed));
@@ -470,7 +398,7 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
         if phase == Phase::Backfill {
             // Once the trigger is in, a write through either column shows in both.
             let row = client.query_one("SELECT name, full_name FROM users WHERE id = $1", &[&target]);
-            if let Some(row) = unless_swapped(phase, row) {
+            if let Some(row) = unless_column_swapped(phase, row) {
                 assert_eq!(row.get::<_, Option<String>>(1), row.get::<_, Option<String>>(0));
             }
         }
@@ -532,22 +460,6 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
                 "row {id}"
             );
         }
-    }
-}
-
-/// The outcome of a write through a column the contract drops: an iteration of the old
-/// version that began while backfill was the current phase can meet the swap. `None` when
-/// it did (PostgreSQL's "column does not exist"); any other error fails the test.
-fn unless_swapped<T>(phase: Phase, result: Result<T, postgres::Error>) -> Option<T> {
-    match result {
-        Ok(value) => Some(value),
-        Err(error)
-            if phase == Phase::Backfill
-                && error.code() == Some(&postgres::error::SqlState::UNDEFINED_COLUMN) =>
-        {
-            None
-        }
-        Err(error) => panic!("{error}"),
     }
 }
 
@@ -687,7 +599,7 @@ fn nulls_before_not_null_are_refused_with_samples_and_nothing_changes() {
              UPDATE users SET full_name = NULL WHERE id IN (7, 8); COMMIT;",
         )
         .unwrap();
-    let before = catalog(&mut client, "users");
+    let before = table_catalog(&mut client, "users");
     let error = runner.run(&RenameName, Phase::Contract).unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, Error::Precondition { count: 2, .. }), "{message}");
@@ -702,10 +614,10 @@ fn nulls_before_not_null_are_refused_with_samples_and_nothing_changes() {
         message.contains("\n  (7,user7@example.com,\"Name 7\",team3,)"),
         "{message}"
     );
-    assert_eq!(catalog(&mut client, "users"), before);
+    assert_eq!(table_catalog(&mut client, "users"), before);
     // Reverting the failed contract is safe, and once fixed it goes through.
     runner.revert(&RenameName, Phase::Contract).unwrap();
-    assert_eq!(catalog(&mut client, "users"), before);
+    assert_eq!(table_catalog(&mut client, "users"), before);
     client
         .batch_execute("UPDATE users SET full_name = name WHERE full_name IS NULL")
         .unwrap();
@@ -728,7 +640,10 @@ fn a_contract_failing_half_way_reverts_cleanly() {
              UPDATE users SET full_name = '' WHERE id = 5; COMMIT;",
         )
         .unwrap();
-    let before = (contents(&mut client, "users"), catalog(&mut client, "users"));
+    let before = (
+        contents(&mut client, "users"),
+        table_catalog(&mut client, "users"),
+    );
     let error = runner.run(&RenameName, Phase::Contract).unwrap_err();
     let message = error.to_string();
     assert!(
@@ -739,14 +654,17 @@ fn a_contract_failing_half_way_reverts_cleanly() {
         "{message}"
     );
     assert!(
-        catalog(&mut client, "users")
+        table_catalog(&mut client, "users")
             .iter()
             .any(|line| line.starts_with("constraint zdm_users_name_not_blank c valid false")),
         "added NOT VALID, not validated"
     );
     runner.revert(&RenameName, Phase::Contract).unwrap();
     assert_eq!(
-        (contents(&mut client, "users"), catalog(&mut client, "users")),
+        (
+            contents(&mut client, "users"),
+            table_catalog(&mut client, "users")
+        ),
         before
     );
     assert_eq!(
@@ -849,7 +767,10 @@ fn what_cannot_be_carried_is_refused_before_any_change() {
              CREATE TABLE badges (id bigint PRIMARY KEY, owner text REFERENCES users (email) ON UPDATE CASCADE);",
         )
         .unwrap_or_else(|error| panic!("{error}"));
-    let before = (contents(&mut client, "users"), catalog(&mut client, "users"));
+    let before = (
+        contents(&mut client, "users"),
+        table_catalog(&mut client, "users"),
+    );
     let mut runner = db.runner();
 
     let refusal = |runner: &mut zdm_runtime::Runner, migration: &dyn Migration| {
@@ -884,7 +805,10 @@ fn what_cannot_be_carried_is_refused_before_any_change() {
          found that column already there, of type text; nothing was changed"
     );
     assert_eq!(
-        (contents(&mut client, "users"), catalog(&mut client, "users")),
+        (
+            contents(&mut client, "users"),
+            table_catalog(&mut client, "users")
+        ),
         before
     );
 
