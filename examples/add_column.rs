@@ -14,6 +14,8 @@ use std::process::ExitCode;
 
 use zdm_runtime::{zero_downtime, Options, Phase, Runner};
 
+mod support;
+
 /// Accounts get a lower-cased copy of their email, indexed and required.
 #[zero_downtime(
     id = "2026_11_27_01_email_lower",
@@ -46,19 +48,10 @@ zdm_runtime::migrations!(pub static MIGRATIONS = [AddEmailLower, AddApiToken]);
 const ROWS: i64 = 20_000;
 
 fn main() -> ExitCode {
-    if std::env::args_os().len() > 1 {
-        return zdm_runtime::cli::main(MIGRATIONS);
-    }
-    match demo() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    support::main(MIGRATIONS, demo)
 }
 
-fn demo() -> Result<(), Box<dyn std::error::Error>> {
+fn demo() -> support::Outcome {
     let mut runner = Runner::connect(&zdm_runtime::database_url(), Options::default())?;
     let client = runner.client();
     client.batch_execute(&format!(

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use zdm_runtime::{zero_downtime, Migration, Options, Phase, Runner};
 
+mod support;
+
 /// Orders point at their customer by id, required, and go when the customer goes.
 #[zero_downtime(
     id = "example_fk_customer_id",
@@ -31,20 +33,10 @@ const ORDERS: i64 = 20_000;
 zdm_runtime::migrations!(pub static MIGRATIONS = [AddCustomerId]);
 
 fn main() -> ExitCode {
-    // With a subcommand (`plan`, `status`, `up`, …) this is the zdm CLI over its migrations.
-    if std::env::args_os().len() > 1 {
-        return zdm_runtime::cli::main(MIGRATIONS);
-    }
-    match example() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    support::main(MIGRATIONS, example)
 }
 
-fn example() -> Result<(), Box<dyn std::error::Error>> {
+fn example() -> support::Outcome {
     let url = zdm_runtime::database_url();
     let mut runner = Runner::connect(&url, Options::default())?;
     let client = runner.client();

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use zdm_runtime::{zero_downtime, Error, Migration, Options, Phase, Runner};
 
+mod support;
+
 /// One live account per email, whatever its case.
 #[zero_downtime(
     id = "example_add_index_live_email",
@@ -28,20 +30,10 @@ const INDEX: &str = "example_accounts_lower_email_idx";
 zdm_runtime::migrations!(pub static MIGRATIONS = [UniqueLiveEmail]);
 
 fn main() -> ExitCode {
-    // With a subcommand (`plan`, `status`, `up`, …) this is the zdm CLI over its migrations.
-    if std::env::args_os().len() > 1 {
-        return zdm_runtime::cli::main(MIGRATIONS);
-    }
-    match example() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    support::main(MIGRATIONS, example)
 }
 
-fn example() -> Result<(), Box<dyn std::error::Error>> {
+fn example() -> support::Outcome {
     let url = zdm_runtime::database_url();
     let mut runner = Runner::connect(&url, Options::default())?;
     let client = runner.client();

@@ -11,6 +11,8 @@ use std::process::ExitCode;
 
 use zdm_runtime::{zero_downtime, Migration, Options, Phase, Runner};
 
+mod support;
+
 /// Customers' `name` becomes `full_name`.
 #[zero_downtime(
     id = "example_rename_customer_name",
@@ -23,20 +25,10 @@ const ROWS: i64 = 20_000;
 zdm_runtime::migrations!(pub static MIGRATIONS = [RenameName]);
 
 fn main() -> ExitCode {
-    // With a subcommand (`plan`, `status`, `up`, …) this is the zdm CLI over its migrations.
-    if std::env::args_os().len() > 1 {
-        return zdm_runtime::cli::main(MIGRATIONS);
-    }
-    match example() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    support::main(MIGRATIONS, example)
 }
 
-fn example() -> Result<(), Box<dyn std::error::Error>> {
+fn example() -> support::Outcome {
     let mut runner = Runner::connect(&zdm_runtime::database_url(), Options::default())?;
     runner.client().batch_execute(&format!(
         "DROP TABLE IF EXISTS example_customers;

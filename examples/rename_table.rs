@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use zdm_runtime::{zero_downtime, Migration, Options, Phase, Runner};
 
+mod support;
+
 /// Customers become clients.
 #[zero_downtime(
     id = "example_rename_table_clients",
@@ -22,20 +24,10 @@ const ROWS: i64 = 10_000;
 zdm_runtime::migrations!(pub static MIGRATIONS = [RenameCustomers]);
 
 fn main() -> ExitCode {
-    // With a subcommand (`plan`, `status`, `up`, …) this is the zdm CLI over its migrations.
-    if std::env::args_os().len() > 1 {
-        return zdm_runtime::cli::main(MIGRATIONS);
-    }
-    match example() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    support::main(MIGRATIONS, example)
 }
 
-fn example() -> Result<(), Box<dyn std::error::Error>> {
+fn example() -> support::Outcome {
     let url = zdm_runtime::database_url();
     let mut runner = Runner::connect(&url, Options::default())?;
     let client = runner.client();

@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Migration, Options, Phase, Runner};
 
+mod support;
+
 /// Users' profile and login columns move to tables of their own.
 #[zero_downtime(
     id = "example_split_users",
@@ -28,17 +30,7 @@ const ROWS: i64 = 20_000;
 zdm_runtime::migrations!(pub static MIGRATIONS = [SplitUsers]);
 
 fn main() -> ExitCode {
-    // With a subcommand (`plan`, `status`, `up`, …) this is the zdm CLI over its migrations.
-    if std::env::args_os().len() > 1 {
-        return zdm_runtime::cli::main(MIGRATIONS);
-    }
-    match split_users() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    support::main(MIGRATIONS, split_users)
 }
 
 /// Rows of the source that differ from the join of the new tables, either way.
@@ -55,7 +47,7 @@ fn count(client: &mut Client, sql: &str) -> Result<i64, postgres::Error> {
     Ok(client.query_one(sql, &[])?.get(0))
 }
 
-fn split_users() -> Result<(), Box<dyn std::error::Error>> {
+fn split_users() -> support::Outcome {
     let url = zdm_runtime::database_url();
     let mut runner = Runner::connect(&url, Options::default())?;
     let client = runner.client();
