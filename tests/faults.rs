@@ -180,3 +180,49 @@ fn names_with_quotes_spaces_and_reserved_words_are_quoted_everywhere() {
     }
     assert_eq!(checksum(&mut client, table), before);
 }
+
+#[test]
+fn a_concurrent_build_waiting_on_an_old_transaction_names_it_and_leaves_no_invalid_index() {
+    let db = TestDb::new("faults_index_waits");
+    items(&db, 200);
+    let mut client = db.connect();
+    // A transaction that touches another table but holds a snapshot: CREATE INDEX
+    // CONCURRENTLY waits for it to end before it can finish.
+    let mut old = db.connect();
+    let old_pid: i32 = scalar(&mut old, "SELECT pg_backend_pid()");
+    let mut transaction = old
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .unwrap();
+    transaction.query("SELECT count(*) FROM visits", &[]).unwrap();
+
+    let mut runner = db.runner_with(Options {
+        lock_budget: Duration::from_millis(1_500),
+        ..test_options()
+    });
+    let error = runner.run(&AddScore, Phase::Expand).unwrap_err();
+    let message = error.to_string();
+    match &error {
+        zdm_runtime::Error::LockTimeout { blockers, .. } => {
+            assert!(blockers.iter().any(|blocker| blocker.pid == old_pid), "{message}");
+        }
+        other => panic!("expected a lock timeout naming the old transaction, got {other}"),
+    }
+    assert!(
+        message.contains("a snapshot older than the index build"),
+        "{message}"
+    );
+    assert!(
+        indexes(&mut client, "items")
+            .iter()
+            .all(|(name, ..)| name != "items_score_idx"),
+        "the failed build's INVALID index was dropped"
+    );
+    transaction.rollback().unwrap();
+    let report = runner.run(&AddScore, Phase::Expand).unwrap();
+    assert!(report.resumed);
+    assert!(indexes(&mut client, "items")
+        .iter()
+        .any(|(name, valid, _)| name == "items_score_idx" && *valid));
+}

@@ -139,6 +139,9 @@ pub struct Runner {
     client: Client,
     options: Options,
     observer: Option<Observer>,
+    /// While a concurrent index build or drop runs: when it started (server clock), since
+    /// the transactions older than it are what it waits for.
+    concurrent_since: Option<String>,
 }
 
 /// Receives the runner's [`Event`]s.
@@ -176,6 +179,7 @@ impl Runner {
             client,
             options,
             observer: None,
+            concurrent_since: None,
         })
     }
 
@@ -382,11 +386,19 @@ impl Runner {
                 Ok(()) => return Ok(timeouts),
                 Err(error) if Error::is_lock_timeout(&error) => {
                     timeouts += 1;
-                    if let Some(table) = context.step.table {
-                        let now_blocking = lock_holders(&mut self.client, table)?;
-                        if !now_blocking.is_empty() {
-                            blockers = now_blocking;
+                    let mut now_blocking = match context.step.table {
+                        Some(table) => lock_holders(&mut self.client, table)?,
+                        None => Vec::new(),
+                    };
+                    if let Some(since) = &self.concurrent_since {
+                        for old in older_transactions(&mut self.client, since)? {
+                            if now_blocking.iter().all(|blocker| blocker.pid != old.pid) {
+                                now_blocking.push(old);
+                            }
                         }
+                    }
+                    if !now_blocking.is_empty() {
+                        blockers = now_blocking;
                     }
                     let pause = jitter(delay);
                     if started.elapsed() + pause + self.options.lock_timeout > self.options.lock_budget {
@@ -419,7 +431,13 @@ impl Runner {
         // wait blocks no application query, so it gets the whole budget at once instead
         // of short attempts that would throw away a finished table scan.
         let wait = self.options.lock_budget;
-        self.with_lock_retries(context, |client, _| {
+        let since: String = self
+            .client
+            .query_one("SELECT clock_timestamp()::text", &[])
+            .map_err(Error::State)?
+            .get(0);
+        self.concurrent_since = Some(since);
+        let outcome = self.with_lock_retries(context, |client, _| {
             client.batch_execute(&format!(
                 "SET lock_timeout = {}; SET statement_timeout = 0",
                 wait.as_millis().max(1)
@@ -427,7 +445,9 @@ impl Runner {
             let outcome = client.batch_execute(sql);
             client.batch_execute("RESET lock_timeout; RESET statement_timeout")?;
             outcome
-        })
+        });
+        self.concurrent_since = None;
+        outcome
     }
 
     /// Builds an index concurrently; returns whether a valid index of that name was
@@ -580,6 +600,32 @@ fn lock_holders(client: &mut Client, table: &str) -> Result<Vec<Blocker>> {
             transaction_age: Duration::from_secs_f64(row.get::<_, f64>(2).max(0.0)),
             query: row.get(3),
             mode: row.get(4),
+        })
+        .collect())
+}
+
+/// The sessions of this database whose transaction began before `since`: a concurrent
+/// index build or drop waits for each of them to end, whatever table they use.
+fn older_transactions(client: &mut Client, since: &str) -> Result<Vec<Blocker>> {
+    let rows = client
+        .query(
+            "SELECT a.pid, coalesce(a.state, ''), \
+                    coalesce(extract(epoch FROM now() - a.xact_start), 0)::float8, coalesce(a.query, '') \
+             FROM pg_stat_activity a \
+             WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() \
+               AND a.xact_start < $1::text::timestamptz \
+             ORDER BY a.xact_start",
+            &[&since],
+        )
+        .map_err(Error::State)?;
+    Ok(rows
+        .iter()
+        .map(|row| Blocker {
+            pid: row.get(0),
+            state: row.get(1),
+            transaction_age: Duration::from_secs_f64(row.get::<_, f64>(2).max(0.0)),
+            query: row.get(3),
+            mode: "a snapshot older than the index build".to_owned(),
         })
         .collect())
 }
