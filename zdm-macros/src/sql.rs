@@ -12,6 +12,23 @@ pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// `body` between dollar quotes whose tag (`$zdm$`, else `$zdm1$`, …) does not occur in it,
+/// so no name or value inside can end the quoted body early. The runtime scans bodies with
+/// `zdm…` tags as code when it fills in placeholders.
+pub fn dollar_quote(body: &str) -> String {
+    (0..)
+        .map(|n| {
+            if n == 0 {
+                "$zdm$".to_owned()
+            } else {
+                format!("$zdm{n}$")
+            }
+        })
+        .find(|tag| format!("{body}{tag}").find(tag.as_str()) == Some(body.len()))
+        .map(|tag| format!("{tag}{body}{tag}"))
+        .expect("some tag is absent from a finite body")
+}
+
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
 pub const MAX_IDENTIFIER_BYTES: usize = 63;
 
@@ -81,8 +98,10 @@ pub fn expression_problem(sql: &str) -> Option<String> {
             b'$' => {
                 if let Some(tag_len) = dollar_tag(&bytes[i..]) {
                     let tag = &sql[i..i + tag_len];
-                    if tag == "$zdm$" {
-                        return Some("uses the dollar quote $zdm$, which zdm reserves".to_owned());
+                    if tag.starts_with("$zdm") {
+                        return Some(format!(
+                            "uses the dollar quote {tag}: tags starting with `zdm` are reserved for the bodies zdm generates"
+                        ));
                     }
                     match sql[i + tag_len..].find(tag) {
                         Some(offset) => i += tag_len + offset + tag_len - 1,
@@ -98,6 +117,13 @@ pub fn expression_problem(sql: &str) -> Option<String> {
                 }
             }
             b';' => return Some("contains `;`: an expression cannot end the statement".to_owned()),
+            // Outside quotes SQL has no braces; zdm's placeholders ({range}, {key}) use them.
+            b'{' | b'}' => {
+                return Some(
+                    "contains a brace outside quotes: SQL has none there, and zdm's placeholders ({range}, {key}) use them"
+                        .to_owned(),
+                )
+            }
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
                 return Some("contains a `--` comment, which would swallow the SQL after it".to_owned())
             }
@@ -372,7 +398,12 @@ mod tests {
         assert!(expression_problem("'open").unwrap().contains("string literal"));
         assert!(expression_problem("1 -- x").unwrap().contains("comment"));
         assert!(expression_problem("  ").unwrap().contains("empty"));
-        assert!(expression_problem("$zdm$ x $zdm$").unwrap().contains("reserves"));
+        assert!(expression_problem("$zdm$ x $zdm$").unwrap().contains("reserved"));
+        assert!(expression_problem("$zdm1$ x $zdm1$")
+            .unwrap()
+            .contains("reserved"));
+        assert!(expression_problem("id > {range}").unwrap().contains("brace"));
+        assert_eq!(expression_problem("'{1,2}'::int[] || '{range}'"), None);
     }
 
     #[test]

@@ -78,11 +78,12 @@ pub(crate) fn run_statements(
             }
             rows = 0;
             for statement in statements {
-                // `{key}` first: the range holds values read from the table, which may
-                // contain the text `{key}`.
-                let statement = statement
-                    .replace("{key}", &key_list)
-                    .replace("{range}", &format!("({range})"));
+                // In one pass, outside quotes: the range holds values read from the table
+                // and names hold anything, `{key}` and `{range}` included.
+                let statement = crate::sql::substitute(
+                    statement,
+                    &[("{key}", &key_list), ("{range}", &format!("({range})"))],
+                );
                 rows += transaction.execute(statement.as_str(), &[])?;
             }
             match &upper {

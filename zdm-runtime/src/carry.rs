@@ -222,7 +222,7 @@ impl Record {
     }
 
     fn substitute(&self, sql: &str) -> String {
-        sql.replace("{old_type}", &self.old_type)
+        crate::sql::substitute(sql, &[("{old_type}", &self.old_type)])
     }
 
     /// What is carried, in words, for the step report.
@@ -810,11 +810,13 @@ fn check_convertible(
     let column_q = quote_ident(carry.column);
     let function = format!(
         "CREATE OR REPLACE FUNCTION pg_temp.zdm_convertible(anyelement) RETURNS boolean \
-         LANGUAGE plpgsql AS $zdm$\n\
-         DECLARE converted {};\n\
-         BEGIN\n  converted := {conversion};\n  RETURN true;\n\
-         EXCEPTION WHEN OTHERS THEN\n  RETURN false;\nEND\n$zdm$",
-        record.new_type
+         LANGUAGE plpgsql AS {}",
+        crate::sql::dollar_quote(&format!(
+            "\nDECLARE converted {};\n\
+             BEGIN\n  converted := {conversion};\n  RETURN true;\n\
+             EXCEPTION WHEN OTHERS THEN\n  RETURN false;\nEND\n",
+            record.new_type
+        ))
     );
     let client = runner.client();
     client
@@ -1563,7 +1565,7 @@ fn examine(
         }
     }
     if let Some(down) = declared.down {
-        let down = down.replace("{old_type}", &old_type);
+        let down = crate::sql::substitute(down, &[("{old_type}", &old_type)]);
         let checked = attempt(
             transaction,
             &format!("UPDATE pg_temp.zdm_probe SET {from_q} = {down}"),

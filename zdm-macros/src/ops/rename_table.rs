@@ -17,7 +17,7 @@ use darling::FromMeta;
 
 use crate::model::{Expectation, Lock, PhasePlan, Plan, Step};
 use crate::relations::{self, Relations};
-use crate::sql::{quote_ident, quote_literal};
+use crate::sql::{dollar_quote, quote_ident, quote_literal};
 use crate::validate::{self, Errors};
 
 #[derive(Debug, FromMeta)]
@@ -59,7 +59,8 @@ impl RenameTable {
         vec![
             format!("{create} {from_q} AS SELECT * FROM {to_q}"),
             format!(
-                "DO $zdm$\n\
+                "DO {}",
+                dollar_quote(&format!("\n\
                  DECLARE\n\
                  \x20 zdm_grant record;\n\
                  BEGIN\n\
@@ -95,7 +96,7 @@ impl RenameTable {
                  \x20   EXECUTE format('ALTER VIEW %s SET (security_invoker = true)', {from_lit});\n\
                  \x20 END IF;\n\
                  END\n\
-                 $zdm$"
+                 "))
             ),
         ]
     }
@@ -129,7 +130,8 @@ impl RenameTable {
                 Lock::AccessExclusive,
                 &to_q,
                 vec![format!(
-                    "DO $zdm$\n\
+                    "DO {}",
+                dollar_quote(&format!("\n\
                      BEGIN\n\
                      \x20 IF to_regclass({from_lit}) IS NOT NULL THEN\n\
                      \x20   IF (SELECT relkind FROM pg_class WHERE oid = to_regclass({from_lit})) <> 'v' THEN\n\
@@ -150,7 +152,7 @@ impl RenameTable {
                      \x20   ALTER TABLE {to_q} RENAME TO {from_q};\n\
                      \x20 END IF;\n\
                      END\n\
-                     $zdm$"
+                     "))
                 )],
             )],
             reverse_discards: None,

@@ -28,7 +28,7 @@ use darling::FromMeta;
 use crate::model::{Action, Expectation, Lock, PhasePlan, Plan, Split, SplitOperation, Step};
 use crate::names::Names;
 use crate::relations::{self, Relations};
-use crate::sql::{bounded_name, fnv1a, quote_ident, quote_literal};
+use crate::sql::{bounded_name, dollar_quote, fnv1a, quote_ident, quote_literal};
 use crate::validate::{self, Errors};
 
 #[derive(Debug, FromMeta)]
@@ -490,7 +490,10 @@ impl Layout {
             })
             .collect();
         format!(
-            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $zdm$\n\
+            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}",
+            quote_ident(&self.forward_trigger),
+            dollar_quote(&format!(
+                "\n\
              #variable_conflict use_column\n\
              BEGIN\n\
              \x20 IF current_setting({guard}, true) = 'on' THEN\n\
@@ -506,9 +509,9 @@ impl Layout {
              \x20 PERFORM set_config({guard}, '', true);\n\
              \x20 RETURN NULL;\n\
              END\n\
-             $zdm$",
-            quote_ident(&self.forward_trigger),
-            self.key_changed(),
+             ",
+                self.key_changed(),
+            ))
         )
     }
 
@@ -609,7 +612,10 @@ impl Layout {
     fn back_function(&self) -> String {
         let guard = quote_literal(&self.guard);
         format!(
-            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $zdm$\n\
+            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}",
+            quote_ident(&self.back_trigger),
+            dollar_quote(&format!(
+                "\n\
              #variable_conflict use_column\n\
              DECLARE\n\
              \x20 zdm_previous text := current_setting({guard}, true);\n\
@@ -624,11 +630,11 @@ impl Layout {
              \x20 PERFORM set_config({guard}, coalesce(zdm_previous, ''), true);\n\
              \x20 RETURN NULL;\n\
              END\n\
-             $zdm$",
-            quote_ident(&self.back_trigger),
-            self.key_changed(),
-            self.reconcile("OLD"),
-            self.reconcile("NEW"),
+             ",
+                self.key_changed(),
+                self.reconcile("OLD"),
+                self.reconcile("NEW"),
+            ))
         )
     }
 

@@ -3,7 +3,7 @@
 //! of NULLs, each with its idempotent reversal.
 
 use crate::model::{Action, Lock, Step};
-use crate::sql::{bounded_name, quote_ident, quote_literal};
+use crate::sql::{bounded_name, dollar_quote, quote_ident, quote_literal};
 
 /// The name of the CHECK constraint that stands in for NOT NULL while it is validated.
 pub fn not_null_check_name(table: &str, column: &str) -> String {
@@ -166,10 +166,11 @@ impl Trigger {
         let name_q = quote_ident(&self.name);
         vec![
             format!(
-                "CREATE OR REPLACE FUNCTION {name_q}() RETURNS trigger LANGUAGE plpgsql AS $zdm$\n\
-                 #variable_conflict use_column\n\
-                 BEGIN\n{}\nEND\n$zdm$",
-                self.body
+                "CREATE OR REPLACE FUNCTION {name_q}() RETURNS trigger LANGUAGE plpgsql AS {}",
+                dollar_quote(&format!(
+                    "\n#variable_conflict use_column\nBEGIN\n{}\nEND\n",
+                    self.body
+                ))
             ),
             format!("DROP TRIGGER IF EXISTS {name_q} ON {table_q}"),
             format!(
