@@ -57,6 +57,13 @@ struct Args {
 )]
 pub struct BenchEmailLower;
 
+/// A renamed column: the backfill copies it.
+#[zero_downtime(
+    id = "bench_rename",
+    rename_column(table = "bench_rename", from = "email", to = "contact")
+)]
+pub struct BenchRename;
+
 /// A constant default: no backfill, no rewrite.
 #[zero_downtime(
     id = "bench_constant",
@@ -161,6 +168,8 @@ fn rate(rows: i64, took: Duration) -> f64 {
 struct Backfill {
     update_rows_per_s: f64,
     zdm_rows_per_s: f64,
+    copy_update_rows_per_s: f64,
+    rename_rows_per_s: f64,
     seed_rows_per_s: Option<f64>,
     constant_rows_written: u64,
     constant_rewrote_table: bool,
@@ -191,6 +200,22 @@ fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
         report.steps[0].rows as i64, rows,
         "the backfill wrote every row once"
     );
+
+    // rename_column: the limit is one UPDATE copying the column.
+    make_table(&mut client, "bench_plain_copy", rows)?;
+    client.batch_execute("ALTER TABLE bench_plain_copy ADD COLUMN contact text")?;
+    client.batch_execute("CHECKPOINT")?;
+    let started = Instant::now();
+    client.batch_execute("UPDATE bench_plain_copy SET contact = email")?;
+    let copy_update_rows_per_s = rate(rows, started.elapsed());
+    client.batch_execute("DROP TABLE bench_plain_copy")?;
+    make_table(&mut client, "bench_rename", rows)?;
+    runner.run_to(&BenchRename, Phase::Sync)?;
+    runner.client().batch_execute("CHECKPOINT")?;
+    let started = Instant::now();
+    runner.run(&BenchRename, Phase::Backfill)?;
+    let rename_rows_per_s = rate(rows, started.elapsed());
+    client.batch_execute("DROP TABLE bench_rename")?;
 
     // A constant default: catalog only.
     let file_before: String = client
@@ -239,6 +264,8 @@ fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
     Ok(Backfill {
         update_rows_per_s,
         zdm_rows_per_s,
+        copy_update_rows_per_s,
+        rename_rows_per_s,
         seed_rows_per_s,
         constant_rows_written,
         constant_rewrote_table: file_before != file_after,
@@ -560,6 +587,7 @@ fn run(args: &Args) -> Result<(), Failure> {
                 "update_rows_per_s": backfill.update_rows_per_s,
                 "zdm_backfill_rows_per_s": backfill.zdm_rows_per_s,
                 "backfill_vs_update": backfill_vs_update,
+                "rename_backfill_vs_update": backfill.rename_rows_per_s / backfill.copy_update_rows_per_s,
                 "seed_loop_vs_update": seed_vs_update,
                 "constant_default_rows_written": backfill.constant_rows_written,
                 "constant_default_rewrote_table": backfill.constant_rewrote_table,
@@ -592,6 +620,12 @@ fn run(args: &Args) -> Result<(), Failure> {
     println!(
         "  zdm backfill          {:>12.0}        {backfill_vs_update:.2}",
         backfill.zdm_rows_per_s
+    );
+    println!(
+        "  rename_column backfill {:>8.0}        {:.2} (of one UPDATE copying the column, {:.0} rows/s)",
+        backfill.rename_rows_per_s,
+        backfill.rename_rows_per_s / backfill.copy_update_rows_per_s,
+        backfill.copy_update_rows_per_s
     );
     match backfill.seed_rows_per_s {
         Some(seed) => println!(
