@@ -83,7 +83,10 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
     assert!(triggers(&mut client, "users").is_empty());
 
     runner.run(&AddEmailLower, Phase::Sync).unwrap();
-    assert_eq!(triggers(&mut client, "users"), ["zdm_sync_users_email_lower"]);
+    assert_eq!(
+        triggers(&mut client, "users"),
+        ["zdm_sync_users_email_lower", "zdm_sync_users_email_lower_insert"]
+    );
     // The old version inserts without the column: the trigger fills it.
     client
         .execute(

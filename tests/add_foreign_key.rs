@@ -166,7 +166,13 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
     );
 
     runner.run(&AddCustomerFk, Phase::Sync).unwrap();
-    assert_eq!(triggers(&mut client, "orders"), ["zdm_sync_orders_customer_id"]);
+    assert_eq!(
+        triggers(&mut client, "orders"),
+        [
+            "zdm_sync_orders_customer_id",
+            "zdm_sync_orders_customer_id_insert"
+        ]
+    );
     // The old version inserts without the column, and moves an order to another customer
     // by email: the trigger keeps the id in step with the email (the seed's BEFORE UPDATE
     // trigger would miss the insert).

@@ -347,9 +347,21 @@ fn every_phase_of_every_pattern_survives_sigkill() {
                 } else {
                     &expected[index - 1].0
                 };
+                // A phase with nothing to undo (split_table's backfill: its copies stay in
+                // step through the sync) keeps the rows it wrote outside the old table.
+                let comparable = |snapshot: &str| {
+                    let nothing_undone = migration.plan().phase(phase).reverse.is_empty();
+                    without_pending_state(snapshot)
+                        .lines()
+                        .filter(|line| {
+                            !(nothing_undone && line.starts_with("rows ") && !line.starts_with("rows items "))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
                 assert_eq!(
-                    without_pending_state(&snapshot(&mut client)),
-                    without_pending_state(before),
+                    comparable(&snapshot(&mut client)),
+                    comparable(before),
                     "{name}: after an interrupted {phase} was reverted (ZDM_CRASH_SEED={seed})"
                 );
             }

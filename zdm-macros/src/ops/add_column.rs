@@ -295,7 +295,13 @@ mod tests {
             panic!()
         };
         assert!(statements[0].contains("(SELECT (lower(email)) FROM (SELECT NEW.*) AS zdm_row)"));
-        assert!(statements[2].contains("BEFORE INSERT OR UPDATE ON \"t\" FOR EACH ROW"));
+        // An UPDATE that sets the column (the backfill's) calls no function.
+        assert!(statements[2].contains(
+            "BEFORE UPDATE ON \"t\" FOR EACH ROW WHEN (NEW.\"email_lower\" IS NOT DISTINCT FROM OLD.\"email_lower\")"
+        ));
+        assert!(
+            statements[4].contains("BEFORE INSERT ON \"t\" FOR EACH ROW WHEN (NEW.\"email_lower\" IS NULL)")
+        );
         assert_eq!(plan.contract.forward.len(), 1);
     }
 

@@ -598,8 +598,11 @@ mod tests {
         assert!(sql[0].contains(
             "OR (TG_OP = 'UPDATE' AND NEW.\"customer_id\" IS NOT DISTINCT FROM OLD.\"customer_id\")"
         ));
-        assert!(sql[2].starts_with(
-            "CREATE TRIGGER \"zdm_sync_orders_customer_id\" BEFORE INSERT OR UPDATE ON \"orders\""
+        assert!(
+            sql[2].starts_with("CREATE TRIGGER \"zdm_sync_orders_customer_id\" BEFORE UPDATE ON \"orders\"")
+        );
+        assert!(sql[4].starts_with(
+            "CREATE TRIGGER \"zdm_sync_orders_customer_id_insert\" BEFORE INSERT ON \"orders\""
         ));
         assert_eq!(
             statements(&plan.backfill.forward),
@@ -663,6 +666,7 @@ mod tests {
             sql.last().unwrap(),
             &[
                 "DROP TRIGGER IF EXISTS \"zdm_sync_orders_customer_id\" ON \"orders\"",
+                "DROP TRIGGER IF EXISTS \"zdm_sync_orders_customer_id_insert\" ON \"orders\"",
                 "DROP FUNCTION IF EXISTS \"zdm_sync_orders_customer_id\"()"
             ]
         );

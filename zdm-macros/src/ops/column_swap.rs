@@ -52,6 +52,8 @@ impl ColumnSwap<'_> {
         Trigger {
             table: self.table.to_owned(),
             timing: "BEFORE INSERT OR UPDATE".to_owned(),
+            when: None,
+            twin: None,
             body: format!(
                 "  IF current_setting('zdm.quiet', true) = {quiet} THEN\n\
                  \x20   RETURN NEW;\n\

@@ -157,6 +157,12 @@ pub struct Trigger {
     /// `BEFORE INSERT OR UPDATE`, `AFTER INSERT OR UPDATE OR DELETE`, …
     pub timing: String,
     pub body: String,
+    /// `WHEN (…)`: the server checks it before calling the function, so the writes it
+    /// leaves out (the backfill's own, which set the column) pay no function call.
+    pub when: Option<String>,
+    /// A second trigger on the same function, `(name, timing, when)`, for an event that
+    /// needs a condition of its own (an INSERT trigger's `WHEN` cannot read `OLD`).
+    pub twin: Option<(String, String, Option<String>)>,
 }
 
 impl Trigger {
@@ -172,12 +178,28 @@ impl Trigger {
                     self.body
                 ))
             ),
-            format!("DROP TRIGGER IF EXISTS {name_q} ON {table_q}"),
-            format!(
-                "CREATE TRIGGER {name_q} {} ON {table_q} FOR EACH ROW EXECUTE FUNCTION {name_q}()",
-                self.timing
-            ),
         ]
+        .into_iter()
+        .chain(self.triggers().flat_map(|(name, timing, when)| {
+            let trigger_q = quote_ident(name);
+            let when = when.map(|when| format!(" WHEN ({when})")).unwrap_or_default();
+            [
+                format!("DROP TRIGGER IF EXISTS {trigger_q} ON {table_q}"),
+                format!(
+                    "CREATE TRIGGER {trigger_q} {timing} ON {table_q} FOR EACH ROW{when} EXECUTE FUNCTION {name_q}()"
+                ),
+            ]
+        }))
+        .collect()
+    }
+
+    /// `(name, timing, when)` of each trigger on the function.
+    fn triggers(&self) -> impl Iterator<Item = (&str, &str, Option<&str>)> {
+        std::iter::once((self.name.as_str(), self.timing.as_str(), self.when.as_deref())).chain(
+            self.twin
+                .iter()
+                .map(|(name, timing, when)| (name.as_str(), timing.as_str(), when.as_deref())),
+        )
     }
 
     /// Installs function and trigger in one transaction.
@@ -203,11 +225,10 @@ impl Trigger {
     /// The statements of [`Trigger::remove`].
     pub fn removal_statements(&self) -> Vec<String> {
         let table_q = quote_ident(&self.table);
-        let name_q = quote_ident(&self.name);
-        vec![
-            format!("DROP TRIGGER IF EXISTS {name_q} ON {table_q}"),
-            format!("DROP FUNCTION IF EXISTS {name_q}()"),
-        ]
+        self.triggers()
+            .map(|(name, ..)| format!("DROP TRIGGER IF EXISTS {} ON {table_q}", quote_ident(name)))
+            .chain([format!("DROP FUNCTION IF EXISTS {}()", quote_ident(&self.name))])
+            .collect()
     }
 }
 
@@ -259,11 +280,29 @@ pub fn fill_trigger(table: &str, column: &str, expression: &str, when: FillWhen)
             quote_literal(&name)
         ),
     };
+    let left_null = format!("NEW.{column_q} IS NULL");
+    let (timing, when, twin) = match when {
+        // Two triggers: an UPDATE that leaves the column unchanged recomputes it, an INSERT
+        // that leaves it out computes it; writes that set it, the backfill's among them,
+        // call nothing.
+        FillWhen::Derived => (
+            "BEFORE UPDATE",
+            format!("NEW.{column_q} IS NOT DISTINCT FROM OLD.{column_q}"),
+            Some((
+                bounded_name(&["zdm_sync", table, column, "insert"]),
+                "BEFORE INSERT".to_owned(),
+                Some(left_null),
+            )),
+        ),
+        FillWhen::LeftNull | FillWhen::AnyNull => ("BEFORE INSERT OR UPDATE", left_null, None),
+    };
     Trigger {
         table: table.to_owned(),
         name,
-        timing: "BEFORE INSERT OR UPDATE".to_owned(),
+        timing: timing.to_owned(),
         body,
+        when: Some(when),
+        twin,
     }
 }
 
