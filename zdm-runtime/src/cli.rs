@@ -401,7 +401,7 @@ fn perform(cli: &Cli, client: Client, work: Vec<(&dyn Migration, Phase, Directio
         },
     };
     let mut runner = Runner::new(client, options)?;
-    runner.observe(progress_observer());
+    runner.observe(progress_observer(cli.database_url.clone()));
     for (migration, phase, direction) in work {
         let report = match direction {
             Direction::Forward => runner.run(migration, phase)?,
@@ -412,10 +412,58 @@ fn perform(cli: &Cli, client: Client, work: Vec<(&dyn Migration, Phase, Directio
     Ok(())
 }
 
+/// Watches a concurrent index build from a connection of its own (the runner's is busy
+/// with the build) and reports its phase from `pg_stat_progress_create_index` until
+/// stopped: on a spinner on a terminal, as a log line at each change otherwise.
+struct IndexWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl IndexWatch {
+    fn start(database_url: String, index: &'static str, terminal: bool) -> IndexWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let Ok(mut client) = runner::connect(&database_url) else {
+                return;
+            };
+            let spinner = terminal.then(|| {
+                let spinner = ProgressBar::new_spinner();
+                spinner.enable_steady_tick(Duration::from_millis(200));
+                spinner
+            });
+            let mut last = String::new();
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(Some(progress)) = crate::index::index_build_progress(&mut client, index) {
+                    let text = progress.to_string();
+                    match &spinner {
+                        Some(spinner) => spinner.set_message(text),
+                        None if text != last => tracing::info!("{text}"),
+                        None => {}
+                    }
+                    last = progress.to_string();
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            if let Some(spinner) = spinner {
+                spinner.finish_and_clear();
+            }
+        });
+        IndexWatch { stop, thread }
+    }
+
+    fn finish(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
+
 /// Progress bars on a terminal, log lines otherwise; blocker reports either way.
-fn progress_observer() -> impl FnMut(&Event<'_>) + Send + 'static {
+fn progress_observer(database_url: String) -> impl FnMut(&Event<'_>) + Send + 'static {
     let terminal = std::io::stderr().is_terminal();
     let mut bar: Option<ProgressBar> = None;
+    let mut index_watch: Option<IndexWatch> = None;
     move |event| match event {
         Event::StepStarted {
             migration,
@@ -424,6 +472,9 @@ fn progress_observer() -> impl FnMut(&Event<'_>) + Send + 'static {
             ..
         } => {
             tracing::info!("{migration}: {phase}: {}", step.description);
+            if let crate::plan::Action::CreateIndexConcurrently { index, .. } = step.action {
+                index_watch = Some(IndexWatch::start(database_url.clone(), index, terminal));
+            }
         }
         Event::BackfillProgress {
             migration,
@@ -457,6 +508,9 @@ fn progress_observer() -> impl FnMut(&Event<'_>) + Send + 'static {
         Event::StepFinished { .. } => {
             if let Some(bar) = bar.take() {
                 bar.finish_and_clear();
+            }
+            if let Some(watch) = index_watch.take() {
+                watch.finish();
             }
         }
         Event::LockWait {
