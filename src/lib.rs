@@ -16,7 +16,12 @@ pub fn connect_or_exit(url: &str) -> Client {
         Ok(client) => client,
         Err(error) => {
             static REPORTED: OnceLock<()> = OnceLock::new();
-            REPORTED.get_or_init(|| eprintln!("error: {error}"));
+            // Written to the process's stderr directly: the test harness captures `eprintln!`,
+            // and the exit below would drop what it captured.
+            REPORTED.get_or_init(|| {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "error: {error}");
+            });
             std::process::exit(2);
         }
     }
