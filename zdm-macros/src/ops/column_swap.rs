@@ -52,7 +52,12 @@ impl ColumnSwap<'_> {
         Trigger {
             table: self.table.to_owned(),
             timing: "BEFORE INSERT OR UPDATE".to_owned(),
-            when: None,
+            // Checked by the server before the function is called: the backfill's own
+            // writes (which set `zdm.quiet`) call nothing.
+            when: Some(format!(
+                "current_setting('zdm.quiet', true) IS DISTINCT FROM {}",
+                quote_literal(&name)
+            )),
             twin: None,
             body: format!(
                 "  IF current_setting('zdm.quiet', true) = {quiet} THEN\n\
