@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use postgres::Client;
-use zdm_runtime::{zero_downtime, Event, Lock, Options, Phase, Runner};
+use zdm_runtime::{zero_downtime, Event, Lock, Migration, Options, Phase, Runner};
 
 #[derive(Debug, Parser)]
 #[command(about = "zdm benchmarks: backfill, trigger overhead, availability, compile cost")]
@@ -34,6 +34,9 @@ struct Args {
     /// Seconds each write-throughput measurement runs.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// How many times each backfill method runs; the medians are compared.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
     /// Skip the seed's loop above this many rows (it re-scans for NULLs on every batch).
     #[arg(long, default_value_t = 4_000_000)]
     seed_loop_max_rows: i64,
@@ -177,99 +180,102 @@ struct Backfill {
 
 fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
     let mut client = zdm_runtime::connect(url)?;
+    let mut runner = Runner::connect(url, Options::default())?;
     let rows = args.rows;
 
     // The physical limit: one UPDATE over the whole table, the column already added.
-    make_table(&mut client, "bench_plain", rows)?;
-    client.batch_execute("ALTER TABLE bench_plain ADD COLUMN email_lower text; CHECKPOINT")?;
-    let started = Instant::now();
-    client.batch_execute("UPDATE bench_plain SET email_lower = lower(email)")?;
-    let update_rows_per_s = rate(rows, started.elapsed());
-    client.batch_execute("DROP TABLE bench_plain")?;
-
+    let plain = |client: &mut Client, column: &str, value: &str| -> Result<f64, Failure> {
+        make_table(client, "bench_plain", rows)?;
+        client.batch_execute(&format!("ALTER TABLE bench_plain ADD COLUMN {column} text"))?;
+        client.batch_execute("CHECKPOINT")?;
+        let started = Instant::now();
+        client.batch_execute(&format!("UPDATE bench_plain SET {column} = {value}"))?;
+        let took = started.elapsed();
+        client.batch_execute("DROP TABLE bench_plain")?;
+        Ok(rate(rows, took))
+    };
     // zdm: expand and sync first (the trigger is installed, as in production), then the
     // timed backfill.
-    make_table(&mut client, "bench_zdm", rows)?;
-    let mut runner = Runner::connect(url, Options::default())?;
-    runner.run_to(&BenchEmailLower, Phase::Sync)?;
-    runner.client().batch_execute("CHECKPOINT")?;
-    let started = Instant::now();
-    let report = runner.run(&BenchEmailLower, Phase::Backfill)?;
-    let zdm_rows_per_s = rate(rows, started.elapsed());
-    assert_eq!(
-        report.steps[0].rows as i64, rows,
-        "the backfill wrote every row once"
-    );
+    let zdm = |runner: &mut Runner, migration: &dyn Migration, table: &str| -> Result<f64, Failure> {
+        make_table(runner.client(), table, rows)?;
+        runner
+            .client()
+            .execute("DELETE FROM zdm.migrations WHERE id = $1", &[&migration.id()])?;
+        runner.run_to(migration, Phase::Sync)?;
+        runner.client().batch_execute("CHECKPOINT")?;
+        let started = Instant::now();
+        let report = runner.run(migration, Phase::Backfill)?;
+        let took = started.elapsed();
+        assert_eq!(
+            report.steps[0].rows as i64, rows,
+            "the backfill wrote every row once"
+        );
+        Ok(rate(rows, took))
+    };
+    // The seed's loop: a batch of ids still NULL, re-found by a scan each time, a commit
+    // per batch.
+    let seed = |client: &mut Client| -> Result<f64, Failure> {
+        make_table(client, "bench_seed", rows)?;
+        client.batch_execute("ALTER TABLE bench_seed ADD COLUMN email_lower text; CHECKPOINT")?;
+        let started = Instant::now();
+        while client.execute(
+            "UPDATE bench_seed SET email_lower = lower(email) WHERE email_lower IS NULL AND id IN \
+             (SELECT id FROM bench_seed WHERE email_lower IS NULL LIMIT 1000)",
+            &[],
+        )? > 0
+        {}
+        let took = started.elapsed();
+        client.batch_execute("DROP TABLE bench_seed")?;
+        Ok(rate(rows, took))
+    };
 
-    // rename_column: the limit is one UPDATE copying the column.
-    make_table(&mut client, "bench_plain_copy", rows)?;
-    client.batch_execute("ALTER TABLE bench_plain_copy ADD COLUMN contact text")?;
-    client.batch_execute("CHECKPOINT")?;
-    let started = Instant::now();
-    client.batch_execute("UPDATE bench_plain_copy SET contact = email")?;
-    let copy_update_rows_per_s = rate(rows, started.elapsed());
-    client.batch_execute("DROP TABLE bench_plain_copy")?;
-    make_table(&mut client, "bench_rename", rows)?;
-    runner.run_to(&BenchRename, Phase::Sync)?;
-    runner.client().batch_execute("CHECKPOINT")?;
-    let started = Instant::now();
-    runner.run(&BenchRename, Phase::Backfill)?;
-    let rename_rows_per_s = rate(rows, started.elapsed());
-    client.batch_execute("DROP TABLE bench_rename")?;
+    // Each method in turn, `--repeat` times, so that a slow minute of the shared machine
+    // hits them all; the medians are compared.
+    let (mut updates, mut zdms, mut copies, mut renames, mut seeds) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..args.repeat.max(1) {
+        updates.push(plain(&mut client, "email_lower", "lower(email)")?);
+        zdms.push(zdm(&mut runner, &BenchEmailLower, "bench_zdm")?);
+        copies.push(plain(&mut client, "contact", "email")?);
+        renames.push(zdm(&mut runner, &BenchRename, "bench_rename")?);
+        if rows <= args.seed_loop_max_rows {
+            seeds.push(seed(&mut client)?);
+        }
+    }
 
     // A constant default: catalog only.
-    let file_before: String = client
-        .query_one(
-            "SELECT relfilenode::text FROM pg_class WHERE relname = 'bench_zdm'",
-            &[],
-        )?
-        .get(0);
+    let relfilenode = |client: &mut Client| -> Result<String, Failure> {
+        Ok(client
+            .query_one(
+                "SELECT relfilenode::text FROM pg_class WHERE relname = 'bench_zdm'",
+                &[],
+            )?
+            .get(0))
+    };
+    let file_before = relfilenode(&mut client)?;
     let reports = runner.run_to(&BenchConstant, Phase::Contract)?;
     let constant_rows_written = reports
         .iter()
         .flat_map(|report| &report.steps)
         .map(|step| step.rows)
         .sum();
-    let file_after: String = client
-        .query_one(
-            "SELECT relfilenode::text FROM pg_class WHERE relname = 'bench_zdm'",
-            &[],
-        )?
-        .get(0);
+    let file_after = relfilenode(&mut client)?;
     drop(runner);
-    client.batch_execute("DROP TABLE bench_zdm; DELETE FROM zdm.migrations")?;
-
-    // The seed's loop: a batch of ids still NULL, re-found by a scan each time, a commit per
-    // batch.
-    let seed_rows_per_s = if rows <= args.seed_loop_max_rows {
-        make_table(&mut client, "bench_seed", rows)?;
-        client.batch_execute("ALTER TABLE bench_seed ADD COLUMN email_lower text; CHECKPOINT")?;
-        let started = Instant::now();
-        loop {
-            let updated = client.execute(
-                "UPDATE bench_seed SET email_lower = lower(email) WHERE email_lower IS NULL AND id IN \
-                 (SELECT id FROM bench_seed WHERE email_lower IS NULL LIMIT 1000)",
-                &[],
-            )?;
-            if updated == 0 {
-                break;
-            }
-        }
-        let seed = rate(rows, started.elapsed());
-        client.batch_execute("DROP TABLE bench_seed")?;
-        Some(seed)
-    } else {
-        None
-    };
+    client.batch_execute("DROP TABLE bench_zdm; DROP TABLE bench_rename; DELETE FROM zdm.migrations")?;
     Ok(Backfill {
-        update_rows_per_s,
-        zdm_rows_per_s,
-        copy_update_rows_per_s,
-        rename_rows_per_s,
-        seed_rows_per_s,
+        update_rows_per_s: median(updates),
+        zdm_rows_per_s: median(zdms),
+        copy_update_rows_per_s: median(copies),
+        rename_rows_per_s: median(renames),
+        seed_rows_per_s: (!seeds.is_empty()).then(|| median(seeds)),
         constant_rows_written,
         constant_rewrote_table: file_before != file_after,
     })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// Single-row UPDATEs and INSERTs from `threads` clients for `seconds`; writes per second.
@@ -312,18 +318,46 @@ struct Triggers {
 fn trigger_overhead(url: &str, args: &Args) -> Result<Triggers, Failure> {
     let mut client = zdm_runtime::connect(url)?;
     make_table(&mut client, "bench_writes", 100_000)?;
-    let without = write_throughput(url, args.threads, args.seconds, 1_000_000_000)?;
     let mut runner = Runner::connect(url, Options::default())?;
     runner.run_to(&BenchTrigger, Phase::Backfill)?;
     drop(runner);
-    settle(&mut client, "bench_writes")?;
-    let with = write_throughput(url, args.threads, args.seconds, 2_000_000_000)?;
-    // A second run without, after the one with, cancels a warming cache in either order.
-    client.batch_execute("DROP TRIGGER zdm_sync_bench_writes_email_lower ON bench_writes; CHECKPOINT")?;
-    let without_again = write_throughput(url, args.threads, args.seconds, 3_000_000_000)?;
+    // The sync triggers as installed, to drop and re-create between measurements.
+    let triggers: Vec<(String, String)> = client
+        .query(
+            "SELECT quote_ident(tgname), pg_get_triggerdef(oid) FROM pg_trigger \
+             WHERE tgrelid = 'bench_writes'::regclass AND NOT tgisinternal",
+            &[],
+        )?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    // Without and with in turn, `--repeat` times, medians compared.
+    let (mut without, mut with) = (vec![], vec![]);
+    for round in 0..args.repeat.max(1) as i64 {
+        for (name, _) in &triggers {
+            client.batch_execute(&format!("DROP TRIGGER {name} ON bench_writes"))?;
+        }
+        settle(&mut client, "bench_writes")?;
+        without.push(write_throughput(
+            url,
+            args.threads,
+            args.seconds,
+            (2 * round + 1) * 1_000_000_000,
+        )?);
+        for (_, definition) in &triggers {
+            client.batch_execute(definition)?;
+        }
+        settle(&mut client, "bench_writes")?;
+        with.push(write_throughput(
+            url,
+            args.threads,
+            args.seconds,
+            (2 * round + 2) * 1_000_000_000,
+        )?);
+    }
     Ok(Triggers {
-        without: (without + without_again) / 2.0,
-        with,
+        without: median(without),
+        with: median(with),
     })
 }
 

@@ -39,8 +39,7 @@ impl TestDb {
     pub fn new(test_name: &str) -> TestDb {
         let name = database_name(test_name);
         let mut admin = connect_or_exit(&database_url());
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        drop_database(&mut admin, &name)
             .unwrap_or_else(|error| panic!("dropping the old test database {name}: {error}"));
         admin
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
@@ -85,7 +84,7 @@ impl Drop for TestDb {
             return;
         }
         if let Ok(mut admin) = zdm_runtime::connect(&database_url()) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+            let _ = drop_database(&mut admin, &self.name);
         }
     }
 }
@@ -115,6 +114,19 @@ impl TestDb {
         let runner = Runner::new(client, test_options()).unwrap_or_else(|error| panic!("{error}"));
         (runner, notices)
     }
+}
+
+/// Drops a database and the sessions still connected to it (what `WITH (FORCE)` does from
+/// PostgreSQL 13 on, written so that 12 runs it too).
+fn drop_database(admin: &mut Client, name: &str) -> Result<(), postgres::Error> {
+    admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        &[&name],
+    )?;
+    admin.batch_execute(&format!(
+        "DROP DATABASE IF EXISTS {}",
+        zdm_runtime::quote_ident(name)
+    ))
 }
 
 /// Options for tests: waits of 200 ms within a 3 s budget, batches of 250 rows so that
@@ -367,7 +379,7 @@ pub fn table_catalog(client: &mut Client, table: &str) -> Vec<String> {
     let mut lines: Vec<String> = client
         .query(
             "SELECT format('column %s %s collate %s not null %s default %s comment %s', a.attname, \
-                    format_type(a.atttypid, a.atttypmod), a.attcollation::regcollation, a.attnotnull, \
+                    format_type(a.atttypid, a.atttypmod), (SELECT collname FROM pg_collation WHERE oid = a.attcollation), a.attnotnull, \
                     pg_get_expr(d.adbin, d.adrelid), col_description(a.attrelid, a.attnum)) \
              FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",

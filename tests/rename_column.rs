@@ -81,7 +81,7 @@ fn collation(client: &mut Client, column: &str) -> String {
     scalar(
         client,
         &format!(
-            "SELECT attcollation::regcollation::text FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = '{column}'"
+            "SELECT (SELECT quote_ident(collname) FROM pg_collation WHERE oid = attcollation) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = '{column}'"
         ),
     )
 }
