@@ -1,4 +1,6 @@
-//! Compile-fail and compile-pass tests: every invalid declaration under `tests/ui/<family>/` must fail to
+//! Compile-fail and compile-pass tests: every invalid declaration under `tests/ui/<family>/`
+//! (malformed, conflicting, same_name, identifiers, types, unsafe, fragments, several_errors,
+//! registry; each file named after its operation) must fail to
 //! build with the message and caret recorded in its `.stderr`. Regenerate with
 //! `TRYBUILD=overwrite cargo test --test ui`, then read each diff as a user would.
 

@@ -1,0 +1,6 @@
+use zdm_runtime::zero_downtime;
+
+#[zero_downtime(id = "m1", add_not_null(table = "users", column = "tags", backfill = "{}"))]
+pub struct RequireTags;
+
+fn main() {}
