@@ -379,7 +379,7 @@ pub fn table_catalog(client: &mut Client, table: &str) -> Vec<String> {
     let mut lines: Vec<String> = client
         .query(
             "SELECT format('column %s %s collate %s not null %s default %s comment %s', a.attname, \
-                    format_type(a.atttypid, a.atttypmod), (SELECT collname FROM pg_collation WHERE oid = a.attcollation), a.attnotnull, \
+                    format_type(a.atttypid, a.atttypmod), coalesce((SELECT quote_ident(collname) FROM pg_collation WHERE oid = a.attcollation), '-'), a.attnotnull, \
                     pg_get_expr(d.adbin, d.adrelid), col_description(a.attrelid, a.attnum)) \
              FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",

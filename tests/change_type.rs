@@ -84,7 +84,7 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
         )
     );
     let mut expected = original.clone();
-    expected.push("column amount_zdm_new numeric(12,2) collate  not null f default  comment ".to_owned());
+    expected.push("column amount_zdm_new numeric(12,2) collate - not null f default  comment ".to_owned());
     expected.sort();
     assert_eq!(
         table_catalog(&mut client, "orders"),
