@@ -1542,38 +1542,31 @@ fn examine(
             }
         }
     };
-    if let Some(default) = &new_default {
-        let set = attempt(
-            transaction,
-            &format!("ALTER TABLE pg_temp.zdm_probe ALTER COLUMN {to_q} SET DEFAULT {default}"),
-        )?;
-        if let Err(message) = set {
-            refusals.push(format!(
-                "the default {default} does not work for {new_type}: {message}"
-            ));
-        }
-    }
-    if let Some(up) = declared.up {
-        let checked = attempt(
-            transaction,
-            &format!("UPDATE pg_temp.zdm_probe SET {to_q} = {up}"),
-        )?;
-        if let Err(message) = checked {
-            refusals.push(format!(
-                "the `up` conversion to {new_type} does not work: {message}"
-            ));
-        }
-    }
-    if let Some(down) = declared.down {
-        let down = crate::sql::substitute(down, &[("{old_type}", &old_type)]);
-        let checked = attempt(
-            transaction,
-            &format!("UPDATE pg_temp.zdm_probe SET {from_q} = {down}"),
-        )?;
-        if let Err(message) = checked {
-            refusals.push(format!(
-                "the `down` conversion back to {old_type} does not work: {message}"
-            ));
+    // The default and the conversions, each tried on the scratch copy.
+    let probes = [
+        new_default.as_ref().map(|default| {
+            (
+                format!("ALTER TABLE pg_temp.zdm_probe ALTER COLUMN {to_q} SET DEFAULT {default}"),
+                format!("the default {default} does not work for {new_type}"),
+            )
+        }),
+        declared.up.map(|up| {
+            (
+                format!("UPDATE pg_temp.zdm_probe SET {to_q} = {up}"),
+                format!("the `up` conversion to {new_type} does not work"),
+            )
+        }),
+        declared.down.map(|down| {
+            let down = crate::sql::substitute(down, &[("{old_type}", &old_type)]);
+            (
+                format!("UPDATE pg_temp.zdm_probe SET {from_q} = {down}"),
+                format!("the `down` conversion back to {old_type} does not work"),
+            )
+        }),
+    ];
+    for (sql, what) in probes.into_iter().flatten() {
+        if let Err(message) = attempt(transaction, &sql)? {
+            refusals.push(format!("{what}: {message}"));
         }
     }
 
