@@ -419,25 +419,31 @@ pub fn assert_revert_restores(
     phase: zdm_runtime::Phase,
     table: &str,
 ) {
+    assert_revert_restores_with(db, migration, phase, |client| {
+        (table_catalog(client, table), contents(client, table))
+    });
+}
+
+/// [`assert_revert_restores`] comparing what `snapshot` reads instead of one table, for
+/// changes that touch several tables or zdm's own records.
+pub fn assert_revert_restores_with<T: PartialEq + std::fmt::Debug>(
+    db: &TestDb,
+    migration: &dyn zdm_runtime::Migration,
+    phase: zdm_runtime::Phase,
+    snapshot: impl Fn(&mut Client) -> T,
+) {
     let mut client = db.connect();
     let mut runner = db.runner();
     if let Some(previous) = phase.previous() {
         runner.run_to(migration, previous).unwrap();
     }
-    let before = (contents(&mut client, table), table_catalog(&mut client, table));
+    let before = snapshot(&mut client);
     runner.run(migration, phase).unwrap();
     runner.revert(migration, phase).unwrap();
-    let after = (contents(&mut client, table), table_catalog(&mut client, table));
     assert_eq!(
-        after.1,
-        before.1,
-        "catalog after reverting {phase} of {}",
-        migration.id()
-    );
-    assert_eq!(
-        after.0,
-        before.0,
-        "contents after reverting {phase} of {}",
+        snapshot(&mut client),
+        before,
+        "catalog and contents after reverting {phase} of {}",
         migration.id()
     );
     assert_eq!(runner.state(migration).unwrap().completed, phase.previous());
