@@ -12,7 +12,7 @@
 
 use std::process::ExitCode;
 
-use zdm_runtime::{zero_downtime, Options, Phase, Runner};
+use zdm_runtime::{zero_downtime, Phase, Runner};
 
 mod support;
 
@@ -51,17 +51,13 @@ fn main() -> ExitCode {
     support::main(MIGRATIONS, demo)
 }
 
-fn demo() -> support::Outcome {
-    let mut runner = Runner::connect(&zdm_runtime::database_url(), Options::default())?;
+fn demo(runner: &mut Runner) -> support::Outcome {
     let client = runner.client();
     client.batch_execute(&format!(
         "DROP TABLE IF EXISTS add_column_demo;
          CREATE TABLE add_column_demo (id bigint PRIMARY KEY, email text NOT NULL);
          INSERT INTO add_column_demo SELECT g, 'Account' || g || '@Example.COM' FROM generate_series(1, {ROWS}) g;"
     ))?;
-    for migration in MIGRATIONS {
-        client.execute("DELETE FROM zdm.migrations WHERE id = $1", &[&migration.id()])?;
-    }
     for migration in MIGRATIONS {
         for phase in Phase::ALL {
             let report = runner.run(*migration, phase)?;

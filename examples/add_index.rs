@@ -8,7 +8,7 @@
 
 use std::process::ExitCode;
 
-use zdm_runtime::{zero_downtime, Error, Migration, Options, Phase, Runner};
+use zdm_runtime::{zero_downtime, Error, Migration, Phase, Runner};
 
 mod support;
 
@@ -33,9 +33,7 @@ fn main() -> ExitCode {
     support::main(MIGRATIONS, example)
 }
 
-fn example() -> support::Outcome {
-    let url = zdm_runtime::database_url();
-    let mut runner = Runner::connect(&url, Options::default())?;
+fn example(runner: &mut Runner) -> support::Outcome {
     let client = runner.client();
     client.batch_execute(&format!(
         "DROP TABLE IF EXISTS example_accounts;
@@ -44,11 +42,6 @@ fn example() -> support::Outcome {
          -- The same person signed up twice.
          INSERT INTO example_accounts VALUES ({ROWS} + 1, 'ACCOUNT7@example.com', NULL);"
     ))?;
-    // A rerun starts the demo migration afresh.
-    client.execute(
-        "DELETE FROM zdm.migrations WHERE id = $1",
-        &[&UniqueLiveEmail.id()],
-    )?;
     println!("created example_accounts with {} rows\n", ROWS + 1);
 
     let expand = UniqueLiveEmail.plan().phase(Phase::Expand);

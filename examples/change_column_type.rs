@@ -14,7 +14,7 @@
 
 use std::process::ExitCode;
 
-use zdm_runtime::{zero_downtime, Migration, Options, Phase, Runner};
+use zdm_runtime::{zero_downtime, Migration, Phase, Runner};
 
 mod support;
 
@@ -40,8 +40,7 @@ fn main() -> ExitCode {
     support::main(MIGRATIONS, example)
 }
 
-fn example() -> support::Outcome {
-    let mut runner = Runner::connect(&zdm_runtime::database_url(), Options::default())?;
+fn example(runner: &mut Runner) -> support::Outcome {
     runner.client().batch_execute(&format!(
         "DROP TABLE IF EXISTS example_invoices;
          CREATE TABLE example_invoices (
@@ -52,12 +51,6 @@ fn example() -> support::Outcome {
          CREATE INDEX example_invoices_amount_idx ON example_invoices (amount);
          INSERT INTO example_invoices SELECT g, g % 1000, 'invoice ' || g FROM generate_series(1, {ROWS}) g;"
     ))?;
-    // A rerun starts the demo migrations afresh.
-    for migration in [&AmountToNumeric as &dyn Migration, &WidenNote] {
-        runner
-            .client()
-            .execute("DELETE FROM zdm.migrations WHERE id = $1", &[&migration.id()])?;
-    }
     println!("created example_invoices with {ROWS} rows\n");
 
     println!("== amount: integer → numeric(12,2)\n");

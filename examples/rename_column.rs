@@ -9,7 +9,7 @@
 
 use std::process::ExitCode;
 
-use zdm_runtime::{zero_downtime, Migration, Options, Phase, Runner};
+use zdm_runtime::{zero_downtime, Migration, Phase, Runner};
 
 mod support;
 
@@ -28,8 +28,7 @@ fn main() -> ExitCode {
     support::main(MIGRATIONS, example)
 }
 
-fn example() -> support::Outcome {
-    let mut runner = Runner::connect(&zdm_runtime::database_url(), Options::default())?;
+fn example(runner: &mut Runner) -> support::Outcome {
     runner.client().batch_execute(&format!(
         "DROP TABLE IF EXISTS example_customers;
          CREATE TABLE example_customers (
@@ -42,10 +41,6 @@ fn example() -> support::Outcome {
          INSERT INTO example_customers
              SELECT g, 'customer' || g || '@example.com', 'Customer ' || g FROM generate_series(1, {ROWS}) g;"
     ))?;
-    // A rerun starts the demo migration afresh.
-    runner
-        .client()
-        .execute("DELETE FROM zdm.migrations WHERE id = $1", &[&RenameName.id()])?;
     println!("created example_customers with {ROWS} rows\n");
 
     for phase in Phase::ALL {

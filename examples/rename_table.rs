@@ -8,7 +8,7 @@
 
 use std::process::ExitCode;
 
-use zdm_runtime::{zero_downtime, Migration, Options, Phase, Runner};
+use zdm_runtime::{zero_downtime, Migration, Phase, Runner};
 
 mod support;
 
@@ -27,9 +27,7 @@ fn main() -> ExitCode {
     support::main(MIGRATIONS, example)
 }
 
-fn example() -> support::Outcome {
-    let url = zdm_runtime::database_url();
-    let mut runner = Runner::connect(&url, Options::default())?;
+fn example(runner: &mut Runner) -> support::Outcome {
     let client = runner.client();
     client.batch_execute(&format!(
         "DROP TABLE IF EXISTS example_clients CASCADE;
@@ -41,11 +39,6 @@ fn example() -> support::Outcome {
          );
          INSERT INTO example_customers (name) SELECT 'customer ' || g FROM generate_series(1, {ROWS}) g;"
     ))?;
-    // A rerun starts the demo migration afresh.
-    client.execute(
-        "DELETE FROM zdm.migrations WHERE id = $1",
-        &[&RenameCustomers.id()],
-    )?;
     println!("created example_customers with {ROWS} rows\n");
 
     for phase in Phase::ALL {

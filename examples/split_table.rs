@@ -9,7 +9,7 @@
 use std::process::ExitCode;
 
 use postgres::Client;
-use zdm_runtime::{zero_downtime, Migration, Options, Phase, Runner};
+use zdm_runtime::{zero_downtime, Migration, Phase, Runner};
 
 mod support;
 
@@ -47,9 +47,7 @@ fn count(client: &mut Client, sql: &str) -> Result<i64, postgres::Error> {
     Ok(client.query_one(sql, &[])?.get(0))
 }
 
-fn split_users() -> support::Outcome {
-    let url = zdm_runtime::database_url();
-    let mut runner = Runner::connect(&url, Options::default())?;
+fn split_users(runner: &mut Runner) -> support::Outcome {
     let client = runner.client();
     client.batch_execute(&format!(
         "DROP TABLE IF EXISTS split_users, split_user_profiles, split_user_logins;
@@ -63,8 +61,6 @@ fn split_users() -> support::Outcome {
          INSERT INTO split_users (email, password_hash, bio)
              SELECT 'user' || g || '@example.com', md5(g::text), 'bio ' || g FROM generate_series(1, {ROWS}) g;"
     ))?;
-    // A rerun starts the demo migration afresh.
-    client.execute("DELETE FROM zdm.migrations WHERE id = $1", &[&SplitUsers.id()])?;
     println!("created split_users with {ROWS} rows\n");
 
     for phase in Phase::ALL {
