@@ -46,7 +46,7 @@ fn example(runner: &mut Runner) -> support::Outcome {
 
     let expand = UniqueLiveEmail.plan().phase(Phase::Expand);
     println!("expand: {}", expand.summary);
-    for step in expand.forward {
+    for step in expand.forward.iter() {
         println!("  - {} [{}]", step.description, step.lock);
     }
     match runner.run(&UniqueLiveEmail, Phase::Expand) {

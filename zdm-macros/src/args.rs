@@ -83,7 +83,7 @@ impl Operation<'_> {
         }
     }
 
-    pub fn plan(&self, id: &str, description: &str) -> crate::model::Plan {
+    pub fn plan(&self, id: &str, description: &str) -> zdm_plan::Plan {
         match self {
             Operation::AddColumn(operation) => operation.plan(id, description),
             Operation::AddIndex(operation) => operation.plan(id, description),

@@ -6,8 +6,8 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use crate::args::{self, Args};
-use crate::model::Plan;
 use crate::relations::Relations;
+use zdm_plan::Plan;
 
 /// Expands `#[zero_downtime(attr)] item`. On errors the item is re-emitted unchanged with
 /// every error beside it, plus a placeholder impl, so the rest of the crate still
@@ -29,13 +29,14 @@ pub fn zero_downtime(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(errors) => {
             let errors = errors.write_errors();
             let ident = &item.ident;
+            let private = zdm_plan::private_path();
             quote! {
                 #item
                 #errors
                 const _: () = {
                     #[automatically_derived]
-                    impl ::zdm_runtime::__private::Migration for #ident {
-                        fn plan(&self) -> &'static ::zdm_runtime::__private::Plan {
+                    impl #private::Migration for #ident {
+                        fn plan(&self) -> &'static #private::Plan {
                             ::core::unreachable!()
                         }
                     }
@@ -115,18 +116,18 @@ fn doc_comment(attrs: &[syn::Attribute]) -> String {
 
 fn emit(item: &syn::ItemStruct, declaration: &Declaration) -> TokenStream {
     let ident = &item.ident;
-    let private = quote!(::zdm_runtime::__private);
+    let private = zdm_plan::private_path();
     let id = &declaration.plan.id;
     let provides = &declaration.relations.provides;
     let uses = &declaration.relations.uses;
     let after = &declaration.after;
     // Spanned at each name in `after(...)`, so a wrong one is reported there.
     let after_checks = after.iter().map(|dependency| {
-        // The path is spelled out here rather than through `#private`, whose tokens carry
-        // the attribute's span: rustc reports a failed const at the call's first token.
+        // rustc reports a failed const at the call's first token, so the path starts there.
+        let private = zdm_plan::private_path_at(dependency.span());
         quote_spanned! {dependency.span()=>
-            const _: () = ::zdm_runtime::__private::assert_after_provides(
-                <#dependency as ::zdm_runtime::__private::Declared>::PROVIDES,
+            const _: () = #private::assert_after_provides(
+                <#dependency as #private::Declared>::PROVIDES,
                 &[#(#uses),*],
             );
         }

@@ -7,7 +7,6 @@
 
 mod args;
 mod expand;
-mod model;
 mod names;
 mod ops;
 mod relations;

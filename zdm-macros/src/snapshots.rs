@@ -5,54 +5,13 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::model::{PhasePlan, Plan};
-
-fn render_phase(name: &str, phase: &PhasePlan, out: &mut String) {
-    out.push_str(&format!("{name}: {}\n", phase.summary));
-    for (label, steps) in [("", &phase.forward), ("revert ", &phase.reverse)] {
-        for (index, step) in steps.iter().enumerate() {
-            out.push_str(&format!(
-                "  {label}{}. {} [{:?}]\n",
-                index + 1,
-                step.description,
-                step.lock
-            ));
-            let statements = step.action.statements();
-            for statement in statements {
-                for line in statement.lines() {
-                    out.push_str(&format!("       {line}\n"));
-                }
-            }
-        }
-    }
-    if let Some(discards) = &phase.reverse_discards {
-        out.push_str(&format!("  revert discards: {discards}\n"));
-    }
-}
-
 /// The snapshot text of one declaration.
 pub fn expansion(attr: TokenStream, item: TokenStream) -> String {
     let parsed: syn::ItemStruct = syn::parse2(item.clone()).expect("test items are structs");
     let mut out = format!("#[zero_downtime({attr})]\n\n");
     match crate::expand::declaration(attr.clone(), &parsed) {
-        Ok(declaration) => {
-            let plan = declaration.plan;
-            let Plan {
-                expand,
-                sync,
-                backfill,
-                contract,
-                ..
-            } = &plan;
-            for (name, phase) in [
-                ("expand", expand),
-                ("sync", sync),
-                ("backfill", backfill),
-                ("contract", contract),
-            ] {
-                render_phase(name, phase, &mut out);
-            }
-        }
+        // What `plan` prints: the same statements the runtime runs and checksums.
+        Ok(declaration) => out.push_str(&declaration.plan.to_string()),
         Err(errors) => out.push_str(&format!("errors: {errors}\n")),
     }
     let code = crate::expand::zero_downtime(attr, item);
@@ -174,4 +133,26 @@ snapshot!(
     id = "a1",
     after(AddEmailLower),
     add_index(table = "users", columns = "email_lower")
+);
+snapshot!(
+    rename_column,
+    id = "c1",
+    rename_column(table = "users", from = "name", to = "full_name")
+);
+snapshot!(
+    change_type_implicit_cast,
+    id = "t1",
+    change_type(table = "orders", column = "amount", to = "numeric(12,2)")
+);
+snapshot!(
+    change_type_declared_conversions,
+    id = "t2",
+    change_type(
+        table = "orders",
+        column = "amount",
+        to = "bigint",
+        up = "amount * 100",
+        down = "amount / 100",
+        default = "0"
+    )
 );

@@ -12,10 +12,10 @@ use postgres::Transaction;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::plan::Backfill;
 use crate::runner::{short_transaction, BatchSize, Runner, StepContext};
-use crate::sql::{quote_ident, quote_literal};
 use crate::state;
+use zdm_plan::sql::{quote_ident, quote_literal};
+use zdm_plan::Backfill;
 
 const FIRST_ADAPTIVE_BATCH: u32 = 1_000;
 const MIN_BATCH: u32 = 100;
@@ -34,7 +34,7 @@ struct KeyColumn {
 }
 
 pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -> Result<Outcome> {
-    run_statements(runner, context, spec.table, spec.statements)
+    run_statements(runner, context, &spec.table, &spec.statements)
 }
 
 /// [`run`] over statements composed at run time.
@@ -42,7 +42,7 @@ pub(crate) fn run_statements(
     runner: &mut Runner,
     context: &StepContext,
     table: &str,
-    statements: &[&str],
+    statements: &[impl AsRef<str>],
 ) -> Result<Outcome> {
     let key = primary_key(runner, context, table)?;
     // `{key}` in a statement: the key columns, for statements that record the rows they fill.
@@ -51,7 +51,7 @@ pub(crate) fn run_statements(
         .map(|column| column.name.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let state = state::load(runner.client(), context.plan.id)?;
+    let state = state::load(runner.client(), &context.plan.id)?;
     let mut cursor = state.cursor;
     let estimate = row_estimate(runner, context, table)?;
     let mut rows_done = u64::try_from(state.rows_done).unwrap_or(0);
@@ -80,17 +80,17 @@ pub(crate) fn run_statements(
             for statement in statements {
                 // In one pass, outside quotes: the range holds values read from the table
                 // and names hold anything, `{key}` and `{range}` included.
-                let statement = crate::sql::substitute(
-                    statement,
+                let statement = zdm_plan::sql::substitute(
+                    statement.as_ref(),
                     &[("{key}", &key_list), ("{range}", &format!("({range})"))],
                 );
                 rows += transaction.execute(statement.as_str(), &[])?;
             }
             match &upper {
                 Some(upper) => {
-                    state::checkpoint(&mut transaction, context.plan.id, upper, rows as i64)?;
+                    state::checkpoint(&mut transaction, &context.plan.id, upper, rows as i64)?;
                 }
-                None => state::advance_in(&mut transaction, context.plan.id, context.index)?,
+                None => state::advance_in(&mut transaction, &context.plan.id, context.index)?,
             }
             transaction.commit()?;
             last_batch = upper.is_none();
@@ -100,7 +100,7 @@ pub(crate) fn run_statements(
         outcome.rows += rows;
         rows_done += rows;
         runner.emit(Event::BackfillProgress {
-            migration: context.plan.id,
+            migration: &context.plan.id,
             step: context.step,
             rows_done,
             estimate,
@@ -186,7 +186,7 @@ fn primary_key(runner: &mut Runner, context: &StepContext, table: &str) -> Resul
         .map_err(|error| context.failed(error))?;
     if rows.is_empty() {
         return Err(Error::Drift {
-            migration: context.plan.id.to_owned(),
+            migration: context.plan.id.to_string(),
             expected: format!("a primary key on {table} to paginate the backfill by"),
             found: "no primary key".to_owned(),
         });

@@ -17,10 +17,11 @@ use postgres::{Client, Transaction};
 
 use crate::backfill;
 use crate::error::{describe, Error, Result};
-use crate::plan::{Carry, CarryTarget, CarryWork};
 use crate::runner::{short_transaction, Runner, StepContext};
-use crate::sql::{bounded_name, quote_ident, quote_literal};
 use crate::state;
+use zdm_plan::names::bounded_name;
+use zdm_plan::sql::{quote_ident, quote_literal};
+use zdm_plan::{Carry, CarryTarget, CarryWork};
 
 /// What a carry step did.
 pub(crate) struct Outcome {
@@ -222,7 +223,7 @@ impl Record {
     }
 
     fn substitute(&self, sql: &str) -> String {
-        crate::sql::substitute(sql, &[("{old_type}", &self.old_type)])
+        zdm_plan::sql::substitute(sql, &[("{old_type}", &self.old_type)])
     }
 
     /// What is carried, in words, for the step report.
@@ -248,8 +249,8 @@ impl Record {
     }
 }
 
-pub(crate) fn run(runner: &mut Runner, context: &StepContext, carry: &Carry) -> Result<Outcome> {
-    match carry.work {
+pub(crate) fn run(runner: &mut Runner, context: &StepContext, carry: &'static Carry) -> Result<Outcome> {
+    match &carry.work {
         CarryWork::Inspect {
             ty,
             default,
@@ -261,11 +262,11 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, carry: &Carry) -> 
             context,
             carry,
             &Declared {
-                ty,
-                default,
-                converts,
-                up,
-                down,
+                ty: ty.as_deref(),
+                default: default.as_deref(),
+                converts: *converts,
+                up: up.as_deref(),
+                down: down.as_deref(),
             },
         ),
         CarryWork::Forget => {
@@ -281,7 +282,7 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, carry: &Carry) -> 
             Ok(Outcome::done(retries))
         }
         CarryWork::RestoreInPlace => match load(runner.client(), context)? {
-            Some(record) => copy_work(runner, context, carry, CarryWork::RestoreInPlace, &record),
+            Some(record) => copy_work(runner, context, carry, &CarryWork::RestoreInPlace, &record),
             // A refused expand recorded nothing and changed nothing.
             None => {
                 advance(runner, context)?;
@@ -300,7 +301,7 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, carry: &Carry) -> 
             let sql = format!(
                 "ALTER TABLE {} DROP COLUMN IF EXISTS {}",
                 carry.table,
-                quote_ident(carry.new_column)
+                quote_ident(&carry.new_column)
             );
             let retries = runner.in_transaction(context, |transaction| {
                 transaction.batch_execute(&sql)?;
@@ -322,19 +323,19 @@ pub(crate) fn run(runner: &mut Runner, context: &StepContext, carry: &Carry) -> 
 fn copy_work(
     runner: &mut Runner,
     context: &StepContext,
-    carry: &Carry,
-    work: CarryWork,
+    carry: &'static Carry,
+    work: &CarryWork,
     record: &Record,
 ) -> Result<Outcome> {
-    let table = carry.table;
-    match work {
-        CarryWork::CheckConvertible { conversion } => {
+    let table = &carry.table;
+    match *work {
+        CarryWork::CheckConvertible { ref conversion } => {
             check_convertible(runner, context, carry, record, conversion)
         }
         CarryWork::AddColumn => {
             let sql = format!(
                 "ALTER TABLE {table} ADD COLUMN {} {}",
-                quote_ident(carry.new_column),
+                quote_ident(&carry.new_column),
                 record.column_definition(CarryTarget::New)
             );
             let retries = runner.in_transaction(context, |transaction| {
@@ -351,7 +352,7 @@ fn copy_work(
                     record.old_type, record.new_type
                 )));
             }
-            let column = quote_ident(carry.column);
+            let column = quote_ident(&carry.column);
             let mut statements = vec![format!(
                 "ALTER TABLE {table} ALTER COLUMN {column} TYPE {}",
                 record.column_definition(CarryTarget::New)
@@ -378,7 +379,7 @@ fn copy_work(
                 advance(runner, context)?;
                 return Ok(Outcome::done(0).noted("nothing to restore: the type was not changed in place"));
             }
-            let column = quote_ident(carry.column);
+            let column = quote_ident(&carry.column);
             let mut statements = vec![format!(
                 "ALTER TABLE {table} ALTER COLUMN {column} TYPE {}",
                 record.column_definition(CarryTarget::Original)
@@ -395,7 +396,7 @@ fn copy_work(
             })?;
             Ok(Outcome::done(retries))
         }
-        CarryWork::Transaction(statements) => {
+        CarryWork::Transaction(ref statements) => {
             let statements: Vec<String> = statements.iter().map(|sql| record.substitute(sql)).collect();
             let retries = runner.in_transaction(context, |transaction| {
                 for statement in &statements {
@@ -405,7 +406,10 @@ fn copy_work(
             })?;
             Ok(Outcome::done(retries))
         }
-        CarryWork::Backfill { statements, refill } => {
+        CarryWork::Backfill {
+            ref statements,
+            refill,
+        } => {
             if refill && record.stage != Stage::Unswapped {
                 advance(runner, context)?;
                 return Ok(Outcome::done(0).noted("nothing to refill: the old column was never dropped"));
@@ -455,7 +459,7 @@ fn copy_work(
                     &format!("SELECT zdm_row::text FROM {table} AS zdm_row WHERE {column_q} IS NULL LIMIT 5"),
                 )?;
                 return Err(Error::Precondition {
-                    migration: context.plan.id.to_owned(),
+                    migration: context.plan.id.to_string(),
                     phase: context.phase,
                     expectation: format!("no NULL in {table}.{column_q}, which the original column forbade"),
                     count,
@@ -547,20 +551,24 @@ fn copy_work(
             })?;
             Ok(Outcome::done(retries))
         }
-        CarryWork::Swap { statements, rename } => swap(runner, context, carry, record, statements, rename),
-        CarryWork::Unswap { statements, rename } => {
-            unswap(runner, context, carry, record, statements, rename)
-        }
+        CarryWork::Swap {
+            ref statements,
+            rename,
+        } => swap(runner, context, carry, record, statements, rename),
+        CarryWork::Unswap {
+            ref statements,
+            rename,
+        } => unswap(runner, context, carry, record, statements, rename),
         CarryWork::Inspect { .. } | CarryWork::Forget | CarryWork::DropColumn => {
             unreachable!("handled by run")
         }
     }
 }
 
-fn target_column(carry: &Carry, target: CarryTarget) -> &'static str {
+fn target_column(carry: &'static Carry, target: CarryTarget) -> &'static str {
     match target {
-        CarryTarget::New => carry.new_column,
-        CarryTarget::Original => carry.column,
+        CarryTarget::New => &carry.new_column,
+        CarryTarget::Original => &carry.column,
     }
 }
 
@@ -569,11 +577,11 @@ fn target_column(carry: &Carry, target: CarryTarget) -> &'static str {
 fn build_indexes(
     runner: &mut Runner,
     context: &StepContext,
-    carry: &Carry,
+    carry: &'static Carry,
     record: &Record,
     target: CarryTarget,
 ) -> Result<Outcome> {
-    let table = carry.table;
+    let table = &carry.table;
     let mut outcome = Outcome::done(0);
     let mut built = 0;
     for object in record.objects.iter().filter(|object| object.kind.is_index()) {
@@ -610,23 +618,23 @@ fn build_indexes(
 fn swap(
     runner: &mut Runner,
     context: &StepContext,
-    carry: &Carry,
+    carry: &'static Carry,
     record: &Record,
-    statements: &[&str],
+    statements: &[zdm_plan::Text],
     rename: bool,
 ) -> Result<Outcome> {
-    let table = carry.table;
-    let final_column = if rename { carry.column } else { carry.new_column };
+    let table = &carry.table;
+    let final_column: &str = if rename { &carry.column } else { &carry.new_column };
     let final_q = quote_ident(final_column);
     let mut sql: Vec<String> = statements.iter().map(|sql| record.substitute(sql)).collect();
     sql.push(format!(
         "ALTER TABLE {table} DROP COLUMN {}",
-        quote_ident(carry.column)
+        quote_ident(&carry.column)
     ));
     if rename {
         sql.push(format!(
             "ALTER TABLE {table} RENAME COLUMN {} TO {final_q}",
-            quote_ident(carry.new_column)
+            quote_ident(&carry.new_column)
         ));
     }
     if let Some(default) = &record.new_default {
@@ -674,14 +682,14 @@ fn swap(
         .collect();
     if !unknown.is_empty() {
         return Err(Error::Refused {
-            migration: context.plan.id.to_owned(),
+            migration: context.plan.id.to_string(),
             before: "the swap, which leaves the old column as it is".to_owned(),
             reason: format!(
                 "{} depend on {}.{} but were created after expand, so nothing carried them, and dropping the \
                  column would drop them; drop them, or revert to before expand and run it again",
                 unknown.iter().map(|name| display(name)).collect::<Vec<_>>().join(", "),
                 table,
-                quote_ident(carry.column)
+                quote_ident(&carry.column)
             ),
         });
     }
@@ -720,19 +728,19 @@ fn column_extras(table: &str, column_q: &str, record: &Record) -> Vec<String> {
 fn unswap(
     runner: &mut Runner,
     context: &StepContext,
-    carry: &Carry,
+    carry: &'static Carry,
     record: &Record,
-    statements: &[&str],
+    statements: &[zdm_plan::Text],
     rename: bool,
 ) -> Result<Outcome> {
-    let table = carry.table;
-    let column_q = quote_ident(carry.column);
-    let new_q = quote_ident(carry.new_column);
+    let table = &carry.table;
+    let column_q = quote_ident(&carry.column);
+    let new_q = quote_ident(&carry.new_column);
     let stand_in = quote_ident(&not_null_stand_in(
         runner.client(),
         context,
         table,
-        carry.new_column,
+        &carry.new_column,
     )?);
     let mut sql = Vec::new();
     let stage = if record.stage == Stage::Swapped {
@@ -802,16 +810,16 @@ fn unswap(
 fn check_convertible(
     runner: &mut Runner,
     context: &StepContext,
-    carry: &Carry,
+    carry: &'static Carry,
     record: &Record,
     conversion: &str,
 ) -> Result<Outcome> {
-    let table = carry.table;
-    let column_q = quote_ident(carry.column);
+    let table = &carry.table;
+    let column_q = quote_ident(&carry.column);
     let function = format!(
         "CREATE OR REPLACE FUNCTION pg_temp.zdm_convertible(anyelement) RETURNS boolean \
          LANGUAGE plpgsql AS {}",
-        crate::sql::dollar_quote(&format!(
+        zdm_plan::sql::dollar_quote(&format!(
             "\nDECLARE converted {};\n\
              BEGIN\n  converted := {conversion};\n  RETURN true;\n\
              EXCEPTION WHEN OTHERS THEN\n  RETURN false;\nEND\n",
@@ -849,7 +857,7 @@ fn check_convertible(
     let found = found?;
     if count > 0 {
         return Err(Error::Precondition {
-            migration: context.plan.id.to_owned(),
+            migration: context.plan.id.to_string(),
             phase: context.phase,
             expectation: format!(
                 "every value of {table}.{column_q} convertible to {} by `up`",
@@ -890,7 +898,7 @@ fn transaction(
 }
 
 fn advance(runner: &mut Runner, context: &StepContext) -> Result<()> {
-    state::advance(runner.client(), context.plan.id, context.index)
+    state::advance(runner.client(), &context.plan.id, context.index)
 }
 
 fn set_stage(
@@ -976,12 +984,12 @@ fn has_record_tables(client: &mut impl postgres::GenericClient) -> Result<bool, 
 }
 
 fn load(client: &mut Client, context: &StepContext) -> Result<Option<Record>> {
-    load_record(client, context.plan.id).map_err(|error| context.failed(error))
+    load_record(client, &context.plan.id).map_err(|error| context.failed(error))
 }
 
 fn required(runner: &mut Runner, context: &StepContext) -> Result<Record> {
     load(runner.client(), context)?.ok_or_else(|| Error::Refused {
-        migration: context.plan.id.to_owned(),
+        migration: context.plan.id.to_string(),
         before: "any change".to_owned(),
         reason: "zdm has no record of the column this migration carries (zdm.carried_columns); \
                  expand records it, so run expand first"
@@ -1103,7 +1111,7 @@ struct Findings {
 fn inspect(
     runner: &mut Runner,
     context: &StepContext,
-    carry: &Carry,
+    carry: &'static Carry,
     declared: &Declared,
 ) -> Result<Outcome> {
     let mut findings = None;
@@ -1114,7 +1122,7 @@ fn inspect(
         transaction.rollback()
     })?;
     let findings = findings.expect("with_lock_retries returned Ok after a successful attempt");
-    let column = format!("{}.{}", carry.table, quote_ident(carry.column));
+    let column = format!("{}.{}", carry.table, quote_ident(&carry.column));
     if !findings.refusals.is_empty() {
         let reasons: String = findings
             .refusals
@@ -1122,11 +1130,11 @@ fn inspect(
             .map(|reason| format!("\n  - {reason}"))
             .collect();
         return Err(Error::Refused {
-            migration: context.plan.id.to_owned(),
+            migration: context.plan.id.to_string(),
             before: "any change".to_owned(),
             reason: format!(
                 "{column} cannot be carried to {} safely:{reasons}",
-                quote_ident(carry.new_column)
+                quote_ident(&carry.new_column)
             ),
         });
     }
@@ -1134,7 +1142,7 @@ fn inspect(
         .record
         .expect("examine returns a record when it has no refusal");
     let more = runner.in_transaction(context, |transaction| {
-        save_record(transaction, context.plan.id, &record)
+        save_record(transaction, &context.plan.id, &record)
     })?;
     let note = if record.in_place {
         format!(
@@ -1158,7 +1166,7 @@ fn inspect(
 /// definition on scratch copies of the table; runs in a transaction the caller rolls back.
 fn examine(
     transaction: &mut Transaction<'_>,
-    carry: &Carry,
+    carry: &'static Carry,
     declared: &Declared,
 ) -> Result<Findings, postgres::Error> {
     fn refused(refusals: Vec<String>) -> Result<Findings, postgres::Error> {
@@ -1167,7 +1175,7 @@ fn examine(
             record: None,
         })
     }
-    let table = carry.table;
+    let table = &carry.table;
     let mut refusals = Vec::new();
 
     let Some(relation) = transaction.query_opt(
@@ -1214,7 +1222,7 @@ fn examine(
     else {
         return refused(vec![format!(
             "{table} has no column {}",
-            quote_ident(carry.column)
+            quote_ident(&carry.column)
         )]);
     };
     let attnum: i16 = column.get(0);
@@ -1228,7 +1236,7 @@ fn examine(
     let statistics: Option<i32> = column.get(7);
     let to_q: String = column.get(11);
     // Messages always quote the column, whatever PostgreSQL's quoting leaves bare.
-    let label = quote_ident(carry.column);
+    let label = quote_ident(&carry.column);
     if !column.get::<_, &str>(8).is_empty() {
         refusals.push(format!(
             "{label} is an identity column, whose sequence cannot move to another column"
@@ -1500,7 +1508,7 @@ fn examine(
     if declared.ty.is_some() && new_type == old_type && new_collation == old_collation {
         return refused(vec![format!(
             "{} already has the type {old_type}; there is nothing to change",
-            quote_ident(carry.column)
+            quote_ident(&carry.column)
         )]);
     }
 
@@ -1527,7 +1535,7 @@ fn examine(
                         return refused(vec![format!(
                             "the default {default} of {} cannot be converted to {new_type}: {message}; \
                              declare the new default with `default = \"…\"`",
-                            quote_ident(carry.column)
+                            quote_ident(&carry.column)
                         )])
                     }
                 }
@@ -1535,7 +1543,7 @@ fn examine(
                 return refused(vec![format!(
                     "{} has the default {default}, and with `up` declared zdm cannot tell what it becomes \
                      in {new_type}; declare it with `default = \"…\"`",
-                    quote_ident(carry.column)
+                    quote_ident(&carry.column)
                 )]);
             } else {
                 Some(format!("({default})::{new_type}"))
@@ -1557,7 +1565,7 @@ fn examine(
             )
         }),
         declared.down.map(|down| {
-            let down = crate::sql::substitute(down, &[("{old_type}", &old_type)]);
+            let down = zdm_plan::sql::substitute(down, &[("{old_type}", &old_type)]);
             (
                 format!("UPDATE pg_temp.zdm_probe SET {from_q} = {down}"),
                 format!("the `down` conversion back to {old_type} does not work"),
@@ -1630,7 +1638,7 @@ fn examine(
             .into_iter()
             .map(|name| {
                 if name == carry.column {
-                    carry.new_column.to_owned()
+                    carry.new_column.to_string()
                 } else {
                     name
                 }
@@ -1699,7 +1707,7 @@ fn examine(
 /// either means a copy.
 fn changes_in_place(
     transaction: &mut Transaction<'_>,
-    carry: &Carry,
+    carry: &'static Carry,
     objects: &[Object],
     new_type: &str,
     new_collation: &Option<String>,
@@ -1736,7 +1744,7 @@ fn changes_in_place(
         transaction,
         &format!(
             "ALTER TABLE pg_temp.zdm_in_place ALTER COLUMN {} TYPE {new_type}{collate}",
-            quote_ident(carry.column)
+            quote_ident(&carry.column)
         ),
     )?;
     if altered.is_err() {

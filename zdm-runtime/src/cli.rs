@@ -26,9 +26,9 @@ use postgres::Client;
 
 use crate::error::Error;
 use crate::events::Event;
-use crate::plan::{Migration, Phase};
 use crate::runner::{self, BatchSize, Options, Runner};
 use crate::state::{self, Direction, MigrationState};
+use zdm_plan::{Migration, Phase};
 
 /// The process exit codes of the CLI.
 pub mod exit {
@@ -288,7 +288,7 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration]) -> Result<(), Failure> {
             }
             if !allow_data_loss {
                 for phase in &phases {
-                    if let Some(discards) = migration.plan().phase(*phase).reverse_discards {
+                    if let Some(discards) = &migration.plan().phase(*phase).reverse_discards {
                         return Err(Failure {
                             code: exit::REFUSED,
                             message: format!(
@@ -372,8 +372,8 @@ fn perform(cli: &Cli, client: Client, work: Vec<(&dyn Migration, Phase, Directio
         for (migration, phase, direction) in &work {
             let plan = migration.plan().phase(*phase);
             let steps = match direction {
-                Direction::Forward => plan.forward,
-                Direction::Reverse => plan.reverse,
+                Direction::Forward => &plan.forward,
+                Direction::Reverse => &plan.reverse,
             };
             println!(
                 "would {} {phase} of {}: {}",
@@ -472,7 +472,7 @@ fn progress_observer(database_url: String) -> impl FnMut(&Event<'_>) + Send + 's
             ..
         } => {
             tracing::info!("{migration}: {phase}: {}", step.description);
-            if let crate::plan::Action::CreateIndexConcurrently { index, .. } = step.action {
+            if let zdm_plan::Action::CreateIndexConcurrently { index, .. } = &step.action {
                 index_watch = Some(IndexWatch::start(database_url.clone(), index, terminal));
             }
         }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::plan::Phase;
+use zdm_plan::Phase;
 
 /// A session that held a lock the runner waited for.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use crate::error::Blocker;
-use crate::plan::{Phase, Step};
 use crate::runner::StepReport;
 use crate::state::Direction;
+use zdm_plan::{Phase, Step};
 
 /// One thing that happened inside [`Runner`](crate::Runner); see
 /// [`Runner::observe`](crate::Runner::observe).
@@ -26,7 +26,7 @@ pub enum Event<'a> {
         migration: &'a str,
         phase: Phase,
         index: usize,
-        step: &'a Step,
+        step: &'static Step,
     },
     /// A step finished.
     StepFinished {
@@ -36,7 +36,7 @@ pub enum Event<'a> {
     /// A statement's lock wait timed out; the step is retried after `retry_in`.
     LockWait {
         migration: &'a str,
-        step: &'a Step,
+        step: &'static Step,
         attempt: u32,
         /// Sessions holding locks on the step's table when the wait timed out.
         blockers: &'a [Blocker],
@@ -45,7 +45,7 @@ pub enum Event<'a> {
     /// A backfill batch committed.
     BackfillProgress {
         migration: &'a str,
-        step: &'a Step,
+        step: &'static Step,
         /// Rows written by this step so far, resumed runs included.
         rows_done: u64,
         /// The planner's estimate of the table's rows (`pg_class.reltuples`); 0 if unknown.

@@ -6,8 +6,8 @@ use std::fmt;
 use postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::plan::Plan;
-use crate::sql::quote_ident;
+use zdm_plan::sql::quote_ident;
+use zdm_plan::Plan;
 
 /// Everything that makes two indexes of one table interchangeable, as one line of text:
 /// uniqueness, access method, key and INCLUDE columns (names or expressions as the server
@@ -45,7 +45,7 @@ pub(crate) fn check_absent_or_same(
     let unique_sql = if unique { "UNIQUE " } else { "" };
     let drift = |found: String| {
         Err(Error::Drift {
-            migration: plan.id.to_owned(),
+            migration: plan.id.to_string(),
             expected: format!(
                 "no relation named {index_q}, or {} on {table} {definition}",
                 if unique { "a UNIQUE index" } else { "an index" }

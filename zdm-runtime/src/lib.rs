@@ -32,26 +32,24 @@ pub mod cli;
 mod error;
 mod events;
 mod index;
-mod plan;
 mod runner;
 mod schema_checks;
 mod split;
-mod sql;
 mod state;
 mod view;
 
 pub use error::{Blocker, Error, Result};
 pub use events::Event;
 pub use index::{index_build_progress, IndexBuildProgress};
-pub use plan::{
-    Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, Lock, Migration, Phase, PhasePlan,
-    Plan, Step,
-};
-pub use plan::{Split, SplitOperation, SplitTarget};
 pub use runner::{connect, database_url, BatchSize, Options, PhaseReport, Runner, StepReport};
-pub use sql::{quote_ident, quote_literal};
 pub use state::{Direction, MigrationState};
 pub use zdm_macros::zero_downtime;
+pub use zdm_plan::sql::{quote_ident, quote_literal};
+pub use zdm_plan::{
+    Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, List, Lock, Migration, Phase,
+    PhasePlan, Plan, Step, Text,
+};
+pub use zdm_plan::{Split, SplitOperation, SplitTarget};
 
 /// Lists an application's migrations in the order they run, as a
 /// `&'static [&'static dyn Migration]` for the CLI and the runner. Two declarations with the
@@ -70,22 +68,25 @@ pub use zdm_macros::zero_downtime;
 macro_rules! migrations {
     ($vis:vis static $name:ident = [$($migration:path),* $(,)?]) => {
         $vis static $name: &[&dyn $crate::Migration] = &[$(&$migration),*];
-        const _: () = $crate::__private::assert_unique_ids(&[$(<$migration as $crate::__private::Declared>::ID),*]);
-        const _: () = $crate::__private::assert_order(&[
-            $((<$migration as $crate::__private::Declared>::ID, <$migration as $crate::__private::Declared>::AFTER)),*
+        const _: () = $crate::__private_0_1_0::assert_unique_ids(&[$(<$migration as $crate::__private_0_1_0::Declared>::ID),*]);
+        const _: () = $crate::__private_0_1_0::assert_order(&[
+            $((<$migration as $crate::__private_0_1_0::Declared>::ID, <$migration as $crate::__private_0_1_0::Declared>::AFTER)),*
         ]);
     };
 }
 
-/// What generated code names; not part of the public API.
+/// What generated code names; not part of the public API. Its name carries the version the
+/// macro was built with (the crates are pinned to each other with `=`), so a macro from
+/// another release fails with "could not find `__private_…`" rather than deep inside a plan.
 #[doc(hidden)]
-pub mod __private {
-    pub use crate::plan::{
+pub mod __private_0_1_0 {
+    pub use core::option::Option::{None, Some};
+    pub use std::borrow::Cow;
+    pub use zdm_plan::{
         Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, Lock, Migration, PhasePlan,
         Plan, Step,
     };
-    pub use crate::plan::{Split, SplitOperation, SplitTarget};
-    pub use core::option::Option::{None, Some};
+    pub use zdm_plan::{Split, SplitOperation, SplitTarget};
 
     /// What the attribute records of a declaration for compile-time checks across
     /// declarations.
@@ -174,5 +175,18 @@ pub mod __private {
             i += 1;
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_private_module_carries_this_version() {
+        // The macro names `__private_<version>` from the plan crate's version; renaming the
+        // module is part of every release.
+        assert_eq!(
+            format!("__private_{}", env!("CARGO_PKG_VERSION").replace('.', "_")),
+            "__private_0_1_0"
+        );
     }
 }

@@ -10,8 +10,8 @@ use crate::backfill;
 use crate::carry;
 use crate::error::{describe, with_causes, Blocker, Error, Result};
 use crate::events::Event;
-use crate::plan::{Action, Check, Expectation, Migration, Phase, Plan, Step};
 use crate::state::{self, Direction, MigrationState};
+use zdm_plan::{Action, Check, Expectation, Migration, Phase, Plan, Step};
 
 /// The oldest server zdm runs against: `SET NOT NULL` skips its table scan when a valid
 /// `CHECK (col IS NOT NULL)` exists only from PostgreSQL 12 on.
@@ -242,7 +242,7 @@ impl Runner {
 
     fn execute(&mut self, plan: &'static Plan, phase: Phase, direction: Direction) -> Result<PhaseReport> {
         let checksum = plan.checksum();
-        let state = state::load(&mut self.client, plan.id)?;
+        let state = state::load(&mut self.client, &plan.id)?;
         check_order(plan, &state, phase, direction, &checksum)?;
         let resumed = state.running == Some((phase, direction));
         let first_step = if resumed { state.step as usize } else { 0 };
@@ -250,8 +250,8 @@ impl Runner {
             state::begin(&mut self.client, plan, phase, direction, &checksum)?;
         }
         let steps = match direction {
-            Direction::Forward => plan.phase(phase).forward,
-            Direction::Reverse => plan.phase(phase).reverse,
+            Direction::Forward => &plan.phase(phase).forward,
+            Direction::Reverse => &plan.phase(phase).reverse,
         };
         let mut report = PhaseReport {
             phase,
@@ -260,7 +260,7 @@ impl Runner {
             steps: Vec::new(),
         };
         self.emit(Event::PhaseStarted {
-            migration: plan.id,
+            migration: &plan.id,
             phase,
             direction,
             resumed,
@@ -274,7 +274,7 @@ impl Runner {
                 step,
             };
             self.emit(Event::StepStarted {
-                migration: plan.id,
+                migration: &plan.id,
                 phase,
                 index,
                 step,
@@ -282,7 +282,7 @@ impl Runner {
             match self.run_step(&context) {
                 Ok(step_report) => {
                     self.emit(Event::StepFinished {
-                        migration: plan.id,
+                        migration: &plan.id,
                         report: &step_report,
                     });
                     report.steps.push(step_report);
@@ -290,60 +290,60 @@ impl Runner {
                 Err(error) => {
                     // The state row keeps the phase as running, so the next call resumes or
                     // reverts it; the message is kept for `status`.
-                    let _ = state::record_error(&mut self.client, plan.id, &error.to_string());
+                    let _ = state::record_error(&mut self.client, &plan.id, &error.to_string());
                     return Err(error);
                 }
             }
         }
-        state::finish(&mut self.client, plan.id, phase, direction)?;
+        state::finish(&mut self.client, &plan.id, phase, direction)?;
         Ok(report)
     }
 
     fn run_step(&mut self, context: &StepContext) -> Result<StepReport> {
         let started = Instant::now();
         let mut report = StepReport {
-            description: context.step.description,
+            description: &context.step.description,
             duration: Duration::ZERO,
             rows: 0,
             lock_retries: 0,
             already_done: false,
             note: None,
         };
-        match context.step.action {
+        match &context.step.action {
             Action::Transaction(statements) => {
                 report.lock_retries = self.in_transaction(context, |transaction| {
-                    for statement in statements {
+                    for statement in statements.iter() {
                         transaction.batch_execute(statement)?;
                     }
                     Ok(())
                 })?;
             }
             Action::Expect(expectation) => {
-                check_expectation(&mut self.client, context.plan, &expectation)?;
-                state::advance(&mut self.client, context.plan.id, context.index)?;
+                check_expectation(&mut self.client, context.plan, expectation)?;
+                state::advance(&mut self.client, &context.plan.id, context.index)?;
             }
             Action::Check(check) => {
-                report.rows = run_check(&mut self.client, context, &check)?;
-                state::advance(&mut self.client, context.plan.id, context.index)?;
+                report.rows = run_check(&mut self.client, context, check)?;
+                state::advance(&mut self.client, &context.plan.id, context.index)?;
             }
             Action::CreateIndexConcurrently { index, sql } => {
                 report.already_done = self.create_index_concurrently(context, index, sql)?;
-                state::advance(&mut self.client, context.plan.id, context.index)?;
+                state::advance(&mut self.client, &context.plan.id, context.index)?;
             }
             Action::DropIndexConcurrently { sql, .. } => {
                 self.outside_transaction(context, sql)?;
-                state::advance(&mut self.client, context.plan.id, context.index)?;
+                state::advance(&mut self.client, &context.plan.id, context.index)?;
             }
             Action::Backfill(spec) => {
-                let outcome = backfill::run(self, context, &spec)?;
+                let outcome = backfill::run(self, context, spec)?;
                 report.rows = outcome.rows;
                 report.lock_retries = outcome.lock_retries;
             }
             Action::Split(split) => {
-                report.lock_retries = crate::split::run(self, context, &split)?;
+                report.lock_retries = crate::split::run(self, context, split)?;
             }
             Action::Carry(spec) => {
-                let outcome = carry::run(self, context, &spec)?;
+                let outcome = carry::run(self, context, spec)?;
                 report.rows = outcome.rows;
                 report.lock_retries = outcome.lock_retries;
                 report.already_done = outcome.already_done;
@@ -365,7 +365,7 @@ impl Runner {
         self.with_lock_retries(context, |client, options| {
             let mut transaction = short_transaction(client, options)?;
             work(&mut transaction)?;
-            state::advance_in(&mut transaction, context.plan.id, context.index)?;
+            state::advance_in(&mut transaction, &context.plan.id, context.index)?;
             transaction.commit()
         })
     }
@@ -386,7 +386,7 @@ impl Runner {
                 Ok(()) => return Ok(timeouts),
                 Err(error) if Error::is_lock_timeout(&error) => {
                     timeouts += 1;
-                    let mut now_blocking = match context.step.table {
+                    let mut now_blocking = match &context.step.table {
                         Some(table) => lock_holders(&mut self.client, table)?,
                         None => Vec::new(),
                     };
@@ -403,8 +403,8 @@ impl Runner {
                     let pause = jitter(delay);
                     if started.elapsed() + pause + self.options.lock_timeout > self.options.lock_budget {
                         return Err(Error::LockTimeout {
-                            migration: context.plan.id.to_owned(),
-                            step: context.step.description.to_owned(),
+                            migration: context.plan.id.to_string(),
+                            step: context.step.description.to_string(),
                             attempts: timeouts,
                             lock_timeout: self.options.lock_timeout,
                             budget: self.options.lock_budget,
@@ -412,7 +412,7 @@ impl Runner {
                         });
                     }
                     self.emit(Event::LockWait {
-                        migration: context.plan.id,
+                        migration: &context.plan.id,
                         step: context.step,
                         attempt: timeouts,
                         blockers: &blockers,
@@ -458,7 +458,7 @@ impl Runner {
         index: &str,
         sql: &str,
     ) -> Result<bool> {
-        let quoted = crate::sql::quote_ident(index);
+        let quoted = zdm_plan::sql::quote_ident(index);
         let valid: Option<bool> = self
             .client
             .query_opt(
@@ -502,18 +502,18 @@ pub(crate) fn short_transaction<'a>(
 }
 
 /// Where the runner is in a plan; passed to the pieces that run one step.
-pub(crate) struct StepContext<'a> {
+pub(crate) struct StepContext {
     pub(crate) plan: &'static Plan,
     pub(crate) phase: Phase,
     pub(crate) index: usize,
-    pub(crate) step: &'a Step,
+    pub(crate) step: &'static Step,
 }
 
-impl StepContext<'_> {
+impl StepContext {
     pub(crate) fn failed(&self, source: postgres::Error) -> Error {
         Error::Step {
-            migration: self.plan.id.to_owned(),
-            step: self.step.description.to_owned(),
+            migration: self.plan.id.to_string(),
+            step: self.step.description.to_string(),
             message: describe(&source),
             source,
         }
@@ -643,7 +643,7 @@ fn check_order(
 ) -> Result<()> {
     let refuse = |reason: String| {
         Err(Error::PhaseOrder {
-            migration: plan.id.to_owned(),
+            migration: plan.id.to_string(),
             action: format!("{} {}", direction.verb(), phase),
             reason,
         })
@@ -651,7 +651,7 @@ fn check_order(
     if let Some(recorded) = &state.plan_checksum {
         if recorded != checksum && (state.completed.is_some() || state.running.is_some()) {
             return Err(Error::PlanChanged {
-                migration: plan.id.to_owned(),
+                migration: plan.id.to_string(),
                 recorded: recorded.clone(),
                 compiled: checksum.to_owned(),
             });
@@ -710,7 +710,7 @@ fn check_order(
 fn check_expectation(client: &mut Client, plan: &Plan, expectation: &Expectation) -> Result<()> {
     let drift = |expected: String, found: String| {
         Err(Error::Drift {
-            migration: plan.id.to_owned(),
+            migration: plan.id.to_string(),
             expected,
             found,
         })
@@ -726,7 +726,7 @@ fn check_expectation(client: &mut Client, plan: &Plan, expectation: &Expectation
             .map_err(Error::State)?;
         Ok(row.map(|row| row.get(0)))
     };
-    match *expectation {
+    match expectation {
         Expectation::TableExists { table } => match relation_kind(client, table)?.as_deref() {
             Some("table") => Ok(()),
             Some(kind) => drift(format!("table {table}"), format!("a {kind}")),
@@ -787,7 +787,7 @@ fn check_expectation(client: &mut Client, plan: &Plan, expectation: &Expectation
             index,
             unique,
             definition,
-        } => crate::index::check_absent_or_same(client, plan, table, index, unique, definition),
+        } => crate::index::check_absent_or_same(client, plan, table, index, *unique, definition),
         Expectation::ViewOfTableOrAbsent { view, table } => {
             crate::view::check_view_of_table_or_absent(client, plan, view, table)
         }
@@ -799,14 +799,14 @@ fn check_expectation(client: &mut Client, plan: &Plan, expectation: &Expectation
 
 fn run_check(client: &mut Client, context: &StepContext, check: &Check) -> Result<u64> {
     let count: i64 = client
-        .query_one(check.count_sql, &[])
+        .query_one(&*check.count_sql, &[])
         .map_err(|error| context.failed(error))?
         .get(0);
     if count == 0 {
         return Ok(0);
     }
     let samples = client
-        .query(check.sample_sql, &[])
+        .query(&*check.sample_sql, &[])
         .map_err(|error| context.failed(error))?
         .iter()
         .map(|row| {
@@ -815,9 +815,9 @@ fn run_check(client: &mut Client, context: &StepContext, check: &Check) -> Resul
         })
         .collect();
     Err(Error::Precondition {
-        migration: context.plan.id.to_owned(),
+        migration: context.plan.id.to_string(),
         phase: context.phase,
-        expectation: check.expectation.to_owned(),
+        expectation: check.expectation.to_string(),
         count,
         samples,
     })

@@ -7,18 +7,18 @@
 use postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::plan::{Expectation, Plan};
-use crate::sql::quote_ident;
+use zdm_plan::sql::quote_ident;
+use zdm_plan::{Expectation, Plan};
 
 pub(crate) fn check(client: &mut Client, plan: &Plan, expectation: &Expectation) -> Result<()> {
     let drift = |expected: String, found: String| {
         Err(Error::Drift {
-            migration: plan.id.to_owned(),
+            migration: plan.id.to_string(),
             expected,
             found,
         })
     };
-    match *expectation {
+    match expectation {
         Expectation::ColumnNullable { table, column } => {
             let expected = format!("a nullable column {table}.{}", quote_ident(column));
             if !is_table(client, table)? {

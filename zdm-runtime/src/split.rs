@@ -15,10 +15,10 @@
 use postgres::Transaction;
 
 use crate::error::{Error, Result};
-use crate::plan::{Split, SplitOperation, SplitTarget};
 use crate::runner::{short_transaction, Runner, StepContext};
-use crate::sql::quote_ident;
 use crate::state;
+use zdm_plan::sql::quote_ident;
+use zdm_plan::{Split, SplitOperation, SplitTarget};
 
 /// Where contract keeps the definition of the tables it drops. Created on first use, so
 /// the state schema of runners that never split a table stays as it was.
@@ -92,7 +92,7 @@ fn transaction(
             // Dropping the transaction rolls it back.
             return Ok(());
         }
-        state::advance_in(&mut transaction, context.plan.id, context.index)?;
+        state::advance_in(&mut transaction, &context.plan.id, context.index)?;
         transaction.commit()
     })?;
     match refusal {
@@ -103,7 +103,7 @@ fn transaction(
 
 fn drift(context: &StepContext, expected: String, found: String) -> Error {
     Error::Drift {
-        migration: context.plan.id.to_owned(),
+        migration: context.plan.id.to_string(),
         expected,
         found,
     }
@@ -178,8 +178,8 @@ fn layout_problem(
     columns: &[SourceColumn],
     key: Option<&(String, Vec<String>)>,
 ) -> Option<Error> {
-    let source_q = quote_ident(split.source);
-    let declared_key = quoted_list(split.key.iter().copied());
+    let source_q = quote_ident(&split.source);
+    let declared_key = quoted_list(split.key.iter().map(|name| &**name));
     match key {
         None => {
             return Some(drift(
@@ -205,7 +205,7 @@ fn layout_problem(
     let listed: Vec<&str> = split
         .targets
         .iter()
-        .flat_map(|target| target.columns.iter().copied())
+        .flat_map(|target| target.columns.iter().map(|name| &**name))
         .collect();
     let missing: Vec<&str> = listed
         .iter()
@@ -215,7 +215,7 @@ fn layout_problem(
     let unassigned: Vec<&str> = columns
         .iter()
         .map(|column| column.name.as_str())
-        .filter(|name| !split.key.contains(name) && !listed.contains(name))
+        .filter(|name| !split.key.iter().any(|key| key == name) && !listed.contains(name))
         .collect();
     if !missing.is_empty() || !unassigned.is_empty() {
         let mut found = Vec::new();
@@ -271,20 +271,20 @@ fn create_table_sql(split: &Split, target: &SplitTarget, columns: &[SourceColumn
     let definitions: Vec<String> = split
         .key
         .iter()
-        .chain(target.columns)
+        .chain(target.columns.iter())
         .filter_map(|name| columns.iter().find(|column| column.name == *name))
         .map(SourceColumn::definition)
         .collect();
     format!(
         "CREATE TABLE {} ({}, PRIMARY KEY ({}))",
-        quote_ident(target.table),
+        quote_ident(&target.table),
         definitions.join(", "),
-        quoted_list(split.key.iter().copied())
+        quoted_list(split.key.iter().map(|name| &**name))
     )
 }
 
 fn create_targets(runner: &mut Runner, context: &StepContext, split: &Split) -> Result<u32> {
-    let source_q = quote_ident(split.source);
+    let source_q = quote_ident(&split.source);
     transaction(runner, context, |transaction| {
         // The definition read below stays the definition until the tables are created.
         transaction.batch_execute(&format!("LOCK TABLE {source_q} IN ACCESS SHARE MODE"))?;
@@ -293,10 +293,10 @@ fn create_targets(runner: &mut Runner, context: &StepContext, split: &Split) -> 
         if let Some(problem) = layout_problem(context, split, &columns, key.as_ref()) {
             return Ok(Err(problem));
         }
-        for target in split.targets {
+        for target in split.targets.iter() {
             transaction.batch_execute(&create_table_sql(split, target, &columns))?;
             // The new version runs as the roles the old one did.
-            let target_q = quote_ident(target.table);
+            let target_q = quote_ident(&target.table);
             for row in transaction.query(GRANTS, &[&source_q, &target_q])? {
                 transaction.batch_execute(row.get(0))?;
             }
@@ -354,7 +354,7 @@ fn snapshot(
 }
 
 fn drop_source(runner: &mut Runner, context: &StepContext, split: &Split) -> Result<u32> {
-    let source_q = quote_ident(split.source);
+    let source_q = quote_ident(&split.source);
     transaction(runner, context, |transaction| {
         if !exists(transaction, &source_q)? {
             return Ok(Err(drift(
@@ -365,7 +365,7 @@ fn drop_source(runner: &mut Runner, context: &StepContext, split: &Split) -> Res
         }
         // The trigger removal comes first: it locks the new tables before the source, in
         // the order the new version's writes lock them, so the two cannot deadlock.
-        for statement in split.statements {
+        for statement in split.statements.iter() {
             transaction.batch_execute(statement)?;
         }
         transaction.batch_execute(&format!("LOCK TABLE {source_q} IN ACCESS EXCLUSIVE MODE"))?;
@@ -404,12 +404,16 @@ fn drop_source(runner: &mut Runner, context: &StepContext, split: &Split) -> Res
         for row in owned {
             let (sequence, column): (String, String) = (row.get(0), row.get(1));
             let holder = split.targets.iter().find(|target| {
-                split.key.contains(&column.as_str()) || target.columns.contains(&column.as_str())
+                split
+                    .key
+                    .iter()
+                    .chain(target.columns.iter())
+                    .any(|name| **name == *column)
             });
             if let Some(target) = holder {
                 transaction.batch_execute(&format!(
                     "ALTER SEQUENCE {sequence} OWNED BY {}.{}",
-                    quote_ident(target.table),
+                    quote_ident(&target.table),
                     quote_ident(&column)
                 ))?;
             }
@@ -420,7 +424,7 @@ fn drop_source(runner: &mut Runner, context: &StepContext, split: &Split) -> Res
 }
 
 fn restore_source(runner: &mut Runner, context: &StepContext, split: &Split) -> Result<u32> {
-    let source_q = quote_ident(split.source);
+    let source_q = quote_ident(&split.source);
     transaction(runner, context, |transaction| {
         // A source still there was never dropped (contract failed before its last step):
         // only the triggers are missing, if anything.
@@ -449,7 +453,7 @@ fn restore_source(runner: &mut Runner, context: &StepContext, split: &Split) -> 
                 transaction.batch_execute(statement)?;
             }
         }
-        for statement in split.statements {
+        for statement in split.statements.iter() {
             transaction.batch_execute(statement)?;
         }
         Ok(Ok(()))

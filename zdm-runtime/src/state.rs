@@ -4,7 +4,7 @@
 use postgres::{Client, GenericClient};
 
 use crate::error::{Error, Result};
-use crate::plan::{Phase, Plan};
+use zdm_plan::{Phase, Plan};
 
 /// Whether a phase runs or is being undone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

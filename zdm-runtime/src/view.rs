@@ -4,7 +4,7 @@
 use postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use zdm_plan::Plan;
 
 /// Checks that `view` is a view whose query reads `table` and no other relation, or that
 /// nothing of that name exists any more (it was dropped already). Both names quoted.
@@ -45,7 +45,7 @@ pub(crate) fn check_view_of_table_or_absent(
         format!("a {} of that name", crate::index::relation_kind(&kind))
     };
     Err(Error::Drift {
-        migration: plan.id.to_owned(),
+        migration: plan.id.to_string(),
         expected: format!("{view} to be the view over {table} that zdm created, or gone"),
         found,
     })

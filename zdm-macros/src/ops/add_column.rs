@@ -15,11 +15,11 @@
 use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
-use crate::model::{Expectation, Lock, PhasePlan, Plan, Step};
 use crate::ops::steps::{self, FillWhen};
 use crate::relations::{self, Relations};
 use crate::sql::{bounded_name, calls_volatile_function, quote_ident};
 use crate::validate::{self, Errors};
+use zdm_plan::{Expectation, Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct AddColumn {
@@ -115,14 +115,14 @@ impl AddColumn {
             }
         }
         let mut expand = PhasePlan {
-            summary: format!("add the nullable column {table_q}.{column_q} {ty} (catalog only)"),
+            summary: format!("add the nullable column {table_q}.{column_q} {ty} (catalog only)").into(),
             forward: vec![
                 Step::expect(Expectation::TableExists {
-                    table: table_q.clone(),
+                    table: table_q.clone().into(),
                 }),
                 Step::expect(Expectation::ColumnAbsent {
-                    table: table_q.clone(),
-                    column: column.to_owned(),
+                    table: table_q.clone().into(),
+                    column: column.to_owned().into(),
                 }),
                 Step::transaction(
                     format!("add column {column_q} {ty}"),
@@ -130,20 +130,21 @@ impl AddColumn {
                     &table_q,
                     add,
                 ),
-            ],
-            reverse: vec![],
-            reverse_discards: Some(format!("every value written to {table_q}.{column_q}")),
+            ]
+            .into(),
+            reverse: vec![].into(),
+            reverse_discards: Some(format!("every value written to {table_q}.{column_q}").into()),
         };
         if self.index.is_present() {
-            expand.forward.push(steps::create_index(
+            expand.forward.to_mut().push(steps::create_index(
                 table,
                 &index,
                 &format!("({column_q})"),
                 false,
             ));
-            expand.reverse.push(steps::drop_index(table, &index));
+            expand.reverse.to_mut().push(steps::drop_index(table, &index));
         }
-        expand.reverse.push(Step::transaction(
+        expand.reverse.to_mut().push(Step::transaction(
             format!("drop column {column_q}"),
             Lock::AccessExclusive,
             &table_q,
@@ -152,14 +153,14 @@ impl AddColumn {
 
         let sync = match fill {
             Fill::Expression(_) => PhasePlan {
-                summary: format!("fill {column_q} on every write that leaves it NULL"),
-                forward: vec![trigger.install(format!("install trigger {} computing {column_q}", quote_ident(&trigger.name)))],
-                reverse: vec![trigger.remove(format!("drop trigger {}", quote_ident(&trigger.name)))],
+                summary: format!("fill {column_q} on every write that leaves it NULL").into(),
+                forward: vec![trigger.install(format!("install trigger {} computing {column_q}", quote_ident(&trigger.name)))].into(),
+                reverse: vec![trigger.remove(format!("drop trigger {}", quote_ident(&trigger.name)))].into(),
                 reverse_discards: None,
             },
             _ => PhasePlan {
                 summary: "nothing to sync: the old version never writes the new column, and a default covers its inserts"
-                    .to_owned(),
+                    .to_owned().into(),
                 ..PhasePlan::default()
             },
         };
@@ -170,13 +171,16 @@ impl AddColumn {
         };
         let backfill = match backfill_value {
             Some(value) => PhasePlan {
-                summary: format!("fill {column_q} of existing rows in primary-key batches"),
-                forward: vec![steps::backfill_nulls(table, column, value)],
-                reverse: vec![steps::reset_to_null(table, column)],
-                reverse_discards: Some(format!(
+                summary: format!("fill {column_q} of existing rows in primary-key batches").into(),
+                forward: vec![steps::backfill_nulls(table, column, value)].into(),
+                reverse: vec![steps::reset_to_null(table, column)].into(),
+                reverse_discards: Some(
+                    format!(
                     "every value of {table_q}.{column_q}, including those the new version wrote (a rerun of \
                      backfill computes the others again)"
-                )),
+                )
+                    .into(),
+                ),
             },
             None => PhasePlan {
                 summary: match fill {
@@ -185,7 +189,8 @@ impl AddColumn {
                     }
                     _ => "nothing to backfill: the column starts NULL",
                 }
-                .to_owned(),
+                .to_owned()
+                .into(),
                 ..PhasePlan::default()
             },
         };
@@ -193,8 +198,14 @@ impl AddColumn {
         let mut contract = PhasePlan::default();
         let mut done = vec![];
         if self.not_null.is_present() {
-            contract.forward.extend(steps::set_not_null(table, column));
-            contract.reverse.push(steps::drop_not_null(table, column));
+            contract
+                .forward
+                .to_mut()
+                .extend(steps::set_not_null(table, column));
+            contract
+                .reverse
+                .to_mut()
+                .push(steps::drop_not_null(table, column));
             done.push(format!(
                 "make {column_q} NOT NULL without a scan under ACCESS EXCLUSIVE"
             ));
@@ -202,36 +213,29 @@ impl AddColumn {
         if matches!(fill, Fill::Expression(_)) {
             contract
                 .forward
+                .to_mut()
                 .push(trigger.remove(format!("drop trigger {}", quote_ident(&trigger.name))));
-            contract.reverse.insert(
+            contract.reverse.to_mut().insert(
                 0,
                 trigger.install(format!("reinstall trigger {}", quote_ident(&trigger.name))),
             );
             done.push("drop the sync trigger".to_owned());
         }
         contract.summary = if done.is_empty() {
-            "nothing to contract".to_owned()
+            "nothing to contract".to_owned().into()
         } else {
-            done.join(", then ")
+            done.join(", then ").into()
         };
 
-        Plan {
-            id: id.to_owned(),
-            operation: "add_column".to_owned(),
-            description: description.to_owned(),
-            expand,
-            sync,
-            backfill,
-            contract,
-        }
+        Plan::new(id, "add_column", description, [expand, sync, backfill, contract])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Action;
     use quote::quote;
+    use zdm_plan::Action;
 
     fn parse(tokens: proc_macro2::TokenStream) -> AddColumn {
         crate::testing::parse(tokens)
@@ -252,14 +256,14 @@ mod tests {
         ))
         .plan("x", "");
         assert_eq!(
-            plan.expand.forward[2].action,
-            Action::Transaction(vec![
+            plan.phase(zdm_plan::Phase::Expand).forward[2].action,
+            Action::Transaction(zdm_plan::texts(vec![
                 "ALTER TABLE \"users\" ADD COLUMN \"verified\" boolean DEFAULT false".to_owned()
-            ])
+            ]))
         );
-        assert!(plan.sync.forward.is_empty());
-        assert!(plan.backfill.forward.is_empty());
-        assert_eq!(plan.contract.forward.len(), 4);
+        assert!(plan.phase(zdm_plan::Phase::Sync).forward.is_empty());
+        assert!(plan.phase(zdm_plan::Phase::Backfill).forward.is_empty());
+        assert_eq!(plan.phase(zdm_plan::Phase::Contract).forward.len(), 4);
     }
 
     #[test]
@@ -272,13 +276,13 @@ mod tests {
         ))
         .plan("x", "");
         assert_eq!(
-            plan.expand.forward[2].action,
-            Action::Transaction(vec![
+            plan.phase(zdm_plan::Phase::Expand).forward[2].action,
+            Action::Transaction(zdm_plan::texts(vec![
                 "ALTER TABLE \"t\" ADD COLUMN \"token\" uuid".to_owned(),
                 "ALTER TABLE \"t\" ALTER COLUMN \"token\" SET DEFAULT gen_random_uuid()".to_owned(),
-            ])
+            ]))
         );
-        assert_eq!(plan.backfill.forward.len(), 1);
+        assert_eq!(plan.phase(zdm_plan::Phase::Backfill).forward.len(), 1);
     }
 
     #[test]
@@ -290,8 +294,8 @@ mod tests {
             backfill = "lower(email)"
         ))
         .plan("x", "");
-        assert_eq!(plan.sync.forward.len(), 1);
-        let Action::Transaction(statements) = &plan.sync.forward[0].action else {
+        assert_eq!(plan.phase(zdm_plan::Phase::Sync).forward.len(), 1);
+        let Action::Transaction(statements) = &plan.phase(zdm_plan::Phase::Sync).forward[0].action else {
             panic!()
         };
         assert!(statements[0].contains("(SELECT (lower(email)) FROM (SELECT NEW.*) AS zdm_row)"));
@@ -302,7 +306,7 @@ mod tests {
         assert!(
             statements[4].contains("BEFORE INSERT ON \"t\" FOR EACH ROW WHEN (NEW.\"email_lower\" IS NULL)")
         );
-        assert_eq!(plan.contract.forward.len(), 1);
+        assert_eq!(plan.phase(zdm_plan::Phase::Contract).forward.len(), 1);
     }
 
     #[test]

@@ -21,11 +21,11 @@
 use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
-use crate::model::{Action, Expectation, Lock, PhasePlan, Plan, Step};
 use crate::ops::steps::{self, FillWhen};
 use crate::relations::{self, Relations};
 use crate::sql::{bounded_name, closest, quote_ident};
 use crate::validate::{self, Errors};
+use zdm_plan::{Action, Expectation, Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct AddForeignKey {
@@ -204,64 +204,82 @@ impl AddForeignKey {
                 format!(
                     "add the nullable column {table_q}.{column_q} {} (catalog only) and index it concurrently",
                     ty.as_deref().unwrap_or_default()
-                )
+                ).into()
             } else {
-                format!("index {table_q}.{column_q} concurrently")
+                format!("index {table_q}.{column_q} concurrently").into()
             },
             ..PhasePlan::default()
         };
-        expand.forward.push(Step::expect(Expectation::TableExists {
-            table: table_q.clone(),
-        }));
+        expand
+            .forward
+            .to_mut()
+            .push(Step::expect(Expectation::TableExists {
+                table: table_q.clone().into(),
+            }));
         if new_column {
-            expand.forward.push(Step::expect(Expectation::ColumnAbsent {
-                table: table_q.clone(),
-                column: column.to_owned(),
-            }));
+            expand
+                .forward
+                .to_mut()
+                .push(Step::expect(Expectation::ColumnAbsent {
+                    table: table_q.clone().into(),
+                    column: column.to_owned().into(),
+                }));
         } else {
-            expand.forward.push(Step::expect(Expectation::ColumnExists {
-                table: table_q.clone(),
-                column: column.to_owned(),
-                ty: ty.clone(),
-            }));
+            expand
+                .forward
+                .to_mut()
+                .push(Step::expect(Expectation::ColumnExists {
+                    table: table_q.clone().into(),
+                    column: column.to_owned().into(),
+                    ty: ty.clone().map(Into::into),
+                }));
             if self.not_null.is_present() {
                 // Reverting the contract drops NOT NULL, which must not undo a NOT NULL
                 // that was there before.
-                expand.forward.push(Step::expect(Expectation::ColumnNullable {
-                    table: table_q.clone(),
-                    column: column.to_owned(),
-                }));
+                expand
+                    .forward
+                    .to_mut()
+                    .push(Step::expect(Expectation::ColumnNullable {
+                        table: table_q.clone().into(),
+                        column: column.to_owned().into(),
+                    }));
             }
         }
-        expand.forward.push(Step::expect(Expectation::ForeignKeyTarget {
-            table: table_q.clone(),
-            column: column.to_owned(),
-            ty: ty.clone(),
-            references: references_q.clone(),
-            referenced_column: referenced_column.to_owned(),
-        }));
-        expand.forward.push(Step::expect(Expectation::ConstraintAbsent {
-            table: table_q.clone(),
-            constraint: constraint.clone(),
-        }));
+        expand
+            .forward
+            .to_mut()
+            .push(Step::expect(Expectation::ForeignKeyTarget {
+                table: table_q.clone().into(),
+                column: column.to_owned().into(),
+                ty: ty.clone().map(Into::into),
+                references: references_q.clone().into(),
+                referenced_column: referenced_column.to_owned().into(),
+            }));
+        expand
+            .forward
+            .to_mut()
+            .push(Step::expect(Expectation::ConstraintAbsent {
+                table: table_q.clone().into(),
+                constraint: constraint.clone().into(),
+            }));
         if let (true, Some(ty)) = (new_column, &ty) {
-            expand.forward.push(Step::transaction(
+            expand.forward.to_mut().push(Step::transaction(
                 format!("add column {column_q} {ty}"),
                 Lock::AccessExclusive,
                 &table_q,
                 vec![format!("ALTER TABLE {table_q} ADD COLUMN {column_q} {ty}")],
             ));
         }
-        expand.forward.push(steps::create_index(
+        expand.forward.to_mut().push(steps::create_index(
             table,
             &index,
             &format!("({column_q})"),
             false,
         ));
-        expand.reverse.push(steps::drop_index(table, &index));
+        expand.reverse.to_mut().push(steps::drop_index(table, &index));
         if new_column {
-            expand.reverse_discards = Some(format!("every value written to {table_q}.{column_q}"));
-            expand.reverse.push(Step::transaction(
+            expand.reverse_discards = Some(format!("every value written to {table_q}.{column_q}").into());
+            expand.reverse.to_mut().push(Step::transaction(
                 format!("drop column {column_q}"),
                 Lock::AccessExclusive,
                 &table_q,
@@ -274,45 +292,48 @@ impl AddForeignKey {
                 let name_q = quote_ident(&trigger.name);
                 PhasePlan {
                     summary: if new_column {
-                        format!("compute {column_q} on every write that does not set it")
+                        format!("compute {column_q} on every write that does not set it").into()
                     } else {
-                        format!("fill {column_q} on every write that leaves it NULL")
+                        format!("fill {column_q} on every write that leaves it NULL").into()
                     },
-                    forward: vec![trigger.install(format!("install trigger {name_q} computing {column_q}"))],
-                    reverse: vec![trigger.remove(format!("drop trigger {name_q}"))],
+                    forward: vec![trigger.install(format!("install trigger {name_q} computing {column_q}"))]
+                        .into(),
+                    reverse: vec![trigger.remove(format!("drop trigger {name_q}"))].into(),
                     reverse_discards: None,
                 }
             }
             None => PhasePlan {
                 summary: format!(
                     "nothing to sync: no `backfill`, so {column_q} is written by the new version only"
-                ),
+                )
+                .into(),
                 ..PhasePlan::default()
             },
         };
 
         let backfill = match (self.backfill.as_deref(), new_column) {
             (Some(value), true) => PhasePlan {
-                summary: format!("fill {column_q} of existing rows in primary-key batches"),
-                forward: vec![steps::backfill_nulls(table, column, value)],
-                reverse: vec![steps::reset_to_null(table, column)],
-                reverse_discards: Some(format!(
-                    "every value of {table_q}.{column_q}, including those the new version wrote"
-                )),
+                summary: format!("fill {column_q} of existing rows in primary-key batches").into(),
+                forward: vec![steps::backfill_nulls(table, column, value)].into(),
+                reverse: vec![steps::reset_to_null(table, column)].into(),
+                reverse_discards: Some(
+                    format!("every value of {table_q}.{column_q}, including those the new version wrote")
+                        .into(),
+                ),
             },
             (Some(value), false) => {
                 let record = steps::fill_record(id);
                 PhasePlan {
                     summary: format!(
                         "fill the NULLs of {column_q} in primary-key batches, recording the rows filled in {record}"
-                    ),
-                    forward: steps::backfill_nulls_recorded(table, column, value, &record),
-                    reverse: steps::unfill_recorded(table, column, &record, None),
+                    ).into(),
+                    forward: steps::backfill_nulls_recorded(table, column, value, &record).into(),
+                    reverse: steps::unfill_recorded(table, column, &record, None).into(),
                     reverse_discards: None,
                 }
             }
             (None, _) => PhasePlan {
-                summary: "nothing to backfill: no `backfill` declared".to_owned(),
+                summary: "nothing to backfill: no `backfill` declared".to_owned().into(),
                 ..PhasePlan::default()
             },
         };
@@ -336,29 +357,36 @@ impl AddForeignKey {
                 } else {
                     ""
                 }
-            ),
+            )
+            .into(),
             ..PhasePlan::default()
         };
-        contract.forward.push(Step {
+        contract.forward.to_mut().push(Step {
             description: format!(
                 "check that every {table_q}.{column_q} is NULL or present in {references_q}.{referenced_q}"
-            ),
+            )
+            .into(),
             lock: Lock::AccessShare,
-            table: Some(table_q.clone()),
-            action: Action::Check {
+            table: Some(table_q.clone().into()),
+            action: Action::Check(zdm_plan::Check {
                 expectation: format!(
                     "every non-NULL {table_q}.{column_q} present in {references_q}.{referenced_q}"
-                ),
-                count_sql: format!("SELECT count(*) FROM {table_q} AS zdm_row WHERE {orphan}"),
-                sample_sql: format!("SELECT zdm_row::text FROM {table_q} AS zdm_row WHERE {orphan} LIMIT 5"),
-            },
+                )
+                .into(),
+                count_sql: format!("SELECT count(*) FROM {table_q} AS zdm_row WHERE {orphan}").into(),
+                sample_sql: format!("SELECT zdm_row::text FROM {table_q} AS zdm_row WHERE {orphan} LIMIT 5")
+                    .into(),
+            }),
         });
         if self.not_null.is_present() {
             // Asked here too, so that NULLs are reported before the foreign key is added;
             // the NOT NULL sequence asks again right before its check.
-            contract.forward.push(steps::no_nulls_check(&table_q, column));
+            contract
+                .forward
+                .to_mut()
+                .push(steps::no_nulls_check(&table_q, column));
         }
-        contract.forward.push(Step::transaction(
+        contract.forward.to_mut().push(Step::transaction(
             format!(
                 "add foreign key {constraint_q} NOT VALID (catalog only; SHARE ROW EXCLUSIVE on {table_q} and {references_q})"
             ),
@@ -369,7 +397,7 @@ impl AddForeignKey {
                  REFERENCES {references_q} ({referenced_q}){actions} NOT VALID"
             )],
         ));
-        contract.forward.push(Step::transaction(
+        contract.forward.to_mut().push(Step::transaction(
             format!("validate {constraint_q} while reads and writes go on (ROW SHARE on {references_q})"),
             Lock::ShareUpdateExclusive,
             &table_q,
@@ -378,21 +406,29 @@ impl AddForeignKey {
             )],
         ));
         if self.not_null.is_present() {
-            contract.forward.extend(steps::set_not_null(table, column));
+            contract
+                .forward
+                .to_mut()
+                .extend(steps::set_not_null(table, column));
         }
         if let Some(trigger) = &trigger {
             let name_q = quote_ident(&trigger.name);
             contract
                 .forward
+                .to_mut()
                 .push(trigger.remove(format!("drop trigger {name_q}")));
             contract
                 .reverse
+                .to_mut()
                 .push(trigger.install(format!("reinstall trigger {name_q}")));
         }
         if self.not_null.is_present() {
-            contract.reverse.push(steps::drop_not_null(table, column));
+            contract
+                .reverse
+                .to_mut()
+                .push(steps::drop_not_null(table, column));
         }
-        contract.reverse.push(Step::transaction(
+        contract.reverse.to_mut().push(Step::transaction(
             format!("drop foreign key {constraint_q} (ACCESS EXCLUSIVE on {table_q} and {references_q})"),
             Lock::AccessExclusive,
             &table_q,
@@ -401,15 +437,12 @@ impl AddForeignKey {
             )],
         ));
 
-        Plan {
-            id: id.to_owned(),
-            operation: "add_foreign_key".to_owned(),
-            description: description.to_owned(),
-            expand,
-            sync,
-            backfill,
-            contract,
-        }
+        Plan::new(
+            id,
+            "add_foreign_key",
+            description,
+            [expand, sync, backfill, contract],
+        )
     }
 }
 
@@ -429,12 +462,7 @@ mod tests {
     fn statements(steps: &[Step]) -> Vec<Vec<String>> {
         steps
             .iter()
-            .map(|step| match &step.action {
-                // The count query only: the samples are shown, not run, by the contract.
-                Action::Check { count_sql, .. } => vec![count_sql.clone()],
-                Action::Expect(_) => vec![],
-                action => action.statements(),
-            })
+            .map(|step| step.statements().into_iter().map(str::to_owned).collect())
             .collect()
     }
 
@@ -567,7 +595,7 @@ mod tests {
     fn expand_adds_the_column_and_builds_the_index_concurrently() {
         let plan = full().plan("m", "");
         assert_eq!(
-            statements(&plan.expand.forward)[4..],
+            statements(&plan.phase(zdm_plan::Phase::Expand).forward)[4..],
             [
                 vec!["ALTER TABLE \"orders\" ADD COLUMN \"customer_id\" bigint".to_owned()],
                 vec![
@@ -576,14 +604,17 @@ mod tests {
                 ],
             ]
         );
-        assert_eq!(plan.expand.forward[5].lock, Lock::ShareUpdateExclusive);
+        assert_eq!(
+            plan.phase(zdm_plan::Phase::Expand).forward[5].lock,
+            Lock::ShareUpdateExclusive
+        );
         assert!(matches!(
-            &plan.expand.forward[2].action,
+            &plan.phase(zdm_plan::Phase::Expand).forward[2].action,
             Action::Expect(Expectation::ForeignKeyTarget { references, referenced_column, .. })
                 if references == "\"customers\"" && referenced_column == "id"
         ));
         assert_eq!(
-            statements(&plan.expand.reverse),
+            statements(&plan.phase(zdm_plan::Phase::Expand).reverse),
             [
                 vec!["DROP INDEX CONCURRENTLY IF EXISTS \"orders_customer_id_idx\"".to_owned()],
                 vec!["ALTER TABLE \"orders\" DROP COLUMN IF EXISTS \"customer_id\"".to_owned()],
@@ -594,7 +625,7 @@ mod tests {
     #[test]
     fn the_sync_trigger_derives_a_new_column() {
         let plan = full().plan("m", "");
-        let sql = &statements(&plan.sync.forward)[0];
+        let sql = &statements(&plan.phase(zdm_plan::Phase::Sync).forward)[0];
         assert!(sql[0].contains(
             "OR (TG_OP = 'UPDATE' AND NEW.\"customer_id\" IS NOT DISTINCT FROM OLD.\"customer_id\")"
         ));
@@ -605,7 +636,7 @@ mod tests {
             "CREATE TRIGGER \"zdm_sync_orders_customer_id_insert\" BEFORE INSERT ON \"orders\""
         ));
         assert_eq!(
-            statements(&plan.backfill.forward),
+            statements(&plan.phase(zdm_plan::Phase::Backfill).forward),
             [vec![
                 "UPDATE \"orders\" SET \"customer_id\" = ((SELECT c.id FROM customers AS c WHERE c.email = customer_email)) \
                  WHERE {range} AND \"customer_id\" IS NULL"
@@ -617,16 +648,16 @@ mod tests {
     #[test]
     fn the_contract_checks_orphans_then_adds_not_valid_then_validates_separately() {
         let plan = full().plan("m", "");
-        let steps = &plan.contract.forward;
+        let steps = &plan.phase(zdm_plan::Phase::Contract).forward;
         let sql = statements(steps);
-        assert!(matches!(steps[0].action, Action::Check { .. }));
+        assert!(matches!(steps[0].action, Action::Check(zdm_plan::Check { .. })));
         assert_eq!(
             sql[0],
             ["SELECT count(*) FROM \"orders\" AS zdm_row WHERE zdm_row.\"customer_id\" IS NOT NULL AND NOT EXISTS \
               (SELECT 1 FROM \"customers\" AS zdm_ref WHERE zdm_ref.\"id\" = zdm_row.\"customer_id\")"]
         );
         assert!(
-            matches!(steps[1].action, Action::Check { .. }),
+            matches!(steps[1].action, Action::Check(zdm_plan::Check { .. })),
             "NULLs are counted before any change"
         );
         assert_eq!(
@@ -671,7 +702,9 @@ mod tests {
             ]
         );
         assert_eq!(
-            statements(&plan.contract.reverse).last().unwrap(),
+            statements(&plan.phase(zdm_plan::Phase::Contract).reverse)
+                .last()
+                .unwrap(),
             &["ALTER TABLE \"orders\" DROP CONSTRAINT IF EXISTS \"orders_customer_id_fkey\""]
         );
     }
@@ -688,30 +721,30 @@ mod tests {
             not_null
         ))
         .plan("m", "");
-        let expand = statements(&plan.expand.forward).concat();
+        let expand = statements(&plan.phase(zdm_plan::Phase::Expand).forward).concat();
         assert!(expand.iter().all(|s| !s.contains("ADD COLUMN")), "{expand:?}");
-        assert!(statements(&plan.expand.reverse)
+        assert!(statements(&plan.phase(zdm_plan::Phase::Expand).reverse)
             .concat()
             .iter()
             .all(|s| !s.contains("DROP COLUMN")));
         assert!(plan
-            .expand
+            .phase(zdm_plan::Phase::Expand)
             .forward
             .iter()
             .any(|step| matches!(&step.action, Action::Expect(Expectation::ColumnNullable { .. }))));
-        let backfill = statements(&plan.backfill.forward).concat();
+        let backfill = statements(&plan.phase(zdm_plan::Phase::Backfill).forward).concat();
         assert!(
             backfill[1].contains("RETURNING {key}) INSERT INTO zdm.\"m_filled\""),
             "{backfill:?}"
         );
-        let reverse = statements(&plan.backfill.reverse).concat();
+        let reverse = statements(&plan.phase(zdm_plan::Phase::Backfill).reverse).concat();
         assert!(
             reverse[1].contains("EXISTS (SELECT 1 FROM zdm.\"m_filled\""),
             "{reverse:?}"
         );
         assert_eq!(reverse[2], "DROP TABLE IF EXISTS zdm.\"m_filled\"");
         // An existing column is maintained by the application: only its gaps are filled.
-        assert!(statements(&plan.sync.forward)[0][0]
+        assert!(statements(&plan.phase(zdm_plan::Phase::Sync).forward)[0][0]
             .contains("(TG_OP = 'INSERT' OR OLD.\"customer_id\" IS NULL)"));
     }
 
@@ -724,8 +757,11 @@ mod tests {
             ty = "uuid"
         ))
         .plan("m", "");
-        assert!(plan.sync.forward.is_empty() && plan.backfill.forward.is_empty());
-        assert_eq!(plan.contract.forward.len(), 3);
-        assert_eq!(plan.contract.reverse.len(), 1);
+        assert!(
+            plan.phase(zdm_plan::Phase::Sync).forward.is_empty()
+                && plan.phase(zdm_plan::Phase::Backfill).forward.is_empty()
+        );
+        assert_eq!(plan.phase(zdm_plan::Phase::Contract).forward.len(), 3);
+        assert_eq!(plan.phase(zdm_plan::Phase::Contract).reverse.len(), 1);
     }
 }

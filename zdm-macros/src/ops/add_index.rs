@@ -11,12 +11,12 @@
 use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
-use crate::model::{Action, Expectation, Lock, PhasePlan, Plan, Step};
 use crate::names::Names;
 use crate::ops::steps;
 use crate::relations::{self, Relations};
 use crate::sql::{bounded_name, calls_volatile_function, closest, quote_ident};
 use crate::validate::{self, Errors};
+use zdm_plan::{Action, Expectation, Lock, PhasePlan, Plan, Step};
 
 /// The index access methods PostgreSQL ships.
 const METHODS: &[&str] = &["btree", "hash", "gist", "spgist", "gin", "brin"];
@@ -249,20 +249,20 @@ impl AddIndex {
             None => format!("({key_list})"),
         };
         Step {
-            description: format!("check that no two rows of {table_q} have the same {shown}"),
+            description: format!("check that no two rows of {table_q} have the same {shown}").into(),
             lock: Lock::AccessShare,
-            table: Some(table_q.to_owned()),
-            action: Action::Check {
-                expectation: format!("no two rows of {table_q} with the same {shown}{scope}"),
+            table: Some(table_q.to_owned().into()),
+            action: Action::Check(zdm_plan::Check {
+                expectation: format!("no two rows of {table_q} with the same {shown}{scope}").into(),
                 count_sql: format!(
                     "SELECT coalesce(sum(zdm_rows), 0)::bigint FROM (SELECT count(*) AS zdm_rows FROM {table_q} \
                      WHERE {filter} GROUP BY {key_list} HAVING count(*) > 1) AS zdm_duplicates"
-                ),
+                ).into(),
                 sample_sql: format!(
                     "SELECT format('%s appears %s times', ROW({key_list})::text, count(*)) FROM {table_q} \
                      WHERE {filter} GROUP BY {key_list} HAVING count(*) > 1 ORDER BY count(*) DESC, 1 LIMIT 5"
-                ),
-            },
+                ).into(),
+            }),
         }
     }
 
@@ -275,20 +275,20 @@ impl AddIndex {
         let definition = self.definition();
 
         let mut forward = vec![Step::expect(Expectation::TableExists {
-            table: table_q.clone(),
+            table: table_q.clone().into(),
         })];
         for column in self.column_names().into_iter().chain(self.include_names()) {
             forward.push(Step::expect(Expectation::ColumnExists {
-                table: table_q.clone(),
-                column: column.to_owned(),
+                table: table_q.clone().into(),
+                column: column.to_owned().into(),
                 ty: None,
             }));
         }
         forward.push(Step::expect(Expectation::IndexAbsentOrSame {
-            table: table_q.clone(),
-            index: index.clone(),
+            table: table_q.clone().into(),
+            index: index.clone().into(),
             unique,
-            definition: definition.clone(),
+            definition: definition.clone().into(),
         }));
         if unique {
             forward.push(self.duplicates_check(&table_q));
@@ -296,31 +296,40 @@ impl AddIndex {
         forward.push(steps::create_index(table, &index, &definition, unique));
 
         let unique_word = if unique { "unique " } else { "" };
-        Plan {
-            id: id.to_owned(),
-            operation: "add_index".to_owned(),
-            description: description.to_owned(),
-            expand: PhasePlan {
-                summary: format!(
+        Plan::new(
+            id,
+            "add_index",
+            description,
+            [
+                PhasePlan {
+                    summary: format!(
                     "build the {unique_word}index {index_q} on {table_q} concurrently: reads and writes go on"
-                ),
-                forward,
-                reverse: vec![steps::drop_index(table, &index)],
-                reverse_discards: None,
-            },
-            sync: PhasePlan {
-                summary: "nothing to sync: PostgreSQL maintains the index on every write".to_owned(),
-                ..PhasePlan::default()
-            },
-            backfill: PhasePlan {
-                summary: "nothing to backfill: the build indexed every existing row".to_owned(),
-                ..PhasePlan::default()
-            },
-            contract: PhasePlan {
-                summary: "nothing to contract: the index is complete once expand has run".to_owned(),
-                ..PhasePlan::default()
-            },
-        }
+                )
+                    .into(),
+                    forward: forward.into(),
+                    reverse: vec![steps::drop_index(table, &index)].into(),
+                    reverse_discards: None,
+                },
+                PhasePlan {
+                    summary: "nothing to sync: PostgreSQL maintains the index on every write"
+                        .to_owned()
+                        .into(),
+                    ..PhasePlan::default()
+                },
+                PhasePlan {
+                    summary: "nothing to backfill: the build indexed every existing row"
+                        .to_owned()
+                        .into(),
+                    ..PhasePlan::default()
+                },
+                PhasePlan {
+                    summary: "nothing to contract: the index is complete once expand has run"
+                        .to_owned()
+                        .into(),
+                    ..PhasePlan::default()
+                },
+            ],
+        )
     }
 }
 
@@ -362,8 +371,8 @@ mod tests {
     }
 
     fn create_sql(plan: &Plan) -> String {
-        match &plan.expand.forward.last().unwrap().action {
-            Action::CreateIndexConcurrently { sql, .. } => sql.clone(),
+        match &plan.phase(zdm_plan::Phase::Expand).forward.last().unwrap().action {
+            Action::CreateIndexConcurrently { sql, .. } => sql.to_string(),
             other => panic!("expected the build last, got {other:?}"),
         }
     }
@@ -377,29 +386,34 @@ mod tests {
              USING btree (\"customer_id\", \"created_at\")"
         );
         // table, two columns, the name, then the build: no duplicate check for a plain index.
-        assert_eq!(plan.expand.forward.len(), 5);
+        assert_eq!(plan.phase(zdm_plan::Phase::Expand).forward.len(), 5);
         assert_eq!(
-            plan.expand.forward[3].action,
+            plan.phase(zdm_plan::Phase::Expand).forward[3].action,
             Action::Expect(Expectation::IndexAbsentOrSame {
-                table: "\"orders\"".to_owned(),
-                index: "orders_customer_id_created_at_idx".to_owned(),
+                table: "\"orders\"".to_owned().into(),
+                index: "orders_customer_id_created_at_idx".to_owned().into(),
                 unique: false,
-                definition: "USING btree (\"customer_id\", \"created_at\")".to_owned(),
+                definition: "USING btree (\"customer_id\", \"created_at\")".to_owned().into(),
             })
         );
         assert_eq!(
-            plan.expand.reverse[0].action,
+            plan.phase(zdm_plan::Phase::Expand).reverse[0].action,
             Action::DropIndexConcurrently {
-                index: "orders_customer_id_created_at_idx".to_owned(),
-                sql: "DROP INDEX CONCURRENTLY IF EXISTS \"orders_customer_id_created_at_idx\"".to_owned(),
+                index: "orders_customer_id_created_at_idx".to_owned().into(),
+                sql: "DROP INDEX CONCURRENTLY IF EXISTS \"orders_customer_id_created_at_idx\""
+                    .to_owned()
+                    .into(),
             }
         );
         assert!(
-            plan.sync.forward.is_empty()
-                && plan.backfill.forward.is_empty()
-                && plan.contract.forward.is_empty()
+            plan.phase(zdm_plan::Phase::Sync).forward.is_empty()
+                && plan.phase(zdm_plan::Phase::Backfill).forward.is_empty()
+                && plan.phase(zdm_plan::Phase::Contract).forward.is_empty()
         );
-        assert!(plan.sync.summary.starts_with("nothing to sync"));
+        assert!(plan
+            .phase(zdm_plan::Phase::Sync)
+            .summary
+            .starts_with("nothing to sync"));
     }
 
     #[test]
@@ -427,12 +441,13 @@ mod tests {
             "CREATE UNIQUE INDEX CONCURRENTLY \"users_live_email_key\" ON \"users\" \
              USING btree (\"email\") INCLUDE (\"id\") WHERE deleted_at IS NULL"
         );
-        let check = &plan.expand.forward[plan.expand.forward.len() - 2];
-        let Action::Check {
+        let check = &plan.phase(zdm_plan::Phase::Expand).forward
+            [plan.phase(zdm_plan::Phase::Expand).forward.len() - 2];
+        let Action::Check(zdm_plan::Check {
             expectation,
             count_sql,
             sample_sql,
-        } = &check.action
+        }) = &check.action
         else {
             panic!("expected the duplicate check before the build, got {check:?}")
         };
@@ -458,7 +473,9 @@ mod tests {
             create_sql(&plan),
             "CREATE UNIQUE INDEX CONCURRENTLY \"users_lower_email_idx\" ON \"users\" USING btree ((lower(email)))"
         );
-        let Action::Check { count_sql, .. } = &plan.expand.forward[2].action else {
+        let Action::Check(zdm_plan::Check { count_sql, .. }) =
+            &plan.phase(zdm_plan::Phase::Expand).forward[2].action
+        else {
             panic!()
         };
         assert!(count_sql.contains("WHERE (lower(email)) IS NOT NULL GROUP BY (lower(email))"));
@@ -479,7 +496,8 @@ mod tests {
     fn long_names_are_bounded() {
         let long = "c".repeat(60);
         let plan = parse(quote!(table = "orders", columns = [#long, "b"])).plan("x", "");
-        let Action::CreateIndexConcurrently { index, .. } = &plan.expand.forward.last().unwrap().action
+        let Action::CreateIndexConcurrently { index, .. } =
+            &plan.phase(zdm_plan::Phase::Expand).forward.last().unwrap().action
         else {
             panic!()
         };

@@ -16,11 +16,11 @@
 use darling::util::SpannedValue;
 use darling::FromMeta;
 
-use crate::model::{Expectation, Lock, PhasePlan, Plan, Step};
 use crate::ops::steps::{self, FillWhen};
 use crate::relations::{self, Relations};
 use crate::sql::quote_ident;
 use crate::validate::{self, Errors};
+use zdm_plan::{Expectation, Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct AddNotNull {
@@ -67,49 +67,57 @@ impl AddNotNull {
         let mut expand = PhasePlan {
             forward: vec![
                 Step::expect(Expectation::TableExists {
-                    table: table_q.clone(),
+                    table: table_q.clone().into(),
                 }),
                 Step::expect(Expectation::ColumnNullable {
-                    table: table_q.clone(),
-                    column: column.to_owned(),
+                    table: table_q.clone().into(),
+                    column: column.to_owned().into(),
                 }),
                 Step::expect(Expectation::ConstraintAbsent {
-                    table: table_q.clone(),
-                    constraint: check.clone(),
+                    table: table_q.clone().into(),
+                    constraint: check.clone().into(),
                 }),
-            ],
+            ]
+            .into(),
             ..PhasePlan::default()
         };
 
         let Some(value) = self.backfill.as_deref() else {
             expand.summary = format!(
                 "add CHECK ({column_q} IS NOT NULL) NOT VALID: NULL writes are refused from now on, old rows are not scanned"
-            );
-            expand.forward.push(steps::add_not_null_check(table, column));
-            expand.reverse.push(steps::drop_not_null_check(table, column));
-            return Plan {
-                id: id.to_owned(),
-                operation: "add_not_null".to_owned(),
-                description: description.to_owned(),
-                expand,
-                sync: PhasePlan {
-                    summary: "nothing to sync: no `backfill` value to give NULL writes".to_owned(),
+            ).into();
+            expand
+                .forward
+                .to_mut()
+                .push(steps::add_not_null_check(table, column));
+            expand
+                .reverse
+                .to_mut()
+                .push(steps::drop_not_null_check(table, column));
+            return Plan::new(
+                id,
+                "add_not_null",
+                description,
+                [
+                    expand,
+                    PhasePlan {
+                    summary: "nothing to sync: no `backfill` value to give NULL writes".to_owned().into(),
                     ..PhasePlan::default()
                 },
-                backfill: PhasePlan {
+                    PhasePlan {
                     summary: "nothing to backfill: no `backfill` value; NULLs left make the contract refuse"
-                        .to_owned(),
+                        .to_owned().into(),
                     ..PhasePlan::default()
                 },
-                contract: PhasePlan {
+                    PhasePlan {
                     summary: format!(
                         "count the NULLs left (refusing if any), validate the check, SET NOT NULL proven by it, drop {check_q}"
-                    ),
+                    ).into(),
                     forward: vec![
                         steps::no_nulls_check(&table_q, column),
                         steps::validate_not_null_check(table, column),
                         steps::set_not_null_from_check(table, column),
-                    ],
+                    ].into(),
                     reverse: vec![Step::transaction(
                         format!("drop NOT NULL from {column_q}, back to the NOT VALID check"),
                         Lock::AccessExclusive,
@@ -121,39 +129,41 @@ impl AddNotNull {
                                 "ALTER TABLE {table_q} ADD CONSTRAINT {check_q} CHECK ({column_q} IS NOT NULL) NOT VALID"
                             ),
                         ],
-                    )],
+                    )].into(),
                     reverse_discards: None,
                 },
-            };
+                ],
+            );
         };
 
-        expand.summary = format!("nothing to add: {table_q}.{column_q} exists and accepts NULLs");
+        expand.summary = format!("nothing to add: {table_q}.{column_q} exists and accepts NULLs").into();
         let trigger = steps::fill_trigger(table, column, value, FillWhen::AnyNull);
         let trigger_q = quote_ident(&trigger.name);
         let record = steps::fill_record(id);
-        Plan {
-            id: id.to_owned(),
-            operation: "add_not_null".to_owned(),
-            description: description.to_owned(),
-            expand,
-            sync: PhasePlan {
-                summary: format!("replace every NULL written to {column_q} with {value}"),
-                forward: vec![trigger.install(format!("install trigger {trigger_q} replacing NULLs"))],
-                reverse: vec![trigger.remove(format!("drop trigger {trigger_q}"))],
+        Plan::new(
+            id,
+            "add_not_null",
+            description,
+            [
+                expand,
+                PhasePlan {
+                summary: format!("replace every NULL written to {column_q} with {value}").into(),
+                forward: vec![trigger.install(format!("install trigger {trigger_q} replacing NULLs"))].into(),
+                reverse: vec![trigger.remove(format!("drop trigger {trigger_q}"))].into(),
                 reverse_discards: None,
             },
-            backfill: PhasePlan {
+                PhasePlan {
                 summary: format!(
                     "set the NULLs of {column_q} to {value} in primary-key batches, recording the rows filled in {record}"
-                ),
-                forward: steps::backfill_nulls_recorded(table, column, value, &record),
-                reverse: steps::unfill_recorded(table, column, &record, Some(&trigger.name)),
+                ).into(),
+                forward: steps::backfill_nulls_recorded(table, column, value, &record).into(),
+                reverse: steps::unfill_recorded(table, column, &record, Some(&trigger.name)).into(),
                 reverse_discards: None,
             },
-            contract: PhasePlan {
+                PhasePlan {
                 summary: "count the NULLs left (refusing if any), CHECK NOT VALID, validate it, SET NOT NULL proven \
                           by it, drop the check and the trigger"
-                    .to_owned(),
+                    .to_owned().into(),
                 forward: steps::set_not_null(table, column)
                     .into_iter()
                     .chain([trigger.remove(format!("drop trigger {trigger_q}"))])
@@ -161,17 +171,17 @@ impl AddNotNull {
                 reverse: vec![
                     trigger.install(format!("reinstall trigger {trigger_q}")),
                     steps::drop_not_null(table, column),
-                ],
+                ].into(),
                 reverse_discards: None,
             },
-        }
+            ],
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Action;
     use quote::quote;
 
     fn parse(tokens: proc_macro2::TokenStream) -> AddNotNull {
@@ -185,11 +195,7 @@ mod tests {
     fn sql(steps: &[Step]) -> Vec<String> {
         steps
             .iter()
-            .flat_map(|step| match &step.action {
-                Action::Transaction(statements) | Action::Backfill { statements, .. } => statements.clone(),
-                Action::Check { count_sql, .. } => vec![count_sql.clone()],
-                _ => vec![],
-            })
+            .flat_map(|step| step.statements().into_iter().map(str::to_owned))
             .collect()
     }
 
@@ -210,12 +216,15 @@ mod tests {
     fn without_a_value_the_check_comes_in_expand_and_the_contract_validates_it() {
         let plan = parse(quote!(table = "users", column = "email")).plan("m", "");
         assert_eq!(
-            sql(&plan.expand.forward),
+            sql(&plan.phase(zdm_plan::Phase::Expand).forward),
             ["ALTER TABLE \"users\" ADD CONSTRAINT \"users_email_not_null\" CHECK (\"email\" IS NOT NULL) NOT VALID"]
         );
-        assert!(plan.sync.forward.is_empty() && plan.backfill.forward.is_empty());
+        assert!(
+            plan.phase(zdm_plan::Phase::Sync).forward.is_empty()
+                && plan.phase(zdm_plan::Phase::Backfill).forward.is_empty()
+        );
         assert_eq!(
-            sql(&plan.contract.forward),
+            sql(&plan.phase(zdm_plan::Phase::Contract).forward),
             [
                 "SELECT count(*) FROM \"users\" WHERE \"email\" IS NULL",
                 "ALTER TABLE \"users\" VALIDATE CONSTRAINT \"users_email_not_null\"",
@@ -223,12 +232,15 @@ mod tests {
                 "ALTER TABLE \"users\" DROP CONSTRAINT \"users_email_not_null\"",
             ]
         );
-        assert_eq!(plan.contract.forward[1].lock, Lock::ShareUpdateExclusive);
         assert_eq!(
-            sql(&plan.expand.reverse),
+            plan.phase(zdm_plan::Phase::Contract).forward[1].lock,
+            Lock::ShareUpdateExclusive
+        );
+        assert_eq!(
+            sql(&plan.phase(zdm_plan::Phase::Expand).reverse),
             ["ALTER TABLE \"users\" DROP CONSTRAINT IF EXISTS \"users_email_not_null\""]
         );
-        assert!(sql(&plan.contract.reverse)[2].ends_with("NOT VALID"));
+        assert!(sql(&plan.phase(zdm_plan::Phase::Contract).reverse)[2].ends_with("NOT VALID"));
     }
 
     #[test]
@@ -239,15 +251,18 @@ mod tests {
             backfill = "'unknown@example.com'"
         ))
         .plan("m", "");
-        assert!(sql(&plan.expand.forward).is_empty(), "expand changes nothing");
-        let install = sql(&plan.sync.forward);
+        assert!(
+            sql(&plan.phase(zdm_plan::Phase::Expand).forward).is_empty(),
+            "expand changes nothing"
+        );
+        let install = sql(&plan.phase(zdm_plan::Phase::Sync).forward);
         assert!(install[0].contains(
             "IF NEW.\"email\" IS NULL\n     AND current_setting('zdm.unfill', true) IS DISTINCT FROM 'zdm_sync_users_email' THEN"
         ));
         assert!(install[0]
             .contains("NEW.\"email\" := (SELECT ('unknown@example.com') FROM (SELECT NEW.*) AS zdm_row);"));
         assert_eq!(
-            sql(&plan.backfill.forward),
+            sql(&plan.phase(zdm_plan::Phase::Backfill).forward),
             [
                 "CREATE TABLE IF NOT EXISTS zdm.\"m_filled\" (zdm_key text PRIMARY KEY)",
                 "WITH zdm_filled AS (UPDATE \"users\" SET \"email\" = ('unknown@example.com') WHERE {range} AND \"email\" IS NULL \
@@ -255,12 +270,12 @@ mod tests {
                  ON CONFLICT DO NOTHING",
             ]
         );
-        let reverse = sql(&plan.backfill.reverse);
+        let reverse = sql(&plan.phase(zdm_plan::Phase::Backfill).reverse);
         assert!(reverse[1].starts_with(
             "UPDATE \"users\" SET \"email\" = NULL FROM (SELECT set_config('zdm.unfill', 'zdm_sync_users_email', true) \
              AS zdm_unfill) AS zdm_unfill WHERE {range}"
         ));
-        let contract = sql(&plan.contract.forward);
+        let contract = sql(&plan.phase(zdm_plan::Phase::Contract).forward);
         assert_eq!(
             contract[0],
             "SELECT count(*) FROM \"users\" WHERE \"email\" IS NULL"
@@ -269,7 +284,7 @@ mod tests {
         assert!(contract[2].contains("VALIDATE CONSTRAINT"));
         assert!(contract[3].ends_with("SET NOT NULL"));
         assert!(contract[5].starts_with("DROP TRIGGER IF EXISTS"));
-        let revert = sql(&plan.contract.reverse);
+        let revert = sql(&plan.phase(zdm_plan::Phase::Contract).reverse);
         assert!(revert[0].starts_with("CREATE OR REPLACE FUNCTION"));
         assert!(revert.last().unwrap().ends_with("DROP NOT NULL"));
     }

@@ -16,11 +16,11 @@
 use darling::util::SpannedValue;
 use darling::FromMeta;
 
-use crate::model::Plan;
 use crate::ops::column_swap::ColumnSwap;
 use crate::relations::{self, Relations};
 use crate::sql::bounded_name;
 use crate::validate::{self, Errors};
+use zdm_plan::Plan;
 
 #[derive(Debug, FromMeta)]
 pub struct ChangeType {
@@ -131,8 +131,8 @@ impl ChangeType {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Action, Carry, CarryWork};
     use quote::quote;
+    use zdm_plan::{Action, Carry, CarryWork};
 
     fn parse(tokens: proc_macro2::TokenStream) -> ChangeType {
         crate::testing::parse(tokens)
@@ -249,7 +249,7 @@ mod tests {
                 },
             new_column,
             ..
-        }) = &plan.expand.forward[3].action
+        }) = &plan.phase(zdm_plan::Phase::Expand).forward[3].action
         else {
             panic!()
         };
@@ -267,7 +267,7 @@ mod tests {
         let Action::Carry(Carry {
             work: CarryWork::Swap { rename, .. },
             ..
-        }) = &plan.contract.forward[4].action
+        }) = &plan.phase(zdm_plan::Phase::Contract).forward[4].action
         else {
             panic!()
         };
@@ -287,7 +287,7 @@ mod tests {
         let Action::Carry(Carry {
             work: CarryWork::Transaction(install),
             ..
-        }) = &plan.sync.forward[0].action
+        }) = &plan.phase(zdm_plan::Phase::Sync).forward[0].action
         else {
             panic!()
         };

@@ -15,9 +15,9 @@
 //!   trigger stands aside for it: a backfill writes one side from the other and must not
 //!   have the trigger convert the value back.
 
-use crate::model::{Action, Carry, CarryTarget, CarryWork, Expectation, Lock, PhasePlan, Plan, Step};
 use crate::ops::steps::Trigger;
 use crate::sql::{bounded_name, quote_ident, quote_literal};
+use zdm_plan::{Action, Carry, CarryTarget, CarryWork, Expectation, Lock, PhasePlan, Plan, Step};
 
 /// One column swap, as `rename_column` or `change_type` declares it.
 pub struct ColumnSwap<'a> {
@@ -127,15 +127,15 @@ impl ColumnSwap<'_> {
     fn carry(&self, description: String, lock: Lock, work: CarryWork, shape: String) -> Step {
         let table = quote_ident(self.table);
         Step {
-            description,
+            description: description.into(),
             lock,
-            table: Some(table.clone()),
+            table: Some(table.clone().into()),
             action: Action::Carry(Carry {
-                table,
-                column: self.column.to_owned(),
-                new_column: self.new_column.to_owned(),
+                table: table.into(),
+                column: self.column.to_owned().into(),
+                new_column: self.new_column.to_owned().into(),
                 work,
-                shape,
+                shape: shape.into(),
             }),
         }
     }
@@ -157,33 +157,33 @@ impl ColumnSwap<'_> {
                 None => format!(
                     "read {table}.{old} from the catalog, refusing what cannot be carried, and add the nullable \
                      column {new} of the same type (catalog only)"
-                ),
+                ).into(),
                 Some(ty) => format!(
                     "read {table}.{old} from the catalog, refusing what cannot be carried or converted; a \
                      binary-coercible change to {ty} happens here in place (catalog only), any other adds the \
                      nullable column {new} {ty}"
-                ),
+                ).into(),
             },
             forward: vec![
-                Step::expect(Expectation::TableExists { table: table.clone() }),
+                Step::expect(Expectation::TableExists { table: table.clone().into() }),
                 Step::expect(Expectation::ColumnExists {
-                    table: table.clone(),
-                    column: self.column.to_owned(),
+                    table: table.clone().into(),
+                    column: self.column.to_owned().into(),
                     ty: None,
                 }),
                 Step::expect(Expectation::ColumnAbsent {
-                    table: table.clone(),
-                    column: self.new_column.to_owned(),
+                    table: table.clone().into(),
+                    column: self.new_column.to_owned().into(),
                 }),
                 self.carry(
                     format!("read {old} from the catalog and record what {new} must carry"),
                     Lock::AccessShare,
                     CarryWork::Inspect {
-                        ty: self.ty.map(str::to_owned),
-                        default: self.default.map(str::to_owned),
+                        ty: self.ty.map(str::to_owned).map(Into::into),
+                        default: self.default.map(str::to_owned).map(Into::into),
                         converts: self.up.is_some() || self.down.is_some(),
-                        up: self.ty.map(|_| self.up_from(&old)),
-                        down: self.ty.map(|_| self.down_from(&new)),
+                        up: self.ty.map(|_| self.up_from(&old)).map(Into::into),
+                        down: self.ty.map(|_| self.down_from(&new)).map(Into::into),
                     },
                     format!(
                         "-- read {table}.{old}: type, collation, default, NOT NULL, comment, statistics target, \
@@ -191,8 +191,8 @@ impl ColumnSwap<'_> {
                          on it (refused); try each definition rewritten for {new} {new_type} on a scratch copy"
                     ),
                 ),
-            ],
-            reverse: vec![],
+            ].into(),
+            reverse: vec![].into(),
             reverse_discards: None,
         };
         let conversion_check = |phase: &str| {
@@ -202,14 +202,17 @@ impl ColumnSwap<'_> {
                     format!("check that every {old} converts to {ty} ({phase})"),
                     Lock::AccessShare,
                     CarryWork::CheckConvertible {
-                        conversion: conversion.clone(),
+                        conversion: conversion.clone().into(),
                     },
                     format!("SELECT count(*) FROM {table} WHERE NOT <{conversion} converts to {ty}>"),
                 )
             })
         };
-        expand.forward.extend(conversion_check("before any change"));
-        expand.forward.push(self.carry(
+        expand
+            .forward
+            .to_mut()
+            .extend(conversion_check("before any change"));
+        expand.forward.to_mut().push(self.carry(
             match self.ty {
                 None => format!("add column {new}, of the type of {old}"),
                 Some(ty) => format!("add column {new} {ty}"),
@@ -219,7 +222,7 @@ impl ColumnSwap<'_> {
             format!("ALTER TABLE {table} ADD COLUMN {new} {new_type} <COLLATE of {old}>"),
         ));
         if let Some(ty) = self.ty {
-            expand.forward.push(self.carry(
+            expand.forward.to_mut().push(self.carry(
                 format!("change {old} to {ty} in place, if that is binary-coercible"),
                 Lock::AccessExclusive,
                 CarryWork::AlterInPlace,
@@ -228,7 +231,7 @@ impl ColumnSwap<'_> {
                      rewriting"
                 ),
             ));
-            expand.reverse.push(self.carry(
+            expand.reverse.to_mut().push(self.carry(
                 format!("change {old} back to its old type, if it was changed in place"),
                 Lock::AccessExclusive,
                 CarryWork::RestoreInPlace,
@@ -238,13 +241,13 @@ impl ColumnSwap<'_> {
                 ),
             ));
         }
-        expand.reverse.push(self.carry(
+        expand.reverse.to_mut().push(self.carry(
             format!("drop column {new}"),
             Lock::AccessExclusive,
             CarryWork::DropColumn,
             format!("ALTER TABLE {table} DROP COLUMN IF EXISTS {new} -- only if this migration added it"),
         ));
-        expand.reverse.push(self.carry(
+        expand.reverse.to_mut().push(self.carry(
             "forget what expand recorded".to_owned(),
             Lock::None,
             CarryWork::Forget,
@@ -262,20 +265,23 @@ impl ColumnSwap<'_> {
                 } else {
                     ""
                 }
-            ),
+            )
+            .into(),
             forward: vec![self.carry(
                 format!("install trigger {trigger_q} syncing {old} and {new}"),
                 Lock::ShareRowExclusive,
-                CarryWork::Transaction(trigger.statements()),
+                CarryWork::Transaction(zdm_plan::texts(trigger.statements())),
                 "-- in one transaction; {old_type}: the type of the old column, as expand recorded it"
                     .to_owned(),
-            )],
+            )]
+            .into(),
             reverse: vec![self.carry(
                 format!("drop trigger {trigger_q}"),
                 Lock::AccessExclusive,
-                CarryWork::Transaction(trigger.removal_statements()),
+                CarryWork::Transaction(zdm_plan::texts(trigger.removal_statements())),
                 "-- in one transaction".to_owned(),
-            )],
+            )]
+            .into(),
             reverse_discards: None,
         };
 
@@ -283,30 +289,32 @@ impl ColumnSwap<'_> {
         let mut backfill = PhasePlan {
             summary: format!(
                 "copy {old} into {new} in primary-key batches, then build the carried indexes concurrently"
-            ),
-            forward: vec![],
-            reverse: vec![],
+            )
+            .into(),
+            forward: vec![].into(),
+            reverse: vec![].into(),
             reverse_discards: None,
         };
         backfill
             .forward
+            .to_mut()
             .extend(conversion_check("rows written before the trigger"));
-        backfill.forward.push(self.carry(
+        backfill.forward.to_mut().push(self.carry(
             format!("set {new} from {old} in primary-key batches"),
             Lock::RowExclusive,
             CarryWork::Backfill {
-                statements: vec![
+                statements: zdm_plan::texts(vec![
                     quiet.clone(),
                     format!(
                         "UPDATE {table} SET {new} = {up} WHERE {{range}} AND {}",
                         self.unwritten(&new, &up)
                     ),
-                ],
+                ]),
                 refill: false,
             },
             "-- each batch in one transaction; the trigger stands aside for it".to_owned(),
         ));
-        backfill.forward.push(self.carry(
+        backfill.forward.to_mut().push(self.carry(
             format!("build the indexes of {old} on {new} concurrently"),
             Lock::ShareUpdateExclusive,
             CarryWork::BuildIndexes(CarryTarget::New),
@@ -315,20 +323,20 @@ impl ColumnSwap<'_> {
                  -- for each index and UNIQUE constraint on {old}"
             ),
         ));
-        backfill.reverse.push(self.carry(
+        backfill.reverse.to_mut().push(self.carry(
             format!("drop the indexes built on {new}"),
             Lock::ShareUpdateExclusive,
             CarryWork::DropIndexes,
             "DROP INDEX CONCURRENTLY IF EXISTS \"zdm_<index>\" -- for each carried index".to_owned(),
         ));
-        backfill.reverse.push(self.carry(
+        backfill.reverse.to_mut().push(self.carry(
             format!("set {new} back to NULL in primary-key batches"),
             Lock::RowExclusive,
             CarryWork::Backfill {
-                statements: vec![
+                statements: zdm_plan::texts(vec![
                     quiet.clone(),
                     format!("UPDATE {table} SET {new} = NULL WHERE {{range}} AND {new} IS NOT NULL"),
-                ],
+                ]),
                 refill: false,
             },
             "-- each batch in one transaction; the trigger stands aside, so the old column keeps its values"
@@ -337,15 +345,12 @@ impl ColumnSwap<'_> {
 
         let contract = self.contract(&table, &old, &new, final_name, &trigger, &quiet, &stand_in);
 
-        Plan {
-            id: id.to_owned(),
-            operation: self.operation.to_owned(),
-            description: description.to_owned(),
-            expand,
-            sync,
-            backfill,
-            contract,
-        }
+        Plan::new(
+            id,
+            self.operation,
+            description,
+            [expand, sync, backfill, contract],
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -416,7 +421,7 @@ impl ColumnSwap<'_> {
             },
             Lock::AccessExclusive,
             CarryWork::Swap {
-                statements: trigger.removal_statements(),
+                statements: zdm_plan::texts(trigger.removal_statements()),
                 rename,
             },
             format!(
@@ -435,7 +440,7 @@ impl ColumnSwap<'_> {
                 format!("bring {old} back beside {new} and reinstall the trigger"),
                 Lock::AccessExclusive,
                 CarryWork::Unswap {
-                    statements: trigger.statements(),
+                    statements: zdm_plan::texts(trigger.statements()),
                     rename,
                 },
                 format!(
@@ -456,13 +461,13 @@ impl ColumnSwap<'_> {
                 format!("refill {old} from {new} in primary-key batches"),
                 Lock::RowExclusive,
                 CarryWork::Backfill {
-                    statements: vec![
+                    statements: zdm_plan::texts(vec![
                         quiet.to_owned(),
                         format!(
                             "UPDATE {table} SET {old} = {down} WHERE {{range}} AND {}",
                             self.unwritten(old, &down)
                         ),
-                    ],
+                    ]),
                     refill: true,
                 },
                 "-- only after the swap was undone; each batch in one transaction".to_owned(),
@@ -498,9 +503,9 @@ impl ColumnSwap<'_> {
                 } else {
                     "takes over".to_owned()
                 }
-            ),
-            forward,
-            reverse,
+            ).into(),
+            forward: forward.into(),
+            reverse: reverse.into(),
             reverse_discards: None,
         }
     }
@@ -545,7 +550,7 @@ mod tests {
                     | CarryWork::Swap { statements, .. }
                     | CarryWork::Unswap { statements, .. },
                 ..
-            }) => statements.clone(),
+            }) => statements.iter().map(|statement| statement.to_string()).collect(),
             other => panic!("no statements in {other:?}"),
         }
     }
@@ -588,7 +593,7 @@ mod tests {
     #[test]
     fn the_backfill_pages_by_key_without_rescanning_for_nulls() {
         let plan = rename().plan("m", "");
-        let statements = sql(&plan.backfill.forward[0]);
+        let statements = sql(&plan.phase(zdm_plan::Phase::Backfill).forward[0]);
         assert_eq!(
             statements,
             [
@@ -597,9 +602,12 @@ mod tests {
             ]
         );
         assert!(!statements[1].contains("IS NULL"));
-        assert_eq!(plan.backfill.forward[0].lock, Lock::RowExclusive);
         assert_eq!(
-            sql(&plan.backfill.reverse[1])[1],
+            plan.phase(zdm_plan::Phase::Backfill).forward[0].lock,
+            Lock::RowExclusive
+        );
+        assert_eq!(
+            sql(&plan.phase(zdm_plan::Phase::Backfill).reverse[1])[1],
             "UPDATE \"users\" SET \"full_name\" = NULL WHERE {range} AND \"full_name\" IS NOT NULL"
         );
     }
@@ -608,7 +616,7 @@ mod tests {
     fn constraints_are_added_not_valid_and_validated_in_a_later_step() {
         let plan = rename().plan("m", "");
         let works: Vec<_> = plan
-            .contract
+            .phase(zdm_plan::Phase::Contract)
             .forward
             .iter()
             .map(|step| match &step.action {
@@ -628,11 +636,10 @@ mod tests {
                 (CarryWork::SetNotNull(CarryTarget::New), Lock::AccessExclusive),
                 (
                     CarryWork::Swap {
-                        statements: vec![
-                            "DROP TRIGGER IF EXISTS \"zdm_sync_users_name_full_name\" ON \"users\""
-                                .to_owned(),
-                            "DROP FUNCTION IF EXISTS \"zdm_sync_users_name_full_name\"()".to_owned(),
-                        ],
+                        statements: zdm_plan::texts([
+                            "DROP TRIGGER IF EXISTS \"zdm_sync_users_name_full_name\" ON \"users\"",
+                            "DROP FUNCTION IF EXISTS \"zdm_sync_users_name_full_name\"()",
+                        ]),
                         rename: false,
                     },
                     Lock::AccessExclusive
@@ -644,7 +651,7 @@ mod tests {
     #[test]
     fn the_contract_reversal_refills_and_restores_the_old_column() {
         let plan = change().plan("m", "");
-        let reverse = &plan.contract.reverse;
+        let reverse = &plan.phase(zdm_plan::Phase::Contract).reverse;
         assert!(matches!(
             &reverse[0].action,
             Action::Carry(Carry {
@@ -660,7 +667,7 @@ mod tests {
         // A type change fills only what the trigger has not written: `down(up(x))` need
         // not be `x`, and the new version's writes are the truth.
         assert_eq!(
-            sql(&plan.backfill.forward[1])[1],
+            sql(&plan.phase(zdm_plan::Phase::Backfill).forward[1])[1],
             "UPDATE \"orders\" SET \"amount_zdm_new\" = (SELECT amount * 1.0 FROM (SELECT \"amount\") AS \
              zdm_row(\"amount\")) WHERE {range} AND \"amount_zdm_new\" IS NULL"
         );
@@ -701,16 +708,19 @@ mod tests {
                 })
                 .count()
         };
-        assert_eq!(checks(&plan.expand.forward), 1);
-        assert_eq!(checks(&plan.backfill.forward), 1);
+        assert_eq!(checks(&plan.phase(zdm_plan::Phase::Expand).forward), 1);
+        assert_eq!(checks(&plan.phase(zdm_plan::Phase::Backfill).forward), 1);
         // The check comes before the column is added.
         assert!(matches!(
-            plan.expand.forward[4].action,
+            plan.phase(zdm_plan::Phase::Expand).forward[4].action,
             Action::Carry(Carry {
                 work: CarryWork::CheckConvertible { .. },
                 ..
             })
         ));
-        assert_eq!(checks(&rename().plan("m", "").expand.forward), 0);
+        assert_eq!(
+            checks(&rename().plan("m", "").phase(zdm_plan::Phase::Expand).forward),
+            0
+        );
     }
 }

@@ -7,10 +7,10 @@
 use darling::util::SpannedValue;
 use darling::FromMeta;
 
-use crate::model::Plan;
 use crate::ops::column_swap::ColumnSwap;
 use crate::relations::{self, Relations};
 use crate::validate::{self, Errors};
+use zdm_plan::Plan;
 
 #[derive(Debug, FromMeta)]
 pub struct RenameColumn {
@@ -67,8 +67,8 @@ impl RenameColumn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Action, Carry, CarryWork, Expectation, Step};
     use quote::quote;
+    use zdm_plan::{Action, Carry, CarryWork, Expectation, Step};
 
     fn parse(tokens: proc_macro2::TokenStream) -> RenameColumn {
         crate::testing::parse(tokens)
@@ -114,21 +114,21 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(
-            expect(&plan.expand.forward[1]),
+            expect(&plan.phase(zdm_plan::Phase::Expand).forward[1]),
             Expectation::ColumnExists {
-                table: "\"users\"".to_owned(),
-                column: "name".to_owned(),
+                table: "\"users\"".to_owned().into(),
+                column: "name".to_owned().into(),
                 ty: None
             }
         );
         assert_eq!(
-            expect(&plan.expand.forward[2]),
+            expect(&plan.phase(zdm_plan::Phase::Expand).forward[2]),
             Expectation::ColumnAbsent {
-                table: "\"users\"".to_owned(),
-                column: "full_name".to_owned()
+                table: "\"users\"".to_owned().into(),
+                column: "full_name".to_owned().into()
             }
         );
-        let works: Vec<_> = plan.expand.forward[3..]
+        let works: Vec<_> = plan.phase(zdm_plan::Phase::Expand).forward[3..]
             .iter()
             .map(|step| match &step.action {
                 Action::Carry(Carry { work, .. }) => work.clone(),
@@ -148,14 +148,18 @@ mod tests {
                 CarryWork::AddColumn,
             ]
         );
-        let Action::Carry(carry) = &plan.expand.forward[4].action else {
+        let Action::Carry(carry) = &plan.phase(zdm_plan::Phase::Expand).forward[4].action else {
             panic!()
         };
         assert_eq!(
             carry.shape,
             "ALTER TABLE \"users\" ADD COLUMN \"full_name\" <type of \"name\"> <COLLATE of \"name\">"
         );
-        assert_eq!(plan.expand.reverse.len(), 2, "drop the column, forget the record");
+        assert_eq!(
+            plan.phase(zdm_plan::Phase::Expand).reverse.len(),
+            2,
+            "drop the column, forget the record"
+        );
     }
 
     #[test]
@@ -164,7 +168,7 @@ mod tests {
         let Action::Carry(Carry {
             work: CarryWork::Transaction(install),
             ..
-        }) = &plan.sync.forward[0].action
+        }) = &plan.phase(zdm_plan::Phase::Sync).forward[0].action
         else {
             panic!()
         };
@@ -174,7 +178,7 @@ mod tests {
         let Action::Carry(Carry {
             work: CarryWork::Swap { statements, rename },
             ..
-        }) = &plan.contract.forward[4].action
+        }) = &plan.phase(zdm_plan::Phase::Contract).forward[4].action
         else {
             panic!()
         };

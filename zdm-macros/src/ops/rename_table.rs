@@ -15,10 +15,10 @@
 use darling::util::SpannedValue;
 use darling::FromMeta;
 
-use crate::model::{Expectation, Lock, PhasePlan, Plan, Step};
 use crate::relations::{self, Relations};
 use crate::sql::{dollar_quote, quote_ident, quote_literal};
 use crate::validate::{self, Errors};
+use zdm_plan::{Expectation, Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct RenameTable {
@@ -112,19 +112,19 @@ impl RenameTable {
         let expand = PhasePlan {
             summary: format!(
                 "rename {from_q} to {to_q} and create the updatable view {from_q} over it, in one short transaction"
-            ),
+            ).into(),
             forward: vec![
                 Step::expect(Expectation::TableExists {
-                    table: from_q.clone(),
+                    table: from_q.clone().into(),
                 }),
-                Step::expect(Expectation::TableAbsent { table: to_q.clone() }),
+                Step::expect(Expectation::TableAbsent { table: to_q.clone().into() }),
                 Step::transaction(
                     format!("rename {from_q} to {to_q} and create the view {from_q} over it"),
                     Lock::AccessExclusive,
                     &from_q,
                     rename,
                 ),
-            ],
+            ].into(),
             reverse: vec![Step::transaction(
                 format!("drop the view {from_q} and rename {to_q} back to {from_q}"),
                 Lock::AccessExclusive,
@@ -154,16 +154,16 @@ impl RenameTable {
                      END\n\
                      "))
                 )],
-            )],
+            )].into(),
             reverse_discards: None,
         };
 
         let contract = PhasePlan {
-            summary: format!("drop the view {from_q}, once no old version uses the old name"),
+            summary: format!("drop the view {from_q}, once no old version uses the old name").into(),
             forward: vec![
                 Step::expect(Expectation::ViewOfTableOrAbsent {
-                    view: from_q.clone(),
-                    table: to_q.clone(),
+                    view: from_q.clone().into(),
+                    table: to_q.clone().into(),
                 }),
                 Step::transaction(
                     format!("drop the view {from_q}"),
@@ -171,41 +171,45 @@ impl RenameTable {
                     &from_q,
                     vec![format!("DROP VIEW IF EXISTS {from_q}")],
                 ),
-            ],
+            ]
+            .into(),
             reverse: vec![Step::transaction(
                 format!("re-create the view {from_q} over {to_q}"),
                 Lock::AccessExclusive,
                 &from_q,
                 self.view_statements("CREATE OR REPLACE VIEW"),
-            )],
+            )]
+            .into(),
             reverse_discards: None,
         };
 
-        Plan {
-            id: id.to_owned(),
-            operation: "rename_table".to_owned(),
-            description: description.to_owned(),
-            expand,
-            sync: PhasePlan {
+        Plan::new(
+            id,
+            "rename_table",
+            description,
+            [
+                expand,
+                PhasePlan {
                 summary: format!(
                     "nothing to sync: {from_q} and {to_q} are one table under two names, written through the view"
-                ),
+                ).into(),
                 ..PhasePlan::default()
             },
-            backfill: PhasePlan {
-                summary: "nothing to backfill: no row is copied".to_owned(),
+                PhasePlan {
+                summary: "nothing to backfill: no row is copied".to_owned().into(),
                 ..PhasePlan::default()
             },
-            contract,
-        }
+                contract,
+            ],
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Action;
     use quote::quote;
+    use zdm_plan::Action;
 
     fn parse(tokens: proc_macro2::TokenStream) -> RenameTable {
         crate::testing::parse(tokens)
@@ -215,7 +219,7 @@ mod tests {
         crate::testing::messages(|errors| rename.validate(errors))
     }
 
-    fn statements(step: &Step) -> &[String] {
+    fn statements(step: &Step) -> &[zdm_plan::Text] {
         match &step.action {
             Action::Transaction(statements) => statements,
             other => panic!("expected a transaction, got {other:?}"),
@@ -226,18 +230,18 @@ mod tests {
     fn expand_renames_and_creates_a_plain_view_in_one_transaction() {
         let plan = parse(quote!(from = "customers", to = "clients")).plan("x", "");
         assert_eq!(
-            plan.expand.forward[0].action,
+            plan.phase(zdm_plan::Phase::Expand).forward[0].action,
             Action::Expect(Expectation::TableExists {
-                table: "\"customers\"".to_owned()
+                table: "\"customers\"".to_owned().into()
             })
         );
         assert_eq!(
-            plan.expand.forward[1].action,
+            plan.phase(zdm_plan::Phase::Expand).forward[1].action,
             Action::Expect(Expectation::TableAbsent {
-                table: "\"clients\"".to_owned()
+                table: "\"clients\"".to_owned().into()
             })
         );
-        let step = &plan.expand.forward[2];
+        let step = &plan.phase(zdm_plan::Phase::Expand).forward[2];
         assert_eq!(step.lock, Lock::AccessExclusive);
         let sql = statements(step);
         assert_eq!(sql[0], "ALTER TABLE \"customers\" RENAME TO \"clients\"");
@@ -246,25 +250,28 @@ mod tests {
         assert!(sql[2].contains("security_invoker = true"));
         // No rules: a simple view is auto-updatable (the seed's `SET * = NEW.*` is not SQL).
         assert!(sql.iter().all(|statement| !statement.contains("RULE")));
-        assert!(plan.sync.forward.is_empty() && plan.backfill.forward.is_empty());
+        assert!(
+            plan.phase(zdm_plan::Phase::Sync).forward.is_empty()
+                && plan.phase(zdm_plan::Phase::Backfill).forward.is_empty()
+        );
     }
 
     #[test]
     fn contract_drops_only_the_view_zdm_created_and_its_reversal_recreates_it() {
         let plan = parse(quote!(from = "customers", to = "clients")).plan("x", "");
         assert_eq!(
-            plan.contract.forward[0].action,
+            plan.phase(zdm_plan::Phase::Contract).forward[0].action,
             Action::Expect(Expectation::ViewOfTableOrAbsent {
-                view: "\"customers\"".to_owned(),
-                table: "\"clients\"".to_owned(),
+                view: "\"customers\"".to_owned().into(),
+                table: "\"clients\"".to_owned().into(),
             })
         );
         assert_eq!(
-            statements(&plan.contract.forward[1]),
+            statements(&plan.phase(zdm_plan::Phase::Contract).forward[1]),
             ["DROP VIEW IF EXISTS \"customers\""]
         );
         assert_eq!(
-            statements(&plan.contract.reverse[0])[0],
+            statements(&plan.phase(zdm_plan::Phase::Contract).reverse[0])[0],
             "CREATE OR REPLACE VIEW \"customers\" AS SELECT * FROM \"clients\""
         );
     }
@@ -272,7 +279,7 @@ mod tests {
     #[test]
     fn the_reversal_of_expand_is_one_guarded_transaction() {
         let plan = parse(quote!(from = "customers", to = "clients")).plan("x", "");
-        let sql = statements(&plan.expand.reverse[0]);
+        let sql = statements(&plan.phase(zdm_plan::Phase::Expand).reverse[0]);
         assert_eq!(sql.len(), 1);
         assert!(sql[0].contains("DROP VIEW \"customers\";"));
         assert!(sql[0].contains("ALTER TABLE \"clients\" RENAME TO \"customers\";"));
@@ -285,7 +292,7 @@ mod tests {
     #[test]
     fn names_with_quotes_are_quoted_in_sql_and_in_literals() {
         let plan = parse(quote!(from = "o'ld\"x", to = "new")).plan("x", "");
-        let sql = statements(&plan.expand.forward[2]);
+        let sql = statements(&plan.phase(zdm_plan::Phase::Expand).forward[2]);
         assert_eq!(sql[0], "ALTER TABLE \"o'ld\"\"x\" RENAME TO \"new\"");
         assert!(sql[2].contains("'\"o''ld\"\"x\"'"), "{}", sql[2]);
     }

@@ -25,11 +25,11 @@
 use darling::util::SpannedValue;
 use darling::FromMeta;
 
-use crate::model::{Action, Expectation, Lock, PhasePlan, Plan, Split, SplitOperation, Step};
 use crate::names::Names;
 use crate::relations::{self, Relations};
 use crate::sql::{bounded_name, dollar_quote, fnv1a, quote_ident, quote_literal};
 use crate::validate::{self, Errors};
+use zdm_plan::{Action, Expectation, Lock, PhasePlan, Plan, Split, SplitOperation, SplitTarget, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct SplitTable {
@@ -206,36 +206,45 @@ impl SplitTable {
         let split = |operation, statements: Vec<String>, preview: Vec<String>| {
             Action::Split(Split {
                 operation,
-                source: layout.source.clone(),
-                key: layout.key.clone(),
-                targets: layout.targets.clone(),
-                statements,
-                preview,
+                source: layout.source.clone().into(),
+                key: zdm_plan::texts(layout.key.clone()),
+                targets: layout
+                    .targets
+                    .iter()
+                    .map(|(table, columns)| SplitTarget {
+                        table: table.clone().into(),
+                        columns: zdm_plan::texts(columns.clone()),
+                    })
+                    .collect(),
+                statements: zdm_plan::texts(statements),
+                preview: zdm_plan::texts(preview),
             })
         };
 
         let mut expand_forward = vec![Step::expect(Expectation::TableExists {
-            table: source_q.clone(),
+            table: source_q.clone().into(),
         })];
         expand_forward.extend(layout.targets.iter().map(|(table, _)| {
             Step::expect(Expectation::TableAbsent {
-                table: quote_ident(table),
+                table: quote_ident(table).into(),
             })
         }));
         expand_forward.push(Step {
             description: format!(
                 "create {target_list} with the key and columns of {source_q}, typed as in the catalog"
-            ),
+            )
+            .into(),
             lock: Lock::AccessShare,
-            table: Some(source_q.clone()),
+            table: Some(source_q.clone().into()),
             action: split(SplitOperation::CreateTargets, vec![], layout.create_preview()),
         });
         let expand = PhasePlan {
             summary: format!(
                 "create {target_list}, each with the primary key of {source_q} and its share of the columns \
                  (types, collations, NOT NULL and defaults read from the catalog)"
-            ),
-            forward: expand_forward,
+            )
+            .into(),
+            forward: expand_forward.into(),
             reverse: layout
                 .targets
                 .iter()
@@ -258,7 +267,8 @@ impl SplitTable {
             summary: format!(
                 "sync both ways: writes to {source_q} reach {target_list} at once, writes to {target_list} \
                  reach {source_q} when their transaction commits"
-            ),
+            )
+            .into(),
             forward: vec![Step::transaction(
                 format!(
                     "install trigger {} on {source_q} and deferred trigger {} on {target_list}",
@@ -268,13 +278,15 @@ impl SplitTable {
                 Lock::ShareRowExclusive,
                 &source_q,
                 layout.install_statements(),
-            )],
+            )]
+            .into(),
             reverse: vec![Step::transaction(
                 format!("drop the sync triggers and empty {target_list}, which would go stale without them"),
                 Lock::AccessExclusive,
                 &source_q,
                 remove_and_empty,
-            )],
+            )]
+            .into(),
             reverse_discards: None,
         };
 
@@ -282,30 +294,34 @@ impl SplitTable {
             summary: format!(
                 "copy the rows of {source_q} into {target_list} in primary-key batches, keeping rows the \
                  sync wrote since"
-            ),
+            )
+            .into(),
             forward: vec![Step {
                 description: format!(
                     "copy each batch of {source_q} into {target_list} (ON CONFLICT DO NOTHING)"
-                ),
+                )
+                .into(),
                 lock: Lock::RowExclusive,
-                table: Some(source_q.clone()),
-                action: Action::Backfill {
-                    table: source_q.clone(),
-                    statements: layout.backfill_statements(),
-                },
-            }],
+                table: Some(source_q.clone().into()),
+                action: Action::Backfill(zdm_plan::Backfill {
+                    table: source_q.clone().into(),
+                    statements: zdm_plan::texts(layout.backfill_statements()),
+                }),
+            }]
+            .into(),
             // The copied rows are kept right by the sync like any other; they go when sync is
             // reverted.
-            reverse: vec![],
+            reverse: vec![].into(),
             reverse_discards: None,
         };
 
         let mut contract_reverse = vec![Step {
             description: format!(
                 "rebuild {source_q} from the record contract kept, and reinstall the sync triggers"
-            ),
+            )
+            .into(),
             lock: Lock::AccessExclusive,
-            table: Some(first_target_q.clone()),
+            table: Some(first_target_q.clone().into()),
             action: split(
                 SplitOperation::RestoreSource,
                 layout.install_statements(),
@@ -318,28 +334,28 @@ impl SplitTable {
         contract_reverse.extend((0..layout.targets.len()).map(|index| {
             let table_q = quote_ident(&layout.targets[index].0);
             Step {
-                description: format!("copy each batch of {table_q} back into {source_q}"),
+                description: format!("copy each batch of {table_q} back into {source_q}").into(),
                 lock: Lock::RowExclusive,
-                table: Some(table_q.clone()),
-                action: Action::Backfill {
-                    table: table_q,
-                    statements: vec![layout.refill_statement(index)],
-                },
+                table: Some(table_q.clone().into()),
+                action: Action::Backfill(zdm_plan::Backfill {
+                    table: table_q.into(),
+                    statements: zdm_plan::texts(vec![layout.refill_statement(index)]),
+                }),
             }
         }));
         let contract = PhasePlan {
             summary: format!(
                 "record how to rebuild {source_q}, drop the sync triggers and drop {source_q}"
-            ),
+            ).into(),
             forward: vec![
                 layout.columns_check(),
                 layout.dependents_check(),
                 Step {
                     description: format!(
                         "record how to rebuild {source_q}, drop the sync triggers and drop {source_q}"
-                    ),
+                    ).into(),
                     lock: Lock::AccessExclusive,
-                    table: Some(source_q.clone()),
+                    table: Some(source_q.clone().into()),
                     action: split(
                         SplitOperation::DropSource,
                         layout.remove_statements(),
@@ -356,20 +372,12 @@ impl SplitTable {
                         ],
                     ),
                 },
-            ],
-            reverse: contract_reverse,
+            ].into(),
+            reverse: contract_reverse.into(),
             reverse_discards: None,
         };
 
-        Plan {
-            id: id.to_owned(),
-            operation: "split_table".to_owned(),
-            description: description.to_owned(),
-            expand,
-            sync,
-            backfill,
-            contract,
-        }
+        Plan::new(id, "split_table", description, [expand, sync, backfill, contract])
     }
 }
 
@@ -785,17 +793,17 @@ impl Layout {
             quote_literal(&source_q)
         );
         Step {
-            description: format!("check that every column of {source_q} is in a new table"),
+            description: format!("check that every column of {source_q} is in a new table").into(),
             lock: Lock::None,
             table: None,
-            action: Action::Check {
+            action: Action::Check(zdm_plan::Check {
                 expectation: format!(
                     "every column of {source_q} in one of the new tables (a column added since expand would be \
                      lost with the table; split it with a migration of its own)"
-                ),
-                count_sql: format!("SELECT count(*) {filter}"),
-                sample_sql: format!("SELECT quote_ident(attname) {filter} ORDER BY attnum LIMIT 5"),
-            },
+                ).into(),
+                count_sql: format!("SELECT count(*) {filter}").into(),
+                sample_sql: format!("SELECT quote_ident(attname) {filter} ORDER BY attnum LIMIT 5").into(),
+            }),
         }
     }
 
@@ -813,18 +821,20 @@ impl Layout {
              AND d.refobjid = to_regclass({source}) AND r.ev_class <> d.refobjid"
         );
         Step {
-            description: format!("check that no foreign key or view outside {source_q} uses it"),
+            description: format!("check that no foreign key or view outside {source_q} uses it").into(),
             lock: Lock::None,
             table: None,
-            action: Action::Check {
+            action: Action::Check(zdm_plan::Check {
                 expectation: format!(
                     "no foreign key or view outside {source_q} using it (point them at the new tables first)"
-                ),
-                count_sql: format!("SELECT count(*) FROM ({dependents}) AS zdm_dependents"),
+                )
+                .into(),
+                count_sql: format!("SELECT count(*) FROM ({dependents}) AS zdm_dependents").into(),
                 sample_sql: format!(
                     "SELECT what FROM ({dependents}) AS zdm_dependents ORDER BY what LIMIT 5"
-                ),
-            },
+                )
+                .into(),
+            }),
         }
     }
 }
@@ -852,9 +862,11 @@ mod tests {
 
     fn statements(step: &Step) -> Vec<String> {
         match &step.action {
-            Action::Transaction(statements) => statements.clone(),
-            Action::Backfill { statements, .. } => statements.clone(),
-            Action::Split(split) => split.statements.clone(),
+            Action::Transaction(statements)
+            | Action::Backfill(zdm_plan::Backfill { statements, .. })
+            | Action::Split(zdm_plan::Split { statements, .. }) => {
+                statements.iter().map(|statement| statement.to_string()).collect()
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -1000,7 +1012,7 @@ mod tests {
     #[test]
     fn sync_installs_both_directions_with_the_guard_in_each_when_clause() {
         let plan = users().plan("m", "");
-        let install = statements(&plan.sync.forward[0]);
+        let install = statements(&plan.phase(zdm_plan::Phase::Sync).forward[0]);
         let guard = users().layout("m").guard;
         let when = format!("WHEN (current_setting('{guard}', true) IS DISTINCT FROM 'on')");
         assert!(install[0].contains("INSERT INTO \"profiles\" AS zdm_t (\"id\", \"bio\", \"avatar_url\") VALUES (NEW.\"id\", NEW.\"bio\", NEW.\"avatar_url\")"));
@@ -1037,7 +1049,7 @@ mod tests {
         }
         // Reverted, the triggers go first on the new tables, then on the source, and the
         // new tables are emptied.
-        let remove = statements(&plan.sync.reverse[0]);
+        let remove = statements(&plan.phase(zdm_plan::Phase::Sync).reverse[0]);
         assert_eq!(
             remove[0],
             "DROP TRIGGER IF EXISTS \"zdm_split_users_back\" ON \"profiles\""
@@ -1052,7 +1064,7 @@ mod tests {
     #[test]
     fn the_backfill_copies_each_batch_into_every_new_table_without_overwriting() {
         let plan = users().plan("m", "");
-        let step = &plan.backfill.forward[0];
+        let step = &plan.phase(zdm_plan::Phase::Backfill).forward[0];
         assert_eq!(step.lock, Lock::RowExclusive);
         let guard = users().layout("m").guard;
         assert_eq!(
@@ -1072,31 +1084,39 @@ mod tests {
                 ),
             ]
         );
-        assert!(plan.backfill.reverse.is_empty());
+        assert!(plan.phase(zdm_plan::Phase::Backfill).reverse.is_empty());
     }
 
     #[test]
     fn contract_checks_first_and_its_reversal_rebuilds_then_refills_table_by_table() {
         let plan = users().plan("m", "");
-        let forward = &plan.contract.forward;
-        assert!(matches!(&forward[0].action, Action::Check { count_sql, .. }
-            if count_sql.contains("attname::text <> ALL (ARRAY['id', 'bio', 'avatar_url', 'email'])")));
+        let forward = &plan.phase(zdm_plan::Phase::Contract).forward;
         assert!(
-            matches!(&forward[1].action, Action::Check { count_sql, .. } if count_sql.contains("contype = 'f'"))
+            matches!(&forward[0].action, Action::Check(zdm_plan::Check { count_sql, .. })
+            if count_sql.contains("attname::text <> ALL (ARRAY['id', 'bio', 'avatar_url', 'email'])"))
+        );
+        assert!(
+            matches!(&forward[1].action, Action::Check(zdm_plan::Check { count_sql, .. }) if count_sql.contains("contype = 'f'"))
         );
         let Action::Split(drop) = &forward[2].action else {
             panic!()
         };
         assert_eq!(drop.operation, SplitOperation::DropSource);
         assert_eq!(forward[2].lock, Lock::AccessExclusive);
-        assert_eq!(drop.statements, statements(&plan.sync.reverse[0])[..5]);
+        assert_eq!(
+            drop.statements[..],
+            zdm_plan::texts(statements(&plan.phase(zdm_plan::Phase::Sync).reverse[0]))[..5]
+        );
 
-        let reverse = &plan.contract.reverse;
+        let reverse = &plan.phase(zdm_plan::Phase::Contract).reverse;
         let Action::Split(restore) = &reverse[0].action else {
             panic!()
         };
         assert_eq!(restore.operation, SplitOperation::RestoreSource);
-        assert_eq!(restore.statements, statements(&plan.sync.forward[0]));
+        assert_eq!(
+            restore.statements,
+            statements(&plan.phase(zdm_plan::Phase::Sync).forward[0])
+        );
         let refills: Vec<String> = reverse[1..].iter().flat_map(statements).collect();
         assert_eq!(refills.len(), 2);
         assert!(refills[0].contains(
@@ -1115,32 +1135,38 @@ mod tests {
     fn expand_checks_the_tables_then_creates_the_new_ones_at_run_time() {
         let plan = users().plan("m", "");
         assert_eq!(
-            plan.expand.forward[..3]
+            plan.phase(zdm_plan::Phase::Expand).forward[..3]
                 .iter()
                 .map(|step| step.action.clone())
                 .collect::<Vec<_>>(),
             [
                 Action::Expect(Expectation::TableExists {
-                    table: "\"users\"".to_owned()
+                    table: "\"users\"".to_owned().into()
                 }),
                 Action::Expect(Expectation::TableAbsent {
-                    table: "\"profiles\"".to_owned()
+                    table: "\"profiles\"".to_owned().into()
                 }),
                 Action::Expect(Expectation::TableAbsent {
-                    table: "\"logins\"".to_owned()
+                    table: "\"logins\"".to_owned().into()
                 }),
             ]
         );
-        let Action::Split(create) = &plan.expand.forward[3].action else {
+        let Action::Split(create) = &plan.phase(zdm_plan::Phase::Expand).forward[3].action else {
             panic!()
         };
         assert_eq!(create.operation, SplitOperation::CreateTargets);
-        assert_eq!(create.targets[1], ("logins".to_owned(), vec!["email".to_owned()]));
+        assert_eq!(
+            create.targets[1],
+            SplitTarget {
+                table: "logins".into(),
+                columns: zdm_plan::texts(["email"])
+            }
+        );
         assert!(create.preview[0].starts_with(
             "CREATE TABLE \"profiles\" (\"id\", \"bio\", \"avatar_url\", PRIMARY KEY (\"id\"))"
         ));
         assert_eq!(
-            plan.expand
+            plan.phase(zdm_plan::Phase::Expand)
                 .reverse
                 .iter()
                 .flat_map(statements)
@@ -1161,12 +1187,12 @@ mod tests {
             into(table = "b", columns = ["note"]),
         ))
         .plan("x", "");
-        let install = statements(&plan.sync.forward[0]);
+        let install = statements(&plan.phase(zdm_plan::Phase::Sync).forward[0]);
         assert!(install[0].contains(
             "DELETE FROM \"a\" WHERE (\"org_id\", \"user_id\") = (OLD.\"org_id\", OLD.\"user_id\");"
         ));
         assert!(install[0].contains("ON CONFLICT (\"org_id\", \"user_id\") DO UPDATE"));
-        let refill = statements(&plan.contract.reverse[1]);
+        let refill = statements(&plan.phase(zdm_plan::Phase::Contract).reverse[1]);
         assert!(refill[0].contains("LEFT JOIN \"b\" USING (\"org_id\", \"user_id\")"));
     }
 }

@@ -2,8 +2,8 @@
 //! builds, sync trigger installation, the trigger that fills NULLs and the batched backfill
 //! of NULLs, each with its idempotent reversal.
 
-use crate::model::{Action, Lock, Step};
 use crate::sql::{bounded_name, dollar_quote, quote_ident, quote_literal};
+use zdm_plan::{Action, Lock, Step};
 
 /// The name of the CHECK constraint that stands in for NOT NULL while it is validated.
 pub fn not_null_check_name(table: &str, column: &str) -> String {
@@ -15,16 +15,17 @@ pub fn not_null_check_name(table: &str, column: &str) -> String {
 pub fn no_nulls_check(table_q: &str, column: &str) -> Step {
     let column_q = quote_ident(column);
     Step {
-        description: format!("check that no row of {table_q} has {column_q} NULL"),
+        description: format!("check that no row of {table_q} has {column_q} NULL").into(),
         lock: Lock::AccessShare,
-        table: Some(table_q.to_owned()),
-        action: Action::Check {
-            expectation: format!("no NULL in {table_q}.{column_q}"),
-            count_sql: format!("SELECT count(*) FROM {table_q} WHERE {column_q} IS NULL"),
+        table: Some(table_q.to_owned().into()),
+        action: Action::Check(zdm_plan::Check {
+            expectation: format!("no NULL in {table_q}.{column_q}").into(),
+            count_sql: format!("SELECT count(*) FROM {table_q} WHERE {column_q} IS NULL").into(),
             sample_sql: format!(
                 "SELECT zdm_row::text FROM {table_q} AS zdm_row WHERE {column_q} IS NULL LIMIT 5"
-            ),
-        },
+            )
+            .into(),
+        }),
     }
 }
 
@@ -124,12 +125,12 @@ pub fn create_index(table: &str, index: &str, definition: &str, unique: bool) ->
     let index_q = quote_ident(index);
     let unique = if unique { "UNIQUE " } else { "" };
     Step {
-        description: format!("build {unique}index {index_q} concurrently"),
+        description: format!("build {unique}index {index_q} concurrently").into(),
         lock: Lock::ShareUpdateExclusive,
-        table: Some(table_q.clone()),
+        table: Some(table_q.clone().into()),
         action: Action::CreateIndexConcurrently {
-            index: index.to_owned(),
-            sql: format!("CREATE {unique}INDEX CONCURRENTLY {index_q} ON {table_q} {definition}"),
+            index: index.to_owned().into(),
+            sql: format!("CREATE {unique}INDEX CONCURRENTLY {index_q} ON {table_q} {definition}").into(),
         },
     }
 }
@@ -138,12 +139,12 @@ pub fn create_index(table: &str, index: &str, definition: &str, unique: bool) ->
 pub fn drop_index(table: &str, index: &str) -> Step {
     let index_q = quote_ident(index);
     Step {
-        description: format!("drop index {index_q} concurrently"),
+        description: format!("drop index {index_q} concurrently").into(),
         lock: Lock::ShareUpdateExclusive,
-        table: Some(quote_ident(table)),
+        table: Some(quote_ident(table).into()),
         action: Action::DropIndexConcurrently {
-            index: index.to_owned(),
-            sql: format!("DROP INDEX CONCURRENTLY IF EXISTS {index_q}"),
+            index: index.to_owned().into(),
+            sql: format!("DROP INDEX CONCURRENTLY IF EXISTS {index_q}").into(),
         },
     }
 }
@@ -203,7 +204,7 @@ impl Trigger {
     }
 
     /// Installs function and trigger in one transaction.
-    pub fn install(&self, description: impl Into<String>) -> Step {
+    pub fn install(&self, description: impl Into<zdm_plan::Text>) -> Step {
         Step::transaction(
             description,
             Lock::ShareRowExclusive,
@@ -213,7 +214,7 @@ impl Trigger {
     }
 
     /// Removes trigger and function; safe when either is already gone.
-    pub fn remove(&self, description: impl Into<String>) -> Step {
+    pub fn remove(&self, description: impl Into<zdm_plan::Text>) -> Step {
         Step::transaction(
             description,
             Lock::AccessExclusive,
@@ -311,15 +312,15 @@ pub fn backfill_nulls(table: &str, column: &str, value: &str) -> Step {
     let table_q = quote_ident(table);
     let column_q = quote_ident(column);
     Step {
-        description: format!("set {column_q} = {value} where it is NULL"),
+        description: format!("set {column_q} = {value} where it is NULL").into(),
         lock: Lock::RowExclusive,
-        table: Some(table_q.clone()),
-        action: Action::Backfill {
-            table: table_q.clone(),
-            statements: vec![format!(
+        table: Some(table_q.clone().into()),
+        action: Action::Backfill(zdm_plan::Backfill {
+            table: table_q.clone().into(),
+            statements: zdm_plan::texts(vec![format!(
                 "UPDATE {table_q} SET {column_q} = ({value}) WHERE {{range}} AND {column_q} IS NULL"
-            )],
-        },
+            )]),
+        }),
     }
 }
 
@@ -328,15 +329,15 @@ pub fn reset_to_null(table: &str, column: &str) -> Step {
     let table_q = quote_ident(table);
     let column_q = quote_ident(column);
     Step {
-        description: format!("set {column_q} back to NULL"),
+        description: format!("set {column_q} back to NULL").into(),
         lock: Lock::RowExclusive,
-        table: Some(table_q.clone()),
-        action: Action::Backfill {
-            table: table_q.clone(),
-            statements: vec![format!(
+        table: Some(table_q.clone().into()),
+        action: Action::Backfill(zdm_plan::Backfill {
+            table: table_q.clone().into(),
+            statements: zdm_plan::texts(vec![format!(
                 "UPDATE {table_q} SET {column_q} = NULL WHERE {{range}} AND {column_q} IS NOT NULL"
-            )],
-        },
+            )]),
+        }),
     }
 }
 
@@ -366,17 +367,17 @@ pub fn backfill_nulls_recorded(table: &str, column: &str, value: &str, record: &
     vec![
         create_fill_record(record),
         Step {
-            description: format!("set {column_q} = {value} where it is NULL, recording each row filled"),
+            description: format!("set {column_q} = {value} where it is NULL, recording each row filled").into(),
             lock: Lock::RowExclusive,
-            table: Some(table_q.clone()),
-            action: Action::Backfill {
-                table: table_q.clone(),
-                statements: vec![format!(
+            table: Some(table_q.clone().into()),
+            action: Action::Backfill(zdm_plan::Backfill {
+                table: table_q.clone().into(),
+                statements: zdm_plan::texts(vec![format!(
                     "WITH zdm_filled AS (UPDATE {table_q} SET {column_q} = ({value}) \
                      WHERE {{range}} AND {column_q} IS NULL RETURNING {{key}}) \
                      INSERT INTO {record} (zdm_key) SELECT zdm_filled::text FROM zdm_filled ON CONFLICT DO NOTHING"
-                )],
-            },
+                )]),
+            }),
         },
     ]
 }
@@ -399,17 +400,17 @@ pub fn unfill_recorded(table: &str, column: &str, record: &str, bypass: Option<&
     vec![
         create_fill_record(record),
         Step {
-            description: format!("set {column_q} back to NULL in the rows the backfill filled"),
+            description: format!("set {column_q} back to NULL in the rows the backfill filled").into(),
             lock: Lock::RowExclusive,
-            table: Some(table_q.clone()),
-            action: Action::Backfill {
-                table: table_q.clone(),
-                statements: vec![format!(
+            table: Some(table_q.clone().into()),
+            action: Action::Backfill(zdm_plan::Backfill {
+                table: table_q.clone().into(),
+                statements: zdm_plan::texts(vec![format!(
                     "UPDATE {table_q} SET {column_q} = NULL{from} WHERE {{range}} AND {column_q} IS NOT NULL \
                      AND EXISTS (SELECT 1 FROM {record} AS zdm_f \
                      WHERE zdm_f.zdm_key = (SELECT zdm_k::text FROM (SELECT {{key}}) AS zdm_k))"
-                )],
-            },
+                )]),
+            }),
         },
         Step::transaction(
             format!("drop {record}"),

@@ -6,6 +6,10 @@
 
 use std::fmt;
 
+use crate::hash::Fnv1a;
+use crate::sql::quote_ident;
+use crate::{List, Text};
+
 /// The four phases of a zero-downtime change, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Phase {
@@ -58,7 +62,7 @@ impl Phase {
         }
     }
 
-    pub(crate) fn index(self) -> usize {
+    fn index(self) -> usize {
         self as usize
     }
 }
@@ -112,26 +116,26 @@ impl fmt::Display for Lock {
 }
 
 /// What one step does.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Statements run together in one short transaction under `lock_timeout`, together
     /// with the update of the migration's state row.
-    Transaction(&'static [&'static str]),
+    Transaction(List<Text>),
     /// `CREATE [UNIQUE] INDEX CONCURRENTLY`, run outside any transaction. An INVALID index
     /// of the same name, left by a build that failed or was killed, is dropped first; a
     /// valid one means the step already ran.
     CreateIndexConcurrently {
         /// The index name, unquoted.
-        index: &'static str,
+        index: Text,
         /// The complete `CREATE INDEX CONCURRENTLY` statement.
-        sql: &'static str,
+        sql: Text,
     },
     /// `DROP INDEX CONCURRENTLY IF EXISTS`, run outside any transaction.
     DropIndexConcurrently {
         /// The index name, unquoted.
-        index: &'static str,
+        index: Text,
         /// The complete statement.
-        sql: &'static str,
+        sql: Text,
     },
     /// A keyset-paginated batch loop over `table`'s primary key.
     Backfill(Backfill),
@@ -149,21 +153,21 @@ pub enum Action {
 
 /// A run-time step of `split_table`: the macro knows the names, the catalog knows the
 /// types, NOT NULL, defaults and everything else the source table carries.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Split {
     /// What the step does.
     pub operation: SplitOperation,
     /// The table being split, unquoted.
-    pub source: &'static str,
+    pub source: Text,
     /// The primary-key columns every table shares, unquoted.
-    pub key: &'static [&'static str],
+    pub key: List<Text>,
     /// The new tables and the columns each takes over.
-    pub targets: &'static [SplitTarget],
+    pub targets: List<SplitTarget>,
     /// Statements run in the same transaction (trigger removal before the source is
     /// dropped, trigger installation after it is rebuilt).
-    pub statements: &'static [&'static str],
+    pub statements: List<Text>,
     /// The run-time SQL in outline, for plans: the types are read when the step runs.
-    pub preview: &'static [&'static str],
+    pub preview: List<Text>,
 }
 
 /// The run-time steps of `split_table`.
@@ -182,93 +186,124 @@ pub enum SplitOperation {
 }
 
 /// One table `split_table` creates.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SplitTarget {
     /// Its name, unquoted.
-    pub table: &'static str,
+    pub table: Text,
     /// The source's columns it takes over besides the key, unquoted.
-    pub columns: &'static [&'static str],
+    pub columns: List<Text>,
 }
 
 /// A batched backfill: each batch runs `statements` in one transaction, with `{range}`
 /// replaced by a predicate selecting the next batch of `table`'s primary key and `{key}`
 /// by the primary key's column list (`"id"`, `"a", "b"`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backfill {
     /// The table whose primary key is paginated, as written in SQL (quoted).
-    pub table: &'static str,
+    pub table: Text,
     /// Statements with a `{range}` placeholder, written over `table`'s unqualified columns.
-    pub statements: &'static [&'static str],
+    pub statements: List<Text>,
 }
 
 /// A precondition on the data: `count_sql` must return 0, else the step fails and shows
 /// the rows `sample_sql` returns.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Check {
     /// What must hold, in words: "no NULL left in \"users\".\"email\"".
-    pub expectation: &'static str,
+    pub expectation: Text,
     /// `SELECT count(*) …` of the offending rows.
-    pub count_sql: &'static str,
+    pub count_sql: Text,
     /// `SELECT …::text …` of a few offending rows (one text column).
-    pub sample_sql: &'static str,
+    pub sample_sql: Text,
 }
 
 /// A fact about the live schema that a declaration relies on.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expectation {
     /// The table exists (and is a table).
-    TableExists { table: &'static str },
+    TableExists { table: Text },
     /// No relation of this name exists.
-    TableAbsent { table: &'static str },
+    TableAbsent { table: Text },
     /// The column exists; with `ty`, it has that type as `format_type` prints it.
     ColumnExists {
-        table: &'static str,
-        column: &'static str,
-        ty: Option<&'static str>,
+        table: Text,
+        column: Text,
+        ty: Option<Text>,
     },
     /// The column does not exist.
-    ColumnAbsent {
-        table: &'static str,
-        column: &'static str,
-    },
+    ColumnAbsent { table: Text, column: Text },
     /// No relation is named `index`, or it is an index on `table` with the declared
     /// definition (valid: the build already ran; INVALID: a failed build the runner drops
     /// and redoes). Anything else of that name is drift.
     IndexAbsentOrSame {
         /// The table, as written in SQL (quoted).
-        table: &'static str,
+        table: Text,
         /// The index name, unquoted.
-        index: &'static str,
+        index: Text,
         /// Whether the declared index is UNIQUE.
         unique: bool,
         /// What follows `ON table` in the declared `CREATE INDEX`: `USING … (…) …`.
-        definition: &'static str,
+        definition: Text,
     },
     /// `view` is a view reading `table` and no other relation, or there is no relation of
     /// that name any more. Both quoted.
-    ViewOfTableOrAbsent { view: &'static str, table: &'static str },
+    ViewOfTableOrAbsent { view: Text, table: Text },
     /// The column exists and accepts NULLs.
-    ColumnNullable {
-        table: &'static str,
-        column: &'static str,
-    },
+    ColumnNullable { table: Text, column: Text },
     /// The table has no constraint of this name (unquoted).
-    ConstraintAbsent {
-        table: &'static str,
-        constraint: &'static str,
-    },
+    ConstraintAbsent { table: Text, constraint: Text },
     /// PostgreSQL would accept a foreign key from `table`.`column` to
     /// `references`.`referenced_column`: the referenced table and column exist, a valid,
     /// non-partial unique index (a primary key or unique constraint) covers exactly that
     /// column, and the referencing type (`ty`, or the column's current type when `None`)
     /// can be compared with it.
     ForeignKeyTarget {
-        table: &'static str,
-        column: &'static str,
-        ty: Option<&'static str>,
-        references: &'static str,
-        referenced_column: &'static str,
+        table: Text,
+        column: Text,
+        ty: Option<Text>,
+        references: Text,
+        referenced_column: Text,
     },
+}
+
+impl Expectation {
+    /// What the check makes sure of, as a step's description.
+    pub fn description(&self) -> String {
+        match self {
+            Expectation::TableExists { table } => format!("check that table {table} exists"),
+            Expectation::TableAbsent { table } => format!("check that no relation {table} exists"),
+            Expectation::ColumnExists { table, column, .. } => {
+                format!("check that column {table}.{} exists", quote_ident(column))
+            }
+            Expectation::ColumnAbsent { table, column } => {
+                format!("check that column {table}.{} does not exist", quote_ident(column))
+            }
+            Expectation::IndexAbsentOrSame { table, index, .. } => format!(
+                "check that index {} is absent or built on {table} as declared",
+                quote_ident(index)
+            ),
+            Expectation::ViewOfTableOrAbsent { view, table } => {
+                format!("check that {view} is still the view over {table}, or gone")
+            }
+            Expectation::ColumnNullable { table, column } => {
+                format!(
+                    "check that column {table}.{} exists and accepts NULLs",
+                    quote_ident(column)
+                )
+            }
+            Expectation::ConstraintAbsent { table, constraint } => {
+                format!("check that {table} has no constraint {}", quote_ident(constraint))
+            }
+            Expectation::ForeignKeyTarget {
+                references,
+                referenced_column,
+                ..
+            } => format!(
+                "check that {references}.{} exists, is unique and has a comparable type",
+                quote_ident(referenced_column)
+            ),
+        }
+    }
 }
 
 /// A step of a column swap (`rename_column`, `change_type`) whose SQL is computed at run
@@ -276,19 +311,19 @@ pub enum Expectation {
 /// constraints or indexes, so the first step of expand reads them, refuses what it cannot
 /// carry, and records them in `zdm.carried_columns` / `zdm.carried_objects`; later steps
 /// work from that record, so a resumed or reverted phase sees what the first run saw.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Carry {
     /// The table, as written in SQL (quoted).
-    pub table: &'static str,
+    pub table: Text,
     /// The existing column (unquoted), whose attributes are carried.
-    pub column: &'static str,
+    pub column: Text,
     /// The column added for the transition (unquoted), which receives them.
-    pub new_column: &'static str,
+    pub new_column: Text,
     /// What the step does.
     pub work: CarryWork,
     /// The step's SQL as a plan prints it: statements with the parts read from the catalog
     /// in angle brackets.
-    pub shape: &'static str,
+    pub shape: Text,
 }
 
 /// Which column's copy of the carried constraints and indexes a step works on.
@@ -302,27 +337,27 @@ pub enum CarryTarget {
 }
 
 /// The kinds of [`Carry`] step.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CarryWork {
     /// Reads the column from the catalog, refuses anything it cannot carry (naming the
     /// object), checks every rewritten definition on a scratch copy of the table, decides
     /// whether a type change can happen in place, and records what it found.
     Inspect {
         /// The declared new type; `None` keeps the column's type.
-        ty: Option<&'static str>,
+        ty: Option<Text>,
         /// The declared default of the new column.
-        default: Option<&'static str>,
+        default: Option<Text>,
         /// Whether the declaration gives its own `up`/`down` conversions.
         converts: bool,
         /// The expression the backfill assigns to the new column (over the old one).
-        up: Option<&'static str>,
+        up: Option<Text>,
         /// The expression the reverse backfill assigns to the old column (over the new one),
         /// with `{old_type}` for the recorded type.
-        down: Option<&'static str>,
+        down: Option<Text>,
     },
     /// Counts rows whose value the conversion cannot turn into the new type, and refuses
     /// with samples. The expression reads the old value as `$1`.
-    CheckConvertible { conversion: &'static str },
+    CheckConvertible { conversion: Text },
     /// `ADD COLUMN` of the recorded type and collation, without default or NOT NULL.
     AddColumn,
     /// Drops the new column, if this migration added it.
@@ -332,13 +367,10 @@ pub enum CarryWork {
     /// Undoes [`CarryWork::AlterInPlace`].
     RestoreInPlace,
     /// Statements run in one transaction, `{old_type}` replaced by the recorded type.
-    Transaction(&'static [&'static str]),
+    Transaction(List<Text>),
     /// A batched backfill (see [`Backfill`]) with `{old_type}` replaced; with `refill`, only
     /// after [`CarryWork::Unswap`] re-added the old column.
-    Backfill {
-        statements: &'static [&'static str],
-        refill: bool,
-    },
+    Backfill { statements: List<Text>, refill: bool },
     /// `CREATE [UNIQUE] INDEX CONCURRENTLY` of every carried index.
     BuildIndexes(CarryTarget),
     /// `DROP INDEX CONCURRENTLY IF EXISTS` of the carried indexes on the new column.
@@ -354,35 +386,54 @@ pub enum CarryWork {
     /// One transaction: `statements` (the sync trigger's removal), then drop the old
     /// column, give the new one its final name and default, and the carried objects their
     /// original names.
-    Swap {
-        statements: &'static [&'static str],
-        rename: bool,
-    },
+    Swap { statements: List<Text>, rename: bool },
     /// Undoes a swap: re-adds the old column (empty, refilled by the next step), renames
     /// the carried objects back and runs `statements` (the sync trigger). Before a swap, it
     /// drops the constraints the contract added to the new column.
-    Unswap {
-        statements: &'static [&'static str],
-        rename: bool,
-    },
+    Unswap { statements: List<Text>, rename: bool },
     /// Deletes the record made by [`CarryWork::Inspect`].
     Forget,
 }
 
 /// One step of a phase or of a reversal.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     /// What the step does, in words.
-    pub description: &'static str,
+    pub description: Text,
     /// The strongest table lock the step takes.
     pub lock: Lock,
     /// The table whose lock the step waits for; named in blocker reports.
-    pub table: Option<&'static str>,
+    pub table: Option<Text>,
     /// The work.
     pub action: Action,
 }
 
 impl Step {
+    /// Statements run in one short transaction.
+    pub fn transaction<S: Into<Text>>(
+        description: impl Into<Text>,
+        lock: Lock,
+        table: &str,
+        statements: impl IntoIterator<Item = S>,
+    ) -> Step {
+        Step {
+            description: description.into(),
+            lock,
+            table: Some(Text::Owned(table.to_owned())),
+            action: Action::Transaction(crate::texts(statements)),
+        }
+    }
+
+    /// A check of the live schema, which takes no lock.
+    pub fn expect(expectation: Expectation) -> Step {
+        Step {
+            description: expectation.description().into(),
+            lock: Lock::None,
+            table: None,
+            action: Action::Expect(expectation),
+        }
+    }
+
     /// Whether the step runs inside a transaction.
     pub fn transactional(&self) -> bool {
         !matches!(
@@ -398,28 +449,31 @@ impl Step {
 
     /// The SQL the step runs, as it would be printed by a plan; the backfill's `{range}`
     /// stands for the keyset predicate chosen at run time.
-    pub fn statements(&self) -> Vec<&'static str> {
-        match self.action {
-            Action::Transaction(statements) => statements.to_vec(),
+    pub fn statements(&self) -> Vec<&str> {
+        match &self.action {
+            Action::Transaction(statements) => borrow_all(statements),
             Action::CreateIndexConcurrently { sql, .. } | Action::DropIndexConcurrently { sql, .. } => {
                 vec![sql]
             }
-            Action::Backfill(backfill) => backfill.statements.to_vec(),
-            Action::Check(check) => vec![check.count_sql],
+            Action::Backfill(backfill) => borrow_all(&backfill.statements),
+            Action::Check(check) => vec![&check.count_sql],
             Action::Expect(_) => Vec::new(),
             // In the order they run: the trigger removal comes before the source is dropped,
             // the trigger installation after it is rebuilt.
-            Action::Split(split) => match split.operation {
-                SplitOperation::DropSource => split.statements.iter().chain(split.preview).copied().collect(),
-                _ => split.preview.iter().chain(split.statements).copied().collect(),
-            },
+            Action::Split(split) => {
+                let (first, then) = match split.operation {
+                    SplitOperation::DropSource => (&split.statements, &split.preview),
+                    _ => (&split.preview, &split.statements),
+                };
+                first.iter().chain(then.iter()).map(|text| &**text).collect()
+            }
             Action::Carry(carry) => {
-                let mut statements = vec![carry.shape];
-                match carry.work {
+                let mut statements = vec![&*carry.shape];
+                match &carry.work {
                     CarryWork::Transaction(sql)
                     | CarryWork::Backfill { statements: sql, .. }
                     | CarryWork::Swap { statements: sql, .. }
-                    | CarryWork::Unswap { statements: sql, .. } => statements.extend_from_slice(sql),
+                    | CarryWork::Unswap { statements: sql, .. } => statements.extend(borrow_all(sql)),
                     _ => {}
                 }
                 statements
@@ -428,35 +482,49 @@ impl Step {
     }
 }
 
+fn borrow_all(texts: &[Text]) -> Vec<&str> {
+    texts.iter().map(|text| &**text).collect()
+}
+
 /// The steps of one phase and of its reversal.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PhasePlan {
     /// What the phase achieves, in words.
-    pub summary: &'static str,
+    pub summary: Text,
     /// Steps run by the phase, in order.
-    pub forward: &'static [Step],
+    pub forward: List<Step>,
     /// Steps that undo the phase, in order. Every one is safe to run again and safe to
     /// run after the forward steps were only partly applied.
-    pub reverse: &'static [Step],
+    pub reverse: List<Step>,
     /// What undoing the phase throws away, if anything ("every value of the new column
     /// …"); the CLI asks for `--allow-data-loss` before such a reversal.
-    pub reverse_discards: Option<&'static str>,
+    pub reverse_discards: Option<Text>,
 }
 
 /// The complete plan of one `#[zero_downtime]` declaration.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     /// The migration's unique id.
-    pub id: &'static str,
+    pub id: Text,
     /// The operation, as written in the attribute (`add_column`, …).
-    pub operation: &'static str,
+    pub operation: Text,
     /// The declaration's doc comment, if any.
-    pub description: &'static str,
+    pub description: Text,
     /// Expand, sync, backfill and contract, in this order.
     pub phases: [PhasePlan; 4],
 }
 
 impl Plan {
+    /// A plan of owned text, as the macro builds it.
+    pub fn new(id: &str, operation: &str, description: &str, phases: [PhasePlan; 4]) -> Plan {
+        Plan {
+            id: Text::Owned(id.to_owned()),
+            operation: Text::Owned(operation.to_owned()),
+            description: Text::Owned(description.to_owned()),
+            phases,
+        }
+    }
+
     /// The steps of one phase.
     pub fn phase(&self, phase: Phase) -> &PhasePlan {
         &self.phases[phase.index()]
@@ -465,24 +533,22 @@ impl Plan {
     /// A checksum over every statement of the plan; the runner refuses to continue a
     /// migration whose plan changed since it started.
     pub fn checksum(&self) -> String {
-        // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut feed = |bytes: &[u8]| {
-            for byte in bytes.iter().chain(&[0xff]) {
-                hash ^= u64::from(*byte);
-                hash = hash.wrapping_mul(0x0100_0000_01b3);
-            }
+        // Each text is followed by a 0xff byte, which UTF-8 never contains, so moving text
+        // from one statement to the next changes the checksum.
+        let mut hash = Fnv1a::new();
+        let mut feed = |text: &str| {
+            hash.write(text.as_bytes()).write(&[0xff]);
         };
-        feed(self.id.as_bytes());
-        feed(self.operation.as_bytes());
+        feed(&self.id);
+        feed(&self.operation);
         for phase in &self.phases {
-            for step in phase.forward.iter().chain(phase.reverse) {
+            for step in phase.forward.iter().chain(phase.reverse.iter()) {
                 for statement in step.statements() {
-                    feed(statement.as_bytes());
+                    feed(statement);
                 }
             }
         }
-        format!("{hash:016x}")
+        format!("{:016x}", hash.finish())
     }
 }
 
@@ -493,13 +559,13 @@ pub trait Migration: Sync {
 
     /// The migration's unique id.
     fn id(&self) -> &'static str {
-        self.plan().id
+        &self.plan().id
     }
 }
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let how = match self.action {
+        let how = match &self.action {
             Action::Expect(_) => "catalog check".to_owned(),
             Action::Check(_) => "data check, no lock beyond ACCESS SHARE".to_owned(),
             Action::Backfill(_) => format!("{}, one transaction per batch", self.lock),

@@ -1,5 +1,5 @@
-//! Quoting for the SQL the runner composes at run time. The macro quotes everything it
-//! generates at compile time with the same rules.
+//! Quoting, and the placeholders the runtime fills in: the rules every statement zdm writes
+//! follows, at compile time in the macro and at run time in the runtime.
 
 /// `"name"`, with embedded double quotes doubled: a name can never end the identifier
 /// early, whatever it contains.
@@ -15,7 +15,7 @@ pub fn quote_literal(value: &str) -> String {
 
 /// `body` between dollar quotes whose tag (`$zdm$`, else `$zdm1$`, …) does not occur in it,
 /// so no name or value inside can end the quoted body early.
-pub(crate) fn dollar_quote(body: &str) -> String {
+pub fn dollar_quote(body: &str) -> String {
     (0..)
         .map(|n| {
             if n == 0 {
@@ -33,7 +33,7 @@ pub(crate) fn dollar_quote(body: &str) -> String {
 /// code, never inside a quoted name, a string literal or a dollar-quoted string, so a name
 /// or a value that happens to hold a placeholder's text is left alone. The bodies zdm
 /// generates (dollar quotes tagged `zdm…`, see [`dollar_quote`]) are code, and substituted.
-pub(crate) fn substitute(sql: &str, replacements: &[(&str, &str)]) -> String {
+pub fn substitute(sql: &str, replacements: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
     'scan: while let Some(first) = rest.chars().next() {
@@ -94,27 +94,6 @@ fn dollar_tag(text: &str) -> Option<&str> {
     valid.then(|| &text[..=end])
 }
 
-/// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
-const MAX_IDENTIFIER_BYTES: usize = 63;
-
-/// A generated name from `parts` joined by `_`, cut to 63 bytes with a hash of the full
-/// name when longer; the same rule as the macro's, so both sides agree on names.
-pub(crate) fn bounded_name(parts: &[&str]) -> String {
-    let full = parts.join("_");
-    if full.len() <= MAX_IDENTIFIER_BYTES {
-        return full;
-    }
-    let hash = full.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let suffix = format!("_{:08x}", hash as u32);
-    let mut cut = MAX_IDENTIFIER_BYTES - suffix.len();
-    while !full.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}{suffix}", &full[..cut])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,13 +132,5 @@ mod tests {
         assert_eq!(quote_ident("users"), "\"users\"");
         assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
         assert_eq!(quote_literal("it's"), "'it''s'");
-    }
-
-    #[test]
-    fn long_generated_names_are_cut_with_a_hash() {
-        assert_eq!(bounded_name(&["zdm", "users_name_idx"]), "zdm_users_name_idx");
-        let long = bounded_name(&["zdm", &"x".repeat(70)]);
-        assert_eq!(long.len(), 63);
-        assert_ne!(long, bounded_name(&["zdm", &"x".repeat(71)]));
     }
 }
