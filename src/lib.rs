@@ -151,14 +151,7 @@ fn database_name(test_name: &str) -> String {
             }
         })
         .collect();
-    let name = format!("zdm_{cleaned}");
-    if name.len() <= 63 {
-        return name;
-    }
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{}_{:08x}", &name[..54], hash as u32)
+    zdm_plan::names::bounded_name(&["zdm", &cleaned])
 }
 
 /// `url` with its database replaced by `database`.

@@ -1,57 +1,8 @@
 //! SQL text: quoting, deterministic generated names, and the compile-time checks on the
 //! SQL fragments a declaration carries (types, expressions).
 
-/// `"name"`, embedded double quotes doubled, so no name can end the identifier early.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `'text'`, embedded single quotes doubled (`standard_conforming_strings` is on, as it is
-/// by default since PostgreSQL 9.1, so backslashes are plain).
-pub fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-/// `body` between dollar quotes whose tag (`$zdm$`, else `$zdm1$`, …) does not occur in it,
-/// so no name or value inside can end the quoted body early. The runtime scans bodies with
-/// `zdm…` tags as code when it fills in placeholders.
-pub fn dollar_quote(body: &str) -> String {
-    (0..)
-        .map(|n| {
-            if n == 0 {
-                "$zdm$".to_owned()
-            } else {
-                format!("$zdm{n}$")
-            }
-        })
-        .find(|tag| format!("{body}{tag}").find(tag.as_str()) == Some(body.len()))
-        .map(|tag| format!("{tag}{body}{tag}"))
-        .expect("some tag is absent from a finite body")
-}
-
-/// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
-pub const MAX_IDENTIFIER_BYTES: usize = 63;
-
-/// A generated name from `parts` joined by `_`. Names longer than 63 bytes are cut and
-/// given a hash of the full name, so they stay distinct and the same on every build.
-pub fn bounded_name(parts: &[&str]) -> String {
-    let full = parts.join("_");
-    if full.len() <= MAX_IDENTIFIER_BYTES {
-        return full;
-    }
-    let suffix = format!("_{:08x}", fnv1a(full.as_bytes()) as u32);
-    let mut cut = MAX_IDENTIFIER_BYTES - suffix.len();
-    while !full.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}{suffix}", &full[..cut])
-}
-
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
+pub use zdm_plan::names::MAX_IDENTIFIER_BYTES;
+pub use zdm_plan::sql::{dollar_quote, quote_ident, quote_literal};
 
 /// Why an identifier cannot be used, if it cannot.
 pub fn identifier_problem(name: &str) -> Option<String> {
@@ -374,16 +325,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn short_names_are_kept_and_long_ones_cut_with_a_stable_hash() {
-        assert_eq!(bounded_name(&["users", "email", "idx"]), "users_email_idx");
-        let long = "a".repeat(70);
-        let name = bounded_name(&[&long, "idx"]);
-        assert_eq!(name.len(), 63);
-        assert_eq!(name, bounded_name(&[&long, "idx"]));
-        assert_ne!(name, bounded_name(&[&long, "chk"]));
-    }
 
     #[test]
     fn expressions_must_be_closed_and_single() {

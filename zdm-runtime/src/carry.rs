@@ -19,7 +19,7 @@ use crate::backfill;
 use crate::error::{describe, Error, Result};
 use crate::runner::{short_transaction, Runner, StepContext};
 use crate::state;
-use zdm_plan::names::bounded_name;
+use zdm_plan::names;
 use zdm_plan::sql::{quote_ident, quote_literal};
 use zdm_plan::{Carry, CarryTarget, CarryWork};
 
@@ -951,7 +951,7 @@ fn not_null_stand_in(
         )
         .map_err(|error| context.failed(error))?
         .get(0);
-    Ok(bounded_name(&[&relname, column, "not_null"]))
+    Ok(names::not_null_stand_in(&relname, column))
 }
 
 fn constraint_names(transaction: &mut Transaction<'_>, table: &str) -> Result<Vec<String>, postgres::Error> {
@@ -1437,7 +1437,7 @@ fn examine(
             ));
             continue;
         };
-        let carried_name = bounded_name(&["zdm", &name]);
+        let carried_name = names::carried(&name);
         let taken: bool = if kind.is_index() {
             transaction
                 .query_one(

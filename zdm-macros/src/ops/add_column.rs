@@ -17,8 +17,9 @@ use darling::FromMeta;
 
 use crate::ops::steps::{self, FillWhen};
 use crate::relations::{self, Relations};
-use crate::sql::{bounded_name, calls_volatile_function, quote_ident};
+use crate::sql::{calls_volatile_function, quote_ident};
 use crate::validate::{self, Errors};
+use zdm_plan::names;
 use zdm_plan::{Expectation, Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
@@ -88,7 +89,7 @@ impl AddColumn {
         let column_q = quote_ident(column);
         let ty = self.ty.trim();
         let fill = self.fill();
-        let index = bounded_name(&[table, column, "idx"]);
+        let index = names::column_index(table, column);
         let trigger = steps::fill_trigger(
             table,
             column,

@@ -23,8 +23,9 @@ use darling::FromMeta;
 
 use crate::ops::steps::{self, FillWhen};
 use crate::relations::{self, Relations};
-use crate::sql::{bounded_name, closest, quote_ident};
+use crate::sql::{closest, quote_ident};
 use crate::validate::{self, Errors};
+use zdm_plan::names;
 use zdm_plan::{Action, Expectation, Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
@@ -184,9 +185,9 @@ impl AddForeignKey {
         let referenced_q = quote_ident(referenced_column);
         let ty = self.ty.as_deref().map(|ty| ty.trim().to_owned());
         let new_column = self.is_new_column();
-        let constraint = bounded_name(&[table, column, "fkey"]);
+        let constraint = names::foreign_key(table, column);
         let constraint_q = quote_ident(&constraint);
-        let index = bounded_name(&[table, column, "idx"]);
+        let index = names::column_index(table, column);
         // A new column follows its expression for every write of the old version; an
         // existing one is maintained by the application already, so only its gaps are
         // filled.

@@ -14,8 +14,9 @@ use darling::FromMeta;
 use crate::names::Names;
 use crate::ops::steps;
 use crate::relations::{self, Relations};
-use crate::sql::{bounded_name, calls_volatile_function, closest, quote_ident};
+use crate::sql::{calls_volatile_function, closest, quote_ident};
 use crate::validate::{self, Errors};
+use zdm_plan::names;
 use zdm_plan::{Action, Expectation, Lock, PhasePlan, Plan, Step};
 
 /// The index access methods PostgreSQL ships.
@@ -190,7 +191,7 @@ impl AddIndex {
         if let Some(name) = &self.name {
             return name.as_str().to_owned();
         }
-        let mut parts: Vec<String> = vec![self.table.as_str().to_owned()];
+        let mut parts: Vec<String> = vec![];
         match &self.expression {
             Some(expression) => parts.extend(
                 expression
@@ -200,8 +201,7 @@ impl AddIndex {
             ),
             None => parts.extend(self.column_names().into_iter().map(str::to_owned)),
         }
-        parts.push("idx".to_owned());
-        bounded_name(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+        names::index_of(&self.table, &parts.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// The key as SQL: quoted columns, or the expression in parentheses.

@@ -18,8 +18,8 @@ use darling::FromMeta;
 
 use crate::ops::column_swap::ColumnSwap;
 use crate::relations::{self, Relations};
-use crate::sql::bounded_name;
 use crate::validate::{self, Errors};
+use zdm_plan::names;
 use zdm_plan::Plan;
 
 #[derive(Debug, FromMeta)]
@@ -109,7 +109,7 @@ impl ChangeType {
 
     /// The column that holds the new type until the contract swaps it in.
     fn new_column(&self) -> String {
-        bounded_name(&[&self.column, "zdm_new"])
+        names::transition_column(&self.column)
     }
 
     pub fn plan(&self, id: &str, description: &str) -> Plan {

@@ -16,7 +16,8 @@
 //!   have the trigger convert the value back.
 
 use crate::ops::steps::Trigger;
-use crate::sql::{bounded_name, quote_ident, quote_literal};
+use crate::sql::{quote_ident, quote_literal};
+use zdm_plan::names;
 use zdm_plan::{Action, Carry, CarryTarget, CarryWork, Expectation, Lock, PhasePlan, Plan, Step};
 
 /// One column swap, as `rename_column` or `change_type` declares it.
@@ -44,7 +45,7 @@ impl ColumnSwap<'_> {
     }
 
     pub fn trigger(&self) -> Trigger {
-        let name = bounded_name(&["zdm_sync", self.table, self.column, self.new_column]);
+        let name = names::swap_trigger(self.table, self.column, self.new_column);
         let old = quote_ident(self.column);
         let new = quote_ident(self.new_column);
         let up = self.up_from(&format!("NEW.{old}"));
@@ -149,7 +150,7 @@ impl ColumnSwap<'_> {
         let trigger_q = quote_ident(&trigger.name);
         let quiet = format!("SET LOCAL zdm.quiet = {}", quote_literal(&trigger.name));
         let new_type = self.ty.map_or_else(|| format!("<type of {old}>"), str::to_owned);
-        let stand_in = |column: &str| quote_ident(&bounded_name(&[self.table, column, "not_null"]));
+        let stand_in = |column: &str| quote_ident(&names::not_null_stand_in(self.table, column));
 
         // Expand: read and record, then the new column.
         let mut expand = PhasePlan {

@@ -27,8 +27,9 @@ use darling::FromMeta;
 
 use crate::names::Names;
 use crate::relations::{self, Relations};
-use crate::sql::{bounded_name, dollar_quote, fnv1a, quote_ident, quote_literal};
+use crate::sql::{dollar_quote, quote_ident, quote_literal};
 use crate::validate::{self, Errors};
+use zdm_plan::names;
 use zdm_plan::{Action, Expectation, Lock, PhasePlan, Plan, Split, SplitOperation, SplitTarget, Step};
 
 #[derive(Debug, FromMeta)]
@@ -170,9 +171,9 @@ impl SplitTable {
     fn layout(&self, id: &str) -> Layout {
         let source = self.table.as_str().to_owned();
         Layout {
-            guard: format!("zdm.split_{:08x}", fnv1a(id.as_bytes()) as u32),
-            forward_trigger: bounded_name(&["zdm_split", &source]),
-            back_trigger: bounded_name(&["zdm_split", &source, "back"]),
+            guard: names::split_guard(id),
+            forward_trigger: names::split_trigger(&source),
+            back_trigger: names::split_back_trigger(&source),
             key: self.key().iter().map(|key| key.as_str().to_owned()).collect(),
             targets: self
                 .into

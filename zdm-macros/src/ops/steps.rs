@@ -2,12 +2,13 @@
 //! builds, sync trigger installation, the trigger that fills NULLs and the batched backfill
 //! of NULLs, each with its idempotent reversal.
 
-use crate::sql::{bounded_name, dollar_quote, quote_ident, quote_literal};
+use crate::sql::{dollar_quote, quote_ident, quote_literal};
+use zdm_plan::names;
 use zdm_plan::{Action, Lock, Step};
 
 /// The name of the CHECK constraint that stands in for NOT NULL while it is validated.
 pub fn not_null_check_name(table: &str, column: &str) -> String {
-    bounded_name(&[table, column, "not_null"])
+    names::not_null_stand_in(table, column)
 }
 
 /// Counts the NULLs left and shows a few rows holding them; asked before any lock is
@@ -255,7 +256,7 @@ pub enum FillWhen {
 /// over the row's columns, for the writes `when` selects.
 pub fn fill_trigger(table: &str, column: &str, expression: &str, when: FillWhen) -> Trigger {
     let column_q = quote_ident(column);
-    let name = bounded_name(&["zdm_sync", table, column]);
+    let name = names::fill_trigger(table, column);
     let body = match when {
         // A write that leaves the column NULL is filled; one that sets an existing value
         // to NULL on purpose (or a reverted backfill) is respected.
@@ -290,7 +291,7 @@ pub fn fill_trigger(table: &str, column: &str, expression: &str, when: FillWhen)
             "BEFORE UPDATE",
             format!("NEW.{column_q} IS NOT DISTINCT FROM OLD.{column_q}"),
             Some((
-                bounded_name(&["zdm_sync", table, column, "insert"]),
+                names::fill_insert_trigger(table, column),
                 "BEFORE INSERT".to_owned(),
                 Some(left_null),
             )),
@@ -345,7 +346,7 @@ pub fn reset_to_null(table: &str, column: &str) -> Step {
 /// records the primary key of every row it filled, so that its reversal restores exactly
 /// those NULLs and no value the application wrote.
 pub fn fill_record(id: &str) -> String {
-    format!("zdm.{}", quote_ident(&bounded_name(&[id, "filled"])))
+    format!("zdm.{}", quote_ident(&names::fill_record(id)))
 }
 
 fn create_fill_record(record: &str) -> Step {

@@ -21,6 +21,78 @@ pub fn bounded_name(parts: &[&str]) -> String {
     format!("{}{suffix}", &full[..cut])
 }
 
+/// The CHECK constraint that stands in for NOT NULL on `table`.`column` while it is validated
+/// (`table` unquoted, as `pg_class.relname` spells it): `SET NOT NULL` is proven from it.
+pub fn not_null_stand_in(table: &str, column: &str) -> String {
+    bounded_name(&[table, column, "not_null"])
+}
+
+/// The index a declaration builds on one column.
+pub fn column_index(table: &str, column: &str) -> String {
+    bounded_name(&[table, column, "idx"])
+}
+
+/// The index a declaration builds on several columns or on the words of an expression.
+pub fn index_of(table: &str, parts: &[&str]) -> String {
+    let mut all = vec![table];
+    all.extend_from_slice(parts);
+    all.push("idx");
+    bounded_name(&all)
+}
+
+/// The foreign key `add_foreign_key` adds.
+pub fn foreign_key(table: &str, column: &str) -> String {
+    bounded_name(&[table, column, "fkey"])
+}
+
+/// The trigger and function that keep the two columns of a column swap in step.
+pub fn swap_trigger(table: &str, column: &str, new_column: &str) -> String {
+    bounded_name(&["zdm_sync", table, column, new_column])
+}
+
+/// The column `change_type` adds beside `column` for the transition.
+pub fn transition_column(column: &str) -> String {
+    bounded_name(&[column, "zdm_new"])
+}
+
+/// The name a carried index or constraint has on the new column until the swap gives it
+/// the original's name back.
+pub fn carried(name: &str) -> String {
+    bounded_name(&["zdm", name])
+}
+
+/// The AFTER trigger (and function) that copies writes of `split_table`'s source to the
+/// new tables.
+pub fn split_trigger(source: &str) -> String {
+    bounded_name(&["zdm_split", source])
+}
+
+/// The trigger (and function) that copies writes of the new tables back to the source.
+pub fn split_back_trigger(source: &str) -> String {
+    bounded_name(&["zdm_split", source, "back"])
+}
+
+/// The transaction-local setting that keeps `split_table`'s two-way triggers from firing
+/// each other, one per migration id.
+pub fn split_guard(migration: &str) -> String {
+    format!("zdm.split_{:08x}", Fnv1a::of(migration.as_bytes()) as u32)
+}
+
+/// The trigger (and function) that fills `column` on the writes that need it.
+pub fn fill_trigger(table: &str, column: &str) -> String {
+    bounded_name(&["zdm_sync", table, column])
+}
+
+/// The INSERT twin of [`fill_trigger`], where inserts and updates need different `WHEN`s.
+pub fn fill_insert_trigger(table: &str, column: &str) -> String {
+    bounded_name(&["zdm_sync", table, column, "insert"])
+}
+
+/// The table (in the `zdm` schema, unquoted) where a backfill records the rows it filled.
+pub fn fill_record(migration: &str) -> String {
+    bounded_name(&[migration, "filled"])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +103,10 @@ mod tests {
         let long = bounded_name(&["zdm", &"x".repeat(70)]);
         assert_eq!(long.len(), 63);
         assert_ne!(long, bounded_name(&["zdm", &"x".repeat(71)]));
+        assert_eq!(
+            long,
+            bounded_name(&["zdm", &"x".repeat(70)]),
+            "the same on every build"
+        );
     }
 }
