@@ -8,6 +8,7 @@
 //! (`Plan`, `Step`, `Phase`, which applications inspect); the macro is only their emitter.
 
 mod hash;
+pub mod lexer;
 pub mod names;
 mod plan;
 pub mod sql;

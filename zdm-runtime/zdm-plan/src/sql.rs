@@ -1,6 +1,8 @@
 //! Quoting, and the placeholders the runtime fills in: the rules every statement zdm writes
 //! follows, at compile time in the macro and at run time in the runtime.
 
+use crate::lexer::tokenize;
+
 /// `"name"`, with embedded double quotes doubled: a name can never end the identifier
 /// early, whatever it contains.
 pub fn quote_ident(name: &str) -> String {
@@ -30,68 +32,40 @@ pub fn dollar_quote(body: &str) -> String {
 }
 
 /// Replaces each placeholder (`{range}`, `{key}`, `{old_type}`) where it stands as SQL
-/// code, never inside a quoted name, a string literal or a dollar-quoted string, so a name
-/// or a value that happens to hold a placeholder's text is left alone. The bodies zdm
-/// generates (dollar quotes tagged `zdm…`, see [`dollar_quote`]) are code, and substituted.
+/// code, never inside a quoted name, a string literal, a dollar-quoted string or a comment,
+/// so a name or a value that happens to hold a placeholder's text is left alone. The bodies
+/// zdm generates (dollar quotes tagged `zdm…`, see [`dollar_quote`]) are code, and substituted.
 pub fn substitute(sql: &str, replacements: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(sql.len());
-    let mut rest = sql;
-    'scan: while let Some(first) = rest.chars().next() {
-        let quoted_len = match first {
-            '\'' => {
-                let escapes = out.ends_with(['E', 'e']);
-                closing(rest, '\'', escapes)
-            }
-            '"' => closing(rest, '"', false),
-            '$' => match dollar_tag(rest) {
-                // zdm's own bodies: the tag is copied and the body scanned as code.
-                Some(tag) if tag.starts_with("$zdm") => Some(tag.len()),
-                Some(tag) => rest[tag.len()..].find(tag).map(|end| 2 * tag.len() + end),
-                None => None,
-            },
-            _ => {
-                for (placeholder, value) in replacements {
-                    if let Some(after) = rest.strip_prefix(placeholder) {
-                        out.push_str(value);
-                        rest = after;
-                        continue 'scan;
-                    }
+    // Placeholders span several tokens (`{`, `range`, `}`), so each run of code is
+    // replaced as a whole.
+    let mut code = String::new();
+    let flush = |code: &mut String, out: &mut String| {
+        let mut text = std::mem::take(code);
+        for (placeholder, value) in replacements {
+            text = text.replace(placeholder, value);
+        }
+        out.push_str(&text);
+    };
+    for token in tokenize(sql) {
+        match token.dollar_parts() {
+            Some((tag, body)) if tag.starts_with("$zdm") => {
+                flush(&mut code, &mut out);
+                out.push_str(tag);
+                out.push_str(&substitute(body, replacements));
+                if token.closed() {
+                    out.push_str(tag);
                 }
-                None
             }
-        };
-        let take = quoted_len.unwrap_or(first.len_utf8()).min(rest.len());
-        out.push_str(&rest[..take]);
-        rest = &rest[take..];
-    }
-    out
-}
-
-/// The length of the quoted run at the start of `text` (opening and closing quote included),
-/// with doubled quotes (and, in `E''` strings, backslashes) escaping.
-fn closing(text: &str, quote: char, backslash_escapes: bool) -> Option<usize> {
-    let mut chars = text.char_indices().skip(1).peekable();
-    while let Some((at, c)) = chars.next() {
-        if backslash_escapes && c == '\\' {
-            chars.next();
-        } else if c == quote {
-            if chars.peek().map(|(_, next)| *next) == Some(quote) {
-                chars.next();
-            } else {
-                return Some(at + c.len_utf8());
+            _ if token.is_code() => code.push_str(token.text),
+            _ => {
+                flush(&mut code, &mut out);
+                out.push_str(token.text);
             }
         }
     }
-    None
-}
-
-/// The dollar-quote tag (`$$`, `$tag$`) at the start of `text`, if one is there.
-fn dollar_tag(text: &str) -> Option<&str> {
-    let end = text[1..].find('$')? + 1;
-    let tag = &text[1..end];
-    let valid = tag.chars().all(|c| c.is_alphanumeric() || c == '_')
-        && !tag.starts_with(|c: char| c.is_ascii_digit());
-    valid.then(|| &text[..=end])
+    flush(&mut code, &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -116,6 +90,12 @@ mod tests {
         assert_eq!(
             replace("SELECT $1, 'it''s {range}', {range}"),
             "SELECT $1, 'it''s {range}', (id > 5)"
+        );
+        // A word ending in `e` before a quote is no escape-string prefix: the backslash is
+        // plain and the string ends at the next quote.
+        assert_eq!(
+            replace(r"SELECT name'\' {range} -- {key}"),
+            r"SELECT name'\' (id > 5) -- {key}"
         );
     }
 
