@@ -1,6 +1,7 @@
 //! SQL text: quoting, deterministic generated names, and the compile-time checks on the
 //! SQL fragments a declaration carries (types, expressions).
 
+use zdm_plan::lexer::{tokenize, Kind, Token};
 pub use zdm_plan::names::MAX_IDENTIFIER_BYTES;
 pub use zdm_plan::sql::{dollar_quote, quote_ident, quote_literal};
 
@@ -23,65 +24,33 @@ pub fn identifier_problem(name: &str) -> Option<String> {
 
 /// Why a SQL expression cannot be embedded in generated statements, if it cannot.
 ///
-/// The check is lexical: strings, quoted identifiers and dollar quotes are closed,
-/// parentheses balance, and nothing ends the statement or comments out what follows.
-/// Whether names and functions exist is for the server to say.
+/// The check is lexical, on zdm's one tokenizer: strings, quoted identifiers and dollar
+/// quotes are closed, parentheses balance, nothing ends the statement or comments out what
+/// follows, and no `,` at the top level adds a second expression (or a second clause of the
+/// statement around it). Whether names and functions exist is for the server to say.
 pub fn expression_problem(sql: &str) -> Option<String> {
     if sql.trim().is_empty() {
         return Some("is empty".to_owned());
     }
-    let bytes = sql.as_bytes();
     let mut depth = 0i32;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\'' => {
-                let escapes = i > 0 && matches!(bytes[i - 1], b'E' | b'e');
-                match closing_quote(bytes, i + 1, b'\'', escapes) {
-                    Some(end) => i = end,
-                    None => return Some("has a string literal that is never closed".to_owned()),
-                }
-            }
-            b'"' => match closing_quote(bytes, i + 1, b'"', false) {
-                Some(end) => i = end,
-                None => return Some("has a quoted identifier that is never closed".to_owned()),
-            },
-            b'$' => {
-                if let Some(tag_len) = dollar_tag(&bytes[i..]) {
-                    let tag = &sql[i..i + tag_len];
-                    if tag.starts_with("$zdm") {
-                        return Some(format!(
-                            "uses the dollar quote {tag}: tags starting with `zdm` are reserved for the bodies zdm generates"
-                        ));
-                    }
-                    match sql[i + tag_len..].find(tag) {
-                        Some(offset) => i += tag_len + offset + tag_len - 1,
-                        None => return Some(format!("has a {tag} quoted string that is never closed")),
-                    }
-                }
-            }
-            b'(' => depth += 1,
-            b')' => {
+    for token in tokenize(sql) {
+        if let Some(problem) = token_problem(&token) {
+            return Some(problem);
+        }
+        match token.text {
+            "(" | "[" => depth += 1,
+            ")" | "]" => {
                 depth -= 1;
                 if depth < 0 {
-                    return Some("has a `)` without a matching `(`".to_owned());
+                    let opening = if token.text == ")" { "(" } else { "[" };
+                    return Some(format!("has a `{}` without a matching `{opening}`", token.text));
                 }
             }
-            b';' => return Some("contains `;`: an expression cannot end the statement".to_owned()),
-            // Outside quotes SQL has no braces; zdm's placeholders ({range}, {key}) use them.
-            b'{' | b'}' => {
-                return Some(
-                    "contains a brace outside quotes: SQL has none there, and zdm's placeholders ({range}, {key}) use them"
-                        .to_owned(),
-                )
+            "," if depth == 0 => {
+                return Some("has a `,` at the top level: it takes one expression, not a list".to_owned())
             }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                return Some("contains a `--` comment, which would swallow the SQL after it".to_owned())
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => return Some("contains a `/*` comment".to_owned()),
             _ => {}
         }
-        i += 1;
     }
     if depth > 0 {
         return Some("has a `(` that is never closed".to_owned());
@@ -89,36 +58,36 @@ pub fn expression_problem(sql: &str) -> Option<String> {
     None
 }
 
-/// The index of the quote that closes a quoted run starting at `start`, with doubled
-/// quotes (and, in `E''` strings, backslashes) escaping.
-fn closing_quote(bytes: &[u8], start: usize, quote: u8, backslash_escapes: bool) -> Option<usize> {
-    let mut i = start;
-    while i < bytes.len() {
-        if backslash_escapes && bytes[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if bytes[i] == quote {
-            if bytes.get(i + 1) == Some(&quote) {
-                i += 2;
-                continue;
+/// What one token alone makes impossible to embed.
+fn token_problem(token: &Token<'_>) -> Option<String> {
+    let unclosed = !token.closed();
+    match token.kind {
+        Kind::String if unclosed => Some("has a string literal that is never closed".to_owned()),
+        Kind::QuotedIdent if unclosed => Some("has a quoted identifier that is never closed".to_owned()),
+        Kind::DollarString => {
+            let (tag, _) = token.dollar_parts()?;
+            if tag.starts_with("$zdm") {
+                Some(format!(
+                    "uses the dollar quote {tag}: tags starting with `zdm` are reserved for the bodies zdm generates"
+                ))
+            } else {
+                unclosed.then(|| format!("has a {tag} quoted string that is never closed"))
             }
-            return Some(i);
         }
-        i += 1;
+        Kind::Comment if token.text.starts_with("--") => {
+            Some("contains a `--` comment, which would swallow the SQL after it".to_owned())
+        }
+        Kind::Comment => Some("contains a `/*` comment".to_owned()),
+        Kind::Punctuation if token.text == ";" => {
+            Some("contains `;`: an expression cannot end the statement".to_owned())
+        }
+        // Outside quotes SQL has no braces; zdm's placeholders ({range}, {key}) use them.
+        Kind::Punctuation if matches!(token.text, "{" | "}") => Some(
+            "contains a brace outside quotes: SQL has none there, and zdm's placeholders ({range}, {key}) use them"
+                .to_owned(),
+        ),
+        _ => None,
     }
-    None
-}
-
-/// The length of a dollar-quote opening tag (`$$`, `$tag$`) at the start of `bytes`.
-fn dollar_tag(bytes: &[u8]) -> Option<usize> {
-    let end = bytes[1..].iter().position(|byte| *byte == b'$')? + 1;
-    let tag = &bytes[1..end];
-    let valid = tag
-        .iter()
-        .all(|byte| byte.is_ascii_alphanumeric() || *byte == b'_')
-        && tag.first().is_none_or(|byte| !byte.is_ascii_digit());
-    valid.then_some(end + 1)
 }
 
 /// Functions whose result differs per row: as a column default they make `ADD COLUMN`
