@@ -16,6 +16,7 @@ use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
 use crate::ops::steps::{self, FillWhen};
+use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::sql::{calls_volatile_function, quote_ident};
 use crate::validate::{self, Errors};
@@ -46,15 +47,15 @@ enum Fill<'a> {
     Expression(&'a str),
 }
 
-impl AddColumn {
-    pub fn relations(&self) -> Relations {
+impl Operation for AddColumn {
+    fn relations(&self) -> Relations {
         Relations {
             uses: vec![relations::table(&self.table)],
             provides: vec![relations::column(&self.table, &self.column)],
         }
     }
 
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         validate::type_name(errors, "ty", &self.ty);
@@ -73,16 +74,7 @@ impl AddColumn {
         }
     }
 
-    fn fill(&self) -> Fill<'_> {
-        match (self.backfill.as_deref(), self.default.as_deref()) {
-            (Some(expression), _) => Fill::Expression(expression),
-            (None, Some(default)) if calls_volatile_function(default) => Fill::VolatileDefault(default),
-            (None, Some(default)) => Fill::CatalogDefault(default),
-            (None, None) => Fill::Nothing,
-        }
-    }
-
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
+    fn plan(&self, id: &str, description: &str) -> Plan {
         let table = self.table.as_str();
         let column = self.column.as_str();
         let table_q = quote_ident(table);
@@ -228,7 +220,18 @@ impl AddColumn {
             done.join(", then ").into()
         };
 
-        Plan::new(id, "add_column", description, [expand, sync, backfill, contract])
+        Plan::new(id, Self::NAME, description, [expand, sync, backfill, contract])
+    }
+}
+
+impl AddColumn {
+    fn fill(&self) -> Fill<'_> {
+        match (self.backfill.as_deref(), self.default.as_deref()) {
+            (Some(expression), _) => Fill::Expression(expression),
+            (None, Some(default)) if calls_volatile_function(default) => Fill::VolatileDefault(default),
+            (None, Some(default)) => Fill::CatalogDefault(default),
+            (None, None) => Fill::Nothing,
+        }
     }
 }
 

@@ -22,6 +22,7 @@ use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
 use crate::ops::steps::{self, FillWhen};
+use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::sql::{closest, quote_ident};
 use crate::validate::{self, Errors};
@@ -69,8 +70,8 @@ fn action_sql(value: &str) -> Option<&'static str> {
         .map(|(_, sql)| *sql)
 }
 
-impl AddForeignKey {
-    pub fn relations(&self) -> Relations {
+impl Operation for AddForeignKey {
+    fn relations(&self) -> Relations {
         let referenced_column = self
             .referenced_column
             .as_deref()
@@ -89,15 +90,7 @@ impl AddForeignKey {
         Relations { uses, provides }
     }
 
-    fn referenced_column(&self) -> &str {
-        self.referenced_column.as_deref().map_or("id", String::as_str)
-    }
-
-    fn is_new_column(&self) -> bool {
-        !self.existing_column.is_present()
-    }
-
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         validate::identifier(errors, "references", &self.references);
@@ -174,7 +167,7 @@ impl AddForeignKey {
         }
     }
 
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
+    fn plan(&self, id: &str, description: &str) -> Plan {
         let table = self.table.as_str();
         let column = self.column.as_str();
         let references = self.references.as_str();
@@ -440,10 +433,20 @@ impl AddForeignKey {
 
         Plan::new(
             id,
-            "add_foreign_key",
+            Self::NAME,
             description,
             [expand, sync, backfill, contract],
         )
+    }
+}
+
+impl AddForeignKey {
+    fn referenced_column(&self) -> &str {
+        self.referenced_column.as_deref().map_or("id", String::as_str)
+    }
+
+    fn is_new_column(&self) -> bool {
+        !self.existing_column.is_present()
     }
 }
 

@@ -13,6 +13,7 @@ use darling::FromMeta;
 
 use crate::names::Names;
 use crate::ops::steps;
+use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::sql::{calls_volatile_function, closest, quote_ident};
 use crate::validate::{self, Errors};
@@ -39,8 +40,8 @@ pub struct AddIndex {
     include: Option<Names>,
 }
 
-impl AddIndex {
-    pub fn relations(&self) -> Relations {
+impl Operation for AddIndex {
+    fn relations(&self) -> Relations {
         let mut uses = vec![relations::table(&self.table)];
         for list in [&self.columns, &self.include].into_iter().flatten() {
             uses.extend(list.names.iter().map(|name| relations::column(&self.table, name)));
@@ -51,17 +52,7 @@ impl AddIndex {
         }
     }
 
-    /// Reported like a missing key, at the operation's name.
-    fn needs_a_key(self) -> darling::Result<Self> {
-        if self.columns.is_none() && self.expression.is_none() {
-            return Err(darling::Error::custom(
-                "`add_index` needs what to index: `columns = [\"…\"]` or `expression = \"…\"`",
-            ));
-        }
-        Ok(self)
-    }
-
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         if let Some(name) = &self.name {
             validate::identifier(errors, "name", name);
@@ -127,6 +118,85 @@ impl AddIndex {
             }
         }
     }
+
+    fn plan(&self, id: &str, description: &str) -> Plan {
+        let table = self.table.as_str();
+        let table_q = quote_ident(table);
+        let index = self.index_name();
+        let index_q = quote_ident(&index);
+        let unique = self.unique.is_present();
+        let definition = self.definition();
+
+        let mut forward = vec![Step::expect(Expectation::TableExists {
+            table: table_q.clone().into(),
+        })];
+        for column in self.column_names().into_iter().chain(self.include_names()) {
+            forward.push(Step::expect(Expectation::ColumnExists {
+                table: table_q.clone().into(),
+                column: column.to_owned().into(),
+                ty: None,
+            }));
+        }
+        forward.push(Step::expect(Expectation::IndexAbsentOrSame {
+            table: table_q.clone().into(),
+            index: index.clone().into(),
+            unique,
+            definition: definition.clone().into(),
+        }));
+        if unique {
+            forward.push(self.duplicates_check(&table_q));
+        }
+        forward.push(steps::create_index(table, &index, &definition, unique));
+
+        let unique_word = if unique { "unique " } else { "" };
+        Plan::new(
+            id,
+            Self::NAME,
+            description,
+            [
+                PhasePlan {
+                    summary: format!(
+                    "build the {unique_word}index {index_q} on {table_q} concurrently: reads and writes go on"
+                )
+                    .into(),
+                    forward: forward.into(),
+                    reverse: vec![steps::drop_index(table, &index)].into(),
+                    reverse_discards: None,
+                },
+                PhasePlan {
+                    summary: "nothing to sync: PostgreSQL maintains the index on every write"
+                        .to_owned()
+                        .into(),
+                    ..PhasePlan::default()
+                },
+                PhasePlan {
+                    summary: "nothing to backfill: the build indexed every existing row"
+                        .to_owned()
+                        .into(),
+                    ..PhasePlan::default()
+                },
+                PhasePlan {
+                    summary: "nothing to contract: the index is complete once expand has run"
+                        .to_owned()
+                        .into(),
+                    ..PhasePlan::default()
+                },
+            ],
+        )
+    }
+}
+
+impl AddIndex {
+    /// Reported like a missing key, at the operation's name.
+    fn needs_a_key(self) -> darling::Result<Self> {
+        if self.columns.is_none() && self.expression.is_none() {
+            return Err(darling::Error::custom(
+                "`add_index` needs what to index: `columns = [\"…\"]` or `expression = \"…\"`",
+            ));
+        }
+        Ok(self)
+    }
+
 
     /// The rules that depend on the access method.
     fn validate_for_method(&self, method: &str, errors: &mut Errors) {
@@ -264,72 +334,6 @@ impl AddIndex {
                 ).into(),
             }),
         }
-    }
-
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
-        let table = self.table.as_str();
-        let table_q = quote_ident(table);
-        let index = self.index_name();
-        let index_q = quote_ident(&index);
-        let unique = self.unique.is_present();
-        let definition = self.definition();
-
-        let mut forward = vec![Step::expect(Expectation::TableExists {
-            table: table_q.clone().into(),
-        })];
-        for column in self.column_names().into_iter().chain(self.include_names()) {
-            forward.push(Step::expect(Expectation::ColumnExists {
-                table: table_q.clone().into(),
-                column: column.to_owned().into(),
-                ty: None,
-            }));
-        }
-        forward.push(Step::expect(Expectation::IndexAbsentOrSame {
-            table: table_q.clone().into(),
-            index: index.clone().into(),
-            unique,
-            definition: definition.clone().into(),
-        }));
-        if unique {
-            forward.push(self.duplicates_check(&table_q));
-        }
-        forward.push(steps::create_index(table, &index, &definition, unique));
-
-        let unique_word = if unique { "unique " } else { "" };
-        Plan::new(
-            id,
-            "add_index",
-            description,
-            [
-                PhasePlan {
-                    summary: format!(
-                    "build the {unique_word}index {index_q} on {table_q} concurrently: reads and writes go on"
-                )
-                    .into(),
-                    forward: forward.into(),
-                    reverse: vec![steps::drop_index(table, &index)].into(),
-                    reverse_discards: None,
-                },
-                PhasePlan {
-                    summary: "nothing to sync: PostgreSQL maintains the index on every write"
-                        .to_owned()
-                        .into(),
-                    ..PhasePlan::default()
-                },
-                PhasePlan {
-                    summary: "nothing to backfill: the build indexed every existing row"
-                        .to_owned()
-                        .into(),
-                    ..PhasePlan::default()
-                },
-                PhasePlan {
-                    summary: "nothing to contract: the index is complete once expand has run"
-                        .to_owned()
-                        .into(),
-                    ..PhasePlan::default()
-                },
-            ],
-        )
     }
 }
 

@@ -17,6 +17,7 @@ use darling::util::SpannedValue;
 use darling::FromMeta;
 
 use crate::ops::steps::{self, FillWhen};
+use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::sql::quote_ident;
 use crate::validate::{self, Errors};
@@ -29,8 +30,8 @@ pub struct AddNotNull {
     backfill: Option<SpannedValue<String>>,
 }
 
-impl AddNotNull {
-    pub fn relations(&self) -> Relations {
+impl Operation for AddNotNull {
+    fn relations(&self) -> Relations {
         Relations {
             uses: vec![
                 relations::table(&self.table),
@@ -40,7 +41,7 @@ impl AddNotNull {
         }
     }
 
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         if let Some(backfill) = &self.backfill {
@@ -56,7 +57,7 @@ impl AddNotNull {
         }
     }
 
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
+    fn plan(&self, id: &str, description: &str) -> Plan {
         let table = self.table.as_str();
         let column = self.column.as_str();
         let table_q = quote_ident(table);
@@ -96,7 +97,7 @@ impl AddNotNull {
                 .push(steps::drop_not_null_check(table, column));
             return Plan::new(
                 id,
-                "add_not_null",
+                Self::NAME,
                 description,
                 [
                     expand,
@@ -142,7 +143,7 @@ impl AddNotNull {
         let record = steps::fill_record(id);
         Plan::new(
             id,
-            "add_not_null",
+            Self::NAME,
             description,
             [
                 expand,

@@ -15,6 +15,7 @@
 use darling::util::SpannedValue;
 use darling::FromMeta;
 
+use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::sql::{dollar_quote, quote_ident, quote_literal};
 use crate::validate::{self, Errors};
@@ -26,15 +27,15 @@ pub struct RenameTable {
     to: SpannedValue<String>,
 }
 
-impl RenameTable {
-    pub fn relations(&self) -> Relations {
+impl Operation for RenameTable {
+    fn relations(&self) -> Relations {
         Relations {
             uses: vec![relations::table(&self.from)],
             provides: vec![relations::table(&self.to)],
         }
     }
 
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "from", &self.from);
         validate::identifier(errors, "to", &self.to);
         if !self.from.is_empty() && self.from.as_str() == self.to.as_str() {
@@ -49,59 +50,7 @@ impl RenameTable {
         }
     }
 
-    /// The view under the old name over the renamed table, with the table's owner and
-    /// grants, then `security_invoker` where the server has it.
-    fn view_statements(&self, create: &str) -> Vec<String> {
-        let from_q = quote_ident(&self.from);
-        let to_q = quote_ident(&self.to);
-        let from_lit = quote_literal(&from_q);
-        let to_lit = quote_literal(&to_q);
-        vec![
-            format!("{create} {from_q} AS SELECT * FROM {to_q}"),
-            format!(
-                "DO {}",
-                dollar_quote(&format!("\n\
-                 DECLARE\n\
-                 \x20 zdm_grant record;\n\
-                 BEGIN\n\
-                 \x20 -- The stand-in belongs to the table's owner and carries the table's grants,\n\
-                 \x20 -- so every role reads and writes through it as it did through the table.\n\
-                 \x20 EXECUTE format('ALTER VIEW %s OWNER TO %I', {from_lit},\n\
-                 \x20   (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = {to_lit}::regclass));\n\
-                 \x20 FOR zdm_grant IN\n\
-                 \x20   SELECT a.privilege_type, a.is_grantable, a.grantee, NULL::name AS column_name\n\
-                 \x20     FROM pg_class c, aclexplode(c.relacl) a\n\
-                 \x20    WHERE c.oid = {to_lit}::regclass AND a.grantee <> c.relowner\n\
-                 \x20   UNION ALL\n\
-                 \x20   SELECT a.privilege_type, a.is_grantable, a.grantee, att.attname\n\
-                 \x20     FROM pg_class c JOIN pg_attribute att ON att.attrelid = c.oid, aclexplode(att.attacl) a\n\
-                 \x20    WHERE c.oid = {to_lit}::regclass AND att.attnum > 0 AND NOT att.attisdropped\n\
-                 \x20      AND a.grantee <> c.relowner\n\
-                 \x20 LOOP\n\
-                 \x20   IF zdm_grant.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'REFERENCES', 'TRIGGER') THEN\n\
-                 \x20     EXECUTE format('GRANT %s%s ON %s TO %s%s',\n\
-                 \x20       zdm_grant.privilege_type,\n\
-                 \x20       CASE WHEN zdm_grant.column_name IS NULL THEN '' ELSE format(' (%I)', zdm_grant.column_name) END,\n\
-                 \x20       {from_lit},\n\
-                 \x20       CASE zdm_grant.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(zdm_grant.grantee)) END,\n\
-                 \x20       CASE WHEN zdm_grant.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);\n\
-                 \x20   END IF;\n\
-                 \x20 END LOOP;\n\
-                 \x20 -- A view reads its table with its owner's rights, which row-level security exempts:\n\
-                 \x20 -- over such a table the view checks the querying role instead, as the table did.\n\
-                 \x20 IF (SELECT relrowsecurity FROM pg_class WHERE oid = {to_lit}::regclass) THEN\n\
-                 \x20   IF current_setting('server_version_num')::int < 150000 THEN\n\
-                 \x20     RAISE EXCEPTION 'the table has row-level security, which a view bypasses before PostgreSQL 15';\n\
-                 \x20   END IF;\n\
-                 \x20   EXECUTE format('ALTER VIEW %s SET (security_invoker = true)', {from_lit});\n\
-                 \x20 END IF;\n\
-                 END\n\
-                 "))
-            ),
-        ]
-    }
-
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
+    fn plan(&self, id: &str, description: &str) -> Plan {
         let from_q = quote_ident(&self.from);
         let to_q = quote_ident(&self.to);
         let from_lit = quote_literal(&from_q);
@@ -185,7 +134,7 @@ impl RenameTable {
 
         Plan::new(
             id,
-            "rename_table",
+            Self::NAME,
             description,
             [
                 expand,
@@ -202,6 +151,60 @@ impl RenameTable {
                 contract,
             ],
         )
+    }
+}
+
+impl RenameTable {
+    /// The view under the old name over the renamed table, with the table's owner and
+    /// grants, then `security_invoker` where the server has it.
+    fn view_statements(&self, create: &str) -> Vec<String> {
+        let from_q = quote_ident(&self.from);
+        let to_q = quote_ident(&self.to);
+        let from_lit = quote_literal(&from_q);
+        let to_lit = quote_literal(&to_q);
+        vec![
+            format!("{create} {from_q} AS SELECT * FROM {to_q}"),
+            format!(
+                "DO {}",
+                dollar_quote(&format!("\n\
+                 DECLARE\n\
+                 \x20 zdm_grant record;\n\
+                 BEGIN\n\
+                 \x20 -- The stand-in belongs to the table's owner and carries the table's grants,\n\
+                 \x20 -- so every role reads and writes through it as it did through the table.\n\
+                 \x20 EXECUTE format('ALTER VIEW %s OWNER TO %I', {from_lit},\n\
+                 \x20   (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = {to_lit}::regclass));\n\
+                 \x20 FOR zdm_grant IN\n\
+                 \x20   SELECT a.privilege_type, a.is_grantable, a.grantee, NULL::name AS column_name\n\
+                 \x20     FROM pg_class c, aclexplode(c.relacl) a\n\
+                 \x20    WHERE c.oid = {to_lit}::regclass AND a.grantee <> c.relowner\n\
+                 \x20   UNION ALL\n\
+                 \x20   SELECT a.privilege_type, a.is_grantable, a.grantee, att.attname\n\
+                 \x20     FROM pg_class c JOIN pg_attribute att ON att.attrelid = c.oid, aclexplode(att.attacl) a\n\
+                 \x20    WHERE c.oid = {to_lit}::regclass AND att.attnum > 0 AND NOT att.attisdropped\n\
+                 \x20      AND a.grantee <> c.relowner\n\
+                 \x20 LOOP\n\
+                 \x20   IF zdm_grant.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'REFERENCES', 'TRIGGER') THEN\n\
+                 \x20     EXECUTE format('GRANT %s%s ON %s TO %s%s',\n\
+                 \x20       zdm_grant.privilege_type,\n\
+                 \x20       CASE WHEN zdm_grant.column_name IS NULL THEN '' ELSE format(' (%I)', zdm_grant.column_name) END,\n\
+                 \x20       {from_lit},\n\
+                 \x20       CASE zdm_grant.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(zdm_grant.grantee)) END,\n\
+                 \x20       CASE WHEN zdm_grant.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);\n\
+                 \x20   END IF;\n\
+                 \x20 END LOOP;\n\
+                 \x20 -- A view reads its table with its owner's rights, which row-level security exempts:\n\
+                 \x20 -- over such a table the view checks the querying role instead, as the table did.\n\
+                 \x20 IF (SELECT relrowsecurity FROM pg_class WHERE oid = {to_lit}::regclass) THEN\n\
+                 \x20   IF current_setting('server_version_num')::int < 150000 THEN\n\
+                 \x20     RAISE EXCEPTION 'the table has row-level security, which a view bypasses before PostgreSQL 15';\n\
+                 \x20   END IF;\n\
+                 \x20   EXECUTE format('ALTER VIEW %s SET (security_invoker = true)', {from_lit});\n\
+                 \x20 END IF;\n\
+                 END\n\
+                 "))
+            ),
+        ]
     }
 }
 

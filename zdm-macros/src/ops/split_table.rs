@@ -26,6 +26,7 @@ use darling::util::SpannedValue;
 use darling::FromMeta;
 
 use crate::names::Names;
+use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::sql::{dollar_quote, quote_ident, quote_literal};
 use crate::validate::{self, Errors};
@@ -47,8 +48,8 @@ pub struct Target {
     columns: Names,
 }
 
-impl SplitTable {
-    pub fn relations(&self) -> Relations {
+impl Operation for SplitTable {
+    fn relations(&self) -> Relations {
         let mut provides = Vec::new();
         for target in &self.into {
             provides.push(relations::table(&target.table));
@@ -62,15 +63,7 @@ impl SplitTable {
         }
     }
 
-    /// The key as written, or `id`.
-    fn key(&self) -> Vec<SpannedValue<String>> {
-        match &self.key {
-            Some(key) => key.names.clone(),
-            None => vec![SpannedValue::new("id".to_owned(), self.table.span())],
-        }
-    }
-
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         let key = self.key();
         if let Some(written) = &self.key {
@@ -168,33 +161,7 @@ impl SplitTable {
         }
     }
 
-    fn layout(&self, id: &str) -> Layout {
-        let source = self.table.as_str().to_owned();
-        Layout {
-            guard: names::split_guard(id),
-            forward_trigger: names::split_trigger(&source),
-            back_trigger: names::split_back_trigger(&source),
-            key: self.key().iter().map(|key| key.as_str().to_owned()).collect(),
-            targets: self
-                .into
-                .iter()
-                .map(|target| {
-                    (
-                        target.table.as_str().to_owned(),
-                        target
-                            .columns
-                            .names
-                            .iter()
-                            .map(|column| column.as_str().to_owned())
-                            .collect(),
-                    )
-                })
-                .collect(),
-            source,
-        }
-    }
-
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
+    fn plan(&self, id: &str, description: &str) -> Plan {
         let layout = self.layout(id);
         let source_q = quote_ident(&layout.source);
         let target_list = layout
@@ -378,7 +345,44 @@ impl SplitTable {
             reverse_discards: None,
         };
 
-        Plan::new(id, "split_table", description, [expand, sync, backfill, contract])
+        Plan::new(id, Self::NAME, description, [expand, sync, backfill, contract])
+    }
+}
+
+impl SplitTable {
+    /// The key as written, or `id`.
+    fn key(&self) -> Vec<SpannedValue<String>> {
+        match &self.key {
+            Some(key) => key.names.clone(),
+            None => vec![SpannedValue::new("id".to_owned(), self.table.span())],
+        }
+    }
+
+
+    fn layout(&self, id: &str) -> Layout {
+        let source = self.table.as_str().to_owned();
+        Layout {
+            guard: names::split_guard(id),
+            forward_trigger: names::split_trigger(&source),
+            back_trigger: names::split_back_trigger(&source),
+            key: self.key().iter().map(|key| key.as_str().to_owned()).collect(),
+            targets: self
+                .into
+                .iter()
+                .map(|target| {
+                    (
+                        target.table.as_str().to_owned(),
+                        target
+                            .columns
+                            .names
+                            .iter()
+                            .map(|column| column.as_str().to_owned())
+                            .collect(),
+                    )
+                })
+                .collect(),
+            source,
+        }
     }
 }
 
