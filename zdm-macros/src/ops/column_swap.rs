@@ -329,20 +329,11 @@ impl ColumnSwap<'_> {
             .conversion_check("rows written before the trigger")
             .into_iter()
             .collect();
-        forward.push(self.carry(
+        forward.push(self.copy(
             format!("set {new} from {old} in primary-key batches"),
-            Lock::RowExclusive,
-            CarryWork::Backfill {
-                statements: zdm_plan::texts(vec![
-                    self.quiet(),
-                    format!(
-                        "UPDATE {table} SET {new} = {up} WHERE {{range}} AND {}",
-                        self.unwritten(&new, &up)
-                    ),
-                ]),
-                refill: false,
-            },
-            "-- each batch in one transaction; the trigger stands aside for it".to_owned(),
+            (&new, &up),
+            false,
+            "-- each batch in one transaction; the trigger stands aside for it",
         ));
         forward.push(self.carry(
             format!("build the indexes of {old} on {new} concurrently"),
@@ -524,22 +515,33 @@ impl ColumnSwap<'_> {
 
     /// Refills the re-added old column from the new one.
     fn refill(&self) -> Step {
-        let (table, old, new) = self.quoted();
-        let down = self.down_from(&new);
-        self.carry(
+        let (_, old, new) = self.quoted();
+        self.copy(
             format!("refill {old} from {new} in primary-key batches"),
+            (&old, &self.down_from(&new)),
+            true,
+            "-- only after the swap was undone; each batch in one transaction",
+        )
+    }
+
+    /// Sets `target` (quoted) to `value` in primary-key batches, in the rows where it is
+    /// not written yet; the trigger stands aside. With `refill`, only after an unswap.
+    fn copy(&self, description: String, (target, value): (&str, &str), refill: bool, shape: &str) -> Step {
+        let table = quote_ident(self.table);
+        self.carry(
+            description,
             Lock::RowExclusive,
             CarryWork::Backfill {
                 statements: zdm_plan::texts(vec![
                     self.quiet(),
                     format!(
-                        "UPDATE {table} SET {old} = {down} WHERE {{range}} AND {}",
-                        self.unwritten(&old, &down)
+                        "UPDATE {table} SET {target} = {value} WHERE {{range}} AND {}",
+                        self.unwritten(target, value)
                     ),
                 ]),
-                refill: true,
+                refill,
             },
-            "-- only after the swap was undone; each batch in one transaction".to_owned(),
+            shape.to_owned(),
         )
     }
 
