@@ -1,101 +1,14 @@
-//! The attribute's arguments as darling reads them: `id = "…"` and exactly one operation.
+//! Reading the attribute's arguments ([`Args`], which the operation registry writes):
+//! darling's errors in zdm's voice, the one operation chosen, the id checked.
 
 use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
 use darling::FromMeta;
 use proc_macro2::Span;
 
-use crate::ops::add_column::AddColumn;
-use crate::ops::add_foreign_key::AddForeignKey;
-use crate::ops::add_index::AddIndex;
-use crate::ops::add_not_null::AddNotNull;
-use crate::ops::change_type::ChangeType;
-use crate::ops::rename_column::RenameColumn;
-use crate::ops::rename_table::RenameTable;
-use crate::ops::split_table::SplitTable;
+pub use crate::ops::Args;
+use crate::ops::{Operation, OPERATIONS};
 use crate::validate::{self, Errors};
-
-/// The operations, as written in the attribute.
-pub const OPERATIONS: &[&str] = &[
-    "add_column",
-    "add_foreign_key",
-    "add_index",
-    "add_not_null",
-    "change_type",
-    "rename_column",
-    "rename_table",
-    "split_table",
-];
-
-#[derive(Debug, FromMeta)]
-pub struct Args {
-    pub id: SpannedValue<String>,
-    /// Declarations that must run before this one, each creating a table or column it uses.
-    pub after: Option<darling::util::PathList>,
-    pub add_column: Option<AddColumn>,
-    pub add_index: Option<AddIndex>,
-    pub rename_table: Option<RenameTable>,
-    pub add_foreign_key: Option<AddForeignKey>,
-    pub add_not_null: Option<AddNotNull>,
-    pub split_table: Option<SplitTable>,
-    pub rename_column: Option<RenameColumn>,
-    pub change_type: Option<ChangeType>,
-}
-
-/// One operation of a declaration, validated.
-// Named after the attribute's keys, which need not share a prefix once more operations land.
-#[allow(clippy::enum_variant_names)]
-pub enum Operation<'a> {
-    AddColumn(&'a AddColumn),
-    AddIndex(&'a AddIndex),
-    RenameTable(&'a RenameTable),
-    AddForeignKey(&'a AddForeignKey),
-    AddNotNull(&'a AddNotNull),
-    SplitTable(&'a SplitTable),
-    RenameColumn(&'a RenameColumn),
-    ChangeType(&'a ChangeType),
-}
-
-impl Operation<'_> {
-    pub fn validate(&self, errors: &mut Errors) {
-        match self {
-            Operation::AddColumn(operation) => operation.validate(errors),
-            Operation::AddIndex(operation) => operation.validate(errors),
-            Operation::RenameTable(operation) => operation.validate(errors),
-            Operation::AddForeignKey(operation) => operation.validate(errors),
-            Operation::AddNotNull(operation) => operation.validate(errors),
-            Operation::SplitTable(operation) => operation.validate(errors),
-            Operation::RenameColumn(operation) => operation.validate(errors),
-            Operation::ChangeType(operation) => operation.validate(errors),
-        }
-    }
-
-    pub fn relations(&self) -> crate::relations::Relations {
-        match self {
-            Operation::AddColumn(operation) => operation.relations(),
-            Operation::AddIndex(operation) => operation.relations(),
-            Operation::RenameTable(operation) => operation.relations(),
-            Operation::AddForeignKey(operation) => operation.relations(),
-            Operation::AddNotNull(operation) => operation.relations(),
-            Operation::SplitTable(operation) => operation.relations(),
-            Operation::RenameColumn(operation) => operation.relations(),
-            Operation::ChangeType(operation) => operation.relations(),
-        }
-    }
-
-    pub fn plan(&self, id: &str, description: &str) -> zdm_plan::Plan {
-        match self {
-            Operation::AddColumn(operation) => operation.plan(id, description),
-            Operation::AddIndex(operation) => operation.plan(id, description),
-            Operation::RenameTable(operation) => operation.plan(id, description),
-            Operation::AddForeignKey(operation) => operation.plan(id, description),
-            Operation::AddNotNull(operation) => operation.plan(id, description),
-            Operation::SplitTable(operation) => operation.plan(id, description),
-            Operation::RenameColumn(operation) => operation.plan(id, description),
-            Operation::ChangeType(operation) => operation.plan(id, description),
-        }
-    }
-}
 
 impl Args {
     /// Parses the attribute's tokens; darling reports unknown keys with a suggestion,
@@ -115,7 +28,7 @@ impl Args {
     }
 
     /// The one operation, or an error at the second one or at the attribute.
-    pub fn operation(&self, items: &[NestedMeta], errors: &mut Errors) -> Option<Operation<'_>> {
+    pub fn operation(&self, items: &[NestedMeta], errors: &mut Errors) -> Option<&dyn Operation> {
         let written: Vec<(String, Span)> = items
             .iter()
             .filter_map(|item| match item {
@@ -139,17 +52,7 @@ impl Args {
             );
             return None;
         }
-        let chosen = [
-            self.add_column.as_ref().map(Operation::AddColumn),
-            self.add_index.as_ref().map(Operation::AddIndex),
-            self.rename_table.as_ref().map(Operation::RenameTable),
-            self.add_foreign_key.as_ref().map(Operation::AddForeignKey),
-            self.add_not_null.as_ref().map(Operation::AddNotNull),
-            self.split_table.as_ref().map(Operation::SplitTable),
-            self.rename_column.as_ref().map(Operation::RenameColumn),
-            self.change_type.as_ref().map(Operation::ChangeType),
-        ];
-        match chosen.into_iter().flatten().next() {
+        match self.first_operation() {
             Some(operation) => Some(operation),
             None => {
                 validate::push(

@@ -15,12 +15,13 @@
 use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
-use crate::ops::steps::{self, FillWhen};
+use crate::ops::steps::{self, FillWhen, Trigger};
+use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::sql::{calls_volatile_function, quote_ident};
 use crate::validate::{self, Errors};
 use zdm_plan::names;
-use zdm_plan::{Expectation, Lock, PhasePlan, Plan, Step};
+use zdm_plan::{Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct AddColumn {
@@ -46,15 +47,15 @@ enum Fill<'a> {
     Expression(&'a str),
 }
 
-impl AddColumn {
-    pub fn relations(&self) -> Relations {
+impl Operation for AddColumn {
+    fn relations(&self) -> Relations {
         Relations {
             uses: vec![relations::table(&self.table)],
             provides: vec![relations::column(&self.table, &self.column)],
         }
     }
 
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         validate::type_name(errors, "ty", &self.ty);
@@ -73,6 +74,13 @@ impl AddColumn {
         }
     }
 
+    fn plan(&self, id: &str, description: &str) -> Plan {
+        let phases = [self.expand(), self.sync(), self.backfill(), self.contract()];
+        Plan::new(id, Self::NAME, description, phases)
+    }
+}
+
+impl AddColumn {
     fn fill(&self) -> Fill<'_> {
         match (self.backfill.as_deref(), self.default.as_deref()) {
             (Some(expression), _) => Fill::Expression(expression),
@@ -82,153 +90,120 @@ impl AddColumn {
         }
     }
 
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
-        let table = self.table.as_str();
-        let column = self.column.as_str();
+    /// The sync trigger of a `backfill` expression.
+    fn trigger(&self) -> Trigger {
+        let expression = self.backfill.as_deref().map_or("NULL", String::as_str);
+        steps::fill_trigger(&self.table, &self.column, expression, FillWhen::Derived)
+    }
+
+    /// `ADD COLUMN`, with a default that is catalog-only, or set after the column so that
+    /// a volatile one is not evaluated for every existing row.
+    fn add_statements(&self) -> Vec<String> {
+        let table_q = quote_ident(&self.table);
+        let column_q = quote_ident(&self.column);
+        let ty = self.ty.trim();
+        if let Fill::CatalogDefault(default) = self.fill() {
+            return vec![format!("ALTER TABLE {table_q} ADD COLUMN {column_q} {ty} DEFAULT {default}")];
+        }
+        let mut add = vec![format!("ALTER TABLE {table_q} ADD COLUMN {column_q} {ty}")];
+        if let Some(default) = self.default.as_deref() {
+            add.push(format!("ALTER TABLE {table_q} ALTER COLUMN {column_q} SET DEFAULT {default}"));
+        }
+        add
+    }
+
+    fn expand(&self) -> PhasePlan {
+        let (table, column) = (self.table.as_str(), self.column.as_str());
         let table_q = quote_ident(table);
         let column_q = quote_ident(column);
         let ty = self.ty.trim();
-        let fill = self.fill();
-        let index = names::column_index(table, column);
-        let trigger = steps::fill_trigger(
-            table,
-            column,
-            self.backfill
-                .as_deref()
-                .map_or("NULL", |expression| expression.as_str()),
-            FillWhen::Derived,
-        );
-
-        let mut add = vec![];
-        match fill {
-            Fill::CatalogDefault(default) => {
-                add.push(format!(
-                    "ALTER TABLE {table_q} ADD COLUMN {column_q} {ty} DEFAULT {default}"
-                ));
-            }
-            _ => {
-                add.push(format!("ALTER TABLE {table_q} ADD COLUMN {column_q} {ty}"));
-                if let Some(default) = self.default.as_deref() {
-                    add.push(format!(
-                        "ALTER TABLE {table_q} ALTER COLUMN {column_q} SET DEFAULT {default}"
-                    ));
-                }
-            }
-        }
-        let mut expand = PhasePlan {
-            summary: format!("add the nullable column {table_q}.{column_q} {ty} (catalog only)").into(),
-            forward: vec![
-                Step::expect(Expectation::TableExists {
-                    table: table_q.clone().into(),
-                }),
-                Step::expect(Expectation::ColumnAbsent {
-                    table: table_q.clone().into(),
-                    column: column.to_owned().into(),
-                }),
-                Step::transaction(
-                    format!("add column {column_q} {ty}"),
-                    Lock::AccessExclusive,
-                    &table_q,
-                    add,
-                ),
-            ]
-            .into(),
-            reverse: vec![].into(),
-            reverse_discards: Some(format!("every value written to {table_q}.{column_q}").into()),
-        };
+        let mut forward = vec![
+            steps::table_exists(&table_q),
+            steps::column_absent(&table_q, column),
+            Step::transaction(
+                format!("add column {column_q} {ty}"),
+                Lock::AccessExclusive,
+                &table_q,
+                self.add_statements(),
+            ),
+        ];
+        let mut reverse = vec![];
         if self.index.is_present() {
-            expand.forward.to_mut().push(steps::create_index(
-                table,
-                &index,
-                &format!("({column_q})"),
-                false,
-            ));
-            expand.reverse.to_mut().push(steps::drop_index(table, &index));
+            let index = names::column_index(table, column);
+            forward.push(steps::create_index(table, &index, &format!("({column_q})"), false));
+            reverse.push(steps::drop_index(table, &index));
         }
-        expand.reverse.to_mut().push(Step::transaction(
-            format!("drop column {column_q}"),
-            Lock::AccessExclusive,
-            &table_q,
-            vec![format!("ALTER TABLE {table_q} DROP COLUMN IF EXISTS {column_q}")],
-        ));
+        reverse.push(steps::drop_column(table, column));
+        PhasePlan::new(
+            format!("add the nullable column {table_q}.{column_q} {ty} (catalog only)"),
+            forward,
+            reverse,
+        )
+        .discarding(format!("every value written to {table_q}.{column_q}"))
+    }
 
-        let sync = match fill {
-            Fill::Expression(_) => PhasePlan {
-                summary: format!("fill {column_q} on every write that leaves it NULL").into(),
-                forward: vec![trigger.install(format!("install trigger {} computing {column_q}", quote_ident(&trigger.name)))].into(),
-                reverse: vec![trigger.remove(format!("drop trigger {}", quote_ident(&trigger.name)))].into(),
-                reverse_discards: None,
-            },
-            _ => PhasePlan {
-                summary: "nothing to sync: the old version never writes the new column, and a default covers its inserts"
-                    .to_owned().into(),
-                ..PhasePlan::default()
-            },
-        };
-
-        let backfill_value = match fill {
-            Fill::Expression(expression) | Fill::VolatileDefault(expression) => Some(expression),
-            Fill::Nothing | Fill::CatalogDefault(_) => None,
-        };
-        let backfill = match backfill_value {
-            Some(value) => PhasePlan {
-                summary: format!("fill {column_q} of existing rows in primary-key batches").into(),
-                forward: vec![steps::backfill_nulls(table, column, value)].into(),
-                reverse: vec![steps::reset_to_null(table, column)].into(),
-                reverse_discards: Some(
-                    format!(
-                    "every value of {table_q}.{column_q}, including those the new version wrote (a rerun of \
-                     backfill computes the others again)"
-                )
-                    .into(),
-                ),
-            },
-            None => PhasePlan {
-                summary: match fill {
-                    Fill::CatalogDefault(_) => {
-                        "nothing to backfill: existing rows read the default from the catalog"
-                    }
-                    _ => "nothing to backfill: the column starts NULL",
-                }
-                .to_owned()
-                .into(),
-                ..PhasePlan::default()
-            },
-        };
-
-        let mut contract = PhasePlan::default();
-        let mut done = vec![];
-        if self.not_null.is_present() {
-            contract
-                .forward
-                .to_mut()
-                .extend(steps::set_not_null(table, column));
-            contract
-                .reverse
-                .to_mut()
-                .push(steps::drop_not_null(table, column));
-            done.push(format!(
-                "make {column_q} NOT NULL without a scan under ACCESS EXCLUSIVE"
-            ));
-        }
-        if matches!(fill, Fill::Expression(_)) {
-            contract
-                .forward
-                .to_mut()
-                .push(trigger.remove(format!("drop trigger {}", quote_ident(&trigger.name))));
-            contract.reverse.to_mut().insert(
-                0,
-                trigger.install(format!("reinstall trigger {}", quote_ident(&trigger.name))),
+    fn sync(&self) -> PhasePlan {
+        let Fill::Expression(_) = self.fill() else {
+            return PhasePlan::nothing(
+                "nothing to sync: the old version never writes the new column, and a default covers its inserts",
             );
+        };
+        let column_q = quote_ident(&self.column);
+        let trigger = self.trigger();
+        let trigger_q = quote_ident(&trigger.name);
+        PhasePlan::new(
+            format!("fill {column_q} on every write that leaves it NULL"),
+            vec![trigger.install(format!("install trigger {trigger_q} computing {column_q}"))],
+            vec![trigger.remove(format!("drop trigger {trigger_q}"))],
+        )
+    }
+
+    fn backfill(&self) -> PhasePlan {
+        let value = match self.fill() {
+            Fill::Expression(expression) | Fill::VolatileDefault(expression) => expression,
+            Fill::CatalogDefault(_) => {
+                return PhasePlan::nothing("nothing to backfill: existing rows read the default from the catalog")
+            }
+            Fill::Nothing => return PhasePlan::nothing("nothing to backfill: the column starts NULL"),
+        };
+        let (table, column) = (self.table.as_str(), self.column.as_str());
+        let table_q = quote_ident(table);
+        let column_q = quote_ident(column);
+        PhasePlan::new(
+            format!("fill {column_q} of existing rows in primary-key batches"),
+            vec![steps::backfill_nulls(table, column, value)],
+            vec![steps::reset_to_null(table, column)],
+        )
+        .discarding(format!(
+            "every value of {table_q}.{column_q}, including those the new version wrote (a rerun of \
+             backfill computes the others again)"
+        ))
+    }
+
+    fn contract(&self) -> PhasePlan {
+        let (table, column) = (self.table.as_str(), self.column.as_str());
+        let (mut forward, mut reverse, mut done) = (vec![], vec![], vec![]);
+        if self.not_null.is_present() {
+            forward.extend(steps::set_not_null(table, column));
+            reverse.push(steps::drop_not_null(table, column));
+            done.push(format!(
+                "make {} NOT NULL without a scan under ACCESS EXCLUSIVE",
+                quote_ident(column)
+            ));
+        }
+        if let Fill::Expression(_) = self.fill() {
+            let trigger = self.trigger();
+            let trigger_q = quote_ident(&trigger.name);
+            forward.push(trigger.remove(format!("drop trigger {trigger_q}")));
+            reverse.insert(0, trigger.install(format!("reinstall trigger {trigger_q}")));
             done.push("drop the sync trigger".to_owned());
         }
-        contract.summary = if done.is_empty() {
-            "nothing to contract".to_owned().into()
+        let summary = if done.is_empty() {
+            "nothing to contract".to_owned()
         } else {
-            done.join(", then ").into()
+            done.join(", then ")
         };
-
-        Plan::new(id, "add_column", description, [expand, sync, backfill, contract])
+        PhasePlan::new(summary, forward, reverse)
     }
 }
 

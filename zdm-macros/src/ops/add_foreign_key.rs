@@ -21,12 +21,13 @@
 use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
-use crate::ops::steps::{self, FillWhen};
+use crate::ops::steps::{self, FillWhen, Trigger};
+use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::sql::{closest, quote_ident};
 use crate::validate::{self, Errors};
 use zdm_plan::names;
-use zdm_plan::{Action, Expectation, Lock, PhasePlan, Plan, Step};
+use zdm_plan::{Check, Expectation, Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct AddForeignKey {
@@ -69,8 +70,8 @@ fn action_sql(value: &str) -> Option<&'static str> {
         .map(|(_, sql)| *sql)
 }
 
-impl AddForeignKey {
-    pub fn relations(&self) -> Relations {
+impl Operation for AddForeignKey {
+    fn relations(&self) -> Relations {
         let referenced_column = self
             .referenced_column
             .as_deref()
@@ -89,15 +90,7 @@ impl AddForeignKey {
         Relations { uses, provides }
     }
 
-    fn referenced_column(&self) -> &str {
-        self.referenced_column.as_deref().map_or("id", String::as_str)
-    }
-
-    fn is_new_column(&self) -> bool {
-        !self.existing_column.is_present()
-    }
-
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         validate::identifier(errors, "references", &self.references);
@@ -174,171 +167,176 @@ impl AddForeignKey {
         }
     }
 
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
-        let table = self.table.as_str();
-        let column = self.column.as_str();
-        let references = self.references.as_str();
-        let referenced_column = self.referenced_column();
-        let table_q = quote_ident(table);
-        let column_q = quote_ident(column);
-        let references_q = quote_ident(references);
-        let referenced_q = quote_ident(referenced_column);
-        let ty = self.ty.as_deref().map(|ty| ty.trim().to_owned());
-        let new_column = self.is_new_column();
-        let constraint = names::foreign_key(table, column);
-        let constraint_q = quote_ident(&constraint);
-        let index = names::column_index(table, column);
-        // A new column follows its expression for every write of the old version; an
-        // existing one is maintained by the application already, so only its gaps are
-        // filled.
-        let trigger = self.backfill.as_deref().map(|expression| {
-            let when = if new_column {
-                FillWhen::Derived
-            } else {
-                FillWhen::LeftNull
-            };
-            steps::fill_trigger(table, column, expression, when)
-        });
+    fn plan(&self, id: &str, description: &str) -> Plan {
+        let phases = [self.expand(), self.sync(), self.backfill(id), self.contract()];
+        Plan::new(id, Self::NAME, description, phases)
+    }
+}
 
-        let mut expand = PhasePlan {
-            summary: if new_column {
-                format!(
-                    "add the nullable column {table_q}.{column_q} {} (catalog only) and index it concurrently",
-                    ty.as_deref().unwrap_or_default()
-                ).into()
-            } else {
-                format!("index {table_q}.{column_q} concurrently").into()
-            },
-            ..PhasePlan::default()
-        };
-        expand
-            .forward
-            .to_mut()
-            .push(Step::expect(Expectation::TableExists {
-                table: table_q.clone().into(),
-            }));
-        if new_column {
-            expand
-                .forward
-                .to_mut()
-                .push(Step::expect(Expectation::ColumnAbsent {
-                    table: table_q.clone().into(),
-                    column: column.to_owned().into(),
-                }));
+impl AddForeignKey {
+    fn referenced_column(&self) -> &str {
+        self.referenced_column.as_deref().map_or("id", String::as_str)
+    }
+
+    fn is_new_column(&self) -> bool {
+        !self.existing_column.is_present()
+    }
+
+    fn ty(&self) -> Option<&str> {
+        self.ty.as_deref().map(|ty| ty.trim())
+    }
+
+    fn constraint(&self) -> String {
+        names::foreign_key(&self.table, &self.column)
+    }
+
+    /// The sync trigger of a `backfill` expression. A new column follows its expression for
+    /// every write of the old version; an existing one is maintained by the application
+    /// already, so only its gaps are filled.
+    fn trigger(&self) -> Option<Trigger> {
+        let when = if self.is_new_column() {
+            FillWhen::Derived
         } else {
-            expand
-                .forward
-                .to_mut()
-                .push(Step::expect(Expectation::ColumnExists {
-                    table: table_q.clone().into(),
-                    column: column.to_owned().into(),
-                    ty: ty.clone().map(Into::into),
-                }));
+            FillWhen::LeftNull
+        };
+        let expression = self.backfill.as_deref()?;
+        Some(steps::fill_trigger(&self.table, &self.column, expression, when))
+    }
+
+    /// What expand checks before any change: the column's state, the referenced key, the
+    /// constraint's name.
+    fn expectations(&self) -> Vec<Step> {
+        let column = self.column.as_str();
+        let table_q = quote_ident(&self.table);
+        let mut expect = vec![steps::table_exists(&table_q)];
+        if self.is_new_column() {
+            expect.push(steps::column_absent(&table_q, column));
+        } else {
+            expect.push(steps::column_exists(&table_q, column, self.ty()));
             if self.not_null.is_present() {
                 // Reverting the contract drops NOT NULL, which must not undo a NOT NULL
                 // that was there before.
-                expand
-                    .forward
-                    .to_mut()
-                    .push(Step::expect(Expectation::ColumnNullable {
-                        table: table_q.clone().into(),
-                        column: column.to_owned().into(),
-                    }));
+                expect.push(steps::column_nullable(&table_q, column));
             }
         }
-        expand
-            .forward
-            .to_mut()
-            .push(Step::expect(Expectation::ForeignKeyTarget {
-                table: table_q.clone().into(),
-                column: column.to_owned().into(),
-                ty: ty.clone().map(Into::into),
-                references: references_q.clone().into(),
-                referenced_column: referenced_column.to_owned().into(),
-            }));
-        expand
-            .forward
-            .to_mut()
-            .push(Step::expect(Expectation::ConstraintAbsent {
-                table: table_q.clone().into(),
-                constraint: constraint.clone().into(),
-            }));
-        if let (true, Some(ty)) = (new_column, &ty) {
-            expand.forward.to_mut().push(Step::transaction(
+        expect.push(Step::expect(Expectation::ForeignKeyTarget {
+            table: table_q.clone().into(),
+            column: column.to_owned().into(),
+            ty: self.ty().map(|ty| ty.to_owned().into()),
+            references: quote_ident(&self.references).into(),
+            referenced_column: self.referenced_column().to_owned().into(),
+        }));
+        expect.push(steps::constraint_absent(&table_q, &self.constraint()));
+        expect
+    }
+
+    fn expand(&self) -> PhasePlan {
+        let (table, column) = (self.table.as_str(), self.column.as_str());
+        let table_q = quote_ident(table);
+        let column_q = quote_ident(column);
+        let index = names::column_index(table, column);
+        let mut forward = self.expectations();
+        let mut reverse = vec![steps::drop_index(table, &index)];
+        let ty = self.ty().filter(|_| self.is_new_column());
+        if let Some(ty) = ty {
+            forward.push(Step::transaction(
                 format!("add column {column_q} {ty}"),
                 Lock::AccessExclusive,
                 &table_q,
-                vec![format!("ALTER TABLE {table_q} ADD COLUMN {column_q} {ty}")],
+                [format!("ALTER TABLE {table_q} ADD COLUMN {column_q} {ty}")],
             ));
         }
-        expand.forward.to_mut().push(steps::create_index(
-            table,
-            &index,
-            &format!("({column_q})"),
-            false,
-        ));
-        expand.reverse.to_mut().push(steps::drop_index(table, &index));
-        if new_column {
-            expand.reverse_discards = Some(format!("every value written to {table_q}.{column_q}").into());
-            expand.reverse.to_mut().push(Step::transaction(
-                format!("drop column {column_q}"),
-                Lock::AccessExclusive,
-                &table_q,
-                vec![format!("ALTER TABLE {table_q} DROP COLUMN IF EXISTS {column_q}")],
+        forward.push(steps::create_index(table, &index, &format!("({column_q})"), false));
+        if !self.is_new_column() {
+            return PhasePlan::new(format!("index {table_q}.{column_q} concurrently"), forward, reverse);
+        }
+        reverse.push(steps::drop_column(table, column));
+        PhasePlan::new(
+            format!(
+                "add the nullable column {table_q}.{column_q} {} (catalog only) and index it concurrently",
+                ty.unwrap_or_default()
+            ),
+            forward,
+            reverse,
+        )
+        .discarding(format!("every value written to {table_q}.{column_q}"))
+    }
+
+    fn sync(&self) -> PhasePlan {
+        let column_q = quote_ident(&self.column);
+        let Some(trigger) = self.trigger() else {
+            return PhasePlan::nothing(format!(
+                "nothing to sync: no `backfill`, so {column_q} is written by the new version only"
+            ));
+        };
+        let name_q = quote_ident(&trigger.name);
+        let summary = if self.is_new_column() {
+            format!("compute {column_q} on every write that does not set it")
+        } else {
+            format!("fill {column_q} on every write that leaves it NULL")
+        };
+        PhasePlan::new(
+            summary,
+            vec![trigger.install(format!("install trigger {name_q} computing {column_q}"))],
+            vec![trigger.remove(format!("drop trigger {name_q}"))],
+        )
+    }
+
+    fn backfill(&self, id: &str) -> PhasePlan {
+        let (table, column) = (self.table.as_str(), self.column.as_str());
+        let column_q = quote_ident(column);
+        let Some(value) = self.backfill.as_deref() else {
+            return PhasePlan::nothing("nothing to backfill: no `backfill` declared");
+        };
+        if self.is_new_column() {
+            return PhasePlan::new(
+                format!("fill {column_q} of existing rows in primary-key batches"),
+                vec![steps::backfill_nulls(table, column, value)],
+                vec![steps::reset_to_null(table, column)],
+            )
+            .discarding(format!(
+                "every value of {}.{column_q}, including those the new version wrote",
+                quote_ident(table)
             ));
         }
+        let record = steps::fill_record(id);
+        PhasePlan::new(
+            format!("fill the NULLs of {column_q} in primary-key batches, recording the rows filled in {record}"),
+            steps::backfill_nulls_recorded(table, column, value, &record),
+            steps::unfill_recorded(table, column, &record, None),
+        )
+    }
 
-        let sync = match &trigger {
-            Some(trigger) => {
-                let name_q = quote_ident(&trigger.name);
-                PhasePlan {
-                    summary: if new_column {
-                        format!("compute {column_q} on every write that does not set it").into()
-                    } else {
-                        format!("fill {column_q} on every write that leaves it NULL").into()
-                    },
-                    forward: vec![trigger.install(format!("install trigger {name_q} computing {column_q}"))]
-                        .into(),
-                    reverse: vec![trigger.remove(format!("drop trigger {name_q}"))].into(),
-                    reverse_discards: None,
-                }
-            }
-            None => PhasePlan {
-                summary: format!(
-                    "nothing to sync: no `backfill`, so {column_q} is written by the new version only"
-                )
-                .into(),
-                ..PhasePlan::default()
-            },
-        };
+    /// Counts the rows whose value the referenced table lacks, before any lock is taken.
+    fn orphans_check(&self) -> Step {
+        let table_q = quote_ident(&self.table);
+        let column_q = quote_ident(&self.column);
+        let references_q = quote_ident(&self.references);
+        let referenced_q = quote_ident(self.referenced_column());
+        let orphan = format!(
+            "zdm_row.{column_q} IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM {references_q} AS zdm_ref WHERE zdm_ref.{referenced_q} = zdm_row.{column_q})"
+        );
+        Step::check(
+            format!("check that every {table_q}.{column_q} is NULL or present in {references_q}.{referenced_q}"),
+            Lock::AccessShare,
+            Some(&table_q),
+            Check::new(
+                format!("every non-NULL {table_q}.{column_q} present in {references_q}.{referenced_q}"),
+                format!("SELECT count(*) FROM {table_q} AS zdm_row WHERE {orphan}"),
+                format!("SELECT zdm_row::text FROM {table_q} AS zdm_row WHERE {orphan} LIMIT 5"),
+            ),
+        )
+    }
 
-        let backfill = match (self.backfill.as_deref(), new_column) {
-            (Some(value), true) => PhasePlan {
-                summary: format!("fill {column_q} of existing rows in primary-key batches").into(),
-                forward: vec![steps::backfill_nulls(table, column, value)].into(),
-                reverse: vec![steps::reset_to_null(table, column)].into(),
-                reverse_discards: Some(
-                    format!("every value of {table_q}.{column_q}, including those the new version wrote")
-                        .into(),
-                ),
-            },
-            (Some(value), false) => {
-                let record = steps::fill_record(id);
-                PhasePlan {
-                    summary: format!(
-                        "fill the NULLs of {column_q} in primary-key batches, recording the rows filled in {record}"
-                    ).into(),
-                    forward: steps::backfill_nulls_recorded(table, column, value, &record).into(),
-                    reverse: steps::unfill_recorded(table, column, &record, None).into(),
-                    reverse_discards: None,
-                }
-            }
-            (None, _) => PhasePlan {
-                summary: "nothing to backfill: no `backfill` declared".to_owned().into(),
-                ..PhasePlan::default()
-            },
-        };
-
+    /// `ADD CONSTRAINT … NOT VALID` (catalog only), then its validation in a transaction of
+    /// its own, which lets reads and writes go on.
+    fn add_constraint(&self) -> [Step; 2] {
+        let table_q = quote_ident(&self.table);
+        let column_q = quote_ident(&self.column);
+        let references_q = quote_ident(&self.references);
+        let referenced_q = quote_ident(self.referenced_column());
+        let constraint_q = quote_ident(&self.constraint());
         let mut actions = String::new();
         if let Some(sql) = self.on_delete.as_deref().and_then(|value| action_sql(value)) {
             actions.push_str(&format!(" ON DELETE {sql}"));
@@ -346,110 +344,80 @@ impl AddForeignKey {
         if let Some(sql) = self.on_update.as_deref().and_then(|value| action_sql(value)) {
             actions.push_str(&format!(" ON UPDATE {sql}"));
         }
-        let orphan = format!(
-            "zdm_row.{column_q} IS NOT NULL AND NOT EXISTS \
-             (SELECT 1 FROM {references_q} AS zdm_ref WHERE zdm_ref.{referenced_q} = zdm_row.{column_q})"
-        );
-        let mut contract = PhasePlan {
-            summary: format!(
-                "check for orphans, add the foreign key NOT VALID, validate it in a transaction of its own{}",
-                if self.not_null.is_present() {
-                    ", make the column NOT NULL through a validated check"
-                } else {
-                    ""
-                }
-            )
-            .into(),
-            ..PhasePlan::default()
-        };
-        contract.forward.to_mut().push(Step {
-            description: format!(
-                "check that every {table_q}.{column_q} is NULL or present in {references_q}.{referenced_q}"
-            )
-            .into(),
-            lock: Lock::AccessShare,
-            table: Some(table_q.clone().into()),
-            action: Action::Check(zdm_plan::Check {
-                expectation: format!(
-                    "every non-NULL {table_q}.{column_q} present in {references_q}.{referenced_q}"
-                )
-                .into(),
-                count_sql: format!("SELECT count(*) FROM {table_q} AS zdm_row WHERE {orphan}").into(),
-                sample_sql: format!("SELECT zdm_row::text FROM {table_q} AS zdm_row WHERE {orphan} LIMIT 5")
-                    .into(),
-            }),
-        });
-        if self.not_null.is_present() {
-            // Asked here too, so that NULLs are reported before the foreign key is added;
-            // the NOT NULL sequence asks again right before its check.
-            contract
-                .forward
-                .to_mut()
-                .push(steps::no_nulls_check(&table_q, column));
-        }
-        contract.forward.to_mut().push(Step::transaction(
-            format!(
-                "add foreign key {constraint_q} NOT VALID (catalog only; SHARE ROW EXCLUSIVE on {table_q} and {references_q})"
+        [
+            Step::transaction(
+                format!(
+                    "add foreign key {constraint_q} NOT VALID (catalog only; SHARE ROW EXCLUSIVE on {table_q} and {references_q})"
+                ),
+                Lock::ShareRowExclusive,
+                &table_q,
+                [format!(
+                    "ALTER TABLE {table_q} ADD CONSTRAINT {constraint_q} FOREIGN KEY ({column_q}) \
+                     REFERENCES {references_q} ({referenced_q}){actions} NOT VALID"
+                )],
             ),
-            Lock::ShareRowExclusive,
-            &table_q,
-            vec![format!(
-                "ALTER TABLE {table_q} ADD CONSTRAINT {constraint_q} FOREIGN KEY ({column_q}) \
-                 REFERENCES {references_q} ({referenced_q}){actions} NOT VALID"
-            )],
-        ));
-        contract.forward.to_mut().push(Step::transaction(
-            format!("validate {constraint_q} while reads and writes go on (ROW SHARE on {references_q})"),
-            Lock::ShareUpdateExclusive,
-            &table_q,
-            vec![format!(
-                "ALTER TABLE {table_q} VALIDATE CONSTRAINT {constraint_q}"
-            )],
-        ));
-        if self.not_null.is_present() {
-            contract
-                .forward
-                .to_mut()
-                .extend(steps::set_not_null(table, column));
-        }
-        if let Some(trigger) = &trigger {
-            let name_q = quote_ident(&trigger.name);
-            contract
-                .forward
-                .to_mut()
-                .push(trigger.remove(format!("drop trigger {name_q}")));
-            contract
-                .reverse
-                .to_mut()
-                .push(trigger.install(format!("reinstall trigger {name_q}")));
-        }
-        if self.not_null.is_present() {
-            contract
-                .reverse
-                .to_mut()
-                .push(steps::drop_not_null(table, column));
-        }
-        contract.reverse.to_mut().push(Step::transaction(
-            format!("drop foreign key {constraint_q} (ACCESS EXCLUSIVE on {table_q} and {references_q})"),
+            Step::transaction(
+                format!("validate {constraint_q} while reads and writes go on (ROW SHARE on {references_q})"),
+                Lock::ShareUpdateExclusive,
+                &table_q,
+                [format!("ALTER TABLE {table_q} VALIDATE CONSTRAINT {constraint_q}")],
+            ),
+        ]
+    }
+
+    fn drop_constraint(&self) -> Step {
+        let table_q = quote_ident(&self.table);
+        let constraint_q = quote_ident(&self.constraint());
+        Step::transaction(
+            format!(
+                "drop foreign key {constraint_q} (ACCESS EXCLUSIVE on {table_q} and {})",
+                quote_ident(&self.references)
+            ),
             Lock::AccessExclusive,
             &table_q,
-            vec![format!(
-                "ALTER TABLE {table_q} DROP CONSTRAINT IF EXISTS {constraint_q}"
-            )],
-        ));
-
-        Plan::new(
-            id,
-            "add_foreign_key",
-            description,
-            [expand, sync, backfill, contract],
+            [format!("ALTER TABLE {table_q} DROP CONSTRAINT IF EXISTS {constraint_q}")],
         )
+    }
+
+    fn contract(&self) -> PhasePlan {
+        let (table, column) = (self.table.as_str(), self.column.as_str());
+        let not_null = self.not_null.is_present();
+        let mut forward = vec![self.orphans_check()];
+        let mut reverse = vec![];
+        if not_null {
+            // Asked here too, so that NULLs are reported before the foreign key is added;
+            // the NOT NULL sequence asks again right before its check.
+            forward.push(steps::no_nulls_check(&quote_ident(table), column));
+        }
+        forward.extend(self.add_constraint());
+        if not_null {
+            forward.extend(steps::set_not_null(table, column));
+        }
+        if let Some(trigger) = self.trigger() {
+            let name_q = quote_ident(&trigger.name);
+            forward.push(trigger.remove(format!("drop trigger {name_q}")));
+            reverse.push(trigger.install(format!("reinstall trigger {name_q}")));
+        }
+        if not_null {
+            reverse.push(steps::drop_not_null(table, column));
+        }
+        reverse.push(self.drop_constraint());
+        let summary = format!(
+            "check for orphans, add the foreign key NOT VALID, validate it in a transaction of its own{}",
+            if not_null {
+                ", make the column NOT NULL through a validated check"
+            } else {
+                ""
+            }
+        );
+        PhasePlan::new(summary, forward, reverse)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zdm_plan::Action;
     use quote::quote;
 
     fn parse(tokens: proc_macro2::TokenStream) -> AddForeignKey {

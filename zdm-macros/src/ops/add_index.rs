@@ -13,11 +13,12 @@ use darling::FromMeta;
 
 use crate::names::Names;
 use crate::ops::steps;
+use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::sql::{calls_volatile_function, closest, quote_ident};
 use crate::validate::{self, Errors};
 use zdm_plan::names;
-use zdm_plan::{Action, Expectation, Lock, PhasePlan, Plan, Step};
+use zdm_plan::{Check, Expectation, Lock, PhasePlan, Plan, Step};
 
 /// The index access methods PostgreSQL ships.
 const METHODS: &[&str] = &["btree", "hash", "gist", "spgist", "gin", "brin"];
@@ -39,8 +40,8 @@ pub struct AddIndex {
     include: Option<Names>,
 }
 
-impl AddIndex {
-    pub fn relations(&self) -> Relations {
+impl Operation for AddIndex {
+    fn relations(&self) -> Relations {
         let mut uses = vec![relations::table(&self.table)];
         for list in [&self.columns, &self.include].into_iter().flatten() {
             uses.extend(list.names.iter().map(|name| relations::column(&self.table, name)));
@@ -51,17 +52,7 @@ impl AddIndex {
         }
     }
 
-    /// Reported like a missing key, at the operation's name.
-    fn needs_a_key(self) -> darling::Result<Self> {
-        if self.columns.is_none() && self.expression.is_none() {
-            return Err(darling::Error::custom(
-                "`add_index` needs what to index: `columns = [\"…\"]` or `expression = \"…\"`",
-            ));
-        }
-        Ok(self)
-    }
-
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         if let Some(name) = &self.name {
             validate::identifier(errors, "name", name);
@@ -127,6 +118,61 @@ impl AddIndex {
             }
         }
     }
+
+    fn plan(&self, id: &str, description: &str) -> Plan {
+        let phases = [
+            self.expand(),
+            PhasePlan::nothing("nothing to sync: PostgreSQL maintains the index on every write"),
+            PhasePlan::nothing("nothing to backfill: the build indexed every existing row"),
+            PhasePlan::nothing("nothing to contract: the index is complete once expand has run"),
+        ];
+        Plan::new(id, Self::NAME, description, phases)
+    }
+}
+
+impl AddIndex {
+    /// The whole change: the build, after the checks that make it safe to retry.
+    fn expand(&self) -> PhasePlan {
+        let table = self.table.as_str();
+        let table_q = quote_ident(table);
+        let index = self.index_name();
+        let unique = self.unique.is_present();
+        let definition = self.definition();
+        let mut forward = vec![steps::table_exists(&table_q)];
+        for column in self.column_names().into_iter().chain(self.include_names()) {
+            forward.push(steps::column_exists(&table_q, column, None));
+        }
+        forward.push(Step::expect(Expectation::IndexAbsentOrSame {
+            table: table_q.clone().into(),
+            index: index.clone().into(),
+            unique,
+            definition: definition.clone().into(),
+        }));
+        if unique {
+            forward.push(self.duplicates_check(&table_q));
+        }
+        forward.push(steps::create_index(table, &index, &definition, unique));
+        let unique_word = if unique { "unique " } else { "" };
+        PhasePlan::new(
+            format!(
+                "build the {unique_word}index {} on {table_q} concurrently: reads and writes go on",
+                quote_ident(&index)
+            ),
+            forward,
+            vec![steps::drop_index(table, &index)],
+        )
+    }
+
+    /// Reported like a missing key, at the operation's name.
+    fn needs_a_key(self) -> darling::Result<Self> {
+        if self.columns.is_none() && self.expression.is_none() {
+            return Err(darling::Error::custom(
+                "`add_index` needs what to index: `columns = [\"…\"]` or `expression = \"…\"`",
+            ));
+        }
+        Ok(self)
+    }
+
 
     /// The rules that depend on the access method.
     fn validate_for_method(&self, method: &str, errors: &mut Errors) {
@@ -248,87 +294,21 @@ impl AddIndex {
             Some(expression) => expression.trim().to_owned(),
             None => format!("({key_list})"),
         };
-        Step {
-            description: format!("check that no two rows of {table_q} have the same {shown}").into(),
-            lock: Lock::AccessShare,
-            table: Some(table_q.to_owned().into()),
-            action: Action::Check(zdm_plan::Check {
-                expectation: format!("no two rows of {table_q} with the same {shown}{scope}").into(),
-                count_sql: format!(
+        Step::check(
+            format!("check that no two rows of {table_q} have the same {shown}"),
+            Lock::AccessShare,
+            Some(table_q),
+            Check::new(
+                format!("no two rows of {table_q} with the same {shown}{scope}"),
+                format!(
                     "SELECT coalesce(sum(zdm_rows), 0)::bigint FROM (SELECT count(*) AS zdm_rows FROM {table_q} \
                      WHERE {filter} GROUP BY {key_list} HAVING count(*) > 1) AS zdm_duplicates"
-                ).into(),
-                sample_sql: format!(
+                ),
+                format!(
                     "SELECT format('%s appears %s times', ROW({key_list})::text, count(*)) FROM {table_q} \
                      WHERE {filter} GROUP BY {key_list} HAVING count(*) > 1 ORDER BY count(*) DESC, 1 LIMIT 5"
-                ).into(),
-            }),
-        }
-    }
-
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
-        let table = self.table.as_str();
-        let table_q = quote_ident(table);
-        let index = self.index_name();
-        let index_q = quote_ident(&index);
-        let unique = self.unique.is_present();
-        let definition = self.definition();
-
-        let mut forward = vec![Step::expect(Expectation::TableExists {
-            table: table_q.clone().into(),
-        })];
-        for column in self.column_names().into_iter().chain(self.include_names()) {
-            forward.push(Step::expect(Expectation::ColumnExists {
-                table: table_q.clone().into(),
-                column: column.to_owned().into(),
-                ty: None,
-            }));
-        }
-        forward.push(Step::expect(Expectation::IndexAbsentOrSame {
-            table: table_q.clone().into(),
-            index: index.clone().into(),
-            unique,
-            definition: definition.clone().into(),
-        }));
-        if unique {
-            forward.push(self.duplicates_check(&table_q));
-        }
-        forward.push(steps::create_index(table, &index, &definition, unique));
-
-        let unique_word = if unique { "unique " } else { "" };
-        Plan::new(
-            id,
-            "add_index",
-            description,
-            [
-                PhasePlan {
-                    summary: format!(
-                    "build the {unique_word}index {index_q} on {table_q} concurrently: reads and writes go on"
-                )
-                    .into(),
-                    forward: forward.into(),
-                    reverse: vec![steps::drop_index(table, &index)].into(),
-                    reverse_discards: None,
-                },
-                PhasePlan {
-                    summary: "nothing to sync: PostgreSQL maintains the index on every write"
-                        .to_owned()
-                        .into(),
-                    ..PhasePlan::default()
-                },
-                PhasePlan {
-                    summary: "nothing to backfill: the build indexed every existing row"
-                        .to_owned()
-                        .into(),
-                    ..PhasePlan::default()
-                },
-                PhasePlan {
-                    summary: "nothing to contract: the index is complete once expand has run"
-                        .to_owned()
-                        .into(),
-                    ..PhasePlan::default()
-                },
-            ],
+                ),
+            ),
         )
     }
 }
@@ -360,6 +340,7 @@ fn names(errors: &mut Errors, key: &str, list: &Names) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zdm_plan::Action;
     use quote::quote;
 
     fn parse(tokens: proc_macro2::TokenStream) -> AddIndex {

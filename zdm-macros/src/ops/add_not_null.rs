@@ -16,11 +16,12 @@
 use darling::util::SpannedValue;
 use darling::FromMeta;
 
-use crate::ops::steps::{self, FillWhen};
+use crate::ops::steps::{self, FillWhen, Trigger};
+use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::sql::quote_ident;
 use crate::validate::{self, Errors};
-use zdm_plan::{Expectation, Lock, PhasePlan, Plan, Step};
+use zdm_plan::{Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct AddNotNull {
@@ -29,8 +30,8 @@ pub struct AddNotNull {
     backfill: Option<SpannedValue<String>>,
 }
 
-impl AddNotNull {
-    pub fn relations(&self) -> Relations {
+impl Operation for AddNotNull {
+    fn relations(&self) -> Relations {
         Relations {
             uses: vec![
                 relations::table(&self.table),
@@ -40,7 +41,7 @@ impl AddNotNull {
         }
     }
 
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         if let Some(backfill) = &self.backfill {
@@ -56,125 +57,121 @@ impl AddNotNull {
         }
     }
 
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
-        let table = self.table.as_str();
-        let column = self.column.as_str();
+    fn plan(&self, id: &str, description: &str) -> Plan {
+        let phases = [self.expand(), self.sync(), self.backfill(id), self.contract()];
+        Plan::new(id, Self::NAME, description, phases)
+    }
+}
+
+impl AddNotNull {
+    /// The sync trigger that gives NULL writes the `backfill` value, if there is one.
+    fn trigger(&self) -> Option<Trigger> {
+        let value = self.backfill.as_deref()?;
+        Some(steps::fill_trigger(&self.table, &self.column, value, FillWhen::AnyNull))
+    }
+
+    fn expand(&self) -> PhasePlan {
+        let (table, column) = (self.table.as_str(), self.column.as_str());
         let table_q = quote_ident(table);
         let column_q = quote_ident(column);
-        let check = steps::not_null_check_name(table, column);
-        let check_q = quote_ident(&check);
-
-        let mut expand = PhasePlan {
-            forward: vec![
-                Step::expect(Expectation::TableExists {
-                    table: table_q.clone().into(),
-                }),
-                Step::expect(Expectation::ColumnNullable {
-                    table: table_q.clone().into(),
-                    column: column.to_owned().into(),
-                }),
-                Step::expect(Expectation::ConstraintAbsent {
-                    table: table_q.clone().into(),
-                    constraint: check.clone().into(),
-                }),
-            ]
-            .into(),
-            ..PhasePlan::default()
-        };
-
-        let Some(value) = self.backfill.as_deref() else {
-            expand.summary = format!(
+        let mut forward = vec![
+            steps::table_exists(&table_q),
+            steps::column_nullable(&table_q, column),
+            steps::constraint_absent(&table_q, &steps::not_null_check_name(table, column)),
+        ];
+        if self.backfill.is_some() {
+            return PhasePlan::new(
+                format!("nothing to add: {table_q}.{column_q} exists and accepts NULLs"),
+                forward,
+                vec![],
+            );
+        }
+        forward.push(steps::add_not_null_check(table, column));
+        PhasePlan::new(
+            format!(
                 "add CHECK ({column_q} IS NOT NULL) NOT VALID: NULL writes are refused from now on, old rows are not scanned"
-            ).into();
-            expand
-                .forward
-                .to_mut()
-                .push(steps::add_not_null_check(table, column));
-            expand
-                .reverse
-                .to_mut()
-                .push(steps::drop_not_null_check(table, column));
-            return Plan::new(
-                id,
-                "add_not_null",
-                description,
-                [
-                    expand,
-                    PhasePlan {
-                    summary: "nothing to sync: no `backfill` value to give NULL writes".to_owned().into(),
-                    ..PhasePlan::default()
-                },
-                    PhasePlan {
-                    summary: "nothing to backfill: no `backfill` value; NULLs left make the contract refuse"
-                        .to_owned().into(),
-                    ..PhasePlan::default()
-                },
-                    PhasePlan {
-                    summary: format!(
-                        "count the NULLs left (refusing if any), validate the check, SET NOT NULL proven by it, drop {check_q}"
-                    ).into(),
-                    forward: vec![
-                        steps::no_nulls_check(&table_q, column),
-                        steps::validate_not_null_check(table, column),
-                        steps::set_not_null_from_check(table, column),
-                    ].into(),
-                    reverse: vec![Step::transaction(
-                        format!("drop NOT NULL from {column_q}, back to the NOT VALID check"),
-                        Lock::AccessExclusive,
-                        &table_q,
-                        vec![
-                            format!("ALTER TABLE {table_q} ALTER COLUMN {column_q} DROP NOT NULL"),
-                            format!("ALTER TABLE {table_q} DROP CONSTRAINT IF EXISTS {check_q}"),
-                            format!(
-                                "ALTER TABLE {table_q} ADD CONSTRAINT {check_q} CHECK ({column_q} IS NOT NULL) NOT VALID"
-                            ),
-                        ],
-                    )].into(),
-                    reverse_discards: None,
-                },
-                ],
+            ),
+            forward,
+            vec![steps::drop_not_null_check(table, column)],
+        )
+    }
+
+    fn sync(&self) -> PhasePlan {
+        let (Some(value), Some(trigger)) = (self.backfill.as_deref(), self.trigger()) else {
+            return PhasePlan::nothing("nothing to sync: no `backfill` value to give NULL writes");
+        };
+        let trigger_q = quote_ident(&trigger.name);
+        PhasePlan::new(
+            format!("replace every NULL written to {} with {value}", quote_ident(&self.column)),
+            vec![trigger.install(format!("install trigger {trigger_q} replacing NULLs"))],
+            vec![trigger.remove(format!("drop trigger {trigger_q}"))],
+        )
+    }
+
+    fn backfill(&self, id: &str) -> PhasePlan {
+        let (Some(value), Some(trigger)) = (self.backfill.as_deref(), self.trigger()) else {
+            return PhasePlan::nothing(
+                "nothing to backfill: no `backfill` value; NULLs left make the contract refuse",
             );
         };
-
-        expand.summary = format!("nothing to add: {table_q}.{column_q} exists and accepts NULLs").into();
-        let trigger = steps::fill_trigger(table, column, value, FillWhen::AnyNull);
-        let trigger_q = quote_ident(&trigger.name);
+        let (table, column) = (self.table.as_str(), self.column.as_str());
         let record = steps::fill_record(id);
-        Plan::new(
-            id,
-            "add_not_null",
-            description,
-            [
-                expand,
-                PhasePlan {
-                summary: format!("replace every NULL written to {column_q} with {value}").into(),
-                forward: vec![trigger.install(format!("install trigger {trigger_q} replacing NULLs"))].into(),
-                reverse: vec![trigger.remove(format!("drop trigger {trigger_q}"))].into(),
-                reverse_discards: None,
-            },
-                PhasePlan {
-                summary: format!(
-                    "set the NULLs of {column_q} to {value} in primary-key batches, recording the rows filled in {record}"
-                ).into(),
-                forward: steps::backfill_nulls_recorded(table, column, value, &record).into(),
-                reverse: steps::unfill_recorded(table, column, &record, Some(&trigger.name)).into(),
-                reverse_discards: None,
-            },
-                PhasePlan {
-                summary: "count the NULLs left (refusing if any), CHECK NOT VALID, validate it, SET NOT NULL proven \
-                          by it, drop the check and the trigger"
-                    .to_owned().into(),
-                forward: steps::set_not_null(table, column)
-                    .into_iter()
-                    .chain([trigger.remove(format!("drop trigger {trigger_q}"))])
-                    .collect(),
-                reverse: vec![
-                    trigger.install(format!("reinstall trigger {trigger_q}")),
-                    steps::drop_not_null(table, column),
-                ].into(),
-                reverse_discards: None,
-            },
+        PhasePlan::new(
+            format!(
+                "set the NULLs of {} to {value} in primary-key batches, recording the rows filled in {record}",
+                quote_ident(column)
+            ),
+            steps::backfill_nulls_recorded(table, column, value, &record),
+            steps::unfill_recorded(table, column, &record, Some(&trigger.name)),
+        )
+    }
+
+    fn contract(&self) -> PhasePlan {
+        let (table, column) = (self.table.as_str(), self.column.as_str());
+        let Some(trigger) = self.trigger() else {
+            return self.contract_of_expanded_check();
+        };
+        let trigger_q = quote_ident(&trigger.name);
+        let mut forward = steps::set_not_null(table, column);
+        forward.push(trigger.remove(format!("drop trigger {trigger_q}")));
+        PhasePlan::new(
+            "count the NULLs left (refusing if any), CHECK NOT VALID, validate it, SET NOT NULL proven \
+             by it, drop the check and the trigger",
+            forward,
+            vec![
+                trigger.install(format!("reinstall trigger {trigger_q}")),
+                steps::drop_not_null(table, column),
             ],
+        )
+    }
+
+    /// Without `backfill`, expand added the NOT VALID check; its reversal goes back to it.
+    fn contract_of_expanded_check(&self) -> PhasePlan {
+        let (table, column) = (self.table.as_str(), self.column.as_str());
+        let table_q = quote_ident(table);
+        let column_q = quote_ident(column);
+        let check_q = quote_ident(&steps::not_null_check_name(table, column));
+        PhasePlan::new(
+            format!(
+                "count the NULLs left (refusing if any), validate the check, SET NOT NULL proven by it, drop {check_q}"
+            ),
+            vec![
+                steps::no_nulls_check(&table_q, column),
+                steps::validate_not_null_check(table, column),
+                steps::set_not_null_from_check(table, column),
+            ],
+            vec![Step::transaction(
+                format!("drop NOT NULL from {column_q}, back to the NOT VALID check"),
+                Lock::AccessExclusive,
+                &table_q,
+                [
+                    format!("ALTER TABLE {table_q} ALTER COLUMN {column_q} DROP NOT NULL"),
+                    format!("ALTER TABLE {table_q} DROP CONSTRAINT IF EXISTS {check_q}"),
+                    format!(
+                        "ALTER TABLE {table_q} ADD CONSTRAINT {check_q} CHECK ({column_q} IS NOT NULL) NOT VALID"
+                    ),
+                ],
+            )],
         )
     }
 }

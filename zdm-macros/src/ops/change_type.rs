@@ -17,6 +17,7 @@ use darling::util::SpannedValue;
 use darling::FromMeta;
 
 use crate::ops::column_swap::ColumnSwap;
+use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::validate::{self, Errors};
 use zdm_plan::names;
@@ -48,8 +49,8 @@ fn serial_base(ty: &str) -> Option<(String, &'static str)> {
     Some((name, base))
 }
 
-impl ChangeType {
-    pub fn relations(&self) -> Relations {
+impl Operation for ChangeType {
+    fn relations(&self) -> Relations {
         Relations {
             uses: vec![
                 relations::table(&self.table),
@@ -59,7 +60,7 @@ impl ChangeType {
         }
     }
 
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         match serial_base(&self.to) {
@@ -107,15 +108,10 @@ impl ChangeType {
         }
     }
 
-    /// The column that holds the new type until the contract swaps it in.
-    fn new_column(&self) -> String {
-        names::transition_column(&self.column)
-    }
-
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
+    fn plan(&self, id: &str, description: &str) -> Plan {
         let new_column = self.new_column();
         ColumnSwap {
-            operation: "change_type",
+            operation: Self::NAME,
             table: &self.table,
             column: &self.column,
             new_column: &new_column,
@@ -125,6 +121,13 @@ impl ChangeType {
             down: self.down.as_deref().map(String::as_str),
         }
         .plan(id, description)
+    }
+}
+
+impl ChangeType {
+    /// The column that holds the new type until the contract swaps it in.
+    fn new_column(&self) -> String {
+        names::transition_column(&self.column)
     }
 }
 

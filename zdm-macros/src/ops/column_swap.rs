@@ -15,10 +15,10 @@
 //!   trigger stands aside for it: a backfill writes one side from the other and must not
 //!   have the trigger convert the value back.
 
-use crate::ops::steps::Trigger;
+use crate::ops::steps::{self, Trigger};
 use crate::sql::{quote_ident, quote_literal};
 use zdm_plan::names;
-use zdm_plan::{Action, Carry, CarryTarget, CarryWork, Expectation, Lock, PhasePlan, Plan, Step};
+use zdm_plan::{Action, Carry, CarryTarget, CarryWork, Lock, PhasePlan, Plan, Step};
 
 /// One column swap, as `rename_column` or `change_type` declares it.
 pub struct ColumnSwap<'a> {
@@ -142,113 +142,66 @@ impl ColumnSwap<'_> {
     }
 
     pub fn plan(&self, id: &str, description: &str) -> Plan {
-        let table = quote_ident(self.table);
-        let old = quote_ident(self.column);
-        let new = quote_ident(self.new_column);
-        let final_name = if self.keeps_name() { &old } else { &new };
-        let trigger = self.trigger();
-        let trigger_q = quote_ident(&trigger.name);
-        let quiet = format!("SET LOCAL zdm.quiet = {}", quote_literal(&trigger.name));
-        let new_type = self.ty.map_or_else(|| format!("<type of {old}>"), str::to_owned);
-        let stand_in = |column: &str| quote_ident(&names::not_null_stand_in(self.table, column));
+        let phases = [self.expand(id), self.sync(), self.backfill(), self.contract()];
+        Plan::new(id, self.operation, description, phases)
+    }
 
-        // Expand: read and record, then the new column.
-        let mut expand = PhasePlan {
-            summary: match self.ty {
-                None => format!(
-                    "read {table}.{old} from the catalog, refusing what cannot be carried, and add the nullable \
-                     column {new} of the same type (catalog only)"
-                ).into(),
-                Some(ty) => format!(
-                    "read {table}.{old} from the catalog, refusing what cannot be carried or converted; a \
-                     binary-coercible change to {ty} happens here in place (catalog only), any other adds the \
-                     nullable column {new} {ty}"
-                ).into(),
-            },
-            forward: vec![
-                Step::expect(Expectation::TableExists { table: table.clone().into() }),
-                Step::expect(Expectation::ColumnExists {
-                    table: table.clone().into(),
-                    column: self.column.to_owned().into(),
-                    ty: None,
-                }),
-                Step::expect(Expectation::ColumnAbsent {
-                    table: table.clone().into(),
-                    column: self.new_column.to_owned().into(),
-                }),
-                self.carry(
-                    format!("read {old} from the catalog and record what {new} must carry"),
-                    Lock::AccessShare,
-                    CarryWork::Inspect {
-                        ty: self.ty.map(str::to_owned).map(Into::into),
-                        default: self.default.map(str::to_owned).map(Into::into),
-                        converts: self.up.is_some() || self.down.is_some(),
-                        up: self.ty.map(|_| self.up_from(&old)).map(Into::into),
-                        down: self.ty.map(|_| self.down_from(&new)).map(Into::into),
-                    },
-                    format!(
-                        "-- read {table}.{old}: type, collation, default, NOT NULL, comment, statistics target, \
-                         CHECK, FOREIGN KEY and UNIQUE constraints, indexes, and everything else that depends \
-                         on it (refused); try each definition rewritten for {new} {new_type} on a scratch copy"
-                    ),
-                ),
-            ].into(),
-            reverse: vec![].into(),
-            reverse_discards: None,
+    /// The table, the old column and the new one, quoted.
+    fn quoted(&self) -> (String, String, String) {
+        (
+            quote_ident(self.table),
+            quote_ident(self.column),
+            quote_ident(self.new_column),
+        )
+    }
+
+    /// The new column's type as plans print it.
+    fn new_type(&self) -> String {
+        self.ty.map_or_else(
+            || format!("<type of {}>", quote_ident(self.column)),
+            str::to_owned,
+        )
+    }
+
+    /// What a backfill batch runs first, so that the trigger stands aside for it.
+    fn quiet(&self) -> String {
+        format!("SET LOCAL zdm.quiet = {}", quote_literal(&self.trigger().name))
+    }
+
+    /// Expand: read and record, then the new column.
+    fn expand(&self, id: &str) -> PhasePlan {
+        let (table, old, new) = self.quoted();
+        let summary = match self.ty {
+            None => format!(
+                "read {table}.{old} from the catalog, refusing what cannot be carried, and add the nullable \
+                 column {new} of the same type (catalog only)"
+            ),
+            Some(ty) => format!(
+                "read {table}.{old} from the catalog, refusing what cannot be carried or converted; a \
+                 binary-coercible change to {ty} happens here in place (catalog only), any other adds the \
+                 nullable column {new} {ty}"
+            ),
         };
-        let conversion_check = |phase: &str| {
-            self.ty.map(|ty| {
-                let conversion = self.up_from("$1");
-                self.carry(
-                    format!("check that every {old} converts to {ty} ({phase})"),
-                    Lock::AccessShare,
-                    CarryWork::CheckConvertible {
-                        conversion: conversion.clone().into(),
-                    },
-                    format!("SELECT count(*) FROM {table} WHERE NOT <{conversion} converts to {ty}>"),
-                )
-            })
-        };
-        expand
-            .forward
-            .to_mut()
-            .extend(conversion_check("before any change"));
-        expand.forward.to_mut().push(self.carry(
-            match self.ty {
-                None => format!("add column {new}, of the type of {old}"),
-                Some(ty) => format!("add column {new} {ty}"),
-            },
-            Lock::AccessExclusive,
-            CarryWork::AddColumn,
-            format!("ALTER TABLE {table} ADD COLUMN {new} {new_type} <COLLATE of {old}>"),
-        ));
-        if let Some(ty) = self.ty {
-            expand.forward.to_mut().push(self.carry(
-                format!("change {old} to {ty} in place, if that is binary-coercible"),
-                Lock::AccessExclusive,
-                CarryWork::AlterInPlace,
-                format!(
-                    "ALTER TABLE {table} ALTER COLUMN {old} TYPE {ty} -- only when no row and no index needs \
-                     rewriting"
-                ),
-            ));
-            expand.reverse.to_mut().push(self.carry(
-                format!("change {old} back to its old type, if it was changed in place"),
-                Lock::AccessExclusive,
-                CarryWork::RestoreInPlace,
-                format!(
-                    "ALTER TABLE {table} ALTER COLUMN {old} TYPE <old type> -- only after an in-place change; \
-                     narrowing scans or rewrites the table"
-                ),
-            ));
+        let mut forward = vec![
+            steps::table_exists(&table),
+            steps::column_exists(&table, self.column, None),
+            steps::column_absent(&table, self.new_column),
+            self.inspect(),
+        ];
+        forward.extend(self.conversion_check("before any change"));
+        forward.push(self.add_column());
+        let mut reverse = vec![];
+        if let Some([alter, restore]) = self.in_place() {
+            forward.push(alter);
+            reverse.push(restore);
         }
-        expand.reverse.to_mut().push(self.carry(
+        reverse.push(self.carry(
             format!("drop column {new}"),
             Lock::AccessExclusive,
             CarryWork::DropColumn,
             format!("ALTER TABLE {table} DROP COLUMN IF EXISTS {new} -- only if this migration added it"),
         ));
-        expand.reverse.to_mut().push(self.carry(
+        reverse.push(self.carry(
             "forget what expand recorded".to_owned(),
             Lock::None,
             CarryWork::Forget,
@@ -257,65 +210,132 @@ impl ColumnSwap<'_> {
                 quote_literal(id)
             ),
         ));
+        PhasePlan::new(summary, forward, reverse)
+    }
 
-        let sync = PhasePlan {
-            summary: format!(
+    /// Reads the old column from the catalog and records what the new one must carry.
+    fn inspect(&self) -> Step {
+        let (table, old, new) = self.quoted();
+        let new_type = self.new_type();
+        self.carry(
+            format!("read {old} from the catalog and record what {new} must carry"),
+            Lock::AccessShare,
+            CarryWork::Inspect {
+                ty: self.ty.map(str::to_owned).map(Into::into),
+                default: self.default.map(str::to_owned).map(Into::into),
+                converts: self.up.is_some() || self.down.is_some(),
+                up: self.ty.map(|_| self.up_from(&old)).map(Into::into),
+                down: self.ty.map(|_| self.down_from(&new)).map(Into::into),
+            },
+            format!(
+                "-- read {table}.{old}: type, collation, default, NOT NULL, comment, statistics target, \
+                 CHECK, FOREIGN KEY and UNIQUE constraints, indexes, and everything else that depends \
+                 on it (refused); try each definition rewritten for {new} {new_type} on a scratch copy"
+            ),
+        )
+    }
+
+    /// A type change counts the values that do not convert, before `phase`.
+    fn conversion_check(&self, phase: &str) -> Option<Step> {
+        let (table, old, _) = self.quoted();
+        self.ty.map(|ty| {
+            let conversion = self.up_from("$1");
+            self.carry(
+                format!("check that every {old} converts to {ty} ({phase})"),
+                Lock::AccessShare,
+                CarryWork::CheckConvertible {
+                    conversion: conversion.clone().into(),
+                },
+                format!("SELECT count(*) FROM {table} WHERE NOT <{conversion} converts to {ty}>"),
+            )
+        })
+    }
+
+    fn add_column(&self) -> Step {
+        let (table, old, new) = self.quoted();
+        self.carry(
+            match self.ty {
+                None => format!("add column {new}, of the type of {old}"),
+                Some(ty) => format!("add column {new} {ty}"),
+            },
+            Lock::AccessExclusive,
+            CarryWork::AddColumn,
+            format!(
+                "ALTER TABLE {table} ADD COLUMN {new} {} <COLLATE of {old}>",
+                self.new_type()
+            ),
+        )
+    }
+
+    /// A type change's in-place alteration, when binary-coercible, and its reversal.
+    fn in_place(&self) -> Option<[Step; 2]> {
+        let ty = self.ty?;
+        let (table, old, _) = self.quoted();
+        Some([
+            self.carry(
+                format!("change {old} to {ty} in place, if that is binary-coercible"),
+                Lock::AccessExclusive,
+                CarryWork::AlterInPlace,
+                format!(
+                    "ALTER TABLE {table} ALTER COLUMN {old} TYPE {ty} -- only when no row and no index needs \
+                     rewriting"
+                ),
+            ),
+            self.carry(
+                format!("change {old} back to its old type, if it was changed in place"),
+                Lock::AccessExclusive,
+                CarryWork::RestoreInPlace,
+                format!(
+                    "ALTER TABLE {table} ALTER COLUMN {old} TYPE <old type> -- only after an in-place change; \
+                     narrowing scans or rewrites the table"
+                ),
+            ),
+        ])
+    }
+
+    fn sync(&self) -> PhasePlan {
+        let (_, old, new) = self.quoted();
+        let trigger = self.trigger();
+        let trigger_q = quote_ident(&trigger.name);
+        PhasePlan::new(
+            format!(
                 "keep {old} and {new} in step on every INSERT and UPDATE, in both directions{}",
                 if self.ty.is_some() {
                     ", converting with `up` and `down`"
                 } else {
                     ""
                 }
-            )
-            .into(),
-            forward: vec![self.carry(
+            ),
+            vec![self.carry(
                 format!("install trigger {trigger_q} syncing {old} and {new}"),
                 Lock::ShareRowExclusive,
                 CarryWork::Transaction(zdm_plan::texts(trigger.statements())),
                 "-- in one transaction; {old_type}: the type of the old column, as expand recorded it"
                     .to_owned(),
-            )]
-            .into(),
-            reverse: vec![self.carry(
+            )],
+            vec![self.carry(
                 format!("drop trigger {trigger_q}"),
                 Lock::AccessExclusive,
                 CarryWork::Transaction(zdm_plan::texts(trigger.removal_statements())),
                 "-- in one transaction".to_owned(),
-            )]
-            .into(),
-            reverse_discards: None,
-        };
+            )],
+        )
+    }
 
+    fn backfill(&self) -> PhasePlan {
+        let (table, old, new) = self.quoted();
         let up = self.up_from(&old);
-        let mut backfill = PhasePlan {
-            summary: format!(
-                "copy {old} into {new} in primary-key batches, then build the carried indexes concurrently"
-            )
-            .into(),
-            forward: vec![].into(),
-            reverse: vec![].into(),
-            reverse_discards: None,
-        };
-        backfill
-            .forward
-            .to_mut()
-            .extend(conversion_check("rows written before the trigger"));
-        backfill.forward.to_mut().push(self.carry(
+        let mut forward: Vec<Step> = self
+            .conversion_check("rows written before the trigger")
+            .into_iter()
+            .collect();
+        forward.push(self.copy(
             format!("set {new} from {old} in primary-key batches"),
-            Lock::RowExclusive,
-            CarryWork::Backfill {
-                statements: zdm_plan::texts(vec![
-                    quiet.clone(),
-                    format!(
-                        "UPDATE {table} SET {new} = {up} WHERE {{range}} AND {}",
-                        self.unwritten(&new, &up)
-                    ),
-                ]),
-                refill: false,
-            },
-            "-- each batch in one transaction; the trigger stands aside for it".to_owned(),
+            (&new, &up),
+            false,
+            "-- each batch in one transaction; the trigger stands aside for it",
         ));
-        backfill.forward.to_mut().push(self.carry(
+        forward.push(self.carry(
             format!("build the indexes of {old} on {new} concurrently"),
             Lock::ShareUpdateExclusive,
             CarryWork::BuildIndexes(CarryTarget::New),
@@ -324,97 +344,126 @@ impl ColumnSwap<'_> {
                  -- for each index and UNIQUE constraint on {old}"
             ),
         ));
-        backfill.reverse.to_mut().push(self.carry(
-            format!("drop the indexes built on {new}"),
-            Lock::ShareUpdateExclusive,
-            CarryWork::DropIndexes,
-            "DROP INDEX CONCURRENTLY IF EXISTS \"zdm_<index>\" -- for each carried index".to_owned(),
-        ));
-        backfill.reverse.to_mut().push(self.carry(
-            format!("set {new} back to NULL in primary-key batches"),
-            Lock::RowExclusive,
-            CarryWork::Backfill {
-                statements: zdm_plan::texts(vec![
-                    quiet.clone(),
-                    format!("UPDATE {table} SET {new} = NULL WHERE {{range}} AND {new} IS NOT NULL"),
-                ]),
-                refill: false,
-            },
-            "-- each batch in one transaction; the trigger stands aside, so the old column keeps its values"
-                .to_owned(),
-        ));
-
-        let contract = self.contract(&table, &old, &new, final_name, &trigger, &quiet, &stand_in);
-
-        Plan::new(
-            id,
-            self.operation,
-            description,
-            [expand, sync, backfill, contract],
+        let reverse = vec![
+            self.carry(
+                format!("drop the indexes built on {new}"),
+                Lock::ShareUpdateExclusive,
+                CarryWork::DropIndexes,
+                "DROP INDEX CONCURRENTLY IF EXISTS \"zdm_<index>\" -- for each carried index".to_owned(),
+            ),
+            self.carry(
+                format!("set {new} back to NULL in primary-key batches"),
+                Lock::RowExclusive,
+                CarryWork::Backfill {
+                    statements: zdm_plan::texts(vec![
+                        self.quiet(),
+                        format!("UPDATE {table} SET {new} = NULL WHERE {{range}} AND {new} IS NOT NULL"),
+                    ]),
+                    refill: false,
+                },
+                "-- each batch in one transaction; the trigger stands aside, so the old column keeps its values"
+                    .to_owned(),
+            ),
+        ];
+        PhasePlan::new(
+            format!(
+                "copy {old} into {new} in primary-key batches, then build the carried indexes concurrently"
+            ),
+            forward,
+            reverse,
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn contract(
-        &self,
-        table: &str,
-        old: &str,
-        new: &str,
-        final_name: &str,
-        trigger: &Trigger,
-        quiet: &str,
-        stand_in: &dyn Fn(&str) -> String,
-    ) -> PhasePlan {
-        let constrain = |target: CarryTarget, column: &str| {
-            let column_q = quote_ident(column);
-            let (names, definitions) = match target {
-                CarryTarget::New => ("\"zdm_<constraint>\"", format!("<definition with {column_q}>")),
-                CarryTarget::Original => ("<constraint>", "<original definition>".to_owned()),
-            };
-            vec![
-                self.carry(
-                    format!("check that no row has {column_q} NULL, if {old} was NOT NULL"),
-                    Lock::AccessShare,
-                    CarryWork::CheckNulls(target),
-                    format!("SELECT count(*) FROM {table} WHERE {column_q} IS NULL -- if {old} was NOT NULL"),
-                ),
-                self.carry(
-                    format!("add the NOT NULL stand-in and the CHECK and FOREIGN KEY constraints on {column_q}, NOT VALID"),
-                    Lock::AccessExclusive,
-                    CarryWork::AddConstraints(target),
-                    format!(
-                        "ALTER TABLE {table} ADD CONSTRAINT {} CHECK ({column_q} IS NOT NULL) NOT VALID; \
-                         ALTER TABLE {table} ADD CONSTRAINT {names} {definitions} NOT VALID \
-                         -- for each CHECK and FOREIGN KEY on {old}",
-                        stand_in(column)
-                    ),
-                ),
-                self.carry(
-                    format!("validate the constraints on {column_q} while reads and writes go on"),
-                    Lock::ShareUpdateExclusive,
-                    CarryWork::ValidateConstraints(target),
-                    format!("ALTER TABLE {table} VALIDATE CONSTRAINT {names} -- each in its own transaction"),
-                ),
-                self.carry(
-                    format!("set {column_q} NOT NULL, proven by the valid check, and drop the check"),
-                    Lock::AccessExclusive,
-                    CarryWork::SetNotNull(target),
-                    format!(
-                        "ALTER TABLE {table} ALTER COLUMN {column_q} SET NOT NULL; \
-                         ALTER TABLE {table} DROP CONSTRAINT {}",
-                        stand_in(column)
-                    ),
-                ),
-            ]
-        };
+    /// The name the column has after the contract, quoted.
+    fn final_name(&self) -> String {
+        quote_ident(if self.keeps_name() {
+            self.column
+        } else {
+            self.new_column
+        })
+    }
+
+    fn contract(&self) -> PhasePlan {
+        let (_, old, new) = self.quoted();
         let rename = self.keeps_name();
-        let mut forward = constrain(CarryTarget::New, self.new_column);
+        let mut forward = self.constrain(CarryTarget::New, self.new_column);
+        forward.push(self.swap());
+        let mut reverse = vec![self.unswap(), self.refill()];
+        reverse.extend(self.constrain(CarryTarget::Original, self.column));
+        reverse.extend(self.rebuild_indexes());
+        PhasePlan::new(
+            format!(
+                "carry NOT NULL, CHECK and FOREIGN KEY constraints to {new} (NOT VALID, then VALIDATE), then in one \
+                 short transaction drop the trigger and {old}; {new} {} the default, the comment and the \
+                 original names of the indexes and constraints",
+                if rename {
+                    format!("takes its place as {}, with", self.final_name())
+                } else {
+                    "takes over".to_owned()
+                }
+            ),
+            forward,
+            reverse,
+        )
+    }
+
+    /// NOT NULL, CHECK and FOREIGN KEY constraints onto `column` (the new column's copies,
+    /// or the originals back): NOT VALID first, validated in a later transaction.
+    fn constrain(&self, target: CarryTarget, column: &str) -> Vec<Step> {
+        let (table, old, _) = self.quoted();
+        let column_q = quote_ident(column);
+        let stand_in = quote_ident(&names::not_null_stand_in(self.table, column));
+        let (names, definitions) = match target {
+            CarryTarget::New => ("\"zdm_<constraint>\"", format!("<definition with {column_q}>")),
+            CarryTarget::Original => ("<constraint>", "<original definition>".to_owned()),
+        };
+        vec![
+            self.carry(
+                format!("check that no row has {column_q} NULL, if {old} was NOT NULL"),
+                Lock::AccessShare,
+                CarryWork::CheckNulls(target),
+                format!("SELECT count(*) FROM {table} WHERE {column_q} IS NULL -- if {old} was NOT NULL"),
+            ),
+            self.carry(
+                format!("add the NOT NULL stand-in and the CHECK and FOREIGN KEY constraints on {column_q}, NOT VALID"),
+                Lock::AccessExclusive,
+                CarryWork::AddConstraints(target),
+                format!(
+                    "ALTER TABLE {table} ADD CONSTRAINT {stand_in} CHECK ({column_q} IS NOT NULL) NOT VALID; \
+                     ALTER TABLE {table} ADD CONSTRAINT {names} {definitions} NOT VALID \
+                     -- for each CHECK and FOREIGN KEY on {old}"
+                ),
+            ),
+            self.carry(
+                format!("validate the constraints on {column_q} while reads and writes go on"),
+                Lock::ShareUpdateExclusive,
+                CarryWork::ValidateConstraints(target),
+                format!("ALTER TABLE {table} VALIDATE CONSTRAINT {names} -- each in its own transaction"),
+            ),
+            self.carry(
+                format!("set {column_q} NOT NULL, proven by the valid check, and drop the check"),
+                Lock::AccessExclusive,
+                CarryWork::SetNotNull(target),
+                format!(
+                    "ALTER TABLE {table} ALTER COLUMN {column_q} SET NOT NULL; \
+                     ALTER TABLE {table} DROP CONSTRAINT {stand_in}"
+                ),
+            ),
+        ]
+    }
+
+    /// The one short transaction that drops the trigger and the old column and gives the
+    /// new one its final name, default and the original names of the carried objects.
+    fn swap(&self) -> Step {
+        let (table, old, new) = self.quoted();
+        let final_name = self.final_name();
+        let rename = self.keeps_name();
         let rename_sql = if rename {
             format!("ALTER TABLE {table} RENAME COLUMN {new} TO {old}; ")
         } else {
             String::new()
         };
-        forward.push(self.carry(
+        self.carry(
             if rename {
                 format!("drop the trigger and {old}; {new} takes its place as {final_name}")
             } else {
@@ -422,7 +471,7 @@ impl ColumnSwap<'_> {
             },
             Lock::AccessExclusive,
             CarryWork::Swap {
-                statements: zdm_plan::texts(trigger.removal_statements()),
+                statements: zdm_plan::texts(self.trigger().removal_statements()),
                 rename,
             },
             format!(
@@ -433,82 +482,92 @@ impl ColumnSwap<'_> {
                  ALTER TABLE {table} RENAME CONSTRAINT \"zdm_<constraint>\" TO <constraint>; \
                  COMMENT ON COLUMN {table}.{final_name} IS <comment of {old}>"
             ),
-        ));
+        )
+    }
 
-        let down = self.down_from(new);
-        let mut reverse = vec![
+    /// Undoes [`ColumnSwap::swap`]: the old column back beside the new one, empty, with the
+    /// trigger.
+    fn unswap(&self) -> Step {
+        let (table, old, new) = self.quoted();
+        let rename = self.keeps_name();
+        self.carry(
+            format!("bring {old} back beside {new} and reinstall the trigger"),
+            Lock::AccessExclusive,
+            CarryWork::Unswap {
+                statements: zdm_plan::texts(self.trigger().statements()),
+                rename,
+            },
+            format!(
+                "-- in one transaction, after a swap: {}ALTER INDEX <index> RENAME TO \"zdm_<index>\"; \
+                 ALTER TABLE {table} DROP CONSTRAINT <constraint or unique>; \
+                 ALTER TABLE {table} ALTER COLUMN {new} DROP NOT NULL, DROP DEFAULT; \
+                 ALTER TABLE {table} ADD COLUMN {old} <old type, collation>; \
+                 ALTER TABLE {table} ALTER COLUMN {old} SET DEFAULT <old default>; <the sync trigger>. \
+                 Before a swap: drop what the contract added to {new}",
+                if rename {
+                    format!("ALTER TABLE {table} RENAME COLUMN {old} TO {new}; ")
+                } else {
+                    String::new()
+                }
+            ),
+        )
+    }
+
+    /// Refills the re-added old column from the new one.
+    fn refill(&self) -> Step {
+        let (_, old, new) = self.quoted();
+        self.copy(
+            format!("refill {old} from {new} in primary-key batches"),
+            (&old, &self.down_from(&new)),
+            true,
+            "-- only after the swap was undone; each batch in one transaction",
+        )
+    }
+
+    /// Sets `target` (quoted) to `value` in primary-key batches, in the rows where it is
+    /// not written yet; the trigger stands aside. With `refill`, only after an unswap.
+    fn copy(&self, description: String, (target, value): (&str, &str), refill: bool, shape: &str) -> Step {
+        let table = quote_ident(self.table);
+        self.carry(
+            description,
+            Lock::RowExclusive,
+            CarryWork::Backfill {
+                statements: zdm_plan::texts(vec![
+                    self.quiet(),
+                    format!(
+                        "UPDATE {table} SET {target} = {value} WHERE {{range}} AND {}",
+                        self.unwritten(target, value)
+                    ),
+                ]),
+                refill,
+            },
+            shape.to_owned(),
+        )
+    }
+
+    /// The indexes and UNIQUE constraints the swap dropped, rebuilt concurrently.
+    fn rebuild_indexes(&self) -> [Step; 2] {
+        let (table, old, new) = self.quoted();
+        [
             self.carry(
-                format!("bring {old} back beside {new} and reinstall the trigger"),
-                Lock::AccessExclusive,
-                CarryWork::Unswap {
-                    statements: zdm_plan::texts(trigger.statements()),
-                    rename,
-                },
+                format!("rebuild the indexes and UNIQUE constraints of {old} concurrently"),
+                Lock::ShareUpdateExclusive,
+                CarryWork::BuildIndexes(CarryTarget::Original),
                 format!(
-                    "-- in one transaction, after a swap: {}ALTER INDEX <index> RENAME TO \"zdm_<index>\"; \
-                     ALTER TABLE {table} DROP CONSTRAINT <constraint or unique>; \
-                     ALTER TABLE {table} ALTER COLUMN {new} DROP NOT NULL, DROP DEFAULT; \
-                     ALTER TABLE {table} ADD COLUMN {old} <old type, collation>; \
-                     ALTER TABLE {table} ALTER COLUMN {old} SET DEFAULT <old default>; <the sync trigger>. \
-                     Before a swap: drop what the contract added to {new}",
-                    if rename {
-                        format!("ALTER TABLE {table} RENAME COLUMN {old} TO {new}; ")
-                    } else {
-                        String::new()
-                    }
+                    "CREATE [UNIQUE] INDEX CONCURRENTLY <index> ON {table} <original definition>; \
+                     ALTER TABLE {table} ADD CONSTRAINT <unique> UNIQUE USING INDEX <unique> -- for each one dropped"
                 ),
             ),
             self.carry(
-                format!("refill {old} from {new} in primary-key batches"),
-                Lock::RowExclusive,
-                CarryWork::Backfill {
-                    statements: zdm_plan::texts(vec![
-                        quiet.to_owned(),
-                        format!(
-                            "UPDATE {table} SET {old} = {down} WHERE {{range}} AND {}",
-                            self.unwritten(old, &down)
-                        ),
-                    ]),
-                    refill: true,
-                },
-                "-- only after the swap was undone; each batch in one transaction".to_owned(),
+                format!("rebuild the indexes of {new} concurrently"),
+                Lock::ShareUpdateExclusive,
+                CarryWork::BuildIndexes(CarryTarget::New),
+                format!(
+                    "CREATE UNIQUE INDEX CONCURRENTLY \"zdm_<unique>\" ON {table} <definition with {new}> \
+                     -- for each UNIQUE constraint dropped above"
+                ),
             ),
-        ];
-        reverse.extend(constrain(CarryTarget::Original, self.column));
-        reverse.push(self.carry(
-            format!("rebuild the indexes and UNIQUE constraints of {old} concurrently"),
-            Lock::ShareUpdateExclusive,
-            CarryWork::BuildIndexes(CarryTarget::Original),
-            format!(
-                "CREATE [UNIQUE] INDEX CONCURRENTLY <index> ON {table} <original definition>; \
-                 ALTER TABLE {table} ADD CONSTRAINT <unique> UNIQUE USING INDEX <unique> -- for each one dropped"
-            ),
-        ));
-        reverse.push(self.carry(
-            format!("rebuild the indexes of {new} concurrently"),
-            Lock::ShareUpdateExclusive,
-            CarryWork::BuildIndexes(CarryTarget::New),
-            format!(
-                "CREATE UNIQUE INDEX CONCURRENTLY \"zdm_<unique>\" ON {table} <definition with {new}> \
-                 -- for each UNIQUE constraint dropped above"
-            ),
-        ));
-
-        PhasePlan {
-            summary: format!(
-                "carry NOT NULL, CHECK and FOREIGN KEY constraints to {new} (NOT VALID, then VALIDATE), then in one \
-                 short transaction drop the trigger and {old}; {new} {} the default, the comment and the \
-                 original names of the indexes and constraints",
-                if rename {
-                    format!("takes its place as {final_name}, with")
-                } else {
-                    "takes over".to_owned()
-                }
-            ).into(),
-            forward: forward.into(),
-            reverse: reverse.into(),
-            reverse_discards: None,
-        }
+        ]
     }
 }
 

@@ -1,13 +1,50 @@
-//! One module per operation: its darling arguments, its validation rules and the plan it
-//! generates. `steps` holds the step builders several operations share.
+//! The operations the attribute declares and the registry that lists them. Each operation
+//! is a file of its own (its darling arguments, its validation rules, the plan it builds)
+//! implementing [`Operation`]; `steps` and `column_swap` hold what several of them share.
+//!
+//! The registry below is the one place an operation is named: its line declares the module,
+//! makes its key an argument of the attribute, lists it in messages and dispatches to it.
 
-pub mod add_column;
-pub mod add_foreign_key;
-pub mod add_index;
-pub mod add_not_null;
-pub mod change_type;
+#[macro_use]
+mod registry;
+
 pub mod column_swap;
-pub mod rename_column;
-pub mod rename_table;
-pub mod split_table;
 pub mod steps;
+
+use crate::relations::Relations;
+use crate::validate::Errors;
+use zdm_plan::Plan;
+
+/// One kind of schema change, as the attribute's key of the same name declares it.
+pub trait Operation {
+    /// What the declaration reads and creates, for `after(...)`.
+    fn relations(&self) -> Relations;
+
+    /// Pushes every mistake of the declaration, each at its token.
+    fn validate(&self, errors: &mut Errors);
+
+    /// The plan, built once [`Operation::validate`] found nothing.
+    fn plan(&self, id: &str, description: &str) -> Plan;
+}
+
+// In alphabetical order: messages list the operations in the order of these lines.
+registry! {
+    add_column: AddColumn,
+    add_foreign_key: AddForeignKey,
+    add_index: AddIndex,
+    add_not_null: AddNotNull,
+    change_type: ChangeType,
+    rename_column: RenameColumn,
+    rename_table: RenameTable,
+    split_table: SplitTable,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_registry_is_in_alphabetical_order() {
+        let mut sorted = super::OPERATIONS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(super::OPERATIONS, sorted);
+    }
+}

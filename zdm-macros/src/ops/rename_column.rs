@@ -8,6 +8,7 @@ use darling::util::SpannedValue;
 use darling::FromMeta;
 
 use crate::ops::column_swap::ColumnSwap;
+use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::validate::{self, Errors};
 use zdm_plan::Plan;
@@ -19,8 +20,8 @@ pub struct RenameColumn {
     to: SpannedValue<String>,
 }
 
-impl RenameColumn {
-    pub fn relations(&self) -> Relations {
+impl Operation for RenameColumn {
+    fn relations(&self) -> Relations {
         Relations {
             uses: vec![
                 relations::table(&self.table),
@@ -30,7 +31,7 @@ impl RenameColumn {
         }
     }
 
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "table", &self.table);
         validate::identifier(errors, "from", &self.from);
         validate::identifier(errors, "to", &self.to);
@@ -46,9 +47,15 @@ impl RenameColumn {
         }
     }
 
+    fn plan(&self, id: &str, description: &str) -> Plan {
+        self.swap().plan(id, description)
+    }
+}
+
+impl RenameColumn {
     fn swap(&self) -> ColumnSwap<'_> {
         ColumnSwap {
-            operation: "rename_column",
+            operation: Self::NAME,
             table: &self.table,
             column: &self.from,
             new_column: &self.to,
@@ -57,10 +64,6 @@ impl RenameColumn {
             up: None,
             down: None,
         }
-    }
-
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
-        self.swap().plan(id, description)
     }
 }
 

@@ -15,6 +15,8 @@
 use darling::util::SpannedValue;
 use darling::FromMeta;
 
+use crate::ops::Operation;
+use crate::ops::steps;
 use crate::relations::{self, Relations};
 use crate::sql::{dollar_quote, quote_ident, quote_literal};
 use crate::validate::{self, Errors};
@@ -26,15 +28,15 @@ pub struct RenameTable {
     to: SpannedValue<String>,
 }
 
-impl RenameTable {
-    pub fn relations(&self) -> Relations {
+impl Operation for RenameTable {
+    fn relations(&self) -> Relations {
         Relations {
             uses: vec![relations::table(&self.from)],
             provides: vec![relations::table(&self.to)],
         }
     }
 
-    pub fn validate(&self, errors: &mut Errors) {
+    fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "from", &self.from);
         validate::identifier(errors, "to", &self.to);
         if !self.from.is_empty() && self.from.as_str() == self.to.as_str() {
@@ -47,6 +49,106 @@ impl RenameTable {
                 ),
             );
         }
+    }
+
+    fn plan(&self, id: &str, description: &str) -> Plan {
+        let sync = PhasePlan::nothing(format!(
+            "nothing to sync: {} and {} are one table under two names, written through the view",
+            quote_ident(&self.from),
+            quote_ident(&self.to)
+        ));
+        let backfill = PhasePlan::nothing("nothing to backfill: no row is copied");
+        Plan::new(id, Self::NAME, description, [self.expand(), sync, backfill, self.contract()])
+    }
+}
+
+impl RenameTable {
+    fn expand(&self) -> PhasePlan {
+        let from_q = quote_ident(&self.from);
+        let to_q = quote_ident(&self.to);
+        let mut rename = vec![format!("ALTER TABLE {from_q} RENAME TO {to_q}")];
+        rename.extend(self.view_statements("CREATE VIEW"));
+        PhasePlan::new(
+            format!(
+                "rename {from_q} to {to_q} and create the updatable view {from_q} over it, in one short transaction"
+            ),
+            vec![
+                steps::table_exists(&from_q),
+                steps::table_absent(&to_q),
+                Step::transaction(
+                    format!("rename {from_q} to {to_q} and create the view {from_q} over it"),
+                    Lock::AccessExclusive,
+                    &from_q,
+                    rename,
+                ),
+            ],
+            vec![Step::transaction(
+                format!("drop the view {from_q} and rename {to_q} back to {from_q}"),
+                Lock::AccessExclusive,
+                &to_q,
+                [self.unrename_statement()],
+            )],
+        )
+    }
+
+    /// Undoes the rename from any point of it, dropping the view only if it is the one zdm
+    /// created over the table.
+    fn unrename_statement(&self) -> String {
+        let from_q = quote_ident(&self.from);
+        let to_q = quote_ident(&self.to);
+        let from_lit = quote_literal(&from_q);
+        let to_lit = quote_literal(&to_q);
+        format!(
+            "DO {}",
+            dollar_quote(&format!("\n\
+                 BEGIN\n\
+                 \x20 IF to_regclass({from_lit}) IS NOT NULL THEN\n\
+                 \x20   IF (SELECT relkind FROM pg_class WHERE oid = to_regclass({from_lit})) <> 'v' THEN\n\
+                 \x20     -- The rename never happened: the old name is still the table.\n\
+                 \x20     RETURN;\n\
+                 \x20   END IF;\n\
+                 \x20   IF to_regclass({to_lit}) IS NULL OR EXISTS (\n\
+                 \x20     SELECT FROM pg_rewrite r\n\
+                 \x20       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid\n\
+                 \x20      WHERE r.ev_class = to_regclass({from_lit}) AND d.refclassid = 'pg_class'::regclass\n\
+                 \x20        AND d.refobjid <> r.ev_class AND d.refobjid <> to_regclass({to_lit}))\n\
+                 \x20   THEN\n\
+                 \x20     RAISE EXCEPTION 'refusing to drop %: it is not the view over % that zdm created', {from_lit}, {to_lit};\n\
+                 \x20   END IF;\n\
+                 \x20   DROP VIEW {from_q};\n\
+                 \x20 END IF;\n\
+                 \x20 IF to_regclass({to_lit}) IS NOT NULL THEN\n\
+                 \x20   ALTER TABLE {to_q} RENAME TO {from_q};\n\
+                 \x20 END IF;\n\
+                 END\n\
+                 "))
+        )
+    }
+
+    fn contract(&self) -> PhasePlan {
+        let from_q = quote_ident(&self.from);
+        let to_q = quote_ident(&self.to);
+        PhasePlan::new(
+            format!("drop the view {from_q}, once no old version uses the old name"),
+            vec![
+                Step::expect(Expectation::ViewOfTableOrAbsent {
+                    view: from_q.clone().into(),
+                    table: to_q.clone().into(),
+                }),
+                Step::transaction(
+                    format!("drop the view {from_q}"),
+                    Lock::AccessExclusive,
+                    &from_q,
+                    [format!("DROP VIEW IF EXISTS {from_q}")],
+                ),
+            ],
+            vec![Step::transaction(
+                format!("re-create the view {from_q} over {to_q}"),
+                Lock::AccessExclusive,
+                &from_q,
+                self.view_statements("CREATE OR REPLACE VIEW"),
+            )],
+        )
     }
 
     /// The view under the old name over the renamed table, with the table's owner and
@@ -99,109 +201,6 @@ impl RenameTable {
                  "))
             ),
         ]
-    }
-
-    pub fn plan(&self, id: &str, description: &str) -> Plan {
-        let from_q = quote_ident(&self.from);
-        let to_q = quote_ident(&self.to);
-        let from_lit = quote_literal(&from_q);
-        let to_lit = quote_literal(&to_q);
-
-        let mut rename = vec![format!("ALTER TABLE {from_q} RENAME TO {to_q}")];
-        rename.extend(self.view_statements("CREATE VIEW"));
-        let expand = PhasePlan {
-            summary: format!(
-                "rename {from_q} to {to_q} and create the updatable view {from_q} over it, in one short transaction"
-            ).into(),
-            forward: vec![
-                Step::expect(Expectation::TableExists {
-                    table: from_q.clone().into(),
-                }),
-                Step::expect(Expectation::TableAbsent { table: to_q.clone().into() }),
-                Step::transaction(
-                    format!("rename {from_q} to {to_q} and create the view {from_q} over it"),
-                    Lock::AccessExclusive,
-                    &from_q,
-                    rename,
-                ),
-            ].into(),
-            reverse: vec![Step::transaction(
-                format!("drop the view {from_q} and rename {to_q} back to {from_q}"),
-                Lock::AccessExclusive,
-                &to_q,
-                vec![format!(
-                    "DO {}",
-                dollar_quote(&format!("\n\
-                     BEGIN\n\
-                     \x20 IF to_regclass({from_lit}) IS NOT NULL THEN\n\
-                     \x20   IF (SELECT relkind FROM pg_class WHERE oid = to_regclass({from_lit})) <> 'v' THEN\n\
-                     \x20     -- The rename never happened: the old name is still the table.\n\
-                     \x20     RETURN;\n\
-                     \x20   END IF;\n\
-                     \x20   IF to_regclass({to_lit}) IS NULL OR EXISTS (\n\
-                     \x20     SELECT FROM pg_rewrite r\n\
-                     \x20       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid\n\
-                     \x20      WHERE r.ev_class = to_regclass({from_lit}) AND d.refclassid = 'pg_class'::regclass\n\
-                     \x20        AND d.refobjid <> r.ev_class AND d.refobjid <> to_regclass({to_lit}))\n\
-                     \x20   THEN\n\
-                     \x20     RAISE EXCEPTION 'refusing to drop %: it is not the view over % that zdm created', {from_lit}, {to_lit};\n\
-                     \x20   END IF;\n\
-                     \x20   DROP VIEW {from_q};\n\
-                     \x20 END IF;\n\
-                     \x20 IF to_regclass({to_lit}) IS NOT NULL THEN\n\
-                     \x20   ALTER TABLE {to_q} RENAME TO {from_q};\n\
-                     \x20 END IF;\n\
-                     END\n\
-                     "))
-                )],
-            )].into(),
-            reverse_discards: None,
-        };
-
-        let contract = PhasePlan {
-            summary: format!("drop the view {from_q}, once no old version uses the old name").into(),
-            forward: vec![
-                Step::expect(Expectation::ViewOfTableOrAbsent {
-                    view: from_q.clone().into(),
-                    table: to_q.clone().into(),
-                }),
-                Step::transaction(
-                    format!("drop the view {from_q}"),
-                    Lock::AccessExclusive,
-                    &from_q,
-                    vec![format!("DROP VIEW IF EXISTS {from_q}")],
-                ),
-            ]
-            .into(),
-            reverse: vec![Step::transaction(
-                format!("re-create the view {from_q} over {to_q}"),
-                Lock::AccessExclusive,
-                &from_q,
-                self.view_statements("CREATE OR REPLACE VIEW"),
-            )]
-            .into(),
-            reverse_discards: None,
-        };
-
-        Plan::new(
-            id,
-            "rename_table",
-            description,
-            [
-                expand,
-                PhasePlan {
-                summary: format!(
-                    "nothing to sync: {from_q} and {to_q} are one table under two names, written through the view"
-                ).into(),
-                ..PhasePlan::default()
-            },
-                PhasePlan {
-                summary: "nothing to backfill: no row is copied".to_owned().into(),
-                ..PhasePlan::default()
-            },
-                contract,
-            ],
-        )
     }
 }
 

@@ -1,10 +1,69 @@
-//! Step builders shared by operations: the safe NOT NULL sequence, concurrent index
-//! builds, sync trigger installation, the trigger that fills NULLs and the batched backfill
-//! of NULLs, each with its idempotent reversal.
+//! Step builders shared by operations: the expectations on the live schema, the safe NOT
+//! NULL sequence, concurrent index builds, sync trigger installation, the trigger that
+//! fills NULLs and the batched backfill of NULLs, each with its idempotent reversal.
 
 use crate::sql::{dollar_quote, quote_ident, quote_literal};
 use zdm_plan::names;
-use zdm_plan::{Action, Lock, Step};
+use zdm_plan::{Action, Check, Expectation, Lock, Step};
+
+/// Expand's look at the live schema: `table_q` (quoted) exists.
+pub fn table_exists(table_q: &str) -> Step {
+    Step::expect(Expectation::TableExists {
+        table: table_q.to_owned().into(),
+    })
+}
+
+/// No relation is named `table_q` (quoted).
+pub fn table_absent(table_q: &str) -> Step {
+    Step::expect(Expectation::TableAbsent {
+        table: table_q.to_owned().into(),
+    })
+}
+
+/// `column` (unquoted) exists in `table_q`, of type `ty` when one is given.
+pub fn column_exists(table_q: &str, column: &str, ty: Option<&str>) -> Step {
+    Step::expect(Expectation::ColumnExists {
+        table: table_q.to_owned().into(),
+        column: column.to_owned().into(),
+        ty: ty.map(|ty| ty.to_owned().into()),
+    })
+}
+
+/// `column` (unquoted) does not exist in `table_q`.
+pub fn column_absent(table_q: &str, column: &str) -> Step {
+    Step::expect(Expectation::ColumnAbsent {
+        table: table_q.to_owned().into(),
+        column: column.to_owned().into(),
+    })
+}
+
+/// `column` (unquoted) exists in `table_q` and accepts NULLs.
+pub fn column_nullable(table_q: &str, column: &str) -> Step {
+    Step::expect(Expectation::ColumnNullable {
+        table: table_q.to_owned().into(),
+        column: column.to_owned().into(),
+    })
+}
+
+/// `table_q` has no constraint `constraint` (unquoted).
+pub fn constraint_absent(table_q: &str, constraint: &str) -> Step {
+    Step::expect(Expectation::ConstraintAbsent {
+        table: table_q.to_owned().into(),
+        constraint: constraint.to_owned().into(),
+    })
+}
+
+/// Drops a column the change added; safe when it is gone already.
+pub fn drop_column(table: &str, column: &str) -> Step {
+    let table_q = quote_ident(table);
+    let column_q = quote_ident(column);
+    Step::transaction(
+        format!("drop column {column_q}"),
+        Lock::AccessExclusive,
+        &table_q,
+        [format!("ALTER TABLE {table_q} DROP COLUMN IF EXISTS {column_q}")],
+    )
+}
 
 /// The name of the CHECK constraint that stands in for NOT NULL while it is validated.
 pub fn not_null_check_name(table: &str, column: &str) -> String {
@@ -15,19 +74,16 @@ pub fn not_null_check_name(table: &str, column: &str) -> String {
 /// taken for the constraint.
 pub fn no_nulls_check(table_q: &str, column: &str) -> Step {
     let column_q = quote_ident(column);
-    Step {
-        description: format!("check that no row of {table_q} has {column_q} NULL").into(),
-        lock: Lock::AccessShare,
-        table: Some(table_q.to_owned().into()),
-        action: Action::Check(zdm_plan::Check {
-            expectation: format!("no NULL in {table_q}.{column_q}").into(),
-            count_sql: format!("SELECT count(*) FROM {table_q} WHERE {column_q} IS NULL").into(),
-            sample_sql: format!(
-                "SELECT zdm_row::text FROM {table_q} AS zdm_row WHERE {column_q} IS NULL LIMIT 5"
-            )
-            .into(),
-        }),
-    }
+    Step::check(
+        format!("check that no row of {table_q} has {column_q} NULL"),
+        Lock::AccessShare,
+        Some(table_q),
+        Check::new(
+            format!("no NULL in {table_q}.{column_q}"),
+            format!("SELECT count(*) FROM {table_q} WHERE {column_q} IS NULL"),
+            format!("SELECT zdm_row::text FROM {table_q} AS zdm_row WHERE {column_q} IS NULL LIMIT 5"),
+        ),
+    )
 }
 
 /// NOT NULL without a scan under ACCESS EXCLUSIVE: a NOT VALID check (catalog only), its
@@ -312,34 +368,26 @@ pub fn fill_trigger(table: &str, column: &str, expression: &str, when: FillWhen)
 pub fn backfill_nulls(table: &str, column: &str, value: &str) -> Step {
     let table_q = quote_ident(table);
     let column_q = quote_ident(column);
-    Step {
-        description: format!("set {column_q} = {value} where it is NULL").into(),
-        lock: Lock::RowExclusive,
-        table: Some(table_q.clone().into()),
-        action: Action::Backfill(zdm_plan::Backfill {
-            table: table_q.clone().into(),
-            statements: zdm_plan::texts(vec![format!(
-                "UPDATE {table_q} SET {column_q} = ({value}) WHERE {{range}} AND {column_q} IS NULL"
-            )]),
-        }),
-    }
+    Step::backfill(
+        format!("set {column_q} = {value} where it is NULL"),
+        &table_q,
+        [format!(
+            "UPDATE {table_q} SET {column_q} = ({value}) WHERE {{range}} AND {column_q} IS NULL"
+        )],
+    )
 }
 
 /// Undoes [`backfill_nulls`] on a column the change added, whose every value came from it.
 pub fn reset_to_null(table: &str, column: &str) -> Step {
     let table_q = quote_ident(table);
     let column_q = quote_ident(column);
-    Step {
-        description: format!("set {column_q} back to NULL").into(),
-        lock: Lock::RowExclusive,
-        table: Some(table_q.clone().into()),
-        action: Action::Backfill(zdm_plan::Backfill {
-            table: table_q.clone().into(),
-            statements: zdm_plan::texts(vec![format!(
-                "UPDATE {table_q} SET {column_q} = NULL WHERE {{range}} AND {column_q} IS NOT NULL"
-            )]),
-        }),
-    }
+    Step::backfill(
+        format!("set {column_q} back to NULL"),
+        &table_q,
+        [format!(
+            "UPDATE {table_q} SET {column_q} = NULL WHERE {{range}} AND {column_q} IS NOT NULL"
+        )],
+    )
 }
 
 /// The table, in the `zdm` schema, where the backfill of a column that existed before
@@ -367,19 +415,15 @@ pub fn backfill_nulls_recorded(table: &str, column: &str, value: &str, record: &
     let column_q = quote_ident(column);
     vec![
         create_fill_record(record),
-        Step {
-            description: format!("set {column_q} = {value} where it is NULL, recording each row filled").into(),
-            lock: Lock::RowExclusive,
-            table: Some(table_q.clone().into()),
-            action: Action::Backfill(zdm_plan::Backfill {
-                table: table_q.clone().into(),
-                statements: zdm_plan::texts(vec![format!(
-                    "WITH zdm_filled AS (UPDATE {table_q} SET {column_q} = ({value}) \
-                     WHERE {{range}} AND {column_q} IS NULL RETURNING {{key}}) \
-                     INSERT INTO {record} (zdm_key) SELECT zdm_filled::text FROM zdm_filled ON CONFLICT DO NOTHING"
-                )]),
-            }),
-        },
+        Step::backfill(
+            format!("set {column_q} = {value} where it is NULL, recording each row filled"),
+            &table_q,
+            [format!(
+                "WITH zdm_filled AS (UPDATE {table_q} SET {column_q} = ({value}) \
+                 WHERE {{range}} AND {column_q} IS NULL RETURNING {{key}}) \
+                 INSERT INTO {record} (zdm_key) SELECT zdm_filled::text FROM zdm_filled ON CONFLICT DO NOTHING"
+            )],
+        ),
     ]
 }
 
@@ -400,19 +444,15 @@ pub fn unfill_recorded(table: &str, column: &str, record: &str, bypass: Option<&
     });
     vec![
         create_fill_record(record),
-        Step {
-            description: format!("set {column_q} back to NULL in the rows the backfill filled").into(),
-            lock: Lock::RowExclusive,
-            table: Some(table_q.clone().into()),
-            action: Action::Backfill(zdm_plan::Backfill {
-                table: table_q.clone().into(),
-                statements: zdm_plan::texts(vec![format!(
-                    "UPDATE {table_q} SET {column_q} = NULL{from} WHERE {{range}} AND {column_q} IS NOT NULL \
-                     AND EXISTS (SELECT 1 FROM {record} AS zdm_f \
-                     WHERE zdm_f.zdm_key = (SELECT zdm_k::text FROM (SELECT {{key}}) AS zdm_k))"
-                )]),
-            }),
-        },
+        Step::backfill(
+            format!("set {column_q} back to NULL in the rows the backfill filled"),
+            &table_q,
+            [format!(
+                "UPDATE {table_q} SET {column_q} = NULL{from} WHERE {{range}} AND {column_q} IS NOT NULL \
+                 AND EXISTS (SELECT 1 FROM {record} AS zdm_f \
+                 WHERE zdm_f.zdm_key = (SELECT zdm_k::text FROM (SELECT {{key}}) AS zdm_k))"
+            )],
+        ),
         Step::transaction(
             format!("drop {record}"),
             Lock::AccessExclusive,

@@ -217,6 +217,21 @@ pub struct Check {
     pub sample_sql: Text,
 }
 
+impl Check {
+    /// A check of owned text, as the macro builds it.
+    pub fn new(
+        expectation: impl Into<Text>,
+        count_sql: impl Into<Text>,
+        sample_sql: impl Into<Text>,
+    ) -> Check {
+        Check {
+            expectation: expectation.into(),
+            count_sql: count_sql.into(),
+            sample_sql: sample_sql.into(),
+        }
+    }
+}
+
 /// A fact about the live schema that a declaration relies on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expectation {
@@ -424,6 +439,33 @@ impl Step {
         }
     }
 
+    /// A batched backfill of `table` (quoted), each batch under ROW EXCLUSIVE.
+    pub fn backfill<S: Into<Text>>(
+        description: impl Into<Text>,
+        table: &str,
+        statements: impl IntoIterator<Item = S>,
+    ) -> Step {
+        Step {
+            description: description.into(),
+            lock: Lock::RowExclusive,
+            table: Some(Text::Owned(table.to_owned())),
+            action: Action::Backfill(Backfill {
+                table: Text::Owned(table.to_owned()),
+                statements: crate::texts(statements),
+            }),
+        }
+    }
+
+    /// A precondition on the data, asked under `lock` (on `table`, if it names one).
+    pub fn check(description: impl Into<Text>, lock: Lock, table: Option<&str>, check: Check) -> Step {
+        Step {
+            description: description.into(),
+            lock,
+            table: table.map(|table| Text::Owned(table.to_owned())),
+            action: Action::Check(check),
+        }
+    }
+
     /// A check of the live schema, which takes no lock.
     pub fn expect(expectation: Expectation) -> Step {
         Step {
@@ -499,6 +541,31 @@ pub struct PhasePlan {
     /// What undoing the phase throws away, if anything ("every value of the new column
     /// …"); the CLI asks for `--allow-data-loss` before such a reversal.
     pub reverse_discards: Option<Text>,
+}
+
+impl PhasePlan {
+    /// A phase of owned steps, as the macro builds it, whose reversal discards nothing.
+    pub fn new(summary: impl Into<Text>, forward: Vec<Step>, reverse: Vec<Step>) -> PhasePlan {
+        PhasePlan {
+            summary: summary.into(),
+            forward: forward.into(),
+            reverse: reverse.into(),
+            reverse_discards: None,
+        }
+    }
+
+    /// A phase with nothing to do; `summary` says why.
+    pub fn nothing(summary: impl Into<Text>) -> PhasePlan {
+        PhasePlan::new(summary, vec![], vec![])
+    }
+
+    /// The phase, with what undoing it throws away.
+    pub fn discarding(self, what: impl Into<Text>) -> PhasePlan {
+        PhasePlan {
+            reverse_discards: Some(what.into()),
+            ..self
+        }
+    }
 }
 
 /// The complete plan of one `#[zero_downtime]` declaration.
