@@ -6,7 +6,9 @@
 
 use std::fmt;
 
-use crate::hash::Fnv1a;
+mod build;
+mod render;
+
 use crate::sql::quote_ident;
 use crate::{List, Text};
 
@@ -217,21 +219,6 @@ pub struct Check {
     pub sample_sql: Text,
 }
 
-impl Check {
-    /// A check of owned text, as the macro builds it.
-    pub fn new(
-        expectation: impl Into<Text>,
-        count_sql: impl Into<Text>,
-        sample_sql: impl Into<Text>,
-    ) -> Check {
-        Check {
-            expectation: expectation.into(),
-            count_sql: count_sql.into(),
-            sample_sql: sample_sql.into(),
-        }
-    }
-}
-
 /// A fact about the live schema that a declaration relies on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expectation {
@@ -423,111 +410,6 @@ pub struct Step {
     pub action: Action,
 }
 
-impl Step {
-    /// Statements run in one short transaction.
-    pub fn transaction<S: Into<Text>>(
-        description: impl Into<Text>,
-        lock: Lock,
-        table: &str,
-        statements: impl IntoIterator<Item = S>,
-    ) -> Step {
-        Step {
-            description: description.into(),
-            lock,
-            table: Some(Text::Owned(table.to_owned())),
-            action: Action::Transaction(crate::texts(statements)),
-        }
-    }
-
-    /// A batched backfill of `table` (quoted), each batch under ROW EXCLUSIVE.
-    pub fn backfill<S: Into<Text>>(
-        description: impl Into<Text>,
-        table: &str,
-        statements: impl IntoIterator<Item = S>,
-    ) -> Step {
-        Step {
-            description: description.into(),
-            lock: Lock::RowExclusive,
-            table: Some(Text::Owned(table.to_owned())),
-            action: Action::Backfill(Backfill {
-                table: Text::Owned(table.to_owned()),
-                statements: crate::texts(statements),
-            }),
-        }
-    }
-
-    /// A precondition on the data, asked under `lock` (on `table`, if it names one).
-    pub fn check(description: impl Into<Text>, lock: Lock, table: Option<&str>, check: Check) -> Step {
-        Step {
-            description: description.into(),
-            lock,
-            table: table.map(|table| Text::Owned(table.to_owned())),
-            action: Action::Check(check),
-        }
-    }
-
-    /// A check of the live schema, which takes no lock.
-    pub fn expect(expectation: Expectation) -> Step {
-        Step {
-            description: expectation.description().into(),
-            lock: Lock::None,
-            table: None,
-            action: Action::Expect(expectation),
-        }
-    }
-
-    /// Whether the step runs inside a transaction.
-    pub fn transactional(&self) -> bool {
-        !matches!(
-            self.action,
-            Action::CreateIndexConcurrently { .. }
-                | Action::DropIndexConcurrently { .. }
-                | Action::Carry(Carry {
-                    work: CarryWork::BuildIndexes(_) | CarryWork::DropIndexes,
-                    ..
-                })
-        )
-    }
-
-    /// The SQL the step runs, as it would be printed by a plan; the backfill's `{range}`
-    /// stands for the keyset predicate chosen at run time.
-    pub fn statements(&self) -> Vec<&str> {
-        match &self.action {
-            Action::Transaction(statements) => borrow_all(statements),
-            Action::CreateIndexConcurrently { sql, .. } | Action::DropIndexConcurrently { sql, .. } => {
-                vec![sql]
-            }
-            Action::Backfill(backfill) => borrow_all(&backfill.statements),
-            Action::Check(check) => vec![&check.count_sql],
-            Action::Expect(_) => Vec::new(),
-            // In the order they run: the trigger removal comes before the source is dropped,
-            // the trigger installation after it is rebuilt.
-            Action::Split(split) => {
-                let (first, then) = match split.operation {
-                    SplitOperation::DropSource => (&split.statements, &split.preview),
-                    _ => (&split.preview, &split.statements),
-                };
-                first.iter().chain(then.iter()).map(|text| &**text).collect()
-            }
-            Action::Carry(carry) => {
-                let mut statements = vec![&*carry.shape];
-                match &carry.work {
-                    CarryWork::Transaction(sql)
-                    | CarryWork::Backfill { statements: sql, .. }
-                    | CarryWork::Swap { statements: sql, .. }
-                    | CarryWork::Unswap { statements: sql, .. } => statements.extend(borrow_all(sql)),
-                    _ => {}
-                }
-                statements
-            }
-        }
-    }
-}
-
-fn borrow_all(texts: &[Text]) -> Vec<&str> {
-    texts.iter().map(|text| &**text).collect()
-}
-
 /// The steps of one phase and of its reversal.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PhasePlan {
@@ -541,31 +423,6 @@ pub struct PhasePlan {
     /// What undoing the phase throws away, if anything ("every value of the new column
     /// …"); the CLI asks for `--allow-data-loss` before such a reversal.
     pub reverse_discards: Option<Text>,
-}
-
-impl PhasePlan {
-    /// A phase of owned steps, as the macro builds it, whose reversal discards nothing.
-    pub fn new(summary: impl Into<Text>, forward: Vec<Step>, reverse: Vec<Step>) -> PhasePlan {
-        PhasePlan {
-            summary: summary.into(),
-            forward: forward.into(),
-            reverse: reverse.into(),
-            reverse_discards: None,
-        }
-    }
-
-    /// A phase with nothing to do; `summary` says why.
-    pub fn nothing(summary: impl Into<Text>) -> PhasePlan {
-        PhasePlan::new(summary, vec![], vec![])
-    }
-
-    /// The phase, with what undoing it throws away.
-    pub fn discarding(self, what: impl Into<Text>) -> PhasePlan {
-        PhasePlan {
-            reverse_discards: Some(what.into()),
-            ..self
-        }
-    }
 }
 
 /// The complete plan of one `#[zero_downtime]` declaration.
@@ -582,40 +439,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// A plan of owned text, as the macro builds it.
-    pub fn new(id: &str, operation: &str, description: &str, phases: [PhasePlan; 4]) -> Plan {
-        Plan {
-            id: Text::Owned(id.to_owned()),
-            operation: Text::Owned(operation.to_owned()),
-            description: Text::Owned(description.to_owned()),
-            phases,
-        }
-    }
-
     /// The steps of one phase.
     pub fn phase(&self, phase: Phase) -> &PhasePlan {
         &self.phases[phase.index()]
-    }
-
-    /// A checksum over every statement of the plan; the runner refuses to continue a
-    /// migration whose plan changed since it started.
-    pub fn checksum(&self) -> String {
-        // Each text is followed by a 0xff byte, which UTF-8 never contains, so moving text
-        // from one statement to the next changes the checksum.
-        let mut hash = Fnv1a::new();
-        let mut feed = |text: &str| {
-            hash.write(text.as_bytes()).write(&[0xff]);
-        };
-        feed(&self.id);
-        feed(&self.operation);
-        for phase in &self.phases {
-            for step in phase.forward.iter().chain(phase.reverse.iter()) {
-                for statement in step.statements() {
-                    feed(statement);
-                }
-            }
-        }
-        format!("{:016x}", hash.finish())
     }
 }
 
@@ -627,48 +453,5 @@ pub trait Migration: Sync {
     /// The migration's unique id.
     fn id(&self) -> &'static str {
         &self.plan().id
-    }
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let how = match &self.action {
-            Action::Expect(_) => "catalog check".to_owned(),
-            Action::Check(_) => "data check, no lock beyond ACCESS SHARE".to_owned(),
-            Action::Backfill(_) => format!("{}, one transaction per batch", self.lock),
-            _ if self.transactional() => format!("{}, in a transaction", self.lock),
-            _ => format!("{}, outside a transaction", self.lock),
-        };
-        writeln!(f, "{} [{how}]", self.description)?;
-        for statement in self.statements() {
-            for line in statement.lines() {
-                writeln!(f, "      {line}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for Plan {
-    /// Every phase and reversal with each step's lock and SQL; what `plan` prints.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} ({})", self.id, self.operation)?;
-        for line in self.description.lines() {
-            writeln!(f, "  {line}")?;
-        }
-        for phase in Phase::ALL {
-            let plan = self.phase(phase);
-            writeln!(f, "  {phase}: {}", plan.summary)?;
-            for (index, step) in plan.forward.iter().enumerate() {
-                write!(f, "    {}. {step}", index + 1)?;
-            }
-            if !plan.reverse.is_empty() {
-                writeln!(f, "  revert {phase}:")?;
-                for (index, step) in plan.reverse.iter().enumerate() {
-                    write!(f, "    {}. {step}", index + 1)?;
-                }
-            }
-        }
-        Ok(())
     }
 }

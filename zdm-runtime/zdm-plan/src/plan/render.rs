@@ -1,0 +1,126 @@
+//! What a plan runs and prints: each step's statements, the plan's checksum over them, and
+//! the text `plan` shows. One definition, so what is reviewed is what is checksummed.
+
+use std::fmt;
+
+use crate::hash::Fnv1a;
+use crate::{Action, Carry, CarryWork, Phase, Plan, SplitOperation, Step, Text};
+
+impl Step {
+    /// Whether the step runs inside a transaction.
+    pub fn transactional(&self) -> bool {
+        !matches!(
+            self.action,
+            Action::CreateIndexConcurrently { .. }
+                | Action::DropIndexConcurrently { .. }
+                | Action::Carry(Carry {
+                    work: CarryWork::BuildIndexes(_) | CarryWork::DropIndexes,
+                    ..
+                })
+        )
+    }
+
+    /// The SQL the step runs, as it would be printed by a plan; the backfill's `{range}`
+    /// stands for the keyset predicate chosen at run time.
+    pub fn statements(&self) -> Vec<&str> {
+        match &self.action {
+            Action::Transaction(statements) => borrow_all(statements),
+            Action::CreateIndexConcurrently { sql, .. } | Action::DropIndexConcurrently { sql, .. } => {
+                vec![sql]
+            }
+            Action::Backfill(backfill) => borrow_all(&backfill.statements),
+            Action::Check(check) => vec![&check.count_sql],
+            Action::Expect(_) => Vec::new(),
+            // In the order they run: the trigger removal comes before the source is dropped,
+            // the trigger installation after it is rebuilt.
+            Action::Split(split) => {
+                let (first, then) = match split.operation {
+                    SplitOperation::DropSource => (&split.statements, &split.preview),
+                    _ => (&split.preview, &split.statements),
+                };
+                first.iter().chain(then.iter()).map(|text| &**text).collect()
+            }
+            Action::Carry(carry) => {
+                let mut statements = vec![&*carry.shape];
+                match &carry.work {
+                    CarryWork::Transaction(sql)
+                    | CarryWork::Backfill { statements: sql, .. }
+                    | CarryWork::Swap { statements: sql, .. }
+                    | CarryWork::Unswap { statements: sql, .. } => statements.extend(borrow_all(sql)),
+                    _ => {}
+                }
+                statements
+            }
+        }
+    }
+}
+
+fn borrow_all(texts: &[Text]) -> Vec<&str> {
+    texts.iter().map(|text| &**text).collect()
+}
+
+impl Plan {
+    /// A checksum over every statement of the plan; the runner refuses to continue a
+    /// migration whose plan changed since it started.
+    pub fn checksum(&self) -> String {
+        // Each text is followed by a 0xff byte, which UTF-8 never contains, so moving text
+        // from one statement to the next changes the checksum.
+        let mut hash = Fnv1a::new();
+        let mut feed = |text: &str| {
+            hash.write(text.as_bytes()).write(&[0xff]);
+        };
+        feed(&self.id);
+        feed(&self.operation);
+        for phase in &self.phases {
+            for step in phase.forward.iter().chain(phase.reverse.iter()) {
+                for statement in step.statements() {
+                    feed(statement);
+                }
+            }
+        }
+        format!("{:016x}", hash.finish())
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = match &self.action {
+            Action::Expect(_) => "catalog check".to_owned(),
+            Action::Check(_) => "data check, no lock beyond ACCESS SHARE".to_owned(),
+            Action::Backfill(_) => format!("{}, one transaction per batch", self.lock),
+            _ if self.transactional() => format!("{}, in a transaction", self.lock),
+            _ => format!("{}, outside a transaction", self.lock),
+        };
+        writeln!(f, "{} [{how}]", self.description)?;
+        for statement in self.statements() {
+            for line in statement.lines() {
+                writeln!(f, "      {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Plan {
+    /// Every phase and reversal with each step's lock and SQL; what `plan` prints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} ({})", self.id, self.operation)?;
+        for line in self.description.lines() {
+            writeln!(f, "  {line}")?;
+        }
+        for phase in Phase::ALL {
+            let plan = self.phase(phase);
+            writeln!(f, "  {phase}: {}", plan.summary)?;
+            for (index, step) in plan.forward.iter().enumerate() {
+                write!(f, "    {}. {step}", index + 1)?;
+            }
+            if !plan.reverse.is_empty() {
+                writeln!(f, "  revert {phase}:")?;
+                for (index, step) in plan.reverse.iter().enumerate() {
+                    write!(f, "    {}. {step}", index + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
