@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::error::Blocker;
-use crate::runner::StepReport;
-use crate::state::Direction;
+use crate::report::StepReport;
+use crate::store::Direction;
 use zdm_plan::{Phase, Step};
 
 /// One thing that happened inside [`Runner`](crate::Runner); see

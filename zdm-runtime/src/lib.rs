@@ -25,24 +25,24 @@
 //! # }
 //! ```
 
-mod backfill;
-mod carry;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod error;
 mod events;
-mod index;
+mod executors;
+mod expect;
+mod report;
 mod runner;
-mod schema_checks;
-mod split;
-mod state;
-mod view;
+mod session;
+mod store;
 
 pub use error::{Blocker, Error, Result};
 pub use events::Event;
-pub use index::{index_build_progress, IndexBuildProgress};
-pub use runner::{connect, database_url, BatchSize, Options, PhaseReport, Runner, StepReport};
-pub use state::{Direction, MigrationState};
+pub use expect::{index_build_progress, IndexBuildProgress};
+pub use report::{PhaseReport, StepReport};
+pub use runner::Runner;
+pub use session::{connect, database_url, BatchSize, Options};
+pub use store::{Direction, MigrationState};
 pub use zdm_macros::zero_downtime;
 pub use zdm_plan::sql::{quote_ident, quote_literal};
 pub use zdm_plan::{

@@ -21,16 +21,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use postgres::Client;
 
 use crate::error::Error;
-use crate::events::Event;
-use crate::runner::{self, BatchSize, Options, Runner};
-use crate::state::{self, Direction, MigrationState};
+use crate::runner::Runner;
+use crate::session::{self, BatchSize, Options};
+use crate::store::{self, Direction, MigrationState};
 use zdm_plan::{Migration, Phase};
 
 /// The process exit codes of the CLI.
+mod progress;
+
 pub mod exit {
     /// Everything asked for was done.
     pub const DONE: u8 = 0;
@@ -261,7 +262,7 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration]) -> Result<(), Failure> {
                 Some(id) => vec![find(migrations, id)?],
                 None => migrations.to_vec(),
             };
-            let mut client = runner::connect(&cli.database_url)?;
+            let mut client = session::connect(&cli.database_url)?;
             let mut work = Vec::new();
             for migration in selected {
                 let state = read_state(&mut client, migration.id())?;
@@ -279,7 +280,7 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration]) -> Result<(), Failure> {
             allow_data_loss,
         } => {
             let migration = find(migrations, id)?;
-            let mut client = runner::connect(&cli.database_url)?;
+            let mut client = session::connect(&cli.database_url)?;
             let state = read_state(&mut client, migration.id())?;
             let phases = reverse_phases(&state, *to);
             if phases.is_empty() {
@@ -312,7 +313,7 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration]) -> Result<(), Failure> {
 
 fn step(cli: &Cli, migrations: &[&dyn Migration], id: &str, phase: Phase) -> Result<(), Failure> {
     let migration = find(migrations, id)?;
-    let client = runner::connect(&cli.database_url)?;
+    let client = session::connect(&cli.database_url)?;
     perform(cli, client, vec![(migration, phase, Direction::Forward)])
 }
 
@@ -326,7 +327,7 @@ fn read_state(client: &mut Client, id: &str) -> Result<MigrationState, Failure> 
     if !exists {
         return Ok(MigrationState::default());
     }
-    Ok(state::load(client, id)?)
+    Ok(store::load(client, id)?)
 }
 
 /// The phases `up --to` runs from `state`: a failed or interrupted phase first, then the
@@ -401,7 +402,7 @@ fn perform(cli: &Cli, client: Client, work: Vec<(&dyn Migration, Phase, Directio
         },
     };
     let mut runner = Runner::new(client, options)?;
-    runner.observe(progress_observer(cli.database_url.clone()));
+    runner.observe(progress::progress_observer(cli.database_url.clone()));
     for (migration, phase, direction) in work {
         let report = match direction {
             Direction::Forward => runner.run(migration, phase)?,
@@ -412,135 +413,8 @@ fn perform(cli: &Cli, client: Client, work: Vec<(&dyn Migration, Phase, Directio
     Ok(())
 }
 
-/// Watches a concurrent index build from a connection of its own (the runner's is busy
-/// with the build) and reports its phase from `pg_stat_progress_create_index` until
-/// stopped: on a spinner on a terminal, as a log line at each change otherwise.
-struct IndexWatch {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl IndexWatch {
-    fn start(database_url: String, index: &'static str, terminal: bool) -> IndexWatch {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let Ok(mut client) = runner::connect(&database_url) else {
-                return;
-            };
-            let spinner = terminal.then(|| {
-                let spinner = ProgressBar::new_spinner();
-                spinner.enable_steady_tick(Duration::from_millis(200));
-                spinner
-            });
-            let mut last = String::new();
-            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(Some(progress)) = crate::index::index_build_progress(&mut client, index) {
-                    let text = progress.to_string();
-                    match &spinner {
-                        Some(spinner) => spinner.set_message(text),
-                        None if text != last => tracing::info!("{text}"),
-                        None => {}
-                    }
-                    last = progress.to_string();
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            if let Some(spinner) = spinner {
-                spinner.finish_and_clear();
-            }
-        });
-        IndexWatch { stop, thread }
-    }
-
-    fn finish(self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.thread.join();
-    }
-}
-
-/// Progress bars on a terminal, log lines otherwise; blocker reports either way.
-fn progress_observer(database_url: String) -> impl FnMut(&Event<'_>) + Send + 'static {
-    let terminal = std::io::stderr().is_terminal();
-    let mut bar: Option<ProgressBar> = None;
-    let mut index_watch: Option<IndexWatch> = None;
-    move |event| match event {
-        Event::StepStarted {
-            migration,
-            phase,
-            step,
-            ..
-        } => {
-            tracing::info!("{migration}: {phase}: {}", step.description);
-            if let zdm_plan::Action::CreateIndexConcurrently { index, .. } = &step.action {
-                index_watch = Some(IndexWatch::start(database_url.clone(), index, terminal));
-            }
-        }
-        Event::BackfillProgress {
-            migration,
-            rows_done,
-            estimate,
-            batch_size,
-            ..
-        } => {
-            if terminal {
-                let bar = bar.get_or_insert_with(|| {
-                    let bar = ProgressBar::new((*estimate).max(*rows_done));
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{msg} [{bar:40}] {pos}/{len} rows, {per_sec}, eta {eta}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                    );
-                    bar.set_message(format!("{migration}: backfill"));
-                    bar
-                });
-                if *rows_done > bar.length().unwrap_or(0) {
-                    bar.set_length(*rows_done);
-                }
-                bar.set_position(*rows_done);
-            } else {
-                tracing::info!(
-                    "{migration}: backfill: {rows_done} of about {estimate} rows (batch {batch_size})"
-                );
-            }
-        }
-        Event::StepFinished { .. } => {
-            if let Some(bar) = bar.take() {
-                bar.finish_and_clear();
-            }
-            if let Some(watch) = index_watch.take() {
-                watch.finish();
-            }
-        }
-        Event::LockWait {
-            migration,
-            step,
-            attempt,
-            blockers,
-            retry_in,
-        } => {
-            let who = if blockers.is_empty() {
-                "no session holds a conflicting lock any more".to_owned()
-            } else {
-                blockers
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
-            tracing::warn!(
-                "{migration}: \"{}\" timed out waiting for its lock (attempt {attempt}), retrying in {} ms; blocked by {who}",
-                step.description,
-                retry_in.as_millis()
-            );
-        }
-        _ => {}
-    }
-}
-
 fn status(cli: &Cli, migrations: &[&dyn Migration], json: bool) -> Result<(), Failure> {
-    let mut client = runner::connect(&cli.database_url)?;
+    let mut client = session::connect(&cli.database_url)?;
     let mut states = Vec::new();
     for migration in migrations {
         states.push((*migration, read_state(&mut client, migration.id())?));

@@ -15,19 +15,10 @@
 use postgres::Transaction;
 
 use crate::error::{Error, Result};
-use crate::runner::{short_transaction, Runner, StepContext};
-use crate::state;
+use crate::session::{short_transaction, Session, StepContext};
+use crate::store;
 use zdm_plan::sql::quote_ident;
 use zdm_plan::{Split, SplitOperation, SplitTarget};
-
-/// Where contract keeps the definition of the tables it drops. Created on first use, so
-/// the state schema of runners that never split a table stays as it was.
-const SNAPSHOTS: &str = "CREATE TABLE IF NOT EXISTS zdm.split_snapshots (
-    migration  text PRIMARY KEY,
-    source     text NOT NULL,
-    statements text[] NOT NULL,
-    taken_at   timestamptz NOT NULL DEFAULT now()
-)";
 
 /// The privileges granted on table `$1` to others than its owner, as `GRANT` statements
 /// on `$2`.
@@ -38,11 +29,11 @@ const GRANTS: &str = "SELECT format('GRANT %s ON %s TO %s%s', p.privilege_type, 
     WHERE c.oid = to_regclass($1) AND p.grantee <> c.relowner \
     ORDER BY 1";
 
-pub(crate) fn run(runner: &mut Runner, context: &StepContext, split: &Split) -> Result<u32> {
+pub(crate) fn run(session: &mut Session, context: &StepContext, split: &Split) -> Result<u32> {
     match split.operation {
-        SplitOperation::CreateTargets => create_targets(runner, context, split),
-        SplitOperation::DropSource => drop_source(runner, context, split),
-        SplitOperation::RestoreSource => restore_source(runner, context, split),
+        SplitOperation::CreateTargets => create_targets(session, context, split),
+        SplitOperation::DropSource => drop_source(session, context, split),
+        SplitOperation::RestoreSource => restore_source(session, context, split),
     }
 }
 
@@ -79,12 +70,12 @@ impl SourceColumn {
 /// retrying lock timeouts like every other step. `work` refuses by returning `Ok(Err(…))`:
 /// the transaction is then rolled back and the refusal returned.
 fn transaction(
-    runner: &mut Runner,
+    session: &mut Session,
     context: &StepContext,
     mut work: impl FnMut(&mut Transaction<'_>) -> Result<Result<(), Error>, postgres::Error>,
 ) -> Result<u32> {
     let mut refusal = None;
-    let retries = runner.with_lock_retries(context, |client, options| {
+    let retries = session.with_lock_retries(context, |client, options| {
         refusal = None;
         let mut transaction = short_transaction(client, options)?;
         if let Err(error) = work(&mut transaction)? {
@@ -92,7 +83,7 @@ fn transaction(
             // Dropping the transaction rolls it back.
             return Ok(());
         }
-        state::advance_in(&mut transaction, &context.plan.id, context.index)?;
+        store::advance_in(&mut transaction, &context.plan.id, context.index)?;
         transaction.commit()
     })?;
     match refusal {
@@ -178,30 +169,42 @@ fn layout_problem(
     columns: &[SourceColumn],
     key: Option<&(String, Vec<String>)>,
 ) -> Option<Error> {
+    key_problem(context, split, key)
+        .or_else(|| assignment_problem(context, split, columns))
+        .or_else(|| special_column_problem(context, split, columns))
+}
+
+/// The source must have the primary key the declaration names, which the new tables share.
+fn key_problem(context: &StepContext, split: &Split, key: Option<&(String, Vec<String>)>) -> Option<Error> {
     let source_q = quote_ident(&split.source);
     let declared_key = quoted_list(split.key.iter().map(|name| &**name));
     match key {
-        None => {
-            return Some(drift(
-                context,
-                format!("a primary key ({declared_key}) on {source_q}, which the new tables share"),
-                "no primary key".to_owned(),
-            ))
-        }
+        None => Some(drift(
+            context,
+            format!("a primary key ({declared_key}) on {source_q}, which the new tables share"),
+            "no primary key".to_owned(),
+        )),
         Some((_, live)) => {
             let mut live_sorted: Vec<&str> = live.iter().map(String::as_str).collect();
             let mut declared_sorted = split.key.to_vec();
             live_sorted.sort_unstable();
             declared_sorted.sort_unstable();
-            if live_sorted != declared_sorted {
-                return Some(drift(
+            (live_sorted != declared_sorted).then(|| {
+                drift(
                     context,
                     format!("the primary key of {source_q} to be ({declared_key}), as `key` says"),
                     format!("primary key ({})", quoted_list(live.iter().map(String::as_str))),
-                ));
-            }
+                )
+            })
         }
     }
+}
+
+/// Every column other than the key goes to exactly one new table, since the source is
+/// dropped at contract.
+fn assignment_problem(context: &StepContext, split: &Split, columns: &[SourceColumn]) -> Option<Error> {
+    let source_q = quote_ident(&split.source);
+    let declared_key = quoted_list(split.key.iter().map(|name| &**name));
     let listed: Vec<&str> = split
         .targets
         .iter()
@@ -240,6 +243,12 @@ fn layout_problem(
             found.join(", and "),
         ));
     }
+    None
+}
+
+/// Identity and generated columns refuse the values the sync copies.
+fn special_column_problem(context: &StepContext, split: &Split, columns: &[SourceColumn]) -> Option<Error> {
+    let source_q = quote_ident(&split.source);
     let special: Vec<String> = columns
         .iter()
         .filter_map(|column| {
@@ -283,9 +292,9 @@ fn create_table_sql(split: &Split, target: &SplitTarget, columns: &[SourceColumn
     )
 }
 
-fn create_targets(runner: &mut Runner, context: &StepContext, split: &Split) -> Result<u32> {
+fn create_targets(session: &mut Session, context: &StepContext, split: &Split) -> Result<u32> {
     let source_q = quote_ident(&split.source);
-    transaction(runner, context, |transaction| {
+    transaction(session, context, |transaction| {
         // The definition read below stays the definition until the tables are created.
         transaction.batch_execute(&format!("LOCK TABLE {source_q} IN ACCESS SHARE MODE"))?;
         let columns = source_columns(transaction, &source_q)?;
@@ -353,9 +362,9 @@ fn snapshot(
     Ok(statements)
 }
 
-fn drop_source(runner: &mut Runner, context: &StepContext, split: &Split) -> Result<u32> {
+fn drop_source(session: &mut Session, context: &StepContext, split: &Split) -> Result<u32> {
     let source_q = quote_ident(&split.source);
-    transaction(runner, context, |transaction| {
+    transaction(session, context, |transaction| {
         if !exists(transaction, &source_q)? {
             return Ok(Err(drift(
                 context,
@@ -384,7 +393,7 @@ fn drop_source(runner: &mut Runner, context: &StepContext, split: &Split) -> Res
             )?
             .get(0);
         let statements = snapshot(transaction, &source_q, &qualified)?;
-        transaction.batch_execute(SNAPSHOTS)?;
+        store::ensure_split_snapshots(transaction)?;
         transaction.execute(
             "INSERT INTO zdm.split_snapshots (migration, source, statements) VALUES ($1, $2, $3) \
              ON CONFLICT (migration) DO UPDATE SET source = EXCLUDED.source, \
@@ -423,9 +432,9 @@ fn drop_source(runner: &mut Runner, context: &StepContext, split: &Split) -> Res
     })
 }
 
-fn restore_source(runner: &mut Runner, context: &StepContext, split: &Split) -> Result<u32> {
+fn restore_source(session: &mut Session, context: &StepContext, split: &Split) -> Result<u32> {
     let source_q = quote_ident(&split.source);
-    transaction(runner, context, |transaction| {
+    transaction(session, context, |transaction| {
         // A source still there was never dropped (contract failed before its last step):
         // only the triggers are missing, if anything.
         if !exists(transaction, &source_q)? {

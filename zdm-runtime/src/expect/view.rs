@@ -42,7 +42,7 @@ pub(crate) fn check_view_of_table_or_absent(
     let found = if kind == "v" {
         format!("a view of that name reading {}", list(&reads))
     } else {
-        format!("a {} of that name", crate::index::relation_kind(&kind))
+        format!("a {} of that name", super::index::relation_kind(&kind))
     };
     Err(Error::Drift {
         migration: plan.id.to_string(),

@@ -12,8 +12,8 @@ use postgres::Transaction;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::runner::{short_transaction, BatchSize, Runner, StepContext};
-use crate::state;
+use crate::session::{short_transaction, BatchSize, Session, StepContext};
+use crate::store;
 use zdm_plan::sql::{quote_ident, quote_literal};
 use zdm_plan::Backfill;
 
@@ -33,29 +33,29 @@ struct KeyColumn {
     ty: String,
 }
 
-pub(crate) fn run(runner: &mut Runner, context: &StepContext, spec: &Backfill) -> Result<Outcome> {
-    run_statements(runner, context, &spec.table, &spec.statements)
+pub(crate) fn run(session: &mut Session, context: &StepContext, spec: &Backfill) -> Result<Outcome> {
+    run_statements(session, context, &spec.table, &spec.statements)
 }
 
 /// [`run`] over statements composed at run time.
 pub(crate) fn run_statements(
-    runner: &mut Runner,
+    session: &mut Session,
     context: &StepContext,
     table: &str,
     statements: &[impl AsRef<str>],
 ) -> Result<Outcome> {
-    let key = primary_key(runner, context, table)?;
+    let key = primary_key(session, context, table)?;
     // `{key}` in a statement: the key columns, for statements that record the rows they fill.
     let key_list = key
         .iter()
         .map(|column| column.name.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let state = state::load(runner.client(), &context.plan.id)?;
+    let state = store::load(session.client(), &context.plan.id)?;
     let mut cursor = state.cursor;
-    let estimate = row_estimate(runner, context, table)?;
+    let estimate = row_estimate(session, context, table)?;
     let mut rows_done = u64::try_from(state.rows_done).unwrap_or(0);
-    let mut batch = match runner.options().batch {
+    let mut batch = match session.options().batch {
         BatchSize::Fixed(size) => size.max(1),
         BatchSize::Target(_) => FIRST_ADAPTIVE_BATCH,
     };
@@ -69,7 +69,7 @@ pub(crate) fn run_statements(
         let mut rows = 0u64;
         let mut next_cursor = None;
         let after = cursor.as_deref().map(|values| row_bound(&key, ">", values));
-        outcome.lock_retries += runner.with_lock_retries(context, |client, options| {
+        outcome.lock_retries += session.with_lock_retries(context, |client, options| {
             let mut transaction = short_transaction(client, options)?;
             let upper = batch_upper_bound(&mut transaction, table, &key, after.as_deref(), batch)?;
             let mut range = after.clone().unwrap_or_else(|| "true".to_owned());
@@ -88,9 +88,9 @@ pub(crate) fn run_statements(
             }
             match &upper {
                 Some(upper) => {
-                    state::checkpoint(&mut transaction, &context.plan.id, upper, rows as i64)?;
+                    store::checkpoint(&mut transaction, &context.plan.id, upper, rows as i64)?;
                 }
-                None => state::advance_in(&mut transaction, &context.plan.id, context.index)?,
+                None => store::advance_in(&mut transaction, &context.plan.id, context.index)?,
             }
             transaction.commit()?;
             last_batch = upper.is_none();
@@ -99,7 +99,7 @@ pub(crate) fn run_statements(
         })?;
         outcome.rows += rows;
         rows_done += rows;
-        runner.emit(Event::BackfillProgress {
+        session.emit(Event::BackfillProgress {
             migration: &context.plan.id,
             step: context.step,
             rows_done,
@@ -110,7 +110,7 @@ pub(crate) fn run_statements(
             return Ok(outcome);
         }
         cursor = next_cursor;
-        if let BatchSize::Target(target) = runner.options().batch {
+        if let BatchSize::Target(target) = session.options().batch {
             batch = adapt(batch, started.elapsed(), target);
         }
     }
@@ -171,8 +171,8 @@ fn row_bound(key: &[KeyColumn], op: &str, values: &[String]) -> String {
     format!("({columns}) {op} ({literals})")
 }
 
-fn primary_key(runner: &mut Runner, context: &StepContext, table: &str) -> Result<Vec<KeyColumn>> {
-    let rows = runner
+fn primary_key(session: &mut Session, context: &StepContext, table: &str) -> Result<Vec<KeyColumn>> {
+    let rows = session
         .client()
         .query(
             "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
@@ -201,8 +201,8 @@ fn primary_key(runner: &mut Runner, context: &StepContext, table: &str) -> Resul
 }
 
 /// The planner's row count of `table`, for progress; 0 when the table was never analyzed.
-fn row_estimate(runner: &mut Runner, context: &StepContext, table: &str) -> Result<u64> {
-    let estimate: f32 = runner
+fn row_estimate(session: &mut Session, context: &StepContext, table: &str) -> Result<u64> {
+    let estimate: f32 = session
         .client()
         .query_one(
             "SELECT coalesce((SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)), 0)",

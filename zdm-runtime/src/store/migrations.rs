@@ -1,5 +1,5 @@
-//! The state store: one row per migration in `zdm.migrations`, written in the same
-//! transaction as the work it records, so the row never claims more than was done.
+//! `zdm.migrations`: one row per migration, written in the same transaction as the work it
+//! records, so the row never claims more than was done.
 
 use postgres::{Client, GenericClient};
 
@@ -42,26 +42,6 @@ pub struct MigrationState {
     pub error: Option<String>,
     /// The checksum of the plan that started the migration.
     pub plan_checksum: Option<String>,
-}
-
-const SCHEMA: &str = "\
-CREATE SCHEMA IF NOT EXISTS zdm;
-CREATE TABLE IF NOT EXISTS zdm.migrations (
-    id            text PRIMARY KEY,
-    operation     text NOT NULL,
-    completed     text,
-    running       text,
-    direction     text,
-    step          integer NOT NULL DEFAULT 0,
-    rows_done     bigint NOT NULL DEFAULT 0,
-    cursor        text[],
-    error         text,
-    plan_checksum text NOT NULL,
-    updated_at    timestamptz NOT NULL DEFAULT now()
-);";
-
-pub(crate) fn ensure_schema(client: &mut Client) -> Result<()> {
-    client.batch_execute(SCHEMA).map_err(Error::State)
 }
 
 fn phase_from_column(value: Option<String>) -> Option<Phase> {

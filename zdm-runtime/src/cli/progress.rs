@@ -1,0 +1,137 @@
+//! What the CLI shows while a phase runs: progress bars on a terminal, log lines otherwise,
+//! and blocker reports either way.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::events::Event;
+use crate::session;
+
+/// Watches a concurrent index build from a connection of its own (the runner's is busy
+/// with the build) and reports its phase from `pg_stat_progress_create_index` until
+/// stopped: on a spinner on a terminal, as a log line at each change otherwise.
+struct IndexWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl IndexWatch {
+    fn start(database_url: String, index: &'static str, terminal: bool) -> IndexWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let Ok(mut client) = session::connect(&database_url) else {
+                return;
+            };
+            let spinner = terminal.then(|| {
+                let spinner = ProgressBar::new_spinner();
+                spinner.enable_steady_tick(Duration::from_millis(200));
+                spinner
+            });
+            let mut last = String::new();
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(Some(progress)) = crate::expect::index_build_progress(&mut client, index) {
+                    let text = progress.to_string();
+                    match &spinner {
+                        Some(spinner) => spinner.set_message(text),
+                        None if text != last => tracing::info!("{text}"),
+                        None => {}
+                    }
+                    last = progress.to_string();
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            if let Some(spinner) = spinner {
+                spinner.finish_and_clear();
+            }
+        });
+        IndexWatch { stop, thread }
+    }
+
+    fn finish(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
+
+/// Progress bars on a terminal, log lines otherwise; blocker reports either way.
+pub(super) fn progress_observer(database_url: String) -> impl FnMut(&Event<'_>) + Send + 'static {
+    let terminal = std::io::stderr().is_terminal();
+    let mut bar: Option<ProgressBar> = None;
+    let mut index_watch: Option<IndexWatch> = None;
+    move |event| match event {
+        Event::StepStarted {
+            migration,
+            phase,
+            step,
+            ..
+        } => {
+            tracing::info!("{migration}: {phase}: {}", step.description);
+            if let zdm_plan::Action::CreateIndexConcurrently { index, .. } = &step.action {
+                index_watch = Some(IndexWatch::start(database_url.clone(), index, terminal));
+            }
+        }
+        Event::BackfillProgress {
+            migration,
+            rows_done,
+            estimate,
+            batch_size,
+            ..
+        } => {
+            if terminal {
+                let bar = bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::new((*estimate).max(*rows_done));
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{msg} [{bar:40}] {pos}/{len} rows, {per_sec}, eta {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar.set_message(format!("{migration}: backfill"));
+                    bar
+                });
+                if *rows_done > bar.length().unwrap_or(0) {
+                    bar.set_length(*rows_done);
+                }
+                bar.set_position(*rows_done);
+            } else {
+                tracing::info!(
+                    "{migration}: backfill: {rows_done} of about {estimate} rows (batch {batch_size})"
+                );
+            }
+        }
+        Event::StepFinished { .. } => {
+            if let Some(bar) = bar.take() {
+                bar.finish_and_clear();
+            }
+            if let Some(watch) = index_watch.take() {
+                watch.finish();
+            }
+        }
+        Event::LockWait {
+            migration,
+            step,
+            attempt,
+            blockers,
+            retry_in,
+        } => {
+            let who = if blockers.is_empty() {
+                "no session holds a conflicting lock any more".to_owned()
+            } else {
+                blockers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            tracing::warn!(
+                "{migration}: \"{}\" timed out waiting for its lock (attempt {attempt}), retrying in {} ms; blocked by {who}",
+                step.description,
+                retry_in.as_millis()
+            );
+        }
+        _ => {}
+    }
+}

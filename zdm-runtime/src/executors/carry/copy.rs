@@ -1,0 +1,275 @@
+//! The steps between inspect and the swap: the new column, the type changed in place, the
+//! backfill and the refill, the carried indexes.
+
+use super::record::{ObjectKind, Outcome, Record, Stage};
+use crate::error::{Error, Result};
+use crate::executors::backfill;
+use crate::session::{Session, StepContext};
+use zdm_plan::sql::quote_ident;
+use zdm_plan::{Carry, CarryTarget, Text};
+
+pub(super) fn add_column(
+    session: &mut Session,
+    context: &StepContext,
+    carry: &'static Carry,
+    record: &Record,
+) -> Result<Outcome> {
+    let sql = format!(
+        "ALTER TABLE {} ADD COLUMN {} {}",
+        carry.table,
+        quote_ident(&carry.new_column),
+        record.column_definition(CarryTarget::New)
+    );
+    let retries = session.in_transaction(context, |transaction| {
+        transaction.batch_execute(&sql)?;
+        super::record::set_stage(transaction, context, Stage::Added)
+    })?;
+    Ok(Outcome::done(retries))
+}
+
+pub(super) fn alter_in_place(
+    session: &mut Session,
+    context: &StepContext,
+    carry: &'static Carry,
+    record: &Record,
+) -> Result<Outcome> {
+    if !record.in_place {
+        context.advance(session)?;
+        return Ok(Outcome::done(0).noted(format!(
+            "skipped: {} → {} needs a copy",
+            record.old_type, record.new_type
+        )));
+    }
+    let table = &carry.table;
+    let column = quote_ident(&carry.column);
+    let mut statements = vec![format!(
+        "ALTER TABLE {table} ALTER COLUMN {column} TYPE {}",
+        record.column_definition(CarryTarget::New)
+    )];
+    if let Some(default) = &record.new_default {
+        statements.push(format!(
+            "ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {default}"
+        ));
+    }
+    let retries = in_transaction_to(session, context, &statements, Stage::Altered)?;
+    Ok(Outcome::done(retries).noted(format!(
+        "in place: {} → {} is binary-coercible and rebuilds no index, so only the catalog changes; \
+         sync, backfill and contract have nothing to do",
+        record.old_type, record.new_type
+    )))
+}
+
+pub(super) fn restore_in_place(
+    session: &mut Session,
+    context: &StepContext,
+    carry: &'static Carry,
+    record: &Record,
+) -> Result<Outcome> {
+    if !record.in_place || record.stage != Stage::Altered {
+        context.advance(session)?;
+        return Ok(Outcome::done(0).noted("nothing to restore: the type was not changed in place"));
+    }
+    let table = &carry.table;
+    let column = quote_ident(&carry.column);
+    let mut statements = vec![format!(
+        "ALTER TABLE {table} ALTER COLUMN {column} TYPE {}",
+        record.column_definition(CarryTarget::Original)
+    )];
+    statements.push(match &record.old_default {
+        Some(default) => format!("ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {default}"),
+        None => format!("ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT"),
+    });
+    let retries = in_transaction_to(session, context, &statements, Stage::Inspected)?;
+    Ok(Outcome::done(retries))
+}
+
+/// Runs `statements` in one step's transaction that also moves the swap to `stage`.
+fn in_transaction_to(
+    session: &mut Session,
+    context: &StepContext,
+    statements: &[String],
+    stage: Stage,
+) -> Result<u32> {
+    session.in_transaction(context, |transaction| {
+        for statement in statements {
+            transaction.batch_execute(statement)?;
+        }
+        super::record::set_stage(transaction, context, stage)
+    })
+}
+
+/// The plan's statements with the recorded old type filled in.
+pub(super) fn statements(
+    session: &mut Session,
+    context: &StepContext,
+    record: &Record,
+    statements: &[Text],
+) -> Result<Outcome> {
+    let statements: Vec<String> = statements.iter().map(|sql| record.substitute(sql)).collect();
+    let retries = session.in_transaction(context, |transaction| {
+        for statement in &statements {
+            transaction.batch_execute(statement)?;
+        }
+        Ok(())
+    })?;
+    Ok(Outcome::done(retries))
+}
+
+pub(super) fn backfill(
+    session: &mut Session,
+    context: &StepContext,
+    carry: &'static Carry,
+    record: &Record,
+    statements: &[Text],
+    refill: bool,
+) -> Result<Outcome> {
+    if refill && record.stage != Stage::Unswapped {
+        context.advance(session)?;
+        return Ok(Outcome::done(0).noted("nothing to refill: the old column was never dropped"));
+    }
+    let statements: Vec<String> = statements.iter().map(|sql| record.substitute(sql)).collect();
+    let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+    let outcome = backfill::run_statements(session, context, &carry.table, &statements)?;
+    Ok(Outcome {
+        rows: outcome.rows,
+        lock_retries: outcome.lock_retries,
+        already_done: false,
+        note: None,
+    })
+}
+
+/// Builds every carried index concurrently, dropping an INVALID leftover of a killed
+/// build first; a UNIQUE constraint of the original column is attached to its index.
+pub(super) fn build_indexes(
+    session: &mut Session,
+    context: &StepContext,
+    carry: &'static Carry,
+    record: &Record,
+    target: CarryTarget,
+) -> Result<Outcome> {
+    let table = &carry.table;
+    let mut outcome = Outcome::done(0);
+    let mut built = 0;
+    for object in record.objects.iter().filter(|object| object.kind.is_index()) {
+        let name = object.name_for(target);
+        let exists_as_constraint = super::constraints::names(session, context, table)?
+            .iter()
+            .any(|existing| existing == name);
+        if object.kind == ObjectKind::Unique && target == CarryTarget::Original && exists_as_constraint {
+            continue;
+        }
+        let sql = object.create_index(table, target, true);
+        if !session.create_index_concurrently(context, name, &sql)? {
+            built += 1;
+        }
+        if object.kind == ObjectKind::Unique && target == CarryTarget::Original {
+            let sql = format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {} UNIQUE USING INDEX {}{}",
+                quote_ident(name),
+                quote_ident(name),
+                object.attributes
+            );
+            outcome.lock_retries +=
+                session.transaction(context, |transaction| transaction.batch_execute(&sql))?;
+        }
+    }
+    context.advance(session)?;
+    outcome.already_done = built == 0 && record.objects.iter().any(|object| object.kind.is_index());
+    Ok(outcome)
+}
+
+pub(super) fn drop_indexes(session: &mut Session, context: &StepContext, record: &Record) -> Result<Outcome> {
+    let mut retries = 0;
+    for object in record.objects.iter().filter(|object| object.kind.is_index()) {
+        let sql = format!(
+            "DROP INDEX CONCURRENTLY IF EXISTS {}",
+            quote_ident(&object.carried_name)
+        );
+        retries += session.outside_transaction(context, &sql)?;
+    }
+    context.advance(session)?;
+    Ok(Outcome::done(retries))
+}
+
+/// Counts the rows whose value the `up` conversion cannot turn into the new type, with a
+/// few of them, before anything is copied. The conversion runs in a function of the
+/// runner's own session (`pg_temp`), once per row, catching the error of each.
+pub(super) fn check_convertible(
+    session: &mut Session,
+    context: &StepContext,
+    carry: &'static Carry,
+    record: &Record,
+    conversion: &str,
+) -> Result<Outcome> {
+    let table = &carry.table;
+    let column_q = quote_ident(&carry.column);
+    let function = format!(
+        "CREATE OR REPLACE FUNCTION pg_temp.zdm_convertible(anyelement) RETURNS boolean \
+         LANGUAGE plpgsql AS {}",
+        zdm_plan::sql::dollar_quote(&format!(
+            "\nDECLARE converted {};\n\
+             BEGIN\n  converted := {conversion};\n  RETURN true;\n\
+             EXCEPTION WHEN OTHERS THEN\n  RETURN false;\nEND\n",
+            record.new_type
+        ))
+    );
+    let client = session.client();
+    client
+        .batch_execute(&function)
+        .map_err(|error| context.failed(error))?;
+    let counted = client.query_one(
+        format!("SELECT count(*) FROM {table} WHERE NOT pg_temp.zdm_convertible({column_q})").as_str(),
+        &[],
+    );
+    let count: i64 = match counted {
+        Ok(row) => row.get(0),
+        Err(error) => {
+            let _ = client.batch_execute("DROP FUNCTION IF EXISTS pg_temp.zdm_convertible(anyelement)");
+            return Err(context.failed(error));
+        }
+    };
+    let found = if count > 0 {
+        samples(
+            session,
+            context,
+            &format!(
+                "SELECT zdm_row::text FROM {table} AS zdm_row \
+                 WHERE NOT pg_temp.zdm_convertible(zdm_row.{column_q}) LIMIT 5"
+            ),
+        )
+    } else {
+        Ok(Vec::new())
+    };
+    let _ = session
+        .client()
+        .batch_execute("DROP FUNCTION IF EXISTS pg_temp.zdm_convertible(anyelement)");
+    let found = found?;
+    if count > 0 {
+        return Err(Error::Precondition {
+            migration: context.plan.id.to_string(),
+            phase: context.phase,
+            expectation: format!(
+                "every value of {table}.{column_q} convertible to {} by `up`",
+                record.new_type
+            ),
+            count,
+            samples: found,
+        });
+    }
+    context.advance(session)?;
+    Ok(Outcome::done(0))
+}
+
+/// The first column of each row `sql` returns, as text, for refusal messages.
+pub(super) fn samples(session: &mut Session, context: &StepContext, sql: &str) -> Result<Vec<String>> {
+    Ok(session
+        .client()
+        .query(sql, &[])
+        .map_err(|error| context.failed(error))?
+        .iter()
+        .map(|row| {
+            row.get::<_, Option<String>>(0)
+                .unwrap_or_else(|| "NULL".to_owned())
+        })
+        .collect())
+}

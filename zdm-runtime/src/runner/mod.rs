@@ -1,0 +1,181 @@
+//! The runner: executes the phases of a plan against a live database in order, one step at
+//! a time, recording progress in the `zdm` schema. It owns phase order, resume, the
+//! checksum and the state row; what a step does is its executor's business.
+
+mod order;
+
+use postgres::Client;
+
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::executors;
+use crate::report::PhaseReport;
+use crate::session::{self, Options, Session, StepContext};
+use crate::store::{self, Direction, MigrationState};
+use zdm_plan::{Migration, Phase, Plan};
+
+/// The key of the session-level advisory lock that keeps two runners apart ("zdm").
+const RUNNER_LOCK_KEY: i64 = 0x007a_646d;
+
+/// Executes migrations against one database. Holds a session-level advisory lock for its
+/// whole life, so a second runner on the same database is refused.
+pub struct Runner {
+    session: Session,
+}
+
+impl Runner {
+    /// Connects to `url`, checks the server version, takes the runner lock and creates the
+    /// `zdm` state schema if needed.
+    pub fn connect(url: &str, options: Options) -> Result<Runner> {
+        Runner::new(session::connect(url)?, options)
+    }
+
+    /// Like [`Runner::connect`], over a client the caller opened.
+    pub fn new(mut client: Client, options: Options) -> Result<Runner> {
+        session::check_server_version(&mut client)?;
+        // Idempotent steps (`DROP … IF EXISTS`) would otherwise print NOTICEs; a session
+        // that asked for more (debug messages) keeps its setting.
+        client
+            .batch_execute(
+                "DO $$ BEGIN IF current_setting('client_min_messages') = 'notice' THEN \
+                 PERFORM set_config('client_min_messages', 'warning', false); END IF; END $$",
+            )
+            .map_err(Error::State)?;
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&RUNNER_LOCK_KEY])
+            .map_err(Error::State)?
+            .get(0);
+        if !locked {
+            return Err(Error::Busy {
+                holder: runner_lock_holder(&mut client)?,
+            });
+        }
+        store::ensure_schema(&mut client)?;
+        Ok(Runner {
+            session: Session::new(client, options),
+        })
+    }
+
+    /// Calls `observer` with every [`Event`]: steps starting and finishing, lock waits with
+    /// the sessions blocking them, backfill progress.
+    pub fn observe(&mut self, observer: impl FnMut(&Event<'_>) + Send + 'static) {
+        self.session.observe(Box::new(observer));
+    }
+
+    /// The connection, for callers that want to look at the database between phases.
+    pub fn client(&mut self) -> &mut Client {
+        self.session.client()
+    }
+
+    /// The settings in force.
+    pub fn options(&self) -> &Options {
+        self.session.options()
+    }
+
+    /// Where a migration stands.
+    pub fn state(&mut self, migration: &dyn Migration) -> Result<MigrationState> {
+        store::load(self.session.client(), migration.id())
+    }
+
+    /// Runs one phase. It must be the phase after the last completed one, or the phase
+    /// whose earlier run failed or was interrupted, which resumes at the step it stopped.
+    pub fn run(&mut self, migration: &dyn Migration, phase: Phase) -> Result<PhaseReport> {
+        self.execute(migration.plan(), phase, Direction::Forward)
+    }
+
+    /// Undoes one phase: the last completed one, or one whose run failed or was
+    /// interrupted.
+    pub fn revert(&mut self, migration: &dyn Migration, phase: Phase) -> Result<PhaseReport> {
+        self.execute(migration.plan(), phase, Direction::Reverse)
+    }
+
+    /// Runs every phase not yet completed, up to and including `last`.
+    pub fn run_to(&mut self, migration: &dyn Migration, last: Phase) -> Result<Vec<PhaseReport>> {
+        let mut reports = Vec::new();
+        loop {
+            let state = self.state(migration)?;
+            let next = match (state.running, state.completed) {
+                (Some((phase, Direction::Forward)), _) => phase,
+                (_, None) => Phase::Expand,
+                (_, Some(done)) if done >= last => return Ok(reports),
+                (_, Some(done)) => done.next().expect("a phase before `last` has a successor"),
+            };
+            if next > last {
+                return Ok(reports);
+            }
+            reports.push(self.run(migration, next)?);
+        }
+    }
+
+    fn execute(&mut self, plan: &'static Plan, phase: Phase, direction: Direction) -> Result<PhaseReport> {
+        let session = &mut self.session;
+        let checksum = plan.checksum();
+        let state = store::load(session.client(), &plan.id)?;
+        order::check_order(plan, &state, phase, direction, &checksum)?;
+        let resumed = state.running == Some((phase, direction));
+        let first_step = if resumed { state.step as usize } else { 0 };
+        if !resumed {
+            store::begin(session.client(), plan, phase, direction, &checksum)?;
+        }
+        let steps = match direction {
+            Direction::Forward => &plan.phase(phase).forward,
+            Direction::Reverse => &plan.phase(phase).reverse,
+        };
+        let mut report = PhaseReport {
+            phase,
+            direction,
+            resumed,
+            steps: Vec::new(),
+        };
+        session.emit(Event::PhaseStarted {
+            migration: &plan.id,
+            phase,
+            direction,
+            resumed,
+            steps: steps.len().saturating_sub(first_step),
+        });
+        for (index, step) in steps.iter().enumerate().skip(first_step) {
+            let context = StepContext {
+                plan,
+                phase,
+                index,
+                step,
+            };
+            session.emit(Event::StepStarted {
+                migration: &plan.id,
+                phase,
+                index,
+                step,
+            });
+            match executors::run(session, &context) {
+                Ok(step_report) => {
+                    session.emit(Event::StepFinished {
+                        migration: &plan.id,
+                        report: &step_report,
+                    });
+                    report.steps.push(step_report);
+                }
+                Err(error) => {
+                    // The state row keeps the phase as running, so the next call resumes or
+                    // reverts it; the message is kept for `status`.
+                    let _ = store::record_error(session.client(), &plan.id, &error.to_string());
+                    return Err(error);
+                }
+            }
+        }
+        store::finish(session.client(), &plan.id, phase, direction)?;
+        Ok(report)
+    }
+}
+
+fn runner_lock_holder(client: &mut Client) -> Result<i32> {
+    let row = client
+        .query_opt(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1 \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[&RUNNER_LOCK_KEY],
+        )
+        .map_err(Error::State)?;
+    Ok(row.map(|row| row.get(0)).unwrap_or(0))
+}

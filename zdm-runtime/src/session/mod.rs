@@ -1,0 +1,121 @@
+//! The session every step runs in: one connection, the lock policy it is used under, and
+//! the events it reports. Executors receive a [`Session`] and the [`StepContext`] of their
+//! step; neither knows the runner, which owns the order of phases and steps.
+
+mod blockers;
+mod concurrent;
+mod connect;
+mod locks;
+
+use std::time::Duration;
+
+use postgres::Client;
+
+use crate::error::{describe, Error, Result};
+use crate::events::Event;
+use zdm_plan::{Phase, Plan, Step};
+
+pub(crate) use connect::check_server_version;
+pub use connect::{connect, database_url};
+pub(crate) use locks::short_transaction;
+
+/// How many rows a backfill batch touches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BatchSize {
+    /// Always this many primary-key values per batch.
+    Fixed(u32),
+    /// Adapt the batch so that each takes about this long.
+    Target(Duration),
+}
+
+/// The lock policy and batch settings of a runner.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long one statement may wait for a lock before the step is rolled back and
+    /// retried. Anything queued behind a waiting `ACCESS EXCLUSIVE` request waits too, so
+    /// this bounds how long the application can be stalled by a step.
+    pub lock_timeout: Duration,
+    /// How long one statement of a transactional step may run.
+    pub statement_timeout: Duration,
+    /// The total time a step may spend retrying lock timeouts before it gives up.
+    pub lock_budget: Duration,
+    /// Batch sizing of backfills.
+    pub batch: BatchSize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            lock_timeout: Duration::from_secs(1),
+            statement_timeout: Duration::from_secs(15 * 60),
+            lock_budget: Duration::from_secs(60),
+            batch: BatchSize::Target(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Receives the session's [`Event`]s.
+pub(crate) type Observer = Box<dyn FnMut(&Event<'_>) + Send>;
+
+/// A connection under the lock policy.
+pub(crate) struct Session {
+    client: Client,
+    options: Options,
+    observer: Option<Observer>,
+    /// While a concurrent index build or drop runs: when it started (server clock), since
+    /// the transactions older than it are what it waits for.
+    concurrent_since: Option<String>,
+}
+
+impl Session {
+    pub(crate) fn new(client: Client, options: Options) -> Session {
+        Session {
+            client,
+            options,
+            observer: None,
+            concurrent_since: None,
+        }
+    }
+
+    pub(crate) fn observe(&mut self, observer: Observer) {
+        self.observer = Some(observer);
+    }
+
+    pub(crate) fn emit(&mut self, event: Event<'_>) {
+        if let Some(observer) = &mut self.observer {
+            observer(&event);
+        }
+    }
+
+    pub(crate) fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
+    }
+}
+
+/// Where the runner is in a plan; passed to the executor of one step.
+pub(crate) struct StepContext {
+    pub(crate) plan: &'static Plan,
+    pub(crate) phase: Phase,
+    pub(crate) index: usize,
+    pub(crate) step: &'static Step,
+}
+
+impl StepContext {
+    pub(crate) fn failed(&self, source: postgres::Error) -> Error {
+        Error::Step {
+            migration: self.plan.id.to_string(),
+            step: self.step.description.to_string(),
+            message: describe(&source),
+            source,
+        }
+    }
+
+    /// Records that this step is done, for steps whose work is not transactional.
+    pub(crate) fn advance(&self, session: &mut Session) -> Result<()> {
+        crate::store::advance(session.client(), &self.plan.id, self.index)
+    }
+}

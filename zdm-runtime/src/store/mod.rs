@@ -1,0 +1,88 @@
+//! The `zdm` state schema: the one owner of every `zdm.*` table's definition. The runner's
+//! table is created when a runner connects; the tables only some operations need are
+//! created by their first use, so a database that never ran such an operation keeps the
+//! state schema it had.
+
+mod migrations;
+
+use postgres::{Client, GenericClient};
+
+use crate::error::{Error, Result};
+
+pub(crate) use migrations::{advance, advance_in, begin, checkpoint, finish, load, record_error};
+pub use migrations::{Direction, MigrationState};
+
+/// The runner's progress, one row per migration.
+const MIGRATIONS: &str = "\
+CREATE SCHEMA IF NOT EXISTS zdm;
+CREATE TABLE IF NOT EXISTS zdm.migrations (
+    id            text PRIMARY KEY,
+    operation     text NOT NULL,
+    completed     text,
+    running       text,
+    direction     text,
+    step          integer NOT NULL DEFAULT 0,
+    rows_done     bigint NOT NULL DEFAULT 0,
+    cursor        text[],
+    error         text,
+    plan_checksum text NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);";
+
+/// What a column swap's expand found out about the column, and the objects it carries.
+const CARRIED: &str = "\
+CREATE TABLE IF NOT EXISTS zdm.carried_columns (
+    migration     text PRIMARY KEY,
+    stage         text NOT NULL,
+    in_place      boolean NOT NULL,
+    old_type      text NOT NULL,
+    new_type      text NOT NULL,
+    old_collation text,
+    new_collation text,
+    old_default   text,
+    new_default   text,
+    not_null      boolean NOT NULL,
+    comment       text,
+    statistics    integer
+);
+CREATE TABLE IF NOT EXISTS zdm.carried_objects (
+    migration          text NOT NULL REFERENCES zdm.carried_columns ON DELETE CASCADE,
+    position           integer NOT NULL,
+    kind               text NOT NULL,
+    name               text NOT NULL,
+    carried_name       text NOT NULL,
+    definition         text NOT NULL,
+    carried_definition text NOT NULL,
+    validated          boolean NOT NULL,
+    attributes         text NOT NULL,
+    PRIMARY KEY (migration, position)
+);";
+
+/// Where split_table's contract keeps the definition of the tables it drops.
+const SPLIT_SNAPSHOTS: &str = "CREATE TABLE IF NOT EXISTS zdm.split_snapshots (
+    migration  text PRIMARY KEY,
+    source     text NOT NULL,
+    statements text[] NOT NULL,
+    taken_at   timestamptz NOT NULL DEFAULT now()
+)";
+
+pub(crate) fn ensure_schema(client: &mut Client) -> Result<()> {
+    client.batch_execute(MIGRATIONS).map_err(Error::State)
+}
+
+/// Creates the column-swap tables, inside the transaction that first writes them.
+pub(crate) fn ensure_carried(client: &mut impl GenericClient) -> Result<(), postgres::Error> {
+    client.batch_execute(CARRIED)
+}
+
+/// Whether the column-swap tables exist: reads that find none have nothing recorded.
+pub(crate) fn has_carried(client: &mut impl GenericClient) -> Result<bool, postgres::Error> {
+    Ok(client
+        .query_one("SELECT to_regclass('zdm.carried_columns') IS NOT NULL", &[])?
+        .get(0))
+}
+
+/// Creates `zdm.split_snapshots`, inside the transaction that first writes it.
+pub(crate) fn ensure_split_snapshots(client: &mut impl GenericClient) -> Result<(), postgres::Error> {
+    client.batch_execute(SPLIT_SNAPSHOTS)
+}
