@@ -4,7 +4,6 @@
 
 use postgres::{Client, Transaction};
 
-use super::copy::samples;
 use super::record::{ObjectKind, Outcome, Record};
 use crate::error::{Error, Result};
 use crate::session::{Session, StepContext};
@@ -219,5 +218,19 @@ pub(super) fn names(session: &mut Session, context: &StepContext, table: &str) -
         .map_err(|error| context.failed(error))?
         .iter()
         .map(|row| row.get(0))
+        .collect())
+}
+
+/// The first column of each row `sql` returns, as text, for refusal messages.
+pub(super) fn samples(session: &mut Session, context: &StepContext, sql: &str) -> Result<Vec<String>> {
+    Ok(session
+        .client()
+        .query(sql, &[])
+        .map_err(|error| context.failed(error))?
+        .iter()
+        .map(|row| {
+            row.get::<_, Option<String>>(0)
+                .unwrap_or_else(|| "NULL".to_owned())
+        })
         .collect())
 }

@@ -1,6 +1,7 @@
 //! The steps between inspect and the swap: the new column, the type changed in place, the
 //! backfill and the refill, the carried indexes.
 
+use super::constraints::samples;
 use super::record::{ObjectKind, Outcome, Record, Stage};
 use crate::error::{Error, Result};
 use crate::executors::backfill;
@@ -258,18 +259,4 @@ pub(super) fn check_convertible(
     }
     context.advance(session)?;
     Ok(Outcome::done(0))
-}
-
-/// The first column of each row `sql` returns, as text, for refusal messages.
-pub(super) fn samples(session: &mut Session, context: &StepContext, sql: &str) -> Result<Vec<String>> {
-    Ok(session
-        .client()
-        .query(sql, &[])
-        .map_err(|error| context.failed(error))?
-        .iter()
-        .map(|row| {
-            row.get::<_, Option<String>>(0)
-                .unwrap_or_else(|| "NULL".to_owned())
-        })
-        .collect())
 }
