@@ -4,7 +4,7 @@
 
 use postgres::{Client, Transaction};
 
-use super::record::{ObjectKind, Outcome, Record};
+use super::record::{ObjectKind, Outcome, Work};
 use crate::error::{Error, Result};
 use crate::session::{Session, StepContext};
 use zdm_plan::names;
@@ -18,14 +18,30 @@ fn target_column(carry: &'static Carry, target: CarryTarget) -> &'static str {
     }
 }
 
+/// The table, the target column and the name of its NOT NULL stand-in.
+fn stand_in_of(
+    session: &mut Session,
+    context: &StepContext,
+    work: &Work<'_>,
+    target: CarryTarget,
+) -> Result<(&'static str, &'static str, String)> {
+    let table: &'static str = &work.carry.table;
+    let column = target_column(work.carry, target);
+    Ok((
+        table,
+        column,
+        not_null_stand_in(session.client(), context, table, column)?,
+    ))
+}
+
 /// Refuses, before NOT NULL is carried, when the column holds NULLs the original forbade.
 pub(super) fn check_nulls(
     session: &mut Session,
     context: &StepContext,
-    carry: &'static Carry,
-    record: &Record,
+    work: &Work<'_>,
     target: CarryTarget,
 ) -> Result<Outcome> {
+    let Work { carry, record } = *work;
     let table = &carry.table;
     let column = target_column(carry, target);
     if !record.not_null || is_not_null(session.client(), context, table, column)? {
@@ -64,13 +80,11 @@ pub(super) fn check_nulls(
 pub(super) fn add(
     session: &mut Session,
     context: &StepContext,
-    carry: &'static Carry,
-    record: &Record,
+    work: &Work<'_>,
     target: CarryTarget,
 ) -> Result<Outcome> {
-    let table = &carry.table;
-    let column = target_column(carry, target);
-    let stand_in = not_null_stand_in(session.client(), context, table, column)?;
+    let record = work.record;
+    let (table, column, stand_in) = stand_in_of(session, context, work, target)?;
     let column_q = quote_ident(column);
     let retries = session.in_transaction(context, |transaction| {
         let existing = names_in(transaction, table)?;
@@ -107,13 +121,11 @@ pub(super) fn add(
 pub(super) fn validate(
     session: &mut Session,
     context: &StepContext,
-    carry: &'static Carry,
-    record: &Record,
+    work: &Work<'_>,
     target: CarryTarget,
 ) -> Result<Outcome> {
-    let table = &carry.table;
-    let column = target_column(carry, target);
-    let stand_in = not_null_stand_in(session.client(), context, table, column)?;
+    let record = work.record;
+    let (table, _, stand_in) = stand_in_of(session, context, work, target)?;
     let mut names = vec![stand_in];
     names.extend(
         record
@@ -149,13 +161,12 @@ pub(super) fn validate(
 pub(super) fn set_not_null(
     session: &mut Session,
     context: &StepContext,
-    carry: &'static Carry,
-    record: &Record,
+    work: &Work<'_>,
     target: CarryTarget,
 ) -> Result<Outcome> {
-    let table = &carry.table;
-    let column = target_column(carry, target);
-    let stand_in = quote_ident(&not_null_stand_in(session.client(), context, table, column)?);
+    let record = work.record;
+    let (table, column, stand_in) = stand_in_of(session, context, work, target)?;
+    let stand_in = quote_ident(&stand_in);
     let column_q = quote_ident(column);
     let not_null = record.not_null;
     let retries = session.in_transaction(context, |transaction| {

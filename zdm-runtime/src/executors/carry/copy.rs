@@ -2,19 +2,15 @@
 //! backfill and the refill, the carried indexes.
 
 use super::constraints::samples;
-use super::record::{ObjectKind, Outcome, Record, Stage};
+use super::record::{ObjectKind, Outcome, Record, Stage, Work};
 use crate::error::{Error, Result};
 use crate::executors::backfill;
 use crate::session::{Session, StepContext};
 use zdm_plan::sql::quote_ident;
-use zdm_plan::{Carry, CarryTarget, Text};
+use zdm_plan::{CarryTarget, Text};
 
-pub(super) fn add_column(
-    session: &mut Session,
-    context: &StepContext,
-    carry: &'static Carry,
-    record: &Record,
-) -> Result<Outcome> {
+pub(super) fn add_column(session: &mut Session, context: &StepContext, work: &Work<'_>) -> Result<Outcome> {
+    let Work { carry, record } = *work;
     let sql = format!(
         "ALTER TABLE {} ADD COLUMN {} {}",
         carry.table,
@@ -31,9 +27,9 @@ pub(super) fn add_column(
 pub(super) fn alter_in_place(
     session: &mut Session,
     context: &StepContext,
-    carry: &'static Carry,
-    record: &Record,
+    work: &Work<'_>,
 ) -> Result<Outcome> {
+    let Work { carry, record } = *work;
     if !record.in_place {
         context.advance(session)?;
         return Ok(Outcome::done(0).noted(format!(
@@ -63,9 +59,9 @@ pub(super) fn alter_in_place(
 pub(super) fn restore_in_place(
     session: &mut Session,
     context: &StepContext,
-    carry: &'static Carry,
-    record: &Record,
+    work: &Work<'_>,
 ) -> Result<Outcome> {
+    let Work { carry, record } = *work;
     if !record.in_place || record.stage != Stage::Altered {
         context.advance(session)?;
         return Ok(Outcome::done(0).noted("nothing to restore: the type was not changed in place"));
@@ -119,11 +115,11 @@ pub(super) fn statements(
 pub(super) fn backfill(
     session: &mut Session,
     context: &StepContext,
-    carry: &'static Carry,
-    record: &Record,
+    work: &Work<'_>,
     statements: &[Text],
     refill: bool,
 ) -> Result<Outcome> {
+    let Work { carry, record } = *work;
     if refill && record.stage != Stage::Unswapped {
         context.advance(session)?;
         return Ok(Outcome::done(0).noted("nothing to refill: the old column was never dropped"));
@@ -144,10 +140,10 @@ pub(super) fn backfill(
 pub(super) fn build_indexes(
     session: &mut Session,
     context: &StepContext,
-    carry: &'static Carry,
-    record: &Record,
+    work: &Work<'_>,
     target: CarryTarget,
 ) -> Result<Outcome> {
+    let Work { carry, record } = *work;
     let table = &carry.table;
     let mut outcome = Outcome::done(0);
     let mut built = 0;
@@ -198,10 +194,10 @@ pub(super) fn drop_indexes(session: &mut Session, context: &StepContext, record:
 pub(super) fn check_convertible(
     session: &mut Session,
     context: &StepContext,
-    carry: &'static Carry,
-    record: &Record,
+    work: &Work<'_>,
     conversion: &str,
 ) -> Result<Outcome> {
+    let Work { carry, record } = *work;
     let table = &carry.table;
     let column_q = quote_ident(&carry.column);
     let function = format!(

@@ -31,7 +31,7 @@ mod swap;
 
 use crate::error::Result;
 use crate::session::{Session, StepContext};
-use record::Stage;
+use record::{Stage, Work};
 use zdm_plan::sql::quote_ident;
 use zdm_plan::{Carry, CarryWork};
 
@@ -64,7 +64,14 @@ pub(crate) fn run(session: &mut Session, context: &StepContext, carry: &'static 
             Ok(Outcome::done(retries))
         }
         CarryWork::RestoreInPlace => match record::load(session.client(), context)? {
-            Some(record) => copy::restore_in_place(session, context, carry, &record),
+            Some(record) => copy::restore_in_place(
+                session,
+                context,
+                &Work {
+                    carry,
+                    record: &record,
+                },
+            ),
             // A refused expand recorded nothing and changed nothing.
             None => {
                 context.advance(session)?;
@@ -88,37 +95,36 @@ fn run_recorded(
     session: &mut Session,
     context: &StepContext,
     carry: &'static Carry,
-    work: &CarryWork,
+    step: &CarryWork,
     record: &record::Record,
 ) -> Result<Outcome> {
-    match *work {
+    let work = Work { carry, record };
+    match *step {
         CarryWork::CheckConvertible { ref conversion } => {
-            copy::check_convertible(session, context, carry, record, conversion)
+            copy::check_convertible(session, context, &work, conversion)
         }
-        CarryWork::AddColumn => copy::add_column(session, context, carry, record),
-        CarryWork::AlterInPlace => copy::alter_in_place(session, context, carry, record),
-        CarryWork::RestoreInPlace => copy::restore_in_place(session, context, carry, record),
+        CarryWork::AddColumn => copy::add_column(session, context, &work),
+        CarryWork::AlterInPlace => copy::alter_in_place(session, context, &work),
+        CarryWork::RestoreInPlace => copy::restore_in_place(session, context, &work),
         CarryWork::Transaction(ref statements) => copy::statements(session, context, record, statements),
         CarryWork::Backfill {
             ref statements,
             refill,
-        } => copy::backfill(session, context, carry, record, statements, refill),
-        CarryWork::BuildIndexes(target) => copy::build_indexes(session, context, carry, record, target),
+        } => copy::backfill(session, context, &work, statements, refill),
+        CarryWork::BuildIndexes(target) => copy::build_indexes(session, context, &work, target),
         CarryWork::DropIndexes => copy::drop_indexes(session, context, record),
-        CarryWork::CheckNulls(target) => constraints::check_nulls(session, context, carry, record, target),
-        CarryWork::AddConstraints(target) => constraints::add(session, context, carry, record, target),
-        CarryWork::ValidateConstraints(target) => {
-            constraints::validate(session, context, carry, record, target)
-        }
-        CarryWork::SetNotNull(target) => constraints::set_not_null(session, context, carry, record, target),
+        CarryWork::CheckNulls(target) => constraints::check_nulls(session, context, &work, target),
+        CarryWork::AddConstraints(target) => constraints::add(session, context, &work, target),
+        CarryWork::ValidateConstraints(target) => constraints::validate(session, context, &work, target),
+        CarryWork::SetNotNull(target) => constraints::set_not_null(session, context, &work, target),
         CarryWork::Swap {
             ref statements,
             rename,
-        } => swap::swap(session, context, carry, record, statements, rename),
+        } => swap::swap(session, context, &work, statements, rename),
         CarryWork::Unswap {
             ref statements,
             rename,
-        } => swap::unswap(session, context, carry, record, statements, rename),
+        } => swap::unswap(session, context, &work, statements, rename),
         CarryWork::Inspect { .. } | CarryWork::Forget | CarryWork::DropColumn => {
             unreachable!("handled by run")
         }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::session::{Session, StepContext};
 use crate::store;
 use zdm_plan::sql::quote_ident;
-use zdm_plan::CarryTarget;
+use zdm_plan::{Carry, CarryTarget};
 
 /// What a carry step did.
 pub(crate) struct Outcome {
@@ -157,6 +157,13 @@ impl Object {
             self.definition_for(target)
         )
     }
+}
+
+/// What a step of a swap works on: the declaration's part of it and what expand recorded.
+#[derive(Clone, Copy)]
+pub(super) struct Work<'a> {
+    pub(super) carry: &'static Carry,
+    pub(super) record: &'a Record,
 }
 
 /// What expand found out about the column.

@@ -1,7 +1,7 @@
 //! The contract of a column swap, and its reversal from wherever it stopped.
 
 use super::constraints::not_null_stand_in;
-use super::record::{display, set_stage, ObjectKind, Outcome, Record, Stage};
+use super::record::{display, set_stage, ObjectKind, Outcome, Record, Stage, Work};
 use crate::error::{Error, Result};
 use crate::session::{Session, StepContext};
 use zdm_plan::sql::{quote_ident, quote_literal};
@@ -13,11 +13,11 @@ use zdm_plan::{Carry, CarryTarget, Text};
 pub(super) fn swap(
     session: &mut Session,
     context: &StepContext,
-    carry: &'static Carry,
-    record: &Record,
+    work: &Work<'_>,
     statements: &[Text],
     rename: bool,
 ) -> Result<Outcome> {
+    let Work { carry, record } = *work;
     let table = &carry.table;
     let sql = swap_statements(carry, record, statements, rename);
     if record.stage == Stage::Swapped {
@@ -145,11 +145,11 @@ fn column_extras(table: &str, column_q: &str, record: &Record) -> Vec<String> {
 pub(super) fn unswap(
     session: &mut Session,
     context: &StepContext,
-    carry: &'static Carry,
-    record: &Record,
+    work: &Work<'_>,
     statements: &[Text],
     rename: bool,
 ) -> Result<Outcome> {
+    let Work { carry, record } = *work;
     let stand_in = quote_ident(&not_null_stand_in(
         session.client(),
         context,
