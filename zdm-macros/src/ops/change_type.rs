@@ -295,10 +295,10 @@ mod tests {
             panic!()
         };
         assert!(install[0].contains(
-            "NEW.\"amount_zdm_new\" := (SELECT amount * 100 FROM (SELECT NEW.\"amount\") AS zdm_row(\"amount\"));"
+            "NEW.\"amount_zdm_new\" := (SELECT (amount * 100) FROM (SELECT NEW.\"amount\") AS zdm_row(\"amount\"));"
         ));
         assert!(install[0].contains(
-            "NEW.\"amount\" := (SELECT amount / 100 FROM (SELECT NEW.\"amount_zdm_new\") AS zdm_row(\"amount\"));"
+            "NEW.\"amount\" := (SELECT (amount / 100) FROM (SELECT NEW.\"amount_zdm_new\") AS zdm_row(\"amount\"));"
         ));
     }
 }
