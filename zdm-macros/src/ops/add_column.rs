@@ -47,6 +47,11 @@ enum Fill<'a> {
     Expression(&'a str),
 }
 
+impl AddColumn {
+    /// The keys of the arguments above, as written, for the message about an unknown one.
+    pub const KEYS: &'static [&'static str] = &["table", "column", "ty", "default", "backfill", "not_null", "index"];
+}
+
 impl Operation for AddColumn {
     fn relations(&self) -> Relations {
         Relations {

@@ -40,6 +40,11 @@ pub struct AddIndex {
     include: Option<Names>,
 }
 
+impl AddIndex {
+    /// The keys of the arguments above, as written, for the message about an unknown one.
+    pub const KEYS: &'static [&'static str] = &["table", "columns", "expression", "unique", "method", "where", "name", "include"];
+}
+
 impl Operation for AddIndex {
     fn relations(&self) -> Relations {
         let mut uses = vec![relations::table(&self.table)];

@@ -49,6 +49,11 @@ fn serial_base(ty: &str) -> Option<(String, &'static str)> {
     Some((name, base))
 }
 
+impl ChangeType {
+    /// The keys of the arguments above, as written, for the message about an unknown one.
+    pub const KEYS: &'static [&'static str] = &["table", "column", "to", "up", "down", "default"];
+}
+
 impl Operation for ChangeType {
     fn relations(&self) -> Relations {
         Relations {
