@@ -142,13 +142,11 @@ fn one_target(root: &SyntaxNode, what: &str) -> Result<SyntaxNode, String> {
     let mut parts = statement.children();
     let clause = parts.next().filter(|clause| clause.kind() == SyntaxKind::SELECT_CLAUSE);
     if let Some(extra) = parts.next() {
-        let keyword = extra
-            .first_token()
-            .map(|token| token.text().to_uppercase())
-            .unwrap_or_default();
+        let clause: String = extra.text().to_string().chars().take(40).collect();
         return Err(format!(
-            "has a `{keyword}` clause after the {what}: it takes one {what}, not a query; a subquery goes \
-             in parentheses, as in `(SELECT …)`"
+            "has `{}` after the {what}: it takes one {what}, not a query; a subquery goes in parentheses, \
+             as in `(SELECT …)`",
+            clause.trim()
         ));
     }
     let Some(clause) = clause else {
@@ -424,11 +422,11 @@ mod tests {
             ("'free', DROP COLUMN email", "is not one SQL expression: PostgreSQL's grammar stops at `email`"),
             ("'a', 'b'", "has a `,` at the top level: it takes one expression, not a list"),
             (r"name'\'; DROP TABLE users; --'", "holds 2 statements; it takes one expression"),
-            ("1 FROM users", "has a `FROM` clause after the expression"),
-            ("1 WHERE true", "has a `WHERE` clause after the expression"),
-            ("1 ORDER BY 1", "has a `ORDER` clause"),
-            ("1 LIMIT 1", "has a `LIMIT` clause"),
-            ("1 FOR UPDATE", "has a `FOR` clause"),
+            ("1 FROM users", "has `FROM users` after the expression: it takes one expression, not a query"),
+            ("1 WHERE true", "has `WHERE true` after the expression"),
+            ("1 ORDER BY 1", "has `ORDER BY 1` after"),
+            ("1 LIMIT 1", "has `LIMIT 1` after"),
+            ("1 FOR UPDATE", "has `FOR UPDATE` after"),
             ("1 UNION SELECT password FROM users", "has `UNION` after the expression"),
             ("1 INTO t", "has an `INTO` clause"),
             ("DISTINCT 1", "starts with `DISTINCT`"),
