@@ -149,7 +149,12 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
         let operation_keys = operation
             .filter(|_| location.len() == 1)
             .and_then(keys)
-            .map(|keys| keys.iter().map(|key| format!("`{key}`")).collect::<Vec<_>>().join(", "));
+            .map(|keys| {
+                keys.iter()
+                    .map(|key| format!("`{key}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
         if let Some(listed) = operation_keys {
             let joint = if suggestion.is_empty() { "; it" } else { " It" };
             text.push_str(&format!("{joint} takes {listed}"));

@@ -179,7 +179,9 @@ mod tests {
 
     #[test]
     fn a_value_of_the_wrong_kind_says_what_the_key_takes() {
-        let unit: syn::ItemStruct = syn::parse_quote!(pub struct S;);
+        let unit: syn::ItemStruct = syn::parse_quote!(
+            pub struct S;
+        );
         let cases = [
             (quote!(id = 20260101, add_column(table = "t", column = "c", ty = "text")), "`id` takes a string"),
             (
@@ -198,7 +200,10 @@ mod tests {
         ];
         for (attr, expected) in cases {
             let found = messages(attr, unit.clone());
-            assert!(found.iter().any(|message| message.starts_with(expected)), "{found:?}");
+            assert!(
+                found.iter().any(|message| message.starts_with(expected)),
+                "{found:?}"
+            );
         }
     }
 
@@ -206,7 +211,9 @@ mod tests {
     fn key_and_value_errors_come_together() {
         let found = messages(
             quote!(id = "m", add_column(tabel = "t", column = 5, ty = "text(10)")),
-            syn::parse_quote!(pub struct S;),
+            syn::parse_quote!(
+                pub struct S;
+            ),
         );
         assert_eq!(found.len(), 3, "{found:?}");
     }
@@ -214,7 +221,16 @@ mod tests {
     #[test]
     fn a_struct_with_fields_is_refused() {
         let attr = quote!(id = "m", add_column(table = "t", column = "c", ty = "text"));
-        for item in [syn::parse_quote!(pub struct S(u8);), syn::parse_quote!(pub struct S { a: u8 })] {
+        for item in [
+            syn::parse_quote!(
+                pub struct S(u8);
+            ),
+            syn::parse_quote!(
+                pub struct S {
+                    a: u8,
+                }
+            ),
+        ] {
             let found = messages(attr.clone(), item);
             assert!(found[0].contains("goes on a unit struct"), "{found:?}");
         }

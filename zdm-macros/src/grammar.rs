@@ -124,7 +124,10 @@ fn stops_at(fragment: &str, at: usize) -> String {
 fn one_target(root: &SyntaxNode, what: &str) -> Result<SyntaxNode, String> {
     let statements: Vec<SyntaxNode> = root.children().collect();
     let [statement] = statements.as_slice() else {
-        return Err(format!("holds {} statements; it takes one {what}", statements.len()));
+        return Err(format!(
+            "holds {} statements; it takes one {what}",
+            statements.len()
+        ));
     };
     match statement.kind() {
         SyntaxKind::SELECT => {}
@@ -140,7 +143,9 @@ fn one_target(root: &SyntaxNode, what: &str) -> Result<SyntaxNode, String> {
         _ => return Err(format!("is not one {what}")),
     }
     let mut parts = statement.children();
-    let clause = parts.next().filter(|clause| clause.kind() == SyntaxKind::SELECT_CLAUSE);
+    let clause = parts
+        .next()
+        .filter(|clause| clause.kind() == SyntaxKind::SELECT_CLAUSE);
     if let Some(extra) = parts.next() {
         let clause: String = extra.text().to_string().chars().take(40).collect();
         return Err(format!(
@@ -158,7 +163,10 @@ fn one_target(root: &SyntaxNode, what: &str) -> Result<SyntaxNode, String> {
         .skip_while(|element| element.kind() != SyntaxKind::SELECT_KW)
         .skip(1)
         .find(|element| {
-            !matches!(element.kind(), SyntaxKind::WHITESPACE | SyntaxKind::COMMENT | SyntaxKind::TARGET_LIST)
+            !matches!(
+                element.kind(),
+                SyntaxKind::WHITESPACE | SyntaxKind::COMMENT | SyntaxKind::TARGET_LIST
+            )
         });
     if let Some(quantifier) = quantifier {
         let word = quantifier
@@ -171,14 +179,19 @@ fn one_target(root: &SyntaxNode, what: &str) -> Result<SyntaxNode, String> {
             word.unwrap_or_default().to_uppercase()
         ));
     }
-    let Some(list) = clause.children().find(|node| node.kind() == SyntaxKind::TARGET_LIST) else {
+    let Some(list) = clause
+        .children()
+        .find(|node| node.kind() == SyntaxKind::TARGET_LIST)
+    else {
         return Err("is empty".to_owned());
     };
     let targets: Vec<SyntaxNode> = list.children().collect();
     match targets.as_slice() {
         [target] if !token_kinds(&list).any(|kind| kind == SyntaxKind::COMMA) => Ok(target.clone()),
         [] => Err("is empty".to_owned()),
-        _ => Err(format!("has a `,` at the top level: it takes one {what}, not a list")),
+        _ => Err(format!(
+            "has a `,` at the top level: it takes one {what}, not a list"
+        )),
     }
 }
 
@@ -301,12 +314,12 @@ mod modifiers {
                 Some(suggestion) => message.push_str(&format!("; did you mean `{suggestion}`? F")),
                 None => message.push_str("; f"),
             }
-            message.push_str("or a type of your own, write its name in double quotes, as in \"\\\"mood\\\"\"");
+            message
+                .push_str("or a type of your own, write its name in double quotes, as in \"\\\"mood\\\"\"");
             return Some(message);
         }
-        let Some(written) = written_modifiers(base) else {
-            return None;
-        };
+        // No modifiers: nothing for the table to check.
+        let written = written_modifiers(base)?;
         let numbers: Option<Vec<u64>> = written.iter().map(|item| item.parse().ok()).collect();
         let text = format!("({})", written.join(", "));
         let Some(numbers) = numbers else {
@@ -419,15 +432,30 @@ mod tests {
     #[test]
     fn anything_beside_the_expression_is_refused() {
         let cases = [
-            ("'free', DROP COLUMN email", "is not one SQL expression: PostgreSQL's grammar stops at `email`"),
-            ("'a', 'b'", "has a `,` at the top level: it takes one expression, not a list"),
-            (r"name'\'; DROP TABLE users; --'", "holds 2 statements; it takes one expression"),
-            ("1 FROM users", "has `FROM users` after the expression: it takes one expression, not a query"),
+            (
+                "'free', DROP COLUMN email",
+                "is not one SQL expression: PostgreSQL's grammar stops at `email`",
+            ),
+            (
+                "'a', 'b'",
+                "has a `,` at the top level: it takes one expression, not a list",
+            ),
+            (
+                r"name'\'; DROP TABLE users; --'",
+                "holds 2 statements; it takes one expression",
+            ),
+            (
+                "1 FROM users",
+                "has `FROM users` after the expression: it takes one expression, not a query",
+            ),
             ("1 WHERE true", "has `WHERE true` after the expression"),
             ("1 ORDER BY 1", "has `ORDER BY 1` after"),
             ("1 LIMIT 1", "has `LIMIT 1` after"),
             ("1 FOR UPDATE", "has `FOR UPDATE` after"),
-            ("1 UNION SELECT password FROM users", "has `UNION` after the expression"),
+            (
+                "1 UNION SELECT password FROM users",
+                "has `UNION` after the expression",
+            ),
             ("1 INTO t", "has an `INTO` clause"),
             ("DISTINCT 1", "starts with `DISTINCT`"),
             ("1 AS x", "has `AS x` after the expression"),
@@ -481,8 +509,14 @@ mod tests {
             assert_eq!(type_problem(ty), None, "{ty}");
         }
         let cases = [
-            ("text(10)", "gives `text` the modifier `(10)`, which PostgreSQL refuses: `text` takes none"),
-            ("varchar(0)", "gives `varchar` the length 0, which PostgreSQL refuses: it takes 1 to 10485760"),
+            (
+                "text(10)",
+                "gives `text` the modifier `(10)`, which PostgreSQL refuses: `text` takes none",
+            ),
+            (
+                "varchar(0)",
+                "gives `varchar` the length 0, which PostgreSQL refuses: it takes 1 to 10485760",
+            ),
             ("char(0)", "gives `char` the length 0"),
             ("timestamp(7)", "gives `timestamp` the precision 7"),
             ("numeric(0)", "gives `numeric` the precision 0"),
@@ -493,8 +527,14 @@ mod tests {
             ("text; DROP TABLE x", "holds 2 statements"),
             ("int DEFAULT 1", "is not one SQL type"),
             ("text COLLATE \"C\"", "is not a type alone"),
-            ("int, text", "has a `,` at the top level: it takes one type, not a list"),
-            ("integr", "is not a PostgreSQL type zdm knows (`integr`); did you mean `integer`?"),
+            (
+                "int, text",
+                "has a `,` at the top level: it takes one type, not a list",
+            ),
+            (
+                "integr",
+                "is not a PostgreSQL type zdm knows (`integr`); did you mean `integer`?",
+            ),
             ("bigserial", "is `bigserial`, which adds a sequence default"),
             ("\"mood", "is not one SQL type"),
         ];

@@ -275,7 +275,9 @@ mod tests {
         assert!(expression_problem_v("'open").unwrap().contains("string literal"));
         assert!(expression_problem_v("1 -- x").unwrap().contains("comment"));
         assert!(expression_problem_v("  ").unwrap().contains("empty"));
-        assert!(expression_problem_v("$zdm$ x $zdm$").unwrap().contains("reserved"));
+        assert!(expression_problem_v("$zdm$ x $zdm$")
+            .unwrap()
+            .contains("reserved"));
         assert!(expression_problem_v("$zdm1$ x $zdm1$")
             .unwrap()
             .contains("reserved"));
