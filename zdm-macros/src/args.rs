@@ -7,7 +7,7 @@ use darling::FromMeta;
 use proc_macro2::Span;
 
 pub use crate::ops::Args;
-use crate::ops::{Operation, OPERATIONS};
+use crate::ops::{keys, Operation, OPERATIONS};
 use crate::validate::{self, Errors};
 
 impl Args {
@@ -106,6 +106,13 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
         }
         _ => (text.clone(), Vec::new()),
     };
+    // A top-level key's value (`id = 20260101`): darling names the key after " at ".
+    let (message, top_level_key) = match text.rsplit_once(" at ") {
+        Some((before, key)) if location.is_empty() && !key.contains(' ') => {
+            (before.to_owned(), Some(key.to_owned()))
+        }
+        _ => (message, None),
+    };
     let operation = location.first().copied();
     let location_span = located(items, &location);
     let span = error
@@ -116,7 +123,19 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
         || "`#[zero_downtime]`".to_owned(),
         |list| format!("`{}`", list.split('[').next().unwrap_or(list)),
     );
-    let rewritten = if let Some(field) = message.strip_prefix("Missing field ") {
+    let key = location
+        .get(1..)
+        .and_then(|path| path.last())
+        .map(|key| key.split('[').next().unwrap_or(key).to_owned())
+        .or(top_level_key);
+    let wrong_kind = message
+        .strip_prefix("Unexpected type `")
+        .and_then(|found| found.strip_suffix('`'))
+        .zip(key.as_deref())
+        .and_then(|(found, key)| wrong_kind(key, found));
+    let rewritten = if let Some(text) = wrong_kind {
+        text
+    } else if let Some(field) = message.strip_prefix("Missing field ") {
         format!("{within} needs {field}")
     } else if let Some(rest) = message.strip_prefix("Unknown field: ") {
         let (rest, available) = rest.split_once(". Available values: ").unwrap_or((rest, ""));
@@ -124,12 +143,27 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
         let mut text = format!("{within} has no key {field}");
         if let Some(suggestion) = suggestion.strip_suffix('?') {
             text.push_str(&format!("; did you mean {suggestion}?"));
-        } else if !available.is_empty() {
+        }
+        // The keys of the operation itself are listed whatever darling offered: it offers
+        // them only without a suggestion and for fewer than ten keys.
+        let operation_keys = operation
+            .filter(|_| location.len() == 1)
+            .and_then(keys)
+            .map(|keys| {
+                keys.iter()
+                    .map(|key| format!("`{key}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+        if let Some(listed) = operation_keys {
+            let joint = if suggestion.is_empty() { "; it" } else { " It" };
+            text.push_str(&format!("{joint} takes {listed}"));
+        } else if suggestion.is_empty() && !available.is_empty() {
             text.push_str(&format!("; it takes {available}"));
         }
         if operation.is_none() && suggestion.is_empty() {
             text.push_str(&format!(
-                "; it takes `id` and one operation: {}",
+                "; it takes `id`, `after(…)` and one operation: {}",
                 OPERATIONS
                     .iter()
                     .map(|op| format!("`{op}(…)`"))
@@ -153,6 +187,24 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
         }
     };
     syn::Error::new(span, rewritten).into()
+}
+
+/// Keys that are flags: present or absent, never given a value.
+const FLAGS: &[&str] = &["not_null", "index", "unique", "existing_column"];
+
+/// What a key takes, for a value of the wrong kind (`id = 20260101`, `not_null = "yes"`).
+fn wrong_kind(key: &str, found: &str) -> Option<String> {
+    if key == "after" {
+        return Some(
+            "`after` takes the declaration structs, not strings: write `after(AddEmail, …)` with the structs' names"
+                .to_owned(),
+        );
+    }
+    if FLAGS.contains(&key) {
+        return Some(format!("`{key}` is a flag: write `{key}`"));
+    }
+    // A string where a list or a name is expected has a message of its own, darling's.
+    (found != "string").then(|| format!("`{key}` takes a string, in double quotes: `{key} = \"…\"`"))
 }
 
 /// The span of the innermost list `location` names (`split_table/into[1]`: the second

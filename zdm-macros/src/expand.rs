@@ -66,6 +66,18 @@ pub fn declaration(attr: TokenStream, item: &syn::ItemStruct) -> darling::Result
             .into(),
         );
     }
+    if !matches!(item.fields, syn::Fields::Unit) {
+        // At the attribute (the call site), where the fix is read: the struct only names
+        // the migration, its plan is generated.
+        errors.push(
+            syn::Error::new(
+                Span::call_site(),
+                "`#[zero_downtime]` goes on a unit struct that names the migration, such as `pub struct AddEmailVerified;`: \
+                 this one has fields",
+            )
+            .into(),
+        );
+    }
     let Some((args, items)) = errors.handle(Args::parse(attr)) else {
         errors.finish()?;
         unreachable!("handle returned None, so an error was pushed");
@@ -151,5 +163,76 @@ fn emit(item: &syn::ItemStruct, declaration: &Declaration) -> TokenStream {
             }
         };
         #(#after_checks)*
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    fn messages(attr: proc_macro2::TokenStream, item: syn::ItemStruct) -> Vec<String> {
+        match super::declaration(attr, &item) {
+            Ok(_) => vec![],
+            Err(errors) => errors.into_iter().map(|error| error.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_kind_says_what_the_key_takes() {
+        let unit: syn::ItemStruct = syn::parse_quote!(
+            pub struct S;
+        );
+        let cases = [
+            (quote!(id = 20260101, add_column(table = "t", column = "c", ty = "text")), "`id` takes a string"),
+            (
+                quote!(id = "m", add_column(table = "t", column = "c", ty = "text", default = "1", not_null = "yes")),
+                "`not_null` is a flag: write `not_null`",
+            ),
+            (
+                quote!(id = "m", after("AddX"), add_column(table = "t", column = "c", ty = "text")),
+                "`after` takes the declaration structs, not strings",
+            ),
+            (
+                quote!(id = "m", add_column(table = "t", column = "c", ty = "text", colour = "x")),
+                "`add_column` has no key `colour`; did you mean `column`? It takes `table`, `column`, `ty`, `default`, \
+                 `backfill`, `not_null`, `index`",
+            ),
+        ];
+        for (attr, expected) in cases {
+            let found = messages(attr, unit.clone());
+            assert!(
+                found.iter().any(|message| message.starts_with(expected)),
+                "{found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_and_value_errors_come_together() {
+        let found = messages(
+            quote!(id = "m", add_column(tabel = "t", column = 5, ty = "text(10)")),
+            syn::parse_quote!(
+                pub struct S;
+            ),
+        );
+        assert_eq!(found.len(), 3, "{found:?}");
+    }
+
+    #[test]
+    fn a_struct_with_fields_is_refused() {
+        let attr = quote!(id = "m", add_column(table = "t", column = "c", ty = "text"));
+        for item in [
+            syn::parse_quote!(
+                pub struct S(u8);
+            ),
+            syn::parse_quote!(
+                pub struct S {
+                    a: u8,
+                }
+            ),
+        ] {
+            let found = messages(attr.clone(), item);
+            assert!(found[0].contains("goes on a unit struct"), "{found:?}");
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 mod args;
 mod expand;
+mod grammar;
 mod names;
 mod ops;
 mod relations;

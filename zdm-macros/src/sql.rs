@@ -1,6 +1,8 @@
 //! SQL text: quoting, deterministic generated names, and the compile-time checks on the
-//! SQL fragments a declaration carries (types, expressions).
+//! SQL fragments a declaration carries (types, expressions): lexical ones here, on zdm's
+//! tokenizer, then the grammar's in [`crate::grammar`].
 
+use crate::grammar::{self, Place};
 use zdm_plan::lexer::{tokenize, Kind, Token};
 pub use zdm_plan::names::MAX_IDENTIFIER_BYTES;
 pub use zdm_plan::sql::{dollar_quote, quote_ident, quote_literal};
@@ -27,8 +29,9 @@ pub fn identifier_problem(name: &str) -> Option<String> {
 /// The check is lexical, on zdm's one tokenizer: strings, quoted identifiers and dollar
 /// quotes are closed, parentheses balance, nothing ends the statement or comments out what
 /// follows, and no `,` at the top level adds a second expression (or a second clause of the
-/// statement around it). Whether names and functions exist is for the server to say.
-pub fn expression_problem(sql: &str) -> Option<String> {
+/// statement around it). Then PostgreSQL's grammar must read exactly one expression fit for
+/// `place`. Whether names and functions exist is for the server to say.
+pub fn expression_problem(sql: &str, place: Place) -> Option<String> {
     if sql.trim().is_empty() {
         return Some("is empty".to_owned());
     }
@@ -55,7 +58,13 @@ pub fn expression_problem(sql: &str) -> Option<String> {
     if depth > 0 {
         return Some("has a `(` that is never closed".to_owned());
     }
-    None
+    grammar::expression_problem(sql, place)
+}
+
+/// The fragment as generated statements embed it: parenthesized, so that the operators of
+/// the statement around it cannot bind into it, whatever the grammar position.
+pub fn embedded(fragment: &str) -> String {
+    format!("({})", fragment.trim())
 }
 
 /// What one token alone makes impossible to embed.
@@ -124,7 +133,7 @@ pub fn calls_volatile_function(sql: &str) -> bool {
 }
 
 /// Built-in type names (lower case, single spaces) that `ty` accepts unquoted.
-const BUILT_IN_TYPES: &[&str] = &[
+pub const BUILT_IN_TYPES: &[&str] = &[
     "bigint",
     "int8",
     "integer",
@@ -195,7 +204,7 @@ const BUILT_IN_TYPES: &[&str] = &[
 
 /// Serial pseudo-types create a sequence and a volatile default: adding such a column
 /// rewrites the table.
-const SERIAL_TYPES: &[&str] = &[
+pub const SERIAL_TYPES: &[&str] = &[
     "serial",
     "serial4",
     "bigserial",
@@ -206,64 +215,18 @@ const SERIAL_TYPES: &[&str] = &[
 
 /// Why a type cannot be used, with a suggestion where one fits.
 ///
-/// Accepted: a built-in name, optionally with a modifier `(n)` / `(p, s)` and array
-/// brackets; or a double-quoted (optionally schema-qualified) name for types of the
-/// user's own (enums, domains, extension types).
+/// Accepted: one type as PostgreSQL's grammar reads it (modifiers, arrays, `with time
+/// zone`, interval fields), a built-in's modifiers within what the server takes; a
+/// quoted or schema-qualified name for types of the user's own (enums, domains, extension
+/// types). An unquoted unknown name is taken for a typo of a built-in.
 pub fn type_problem(ty: &str) -> Option<String> {
-    let trimmed = ty.trim();
-    if trimmed.is_empty() {
+    if ty.trim().is_empty() {
         return Some("is empty".to_owned());
     }
-    let mut base = trimmed;
-    while let Some(stripped) = base.strip_suffix("[]") {
-        base = stripped.trim_end();
+    if let Some(problem) = tokenize(ty).into_iter().find_map(|token| token_problem(&token)) {
+        return Some(problem);
     }
-    if let Some(open) = base.find('(') {
-        let Some(inner) = base[open + 1..].strip_suffix(')') else {
-            return Some("has a type modifier that is not closed with `)`".to_owned());
-        };
-        let modifiers_ok = inner
-            .split(',')
-            .all(|part| !part.trim().is_empty() && part.trim().chars().all(|c| c.is_ascii_digit()));
-        if !modifiers_ok {
-            return Some(format!(
-                "has the modifier `({inner})`; expected numbers such as `(255)` or `(12, 2)`"
-            ));
-        }
-        base = base[..open].trim_end();
-    }
-    if base.starts_with('"') {
-        let quoted_parts_ok = base.split('.').all(|part| {
-            part.len() >= 2
-                && part.starts_with('"')
-                && part.ends_with('"')
-                && !part[1..part.len() - 1].contains('"')
-        });
-        return (!quoted_parts_ok).then(|| {
-            "is a quoted type name that is not closed or not of the form \"schema\".\"name\"".to_owned()
-        });
-    }
-    let normalized = base
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_ascii_lowercase();
-    if SERIAL_TYPES.contains(&normalized.as_str()) {
-        return Some(format!(
-            "is `{normalized}`, which adds a sequence default and rewrites the whole table; \
-             add an integer column and fill it from a sequence with `backfill` instead"
-        ));
-    }
-    if BUILT_IN_TYPES.contains(&normalized.as_str()) {
-        return None;
-    }
-    let mut message = format!("is not a PostgreSQL type zdm knows (`{normalized}`)");
-    match closest(&normalized, BUILT_IN_TYPES) {
-        Some(suggestion) => message.push_str(&format!("; did you mean `{suggestion}`? F")),
-        None => message.push_str("; f"),
-    }
-    message.push_str("or a type of your own, write its name in double quotes, as in \"\\\"mood\\\"\"");
-    Some(message)
+    grammar::type_problem(ty)
 }
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a typo.
@@ -295,25 +258,31 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
+    fn expression_problem_v(sql: &str) -> Option<String> {
+        expression_problem(sql, Place::Value)
+    }
+
     #[test]
     fn expressions_must_be_closed_and_single() {
-        assert_eq!(expression_problem("lower(email)"), None);
-        assert_eq!(expression_problem("'it''s; fine'"), None);
-        assert_eq!(expression_problem("E'a\\'b'"), None);
-        assert_eq!(expression_problem("$$ a; b $$"), None);
-        assert!(expression_problem("1; DROP TABLE users").unwrap().contains(";"));
-        assert!(expression_problem("lower(email")
+        assert_eq!(expression_problem_v("lower(email)"), None);
+        assert_eq!(expression_problem_v("'it''s; fine'"), None);
+        assert_eq!(expression_problem_v("E'a\\'b'"), None);
+        assert_eq!(expression_problem_v("$$ a; b $$"), None);
+        assert!(expression_problem_v("1; DROP TABLE users").unwrap().contains(";"));
+        assert!(expression_problem_v("lower(email")
             .unwrap()
             .contains("never closed"));
-        assert!(expression_problem("'open").unwrap().contains("string literal"));
-        assert!(expression_problem("1 -- x").unwrap().contains("comment"));
-        assert!(expression_problem("  ").unwrap().contains("empty"));
-        assert!(expression_problem("$zdm$ x $zdm$").unwrap().contains("reserved"));
-        assert!(expression_problem("$zdm1$ x $zdm1$")
+        assert!(expression_problem_v("'open").unwrap().contains("string literal"));
+        assert!(expression_problem_v("1 -- x").unwrap().contains("comment"));
+        assert!(expression_problem_v("  ").unwrap().contains("empty"));
+        assert!(expression_problem_v("$zdm$ x $zdm$")
             .unwrap()
             .contains("reserved"));
-        assert!(expression_problem("id > {range}").unwrap().contains("brace"));
-        assert_eq!(expression_problem("'{1,2}'::int[] || '{range}'"), None);
+        assert!(expression_problem_v("$zdm1$ x $zdm1$")
+            .unwrap()
+            .contains("reserved"));
+        assert!(expression_problem_v("id > {range}").unwrap().contains("brace"));
+        assert_eq!(expression_problem_v("'{1,2}'::int[] || '{range}'"), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use darling::util::SpannedValue;
 
+use crate::grammar::Place;
 use crate::sql;
 
 /// Collects every error of one declaration.
@@ -19,9 +20,18 @@ pub fn identifier(errors: &mut Errors, key: &str, value: &SpannedValue<String>) 
     }
 }
 
-/// A SQL expression embedded in generated statements.
+/// A SQL value expression embedded in generated statements.
 pub fn expression(errors: &mut Errors, key: &str, value: &SpannedValue<String>) {
-    if let Some(problem) = sql::expression_problem(value) {
+    fragment(errors, key, value, Place::Value);
+}
+
+/// A SQL condition embedded in generated statements (`where`).
+pub fn condition(errors: &mut Errors, key: &str, value: &SpannedValue<String>) {
+    fragment(errors, key, value, Place::Condition);
+}
+
+fn fragment(errors: &mut Errors, key: &str, value: &SpannedValue<String>, place: Place) {
+    if let Some(problem) = sql::expression_problem(value, place) {
         push(errors, value.span(), format_args!("`{key}` {problem}"));
     }
 }

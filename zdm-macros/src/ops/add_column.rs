@@ -18,7 +18,7 @@ use darling::FromMeta;
 use crate::ops::steps::{self, FillWhen, Trigger};
 use crate::ops::Operation;
 use crate::relations::{self, Relations};
-use crate::sql::{calls_volatile_function, quote_ident};
+use crate::sql::{calls_volatile_function, embedded, quote_ident};
 use crate::validate::{self, Errors};
 use zdm_plan::names;
 use zdm_plan::{Lock, PhasePlan, Plan, Step};
@@ -45,6 +45,11 @@ enum Fill<'a> {
     VolatileDefault(&'a str),
     /// An expression of other columns, computed by trigger and backfill.
     Expression(&'a str),
+}
+
+impl AddColumn {
+    /// The keys of the arguments above, as written, for the message about an unknown one.
+    pub const KEYS: &'static [&'static str] = &["table", "column", "ty", "default", "backfill", "not_null", "index"];
 }
 
 impl Operation for AddColumn {
@@ -103,10 +108,11 @@ impl AddColumn {
         let column_q = quote_ident(&self.column);
         let ty = self.ty.trim();
         if let Fill::CatalogDefault(default) = self.fill() {
+            let default = embedded(default);
             return vec![format!("ALTER TABLE {table_q} ADD COLUMN {column_q} {ty} DEFAULT {default}")];
         }
         let mut add = vec![format!("ALTER TABLE {table_q} ADD COLUMN {column_q} {ty}")];
-        if let Some(default) = self.default.as_deref() {
+        if let Some(default) = self.default.as_deref().map(String::as_str).map(embedded) {
             add.push(format!("ALTER TABLE {table_q} ALTER COLUMN {column_q} SET DEFAULT {default}"));
         }
         add
@@ -234,7 +240,7 @@ mod tests {
         assert_eq!(
             plan.phase(zdm_plan::Phase::Expand).forward[2].action,
             Action::Transaction(zdm_plan::texts(vec![
-                "ALTER TABLE \"users\" ADD COLUMN \"verified\" boolean DEFAULT false".to_owned()
+                "ALTER TABLE \"users\" ADD COLUMN \"verified\" boolean DEFAULT (false)".to_owned()
             ]))
         );
         assert!(plan.phase(zdm_plan::Phase::Sync).forward.is_empty());
@@ -255,7 +261,7 @@ mod tests {
             plan.phase(zdm_plan::Phase::Expand).forward[2].action,
             Action::Transaction(zdm_plan::texts(vec![
                 "ALTER TABLE \"t\" ADD COLUMN \"token\" uuid".to_owned(),
-                "ALTER TABLE \"t\" ALTER COLUMN \"token\" SET DEFAULT gen_random_uuid()".to_owned(),
+                "ALTER TABLE \"t\" ALTER COLUMN \"token\" SET DEFAULT (gen_random_uuid())".to_owned(),
             ]))
         );
         assert_eq!(plan.phase(zdm_plan::Phase::Backfill).forward.len(), 1);

@@ -70,6 +70,11 @@ fn action_sql(value: &str) -> Option<&'static str> {
         .map(|(_, sql)| *sql)
 }
 
+impl AddForeignKey {
+    /// The keys of the arguments above, as written, for the message about an unknown one.
+    pub const KEYS: &'static [&'static str] = &["table", "column", "references", "referenced_column", "ty", "backfill", "on_delete", "on_update", "not_null", "existing_column"];
+}
+
 impl Operation for AddForeignKey {
     fn relations(&self) -> Relations {
         let referenced_column = self

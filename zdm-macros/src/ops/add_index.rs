@@ -15,7 +15,7 @@ use crate::names::Names;
 use crate::ops::steps;
 use crate::ops::Operation;
 use crate::relations::{self, Relations};
-use crate::sql::{calls_volatile_function, closest, quote_ident};
+use crate::sql::{calls_volatile_function, closest, embedded, quote_ident};
 use crate::validate::{self, Errors};
 use zdm_plan::names;
 use zdm_plan::{Check, Expectation, Lock, PhasePlan, Plan, Step};
@@ -38,6 +38,11 @@ pub struct AddIndex {
     predicate: Option<SpannedValue<String>>,
     name: Option<SpannedValue<String>>,
     include: Option<Names>,
+}
+
+impl AddIndex {
+    /// The keys of the arguments above, as written, for the message about an unknown one.
+    pub const KEYS: &'static [&'static str] = &["table", "columns", "expression", "unique", "method", "where", "name", "include"];
 }
 
 impl Operation for AddIndex {
@@ -106,7 +111,10 @@ impl Operation for AddIndex {
         }
         for (key, sql) in [("expression", &self.expression), ("where", &self.predicate)] {
             let Some(sql) = sql else { continue };
-            validate::expression(errors, key, sql);
+            match key {
+                "where" => validate::condition(errors, key, sql),
+                _ => validate::expression(errors, key, sql),
+            }
             if calls_volatile_function(sql) {
                 validate::push(
                     errors,
@@ -253,7 +261,7 @@ impl AddIndex {
     /// The key as SQL: quoted columns, or the expression in parentheses.
     fn keys(&self) -> Vec<String> {
         match &self.expression {
-            Some(expression) => vec![format!("({})", expression.trim())],
+            Some(expression) => vec![embedded(expression)],
             None => self.column_names().into_iter().map(quote_ident).collect(),
         }
     }
@@ -273,7 +281,7 @@ impl AddIndex {
             ));
         }
         if let Some(predicate) = &self.predicate {
-            definition.push_str(&format!(" WHERE {}", predicate.trim()));
+            definition.push_str(&format!(" WHERE {}", embedded(predicate)));
         }
         definition
     }
@@ -286,7 +294,7 @@ impl AddIndex {
         let mut filter: Vec<String> = keys.iter().map(|key| format!("{key} IS NOT NULL")).collect();
         let mut scope = String::new();
         if let Some(predicate) = &self.predicate {
-            filter.push(format!("({})", predicate.trim()));
+            filter.push(embedded(predicate));
             scope = format!(" where {}", predicate.trim());
         }
         let filter = filter.join(" AND ");
@@ -420,7 +428,7 @@ mod tests {
         assert_eq!(
             create_sql(&plan),
             "CREATE UNIQUE INDEX CONCURRENTLY \"users_live_email_key\" ON \"users\" \
-             USING btree (\"email\") INCLUDE (\"id\") WHERE deleted_at IS NULL"
+             USING btree (\"email\") INCLUDE (\"id\") WHERE (deleted_at IS NULL)"
         );
         let check = &plan.phase(zdm_plan::Phase::Expand).forward
             [plan.phase(zdm_plan::Phase::Expand).forward.len() - 2];

@@ -30,6 +30,11 @@ pub struct AddNotNull {
     backfill: Option<SpannedValue<String>>,
 }
 
+impl AddNotNull {
+    /// The keys of the arguments above, as written, for the message about an unknown one.
+    pub const KEYS: &'static [&'static str] = &["table", "column", "backfill"];
+}
+
 impl Operation for AddNotNull {
     fn relations(&self) -> Relations {
         Relations {

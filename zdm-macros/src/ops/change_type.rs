@@ -49,6 +49,11 @@ fn serial_base(ty: &str) -> Option<(String, &'static str)> {
     Some((name, base))
 }
 
+impl ChangeType {
+    /// The keys of the arguments above, as written, for the message about an unknown one.
+    pub const KEYS: &'static [&'static str] = &["table", "column", "to", "up", "down", "default"];
+}
+
 impl Operation for ChangeType {
     fn relations(&self) -> Relations {
         Relations {
@@ -295,10 +300,10 @@ mod tests {
             panic!()
         };
         assert!(install[0].contains(
-            "NEW.\"amount_zdm_new\" := (SELECT amount * 100 FROM (SELECT NEW.\"amount\") AS zdm_row(\"amount\"));"
+            "NEW.\"amount_zdm_new\" := (SELECT (amount * 100) FROM (SELECT NEW.\"amount\") AS zdm_row(\"amount\"));"
         ));
         assert!(install[0].contains(
-            "NEW.\"amount\" := (SELECT amount / 100 FROM (SELECT NEW.\"amount_zdm_new\") AS zdm_row(\"amount\"));"
+            "NEW.\"amount\" := (SELECT (amount / 100) FROM (SELECT NEW.\"amount_zdm_new\") AS zdm_row(\"amount\"));"
         ));
     }
 }

@@ -16,7 +16,7 @@
 //!   have the trigger convert the value back.
 
 use crate::ops::steps::{self, Trigger};
-use crate::sql::{quote_ident, quote_literal};
+use crate::sql::{embedded, quote_ident, quote_literal};
 use zdm_plan::names;
 use zdm_plan::{Action, Carry, CarryTarget, CarryWork, Lock, PhasePlan, Plan, Step};
 
@@ -90,7 +90,7 @@ impl ColumnSwap<'_> {
             None => source.to_owned(),
             Some(ty) => {
                 let column = quote_ident(self.column);
-                let up = self.up.map_or_else(|| format!("{column}::{ty}"), str::to_owned);
+                let up = self.up.map_or_else(|| format!("{column}::{ty}"), embedded);
                 format!("(SELECT {up} FROM (SELECT {source}) AS zdm_row({column}))")
             }
         }
@@ -106,7 +106,7 @@ impl ColumnSwap<'_> {
                 let column = quote_ident(self.column);
                 let down = self
                     .down
-                    .map_or_else(|| format!("{column}::{{old_type}}"), str::to_owned);
+                    .map_or_else(|| format!("{column}::{{old_type}}"), embedded);
                 format!("(SELECT {down} FROM (SELECT {source}) AS zdm_row({column}))")
             }
         }
@@ -637,7 +637,7 @@ mod tests {
         let swap = change();
         assert_eq!(
             swap.up_from("NEW.\"amount\""),
-            "(SELECT amount * 1.0 FROM (SELECT NEW.\"amount\") AS zdm_row(\"amount\"))"
+            "(SELECT (amount * 1.0) FROM (SELECT NEW.\"amount\") AS zdm_row(\"amount\"))"
         );
         assert_eq!(
             swap.down_from("NEW.\"amount_zdm_new\""),
@@ -728,7 +728,7 @@ mod tests {
         // not be `x`, and the new version's writes are the truth.
         assert_eq!(
             sql(&plan.phase(zdm_plan::Phase::Backfill).forward[1])[1],
-            "UPDATE \"orders\" SET \"amount_zdm_new\" = (SELECT amount * 1.0 FROM (SELECT \"amount\") AS \
+            "UPDATE \"orders\" SET \"amount_zdm_new\" = (SELECT (amount * 1.0) FROM (SELECT \"amount\") AS \
              zdm_row(\"amount\")) WHERE {range} AND \"amount_zdm_new\" IS NULL"
         );
         let targets: Vec<_> = reverse[2..]

@@ -47,4 +47,9 @@ mod tests {
         sorted.sort_unstable();
         assert_eq!(super::OPERATIONS, sorted);
     }
+
+    #[test]
+    fn every_operation_lists_its_keys() {
+        assert_eq!(super::check_keys(), Vec::<String>::new());
+    }
 }

@@ -29,6 +29,37 @@ macro_rules! registry {
             $(pub $module: Option<$module::$operation>,)*
         }
 
+        /// The keys an operation takes, as written, if `operation` is one.
+        pub fn keys(operation: &str) -> Option<&'static [&'static str]> {
+            $(if operation == stringify!($module) {
+                return Some($module::$operation::KEYS);
+            })*
+            None
+        }
+
+        /// Checks each operation's `KEYS` against its darling arguments: every key is one
+        /// darling knows, and none darling requires is left out.
+        #[cfg(test)]
+        pub fn check_keys() -> Vec<String> {
+            let mut problems = Vec::new();
+            $(
+                let words = $module::$operation::KEYS.iter().map(|key| {
+                    let key = syn::Ident::new(key, proc_macro2::Span::call_site());
+                    darling::ast::NestedMeta::Meta(syn::Meta::Path(syn::Path::from(key)))
+                });
+                if let Err(error) = <$module::$operation as darling::FromMeta>::from_list(&words.collect::<Vec<_>>()) {
+                    problems.extend(
+                        error
+                            .flatten()
+                            .into_iter()
+                            .map(|error| format!("{}: {error}", stringify!($module)))
+                            .filter(|text| text.contains("Unknown field") || text.contains("Missing field")),
+                    );
+                }
+            )*
+            problems
+        }
+
         impl Args {
             /// The first operation given, if any.
             pub fn first_operation(&self) -> Option<&dyn Operation> {

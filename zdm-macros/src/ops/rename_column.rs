@@ -20,6 +20,11 @@ pub struct RenameColumn {
     to: SpannedValue<String>,
 }
 
+impl RenameColumn {
+    /// The keys of the arguments above, as written, for the message about an unknown one.
+    pub const KEYS: &'static [&'static str] = &["table", "from", "to"];
+}
+
 impl Operation for RenameColumn {
     fn relations(&self) -> Relations {
         Relations {

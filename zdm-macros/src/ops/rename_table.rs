@@ -28,6 +28,11 @@ pub struct RenameTable {
     to: SpannedValue<String>,
 }
 
+impl RenameTable {
+    /// The keys of the arguments above, as written, for the message about an unknown one.
+    pub const KEYS: &'static [&'static str] = &["from", "to"];
+}
+
 impl Operation for RenameTable {
     fn relations(&self) -> Relations {
         Relations {

@@ -59,6 +59,11 @@ pub struct Target {
     columns: Names,
 }
 
+impl SplitTable {
+    /// The keys of the arguments above, as written, for the message about an unknown one.
+    pub const KEYS: &'static [&'static str] = &["table", "key", "into"];
+}
+
 impl Operation for SplitTable {
     fn relations(&self) -> Relations {
         let mut provides = Vec::new();
