@@ -128,7 +128,7 @@ fn full_cycle_without_a_value_refuses_null_writes_from_expand_on() {
     assert_eq!(
         checks(&mut client),
         [(
-            "users_name_not_null".to_owned(),
+            "zdm_users_name_nn".to_owned(),
             false,
             "CHECK ((name IS NOT NULL)) NOT VALID".to_owned()
         )]
@@ -364,9 +364,9 @@ fn drift_is_refused_and_nothing_changes() {
     assert!(refused(
         "check_there",
         &RequireName,
-        "ALTER TABLE users ADD CONSTRAINT users_name_not_null CHECK (name <> '')"
+        "ALTER TABLE users ADD CONSTRAINT zdm_users_name_nn CHECK (name <> '')"
     )
-    .contains("expected no constraint \"users_name_not_null\" on \"users\", found one already there: CHECK ((name <> ''::text))"));
+    .contains("expected no constraint \"zdm_users_name_nn\" on \"users\", found one already there: CHECK ((name <> ''::text))"));
     let db = TestDb::new("add_not_null_drift_no_table");
     let error = db.runner().run(&RequireEmail, Phase::Expand).unwrap_err();
     assert!(

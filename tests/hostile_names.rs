@@ -563,7 +563,7 @@ fn add_not_null_over_hostile_names() {
     assert_eq!(filled, ROWS);
     let constraints_after = constraints(&mut client, ORDERS);
     assert!(
-        constraint(&constraints_after, "Order \"Items\"; DROP TABLE x_it's_not_null").is_none(),
+        constraint(&constraints_after, "zdm_Order \"Items\"; DROP TABLE x_it's_nn").is_none(),
         "the stand-in check is dropped: {constraints_after:?}"
     );
     assert_eq!(triggers(&mut client, ORDERS), Vec::<String>::new());

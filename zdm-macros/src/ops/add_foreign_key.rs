@@ -659,7 +659,7 @@ mod tests {
             .iter()
             .position(|step| {
                 step.iter()
-                    .any(|s| s.contains("VALIDATE CONSTRAINT \"orders_customer_id_not_null\""))
+                    .any(|s| s.contains("VALIDATE CONSTRAINT \"zdm_orders_customer_id_nn\""))
             })
             .unwrap();
         assert!(validate_check < set_not_null);

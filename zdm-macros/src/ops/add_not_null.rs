@@ -219,7 +219,7 @@ mod tests {
         let plan = parse(quote!(table = "users", column = "email")).plan("m", "");
         assert_eq!(
             sql(&plan.phase(zdm_plan::Phase::Expand).forward),
-            ["ALTER TABLE \"users\" ADD CONSTRAINT \"users_email_not_null\" CHECK (\"email\" IS NOT NULL) NOT VALID"]
+            ["ALTER TABLE \"users\" ADD CONSTRAINT \"zdm_users_email_nn\" CHECK (\"email\" IS NOT NULL) NOT VALID"]
         );
         assert!(
             plan.phase(zdm_plan::Phase::Sync).forward.is_empty()
@@ -229,9 +229,9 @@ mod tests {
             sql(&plan.phase(zdm_plan::Phase::Contract).forward),
             [
                 "SELECT count(*) FROM \"users\" WHERE \"email\" IS NULL",
-                "ALTER TABLE \"users\" VALIDATE CONSTRAINT \"users_email_not_null\"",
+                "ALTER TABLE \"users\" VALIDATE CONSTRAINT \"zdm_users_email_nn\"",
                 "ALTER TABLE \"users\" ALTER COLUMN \"email\" SET NOT NULL",
-                "ALTER TABLE \"users\" DROP CONSTRAINT \"users_email_not_null\"",
+                "ALTER TABLE \"users\" DROP CONSTRAINT \"zdm_users_email_nn\"",
             ]
         );
         assert_eq!(
@@ -240,7 +240,7 @@ mod tests {
         );
         assert_eq!(
             sql(&plan.phase(zdm_plan::Phase::Expand).reverse),
-            ["ALTER TABLE \"users\" DROP CONSTRAINT IF EXISTS \"users_email_not_null\""]
+            ["ALTER TABLE \"users\" DROP CONSTRAINT IF EXISTS \"zdm_users_email_nn\""]
         );
         assert!(sql(&plan.phase(zdm_plan::Phase::Contract).reverse)[2].ends_with("NOT VALID"));
     }

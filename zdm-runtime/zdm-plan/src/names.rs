@@ -23,8 +23,13 @@ pub fn bounded_name(parts: &[&str]) -> String {
 
 /// The CHECK constraint that stands in for NOT NULL on `table`.`column` while it is validated
 /// (`table` unquoted, as `pg_class.relname` spells it): `SET NOT NULL` is proven from it.
+/// PostgreSQL's own names for a table's constraints start with the table's name and end in
+/// a label (`_not_null`, `_check`, `_key`, …, maybe a number), and PostgreSQL 18 names every
+/// NOT NULL constraint `<table>_<column>_not_null`; a name that starts with `zdm_` and ends
+/// in `_nn` (or a hash) is one no version picks, so a reversal that drops the stand-in can
+/// never drop the column's real NOT NULL.
 pub fn not_null_stand_in(table: &str, column: &str) -> String {
-    bounded_name(&[table, column, "not_null"])
+    bounded_name(&["zdm", table, column, "nn"])
 }
 
 /// The index a declaration builds on one column.

@@ -194,7 +194,7 @@ fn is_not_null(client: &mut Client, context: &StepContext, table: &str, column: 
 }
 
 /// The CHECK constraint that stands in for NOT NULL while it is validated; the same name
-/// the macro gives its own (`<table>_<column>_not_null`).
+/// the macro gives its own ([`names::not_null_stand_in`]).
 pub(super) fn not_null_stand_in(
     client: &mut Client,
     context: &StepContext,

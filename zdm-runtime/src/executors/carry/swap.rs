@@ -1,5 +1,7 @@
 //! The contract of a column swap, and its reversal from wherever it stopped.
 
+use postgres::Transaction;
+
 use super::constraints::not_null_stand_in;
 use super::record::{display, set_stage, ObjectKind, Outcome, Record, Stage, Work};
 use crate::error::{Error, Result};
@@ -38,13 +40,44 @@ pub(super) fn swap(
             ),
         });
     }
+    let final_column: &str = if rename { &carry.column } else { &carry.new_column };
     let retries = session.in_transaction(context, |transaction| {
+        let original = not_null_constraint(transaction, table, &carry.column)?;
         for statement in &sql {
             transaction.batch_execute(statement)?;
+        }
+        // PostgreSQL 18 names the NOT NULL constraint SET NOT NULL made after the column it
+        // was made on, the transition column; the column that takes the old one's place
+        // takes its constraint's name too, as a RENAME COLUMN or an ALTER TYPE would leave it.
+        if let Some(original) = original {
+            match not_null_constraint(transaction, table, final_column)? {
+                Some(current) if current != original => transaction.batch_execute(&format!(
+                    "ALTER TABLE {table} RENAME CONSTRAINT {} TO {}",
+                    quote_ident(&current),
+                    quote_ident(&original)
+                ))?,
+                _ => {}
+            }
         }
         set_stage(transaction, context, Stage::Swapped)
     })?;
     Ok(Outcome::done(retries))
+}
+
+/// The name of the NOT NULL constraint of `table`.`column` (PostgreSQL 18 on; none before).
+fn not_null_constraint(
+    transaction: &mut Transaction<'_>,
+    table: &str,
+    column: &str,
+) -> Result<Option<String>, postgres::Error> {
+    Ok(transaction
+        .query_opt(
+            "SELECT c.conname::text FROM pg_constraint c \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+             WHERE c.conrelid = to_regclass($1) AND c.contype = 'n' AND a.attname = $2",
+            &[&table, &column],
+        )?
+        .map(|row| row.get(0)))
 }
 
 /// The indexes and constraints on the old column that expand did not record: created
