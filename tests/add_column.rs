@@ -288,10 +288,7 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
     users(&db, 2_000);
     // The old version knows nothing of email_lower: it inserts without it and changes the
     // email it is computed from. It is gone once contract starts.
-    let old_version: Writer = Box::new(|client, phase, n| {
-        if phase == Phase::Contract {
-            return;
-        }
+    let old_version = Writer::new("old version", Phase::Expand..=Phase::Backfill, |client, _, n| {
         let id = 100_000 + n;
         client
             .execute(
@@ -310,10 +307,7 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
             .unwrap();
     });
     // The new version, deployed after sync, writes both columns.
-    let new_version: Writer = Box::new(|client, phase, n| {
-        if phase < Phase::Sync {
-            return;
-        }
+    let new_version = Writer::new("new version", Phase::Sync..=Phase::Contract, |client, _, n| {
         let id = 1_000_000 + n;
         client
             .execute(

@@ -357,65 +357,67 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
 
     // The old version knows orders by customer email only; it is gone once contract starts.
     let record = written.clone();
-    let old_version: Writer = Box::new(move |client, phase, n| {
-        if phase == Phase::Contract {
-            return;
-        }
-        let id = 100_000 + n;
-        let email = format!("c{}@x", n % CUSTOMERS + 1);
-        client
-            .execute(
-                "INSERT INTO orders (id, customer_email, amount) VALUES ($1, $2, 1)",
-                &[&id, &email],
-            )
-            .unwrap();
-        record.lock().unwrap().insert(id, Some((email, 1)));
-        // Moves one of its base orders (even ids) to another customer.
-        let moved = (n % 500) * 2 + 2;
-        let email = format!("c{}@x", (n + 17) % CUSTOMERS + 1);
-        client
-            .execute(
-                "UPDATE orders SET customer_email = $2, amount = amount + 1 WHERE id = $1",
-                &[&moved, &email],
-            )
-            .unwrap();
-        let amount: i32 = scalar(client, &format!("SELECT amount FROM orders WHERE id = {moved}"));
-        record.lock().unwrap().insert(moved, Some((email, amount)));
-        if n % 3 == 0 {
+    let old_version = Writer::new(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        move |client, _, n| {
+            let id = 100_000 + n;
+            let email = format!("c{}@x", n % CUSTOMERS + 1);
             client
-                .execute("DELETE FROM orders WHERE id = $1", &[&id])
+                .execute(
+                    "INSERT INTO orders (id, customer_email, amount) VALUES ($1, $2, 1)",
+                    &[&id, &email],
+                )
                 .unwrap();
-            record.lock().unwrap().insert(id, None);
-        }
-    });
+            record.lock().unwrap().insert(id, Some((email, 1)));
+            // Moves one of its base orders (even ids) to another customer.
+            let moved = (n % 500) * 2 + 2;
+            let email = format!("c{}@x", (n + 17) % CUSTOMERS + 1);
+            client
+                .execute(
+                    "UPDATE orders SET customer_email = $2, amount = amount + 1 WHERE id = $1",
+                    &[&moved, &email],
+                )
+                .unwrap();
+            let amount: i32 = scalar(client, &format!("SELECT amount FROM orders WHERE id = {moved}"));
+            record.lock().unwrap().insert(moved, Some((email, amount)));
+            if n % 3 == 0 {
+                client
+                    .execute("DELETE FROM orders WHERE id = $1", &[&id])
+                    .unwrap();
+                record.lock().unwrap().insert(id, None);
+            }
+        },
+    );
     // The new version, deployed after sync, writes both the email and the id.
     let record = written.clone();
-    let new_version: Writer = Box::new(move |client, phase, n| {
-        if phase < Phase::Sync {
-            return;
-        }
-        let id = 1_000_000 + n;
-        let customer = n % CUSTOMERS + 1;
-        let email = format!("c{customer}@x");
-        client
-            .execute(
-                "INSERT INTO orders (id, customer_email, amount, customer_id) VALUES ($1, $2, 2, $3)",
-                &[&id, &email, &customer],
-            )
-            .unwrap();
-        record.lock().unwrap().insert(id, Some((email, 2)));
-        // Moves one of the odd base orders, writing both shapes.
-        let moved = (n % 500) * 2 + 1;
-        let customer = (n + 5) % CUSTOMERS + 1;
-        let email = format!("c{customer}@x");
-        client
-            .execute(
-                "UPDATE orders SET customer_email = $2, customer_id = $3 WHERE id = $1",
-                &[&moved, &email, &customer],
-            )
-            .unwrap();
-        record.lock().unwrap().insert(moved, Some((email, moved as i32)));
-    });
+    let new_version = Writer::new(
+        "new version",
+        Phase::Sync..=Phase::Contract,
+        move |client, _, n| {
+            let id = 1_000_000 + n;
+            let customer = n % CUSTOMERS + 1;
+            let email = format!("c{customer}@x");
+            client
+                .execute(
+                    "INSERT INTO orders (id, customer_email, amount, customer_id) VALUES ($1, $2, 2, $3)",
+                    &[&id, &email, &customer],
+                )
+                .unwrap();
+            record.lock().unwrap().insert(id, Some((email, 2)));
+            // Moves one of the odd base orders, writing both shapes.
+            let moved = (n % 500) * 2 + 1;
+            let customer = (n + 5) % CUSTOMERS + 1;
+            let email = format!("c{customer}@x");
+            client
+                .execute(
+                    "UPDATE orders SET customer_email = $2, customer_id = $3 WHERE id = $1",
+                    &[&moved, &email, &customer],
+                )
+                .unwrap();
+            record.lock().unwrap().insert(moved, Some((email, moved as i32)));
+        },
+    );
     run_phases_under_load(&db, &AddCustomerFk, vec![old_version, new_version]);
 
     let mut client = db.connect();

@@ -565,53 +565,55 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
 
     // The old version, running until contract starts, never relies on the index.
     let old_written = Arc::clone(&expected);
-    let old_version: Writer = Box::new(move |client, phase, n| {
-        if phase == Phase::Contract {
-            return;
-        }
-        let n = n as i32;
-        let key = (n % 100, format!("old-{n}"));
-        client
+    let old_version = Writer::new(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        move |client, _, n| {
+            let n = n as i32;
+            let key = (n % 100, format!("old-{n}"));
+            client
             .execute(
                 "INSERT INTO orders (id, customer_id, code, qty, created_at) VALUES ($1, $2, $3, $4, now())",
                 &[&i64::from(1_000_000 + n), &key.0, &key.1, &n],
             )
             .unwrap();
-        client
-            .execute(
-                "UPDATE orders SET qty = qty + 1 WHERE customer_id = $1 AND code = $2",
-                &[&key.0, &key.1],
-            )
-            .unwrap();
-        let mut written = old_written.lock().unwrap();
-        written.insert(key.clone(), Some(n + 1));
-        if n % 3 == 0 {
             client
                 .execute(
-                    "DELETE FROM orders WHERE customer_id = $1 AND code = $2",
+                    "UPDATE orders SET qty = qty + 1 WHERE customer_id = $1 AND code = $2",
                     &[&key.0, &key.1],
                 )
                 .unwrap();
-            written.insert(key, None);
-        }
-    });
+            let mut written = old_written.lock().unwrap();
+            written.insert(key.clone(), Some(n + 1));
+            if n % 3 == 0 {
+                client
+                    .execute(
+                        "DELETE FROM orders WHERE customer_id = $1 AND code = $2",
+                        &[&key.0, &key.1],
+                    )
+                    .unwrap();
+                written.insert(key, None);
+            }
+        },
+    );
     // The new version, deployed once expand has built the index, upserts on it.
     let new_written = Arc::clone(&expected);
-    let new_version: Writer = Box::new(move |client, phase, n| {
-        if phase < Phase::Sync {
-            return;
-        }
-        let n = n as i32;
-        let key = (1, format!("new-{}", n % 40));
-        client
+    let new_version = Writer::new(
+        "new version",
+        Phase::Sync..=Phase::Contract,
+        move |client, _, n| {
+            let n = n as i32;
+            let key = (1, format!("new-{}", n % 40));
+            client
             .execute(
                 "INSERT INTO orders (id, customer_id, code, qty, created_at) VALUES ($1, $2, $3, $4, now()) \
                  ON CONFLICT (customer_id, code) DO UPDATE SET qty = excluded.qty",
                 &[&i64::from(2_000_000 + n), &key.0, &key.1, &n],
             )
             .unwrap();
-        new_written.lock().unwrap().insert(key, Some(n));
-    });
+            new_written.lock().unwrap().insert(key, Some(n));
+        },
+    );
     run_phases_under_load(&db, &CustomerCode, vec![old_version, new_version]);
 
     assert_eq!(

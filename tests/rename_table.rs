@@ -563,16 +563,14 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
     // recorded is the last value committed.
     let expected: Arc<Mutex<BTreeMap<i64, Option<String>>>> = Arc::default();
 
-    let writer = |table: &'static str,
+    let writer = |name: &'static str,
+                  phases: std::ops::RangeInclusive<Phase>,
+                  table: &'static str,
                   other: &'static str,
                   tag: &'static str,
-                  parity: i64,
-                  active: fn(Phase) -> bool| {
+                  parity: i64| {
         let expected = Arc::clone(&expected);
-        let writer: Writer = Box::new(move |client, phase, n| {
-            if !active(phase) {
-                return;
-            }
+        Writer::new(name, phases, move |client, phase, n| {
             let name = format!("{tag} {n}");
             let id: i64 = client
                 .query_one(
@@ -608,13 +606,26 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
                     "row {id} written through {table} is visible through {other}"
                 );
             }
-        });
-        writer
+        })
     };
     // The old version writes through the old name until contract starts; the new one
     // through the new name once expand has created it.
-    let old_version = writer("customers", "clients", "old", 1, |phase| phase < Phase::Contract);
-    let new_version = writer("clients", "customers", "new", 2, |phase| phase >= Phase::Sync);
+    let old_version = writer(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        "customers",
+        "clients",
+        "old",
+        1,
+    );
+    let new_version = writer(
+        "new version",
+        Phase::Sync..=Phase::Contract,
+        "clients",
+        "customers",
+        "new",
+        2,
+    );
     run_phases_under_load(&db, &RenameCustomers, vec![old_version, new_version]);
 
     assert_eq!(kind(&mut client, "customers"), None);

@@ -663,149 +663,147 @@ fn old_and_new_versions_writing_during_every_phase_lose_nothing() {
     // The old version writes the old table until contract starts: inserts, updates of its
     // own rows and of odd seed rows, key changes and deletes, in one transaction per call.
     let expected = old_expected.clone();
-    let old_version: Writer = Box::new(move |client, phase, n| {
-        if phase == Phase::Contract {
-            return;
-        }
-        let mut expected = expected.lock().unwrap();
-        let id = 1_000_000 + n;
-        let seed = (n % 1_000) * 2 + 1;
-        let victim = expected
-            .iter()
-            .find(|(key, value)| **key >= 1_000_000 && value.is_some())
-            .map(|(key, _)| *key);
-        let mut transaction = client.transaction().unwrap();
-        let mut changes = Vec::new();
-        let outcome = (|| -> Result<(), postgres::Error> {
-            transaction.execute(
+    let old_version = Writer::new(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        move |client, _, n| {
+            let mut expected = expected.lock().unwrap();
+            let id = 1_000_000 + n;
+            let seed = (n % 1_000) * 2 + 1;
+            let victim = expected
+                .iter()
+                .find(|(key, value)| **key >= 1_000_000 && value.is_some())
+                .map(|(key, _)| *key);
+            let mut transaction = client.transaction().unwrap();
+            let mut changes = Vec::new();
+            let outcome = (|| -> Result<(), postgres::Error> {
+                transaction.execute(
                 "INSERT INTO users (id, email, password_hash, bio) VALUES ($1, 'old' || $1::bigint, 'h', 'old bio')",
                 &[&id],
             )?;
-            changes.push((id, row(&format!("old{id}"), "h", Some("old bio"), Some("a.png"))));
-            let hash: String = transaction
-                .query_one(
-                    "UPDATE users SET bio = 'old edit ' || $2::bigint, avatar_url = NULL WHERE id = $1 \
+                changes.push((id, row(&format!("old{id}"), "h", Some("old bio"), Some("a.png"))));
+                let hash: String = transaction
+                    .query_one(
+                        "UPDATE users SET bio = 'old edit ' || $2::bigint, avatar_url = NULL WHERE id = $1 \
                      RETURNING password_hash",
-                    &[&seed, &n],
-                )?
-                .get(0);
-            let bio = format!("old edit {n}");
-            changes.push((seed, row(&format!("user{seed}@x"), &hash, Some(&bio), None)));
-            match victim {
-                Some(victim) if n % 3 == 0 => {
-                    transaction.execute("DELETE FROM users WHERE id = $1", &[&victim])?;
-                    changes.push((victim, None));
+                        &[&seed, &n],
+                    )?
+                    .get(0);
+                let bio = format!("old edit {n}");
+                changes.push((seed, row(&format!("user{seed}@x"), &hash, Some(&bio), None)));
+                match victim {
+                    Some(victim) if n % 3 == 0 => {
+                        transaction.execute("DELETE FROM users WHERE id = $1", &[&victim])?;
+                        changes.push((victim, None));
+                    }
+                    Some(victim) if n % 3 == 1 && victim < 3_000_000 => {
+                        let moved = victim + 2_000_000;
+                        transaction.execute(
+                            "UPDATE users SET id = $2, email = email || '!' WHERE id = $1",
+                            &[&victim, &moved],
+                        )?;
+                        let mut value = expected[&victim].clone().unwrap();
+                        value[0] = value[0].take().map(|email| email + "!");
+                        changes.push((victim, None));
+                        changes.push((moved, Some(value)));
+                    }
+                    _ => {}
                 }
-                Some(victim) if n % 3 == 1 && victim < 3_000_000 => {
-                    let moved = victim + 2_000_000;
-                    transaction.execute(
-                        "UPDATE users SET id = $2, email = email || '!' WHERE id = $1",
-                        &[&victim, &moved],
-                    )?;
-                    let mut value = expected[&victim].clone().unwrap();
-                    value[0] = value[0].take().map(|email| email + "!");
-                    changes.push((victim, None));
-                    changes.push((moved, Some(value)));
-                }
-                _ => {}
+                Ok(())
+            })();
+            // No call of the old version is still running when contract starts (the harness
+            // waits for it), so none can meet the dropped table.
+            match outcome.and_then(|()| transaction.commit()) {
+                Ok(()) => expected.extend(changes),
+                Err(error) => panic!("old version, call {n}: {error}"),
             }
-            Ok(())
-        })();
-        match outcome.and_then(|()| transaction.commit()) {
-            Ok(()) => expected.extend(changes),
-            // Handed the phase just before contract, the call may run after contract has
-            // dropped the table; its transaction then wrote nothing. (In production no old
-            // version runs once contract starts.)
-            Err(error)
-                if phase == Phase::Backfill
-                    && error.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => {}
-            Err(error) => panic!("old version, call {n}: {error}"),
-        }
-    });
+        },
+    );
 
     // The new version, deployed once sync is in, writes the new tables only: a new user in
     // both in one transaction, updates, key changes and deletes of its own users, and, once
     // the backfill is done, updates of even seed rows.
     let expected = new_expected.clone();
-    let new_version: Writer = Box::new(move |client, phase, n| {
-        if phase < Phase::Backfill {
-            return;
-        }
-        let mut expected = expected.lock().unwrap();
-        let id = 10_000_000 + n;
-        let mut transaction = client.transaction().unwrap();
-        transaction
-            .execute(
-                "INSERT INTO profiles (id, bio, avatar_url) VALUES ($1, 'new bio', 'new.png')",
-                &[&id],
-            )
-            .unwrap();
-        transaction
-            .execute(
-                "INSERT INTO logins (id, email, password_hash) VALUES ($1, 'new' || $1::bigint, 'n')",
-                &[&id],
-            )
-            .unwrap();
-        transaction.commit().unwrap();
-        expected.insert(
-            id,
-            row(&format!("new{id}"), "n", Some("new bio"), Some("new.png")),
-        );
-        if phase == Phase::Contract {
-            let seed = (n % 1_000) * 2 + 2;
-            client
+    let new_version = Writer::new(
+        "new version",
+        Phase::Backfill..=Phase::Contract,
+        move |client, phase, n| {
+            let mut expected = expected.lock().unwrap();
+            let id = 10_000_000 + n;
+            let mut transaction = client.transaction().unwrap();
+            transaction
                 .execute(
-                    "UPDATE logins SET password_hash = 'new hash ' || $2::bigint WHERE id = $1",
-                    &[&seed, &n],
+                    "INSERT INTO profiles (id, bio, avatar_url) VALUES ($1, 'new bio', 'new.png')",
+                    &[&id],
                 )
                 .unwrap();
-            // Even seed rows are touched by no one else: as seeded, but for this write.
-            let avatar_url = (seed % 7 != 0).then(|| format!("pic{seed}"));
-            let mut value = row(
-                &format!("user{seed}@x"),
-                "",
-                Some(&format!("bio {seed}")),
-                avatar_url.as_deref(),
-            )
-            .unwrap();
-            value[1] = Some(format!("new hash {n}"));
-            expected.insert(seed, Some(value));
-        }
-        let live: Vec<i64> = expected
-            .iter()
-            .filter(|(key, value)| **key >= 10_000_000 && **key != id && value.is_some())
-            .map(|(key, _)| *key)
-            .collect();
-        if let Some(&victim) = live.first() {
-            let mut transaction = client.transaction().unwrap();
-            if n % 3 == 0 {
-                transaction
-                    .execute("DELETE FROM profiles WHERE id = $1", &[&victim])
-                    .unwrap();
-                transaction
-                    .execute("DELETE FROM logins WHERE id = $1", &[&victim])
-                    .unwrap();
-                expected.insert(victim, None);
-            } else if n % 3 == 1 && victim < 20_000_000 {
-                let moved = victim + 10_000_000;
-                for table in ["profiles", "logins"] {
-                    transaction
-                        .execute(
-                            &format!("UPDATE {table} SET id = $2 WHERE id = $1"),
-                            &[&victim, &moved],
-                        )
-                        .unwrap();
-                }
-                transaction
-                    .execute("UPDATE profiles SET bio = 'moved' WHERE id = $1", &[&moved])
-                    .unwrap();
-                let mut value = expected.insert(victim, None).flatten().unwrap();
-                value[2] = Some("moved".to_owned());
-                expected.insert(moved, Some(value));
-            }
+            transaction
+                .execute(
+                    "INSERT INTO logins (id, email, password_hash) VALUES ($1, 'new' || $1::bigint, 'n')",
+                    &[&id],
+                )
+                .unwrap();
             transaction.commit().unwrap();
-        }
-    });
+            expected.insert(
+                id,
+                row(&format!("new{id}"), "n", Some("new bio"), Some("new.png")),
+            );
+            if phase == Phase::Contract {
+                let seed = (n % 1_000) * 2 + 2;
+                client
+                    .execute(
+                        "UPDATE logins SET password_hash = 'new hash ' || $2::bigint WHERE id = $1",
+                        &[&seed, &n],
+                    )
+                    .unwrap();
+                // Even seed rows are touched by no one else: as seeded, but for this write.
+                let avatar_url = (seed % 7 != 0).then(|| format!("pic{seed}"));
+                let mut value = row(
+                    &format!("user{seed}@x"),
+                    "",
+                    Some(&format!("bio {seed}")),
+                    avatar_url.as_deref(),
+                )
+                .unwrap();
+                value[1] = Some(format!("new hash {n}"));
+                expected.insert(seed, Some(value));
+            }
+            let live: Vec<i64> = expected
+                .iter()
+                .filter(|(key, value)| **key >= 10_000_000 && **key != id && value.is_some())
+                .map(|(key, _)| *key)
+                .collect();
+            if let Some(&victim) = live.first() {
+                let mut transaction = client.transaction().unwrap();
+                if n % 3 == 0 {
+                    transaction
+                        .execute("DELETE FROM profiles WHERE id = $1", &[&victim])
+                        .unwrap();
+                    transaction
+                        .execute("DELETE FROM logins WHERE id = $1", &[&victim])
+                        .unwrap();
+                    expected.insert(victim, None);
+                } else if n % 3 == 1 && victim < 20_000_000 {
+                    let moved = victim + 10_000_000;
+                    for table in ["profiles", "logins"] {
+                        transaction
+                            .execute(
+                                &format!("UPDATE {table} SET id = $2 WHERE id = $1"),
+                                &[&victim, &moved],
+                            )
+                            .unwrap();
+                    }
+                    transaction
+                        .execute("UPDATE profiles SET bio = 'moved' WHERE id = $1", &[&moved])
+                        .unwrap();
+                    let mut value = expected.insert(victim, None).flatten().unwrap();
+                    value[2] = Some("moved".to_owned());
+                    expected.insert(moved, Some(value));
+                }
+                transaction.commit().unwrap();
+            }
+        },
+    );
 
     run_phases_under_load(&db, &SplitUsers, vec![old_version, new_version]);
     let (old_writes, new_writes) = (
