@@ -3,6 +3,8 @@
 //! its checkpoint.
 
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use zdm_runtime::{zero_downtime, BatchSize, Error, Options, Phase};
@@ -112,29 +114,105 @@ fn a_blocker_makes_the_step_retry_then_fail_naming_it() {
     blocking.batch_execute("SELECT count(*) FROM items").unwrap();
 
     let mut runner = db.runner_with(Options {
-        lock_timeout: Duration::from_millis(100),
-        lock_budget: Duration::from_millis(1_500),
+        lock_timeout: Duration::from_millis(200),
+        lock_budget: Duration::from_secs(2),
         ..test_options()
     });
-    // While the runner waits, other sessions' reads must not queue behind it for longer
-    // than the lock timeout.
-    let reader_url = db.url().to_owned();
-    let reader = std::thread::spawn(move || {
-        let mut client = zdm_suite::connect_or_exit(&reader_url);
-        let mut slowest = Duration::ZERO;
-        let deadline = Instant::now() + Duration::from_millis(1_200);
-        while Instant::now() < deadline {
-            let started = Instant::now();
-            client.query("SELECT count(*) FROM items", &[]).unwrap();
-            slowest = slowest.max(started.elapsed());
-            std::thread::sleep(Duration::from_millis(20));
+    let runner_pid: i32 = scalar(runner.client(), "SELECT pg_backend_pid()");
+    let mut reader = db.connect();
+    let reader_pid: i32 = scalar(&mut reader, "SELECT pg_backend_pid()");
+
+    // A read of the table queues behind the waiting ALTER, which the server shows as a
+    // lock wait blocked by the runner alone (the blocker's lock does not conflict with a
+    // read); when the attempt times out the read is released, while the blocker still
+    // holds its lock and the runner goes on retrying. What happened, in order:
+    #[derive(Default)]
+    struct Watch {
+        reads_done: u64,
+        queued: Option<u64>,
+        lock_waits: u32,
+        log: Vec<String>,
+    }
+    let watch = Arc::new(Mutex::new(Watch::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reading = {
+        let (watch, stop) = (watch.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // Reads start only in the first two attempts, so that the read queued and its
+            // release come before the last attempt, whose blockers the error reports.
+            while !stop.load(Ordering::SeqCst) && watch.lock().unwrap().lock_waits < 2 {
+                reader.query("SELECT count(*) FROM items", &[]).unwrap();
+                let mut watch = watch.lock().unwrap();
+                let read = watch.reads_done;
+                watch.reads_done += 1;
+                if watch.queued == Some(read) {
+                    watch.log.push(format!("read {read} returned"));
+                    return;
+                }
+                drop(watch);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let monitoring = {
+        let (watch, stop) = (watch.clone(), stop.clone());
+        let mut monitor = db.connect();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let in_flight = watch.lock().unwrap().reads_done;
+                let queued: bool = monitor
+                    .query_one(
+                        "SELECT coalesce(bool_or(wait_event_type = 'Lock' \
+                                 AND pg_blocking_pids(pid) = ARRAY[$2::integer]), false) \
+                         FROM pg_stat_activity WHERE pid = $1",
+                        &[&reader_pid, &runner_pid],
+                    )
+                    .unwrap()
+                    .get(0);
+                let mut watch = watch.lock().unwrap();
+                // Only while the read seen waiting is still the one in flight.
+                if queued && watch.queued.is_none() && watch.reads_done == in_flight {
+                    watch.queued = Some(in_flight);
+                    watch
+                        .log
+                        .push(format!("read {in_flight} queued behind the ALTER"));
+                }
+                drop(watch);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let observed = watch.clone();
+    runner.observe(move |event| {
+        let zdm_runtime::Event::LockWait { attempt, .. } = event else {
+            return;
+        };
+        let queued = {
+            let mut watch = observed.lock().unwrap();
+            watch.lock_waits = *attempt;
+            watch.log.push(format!("attempt {attempt} timed out"));
+            watch.queued
+        };
+        // Before the runner retries, a read queued behind this attempt (or an earlier
+        // one) must have been released; waiting here puts its release before the next
+        // attempt and before the runner gives up.
+        if let Some(read) = queued {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while observed.lock().unwrap().reads_done <= read {
+                if Instant::now() > deadline {
+                    panic!(
+                        "read {read}, queued behind the ALTER, still waits after attempt {attempt} timed out"
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
-        slowest
     });
-    let started = Instant::now();
     let error = runner.run(&AddScore, Phase::Expand).unwrap_err();
-    let waited = started.elapsed();
-    let slowest_read = reader.join().unwrap();
+    watch.lock().unwrap().log.push("the runner gave up".to_owned());
+    stop.store(true, Ordering::SeqCst);
+    reading.join().unwrap();
+    monitoring.join().unwrap();
     match &error {
         Error::LockTimeout {
             attempts, blockers, ..
@@ -156,14 +234,21 @@ fn a_blocker_makes_the_step_retry_then_fail_naming_it() {
         )),
         "{message}"
     );
+    let log = std::mem::take(&mut watch.lock().unwrap().log);
+    let read = watch
+        .lock()
+        .unwrap()
+        .queued
+        .unwrap_or_else(|| panic!("no read was seen queued behind the ALTER: {log:?}"));
+    let at = |entry: String| {
+        log.iter()
+            .position(|logged| *logged == entry)
+            .unwrap_or_else(|| panic!("{entry:?} missing from {log:?}"))
+    };
     assert!(
-        waited < Duration::from_secs(3),
-        "gave up within the budget, took {waited:?}"
-    );
-    // A reader queued behind the waiting ALTER is released when the attempt times out.
-    assert!(
-        slowest_read < Duration::from_secs(1),
-        "a read waited {slowest_read:?}"
+        at(format!("read {read} queued behind the ALTER")) < at(format!("read {read} returned"))
+            && at(format!("read {read} returned")) < at("the runner gave up".to_owned()),
+        "the queued read was released while the runner still retried: {log:?}"
     );
     blocking.rollback().unwrap();
 
