@@ -250,6 +250,44 @@ pub fn triggers(client: &mut Client, table: &str) -> Vec<String> {
         .collect()
 }
 
+/// `CREATE TRIGGER` statements of the non-internal triggers on `table`, as the server
+/// prints them (`WHEN`, timing, events, columns, function), so that a trigger re-created
+/// differently under the same name shows.
+pub fn trigger_definitions(client: &mut Client, table: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = to_regclass($1) AND NOT tgisinternal \
+             ORDER BY tgname",
+            &[&zdm_runtime::quote_ident(table)],
+        )
+        .expect("reading trigger definitions")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// `CREATE FUNCTION` statements of every function, procedure and aggregate in the
+/// database's own schemas (zdm's included), leaving out the system's and those that
+/// belong to an extension. Sync functions live there, so one left behind by a reversal,
+/// or re-created with another body, shows.
+pub fn functions(client: &mut Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT p.oid::regprocedure::text || ': ' || CASE WHEN p.prokind = 'a' THEN 'aggregate' \
+                    ELSE pg_get_functiondef(p.oid) END \
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
+               AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass \
+                               AND d.objid = p.oid AND d.deptype = 'e') \
+             ORDER BY 1",
+            &[],
+        )
+        .expect("reading functions")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
 /// `(name, type, validated, definition)` of every constraint on `table`.
 pub fn constraints(client: &mut Client, table: &str) -> Vec<(String, String, bool, String)> {
     client
@@ -486,7 +524,8 @@ pub fn contents(client: &mut Client, table: &str) -> String {
 /// Everything the catalog says about `table` that a change touches, sorted, so that states
 /// can be compared: columns by name with type, collation, NOT NULL, default and comment;
 /// indexes with validity and definition; constraints with validation and definition;
-/// triggers.
+/// trigger definitions; and the definition of every function of the database's own
+/// schemas (see [`functions`]), where sync triggers' functions live.
 pub fn table_catalog(client: &mut Client, table: &str) -> Vec<String> {
     let mut lines: Vec<String> = client
         .query(
@@ -514,9 +553,14 @@ pub fn table_catalog(client: &mut Client, table: &str) -> Vec<String> {
             }),
     );
     lines.extend(
-        triggers(client, table)
+        trigger_definitions(client, table)
             .into_iter()
-            .map(|name| format!("trigger {name}")),
+            .map(|definition| format!("trigger {definition}")),
+    );
+    lines.extend(
+        functions(client)
+            .into_iter()
+            .map(|definition| format!("function {definition}")),
     );
     lines.sort();
     lines

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Migration, Phase};
 use zdm_suite::{
-    assert_revert_restores_with, checksum, column, columns, constraints, indexes, run_phases_under_load,
-    scalar, triggers, TestDb, Writer,
+    assert_revert_restores_with, checksum, column, columns, constraints, functions, indexes,
+    run_phases_under_load, scalar, trigger_definitions, triggers, TestDb, Writer,
 };
 
 /// Orders point at their customer by id instead of by email.
@@ -239,16 +239,18 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
     );
 }
 
-/// Everything a reversal must restore: both tables' contents and the catalog of `orders`.
+/// Everything a reversal must restore: both tables' contents, the catalog of `orders`
+/// and the functions.
 fn snapshot(client: &mut Client) -> impl PartialEq + std::fmt::Debug {
     (
         checksum(client, "orders"),
         checksum(client, "customers"),
         columns(client, "orders"),
         indexes(client, "orders"),
-        triggers(client, "orders"),
+        trigger_definitions(client, "orders"),
         constraints(client, "orders"),
         constraints(client, "customers"),
+        functions(client),
         scalar::<i64>(client, "SELECT count(*) FROM pg_tables WHERE schemaname = 'zdm'"),
     )
 }
@@ -510,7 +512,9 @@ fn a_contract_stopped_after_not_valid_reverts_cleanly() {
     sneak_an_orphan_after_not_valid(&mut client);
     runner.run(&AddCustomerFk, Phase::Contract).unwrap_err();
     client
-        .batch_execute("DROP EVENT TRIGGER sneak_orphan; DELETE FROM orders WHERE id = 7777;")
+        .batch_execute(
+            "DROP EVENT TRIGGER sneak_orphan; DROP FUNCTION sneak_orphan(); DELETE FROM orders WHERE id = 7777;",
+        )
         .unwrap();
     runner.revert(&AddCustomerFk, Phase::Contract).unwrap();
     assert_eq!(snapshot(&mut client), before);

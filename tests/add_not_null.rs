@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Migration, Phase};
 use zdm_suite::{
-    assert_revert_restores_with, checksum, column, columns, constraints, run_phases_under_load, scalar,
-    triggers, TestDb, Writer,
+    assert_revert_restores_with, checksum, column, columns, constraints, functions, run_phases_under_load,
+    scalar, trigger_definitions, triggers, TestDb, Writer,
 };
 
 /// Every user has an email; the ones without get a placeholder.
@@ -153,8 +153,9 @@ fn snapshot(client: &mut Client) -> impl PartialEq + std::fmt::Debug {
     (
         checksum(client, "users"),
         columns(client, "users"),
-        triggers(client, "users"),
+        trigger_definitions(client, "users"),
         constraints(client, "users"),
+        functions(client),
         scalar::<i64>(client, "SELECT count(*) FROM pg_tables WHERE schemaname = 'zdm'"),
     )
 }

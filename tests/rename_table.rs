@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Phase};
-use zdm_suite::{checksum, columns, constraints, indexes, run_phases_under_load, scalar, TestDb, Writer};
+use zdm_suite::{
+    checksum, columns, constraints, functions, indexes, run_phases_under_load, scalar, trigger_definitions,
+    TestDb, Writer,
+};
 
 /// Customers become clients.
 #[zero_downtime(id = "rename_customers", rename_table(from = "customers", to = "clients"))]
@@ -48,7 +51,8 @@ fn kind(client: &mut Client, name: &str) -> Option<String> {
 }
 
 /// Everything a reversal must restore: what each name is, the columns under the old
-/// name, and the table's indexes and constraints under whichever name it has.
+/// name, the table's indexes, constraints and triggers under whichever name it has, the
+/// functions and the views.
 fn catalog(client: &mut Client) -> String {
     let table = if kind(client, "clients").as_deref() == Some("r") {
         "clients"
@@ -56,12 +60,14 @@ fn catalog(client: &mut Client) -> String {
         "customers"
     };
     format!(
-        "customers: {:?}, clients: {:?}\ncolumns: {:?}\nindexes of {table}: {:?}\nconstraints: {:?}\nviews: {:?}",
+        "customers: {:?}, clients: {:?}\ncolumns: {:?}\nindexes of {table}: {:?}\nconstraints: {:?}\ntriggers: {:?}\nfunctions: {:?}\nviews: {:?}",
         kind(client, "customers"),
         kind(client, "clients"),
         columns(client, "customers"),
         indexes(client, table),
         constraints(client, table),
+        trigger_definitions(client, table),
+        functions(client),
         client
             .query(
                 "SELECT c.relname::text, c.reloptions, pg_get_userbyid(c.relowner)::text FROM pg_class c \

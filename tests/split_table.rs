@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Migration, Phase};
 use zdm_suite::{
-    checksum, columns, constraints, indexes, run_phases_under_load, scalar, triggers, Column, TestDb, Writer,
+    checksum, columns, constraints, functions, indexes, run_phases_under_load, scalar, trigger_definitions,
+    triggers, Column, TestDb, Writer,
 };
 
 /// Users' profile and login columns move to tables of their own.
@@ -98,7 +99,7 @@ fn exists(client: &mut Client, table: &str) -> bool {
     scalar(client, &format!("SELECT to_regclass('{table}') IS NOT NULL"))
 }
 
-fn functions(client: &mut Client) -> i64 {
+fn split_functions(client: &mut Client) -> i64 {
     scalar(
         client,
         "SELECT count(*) FROM pg_proc WHERE proname LIKE 'zdm_split%'",
@@ -209,7 +210,7 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
         assert!(triggers(&mut client, table).is_empty());
         assert_eq!(constraints(&mut client, table).len(), 1, "only the primary key");
     }
-    assert_eq!(functions(&mut client), 0);
+    assert_eq!(split_functions(&mut client), 0);
     assert_eq!(
         scalar::<i64>(
             &mut client,
@@ -346,7 +347,8 @@ fn rows_written_by_the_users_own_triggers_are_synced() {
     assert_eq!(disagreements(&mut client), 0);
 }
 
-/// Runs every phase up to `phase`, reverts it, and checks the tables are what they were.
+/// Runs every phase up to `phase`, reverts it, and checks the tables (with their trigger
+/// definitions) and the functions are what they were.
 fn assert_revert_restores(db: &TestDb, migration: &dyn Migration, tables: &[&str], phase: Phase) {
     let mut client = db.connect();
     let mut runner = db.runner();
@@ -362,12 +364,12 @@ fn assert_revert_restores(db: &TestDb, migration: &dyn Migration, tables: &[&str
                     checksum(client, table),
                     columns(client, table),
                     indexes(client, table),
-                    triggers(client, table),
+                    trigger_definitions(client, table),
                     constraints(client, table),
                 ));
             }
         }
-        found
+        (found, functions(client))
     };
     let before = snapshot(&mut client);
     let grants: String = scalar(
@@ -381,7 +383,7 @@ fn assert_revert_restores(db: &TestDb, migration: &dyn Migration, tables: &[&str
         // Reverting the backfill keeps the rows it copied: the sync keeps them right like
         // any other, and they go when sync is reverted. The new tables agree with the source.
         assert_eq!(disagreements(&mut client), 0);
-        for ((_, restored, ..), (_, copied, ..)) in before.iter().zip(&mut after).skip(1) {
+        for ((_, restored, ..), (_, copied, ..)) in before.0.iter().zip(&mut after.0).skip(1) {
             assert_eq!(restored, "empty");
             *copied = restored.clone();
         }
@@ -430,7 +432,7 @@ fn reverting_every_phase_in_turn_returns_to_the_original_table() {
     assert_eq!(after, before);
     assert!(triggers(&mut client, "users").is_empty());
     assert!(!exists(&mut client, "profiles") && !exists(&mut client, "logins"));
-    assert_eq!(functions(&mut client), 0);
+    assert_eq!(split_functions(&mut client), 0);
     assert_eq!(runner.state(&SplitUsers).unwrap().completed, None);
 }
 
