@@ -302,6 +302,28 @@ pub fn constraints(client: &mut Client, table: &str) -> Vec<(String, String, boo
         .collect()
 }
 
+/// The SQLSTATE of the server error behind a runner's error, if there is one, so that a
+/// test can tell a lost session or a unique violation from any other failure.
+pub fn sqlstate(error: &zdm_runtime::Error) -> Option<&postgres::error::SqlState> {
+    std::error::Error::source(error)?
+        .downcast_ref::<postgres::Error>()?
+        .code()
+}
+
+/// Whether `error` is `runner` finding its session terminated (`pg_terminate_backend`): a
+/// failed step whose cause is the server's `admin_shutdown` when its goodbye arrived in
+/// time, or else the driver's broken connection, and in both cases a client that is now
+/// closed.
+pub fn lost_its_session(runner: &mut Runner, error: &zdm_runtime::Error) -> bool {
+    matches!(
+        error,
+        zdm_runtime::Error::Step { .. } | zdm_runtime::Error::State(_)
+    ) && matches!(
+        sqlstate(error),
+        None | Some(&postgres::error::SqlState::ADMIN_SHUTDOWN)
+    ) && runner.client().is_closed()
+}
+
 /// Runs one query returning a single value.
 pub fn scalar<T: for<'a> postgres::types::FromSql<'a>>(client: &mut Client, sql: &str) -> T {
     client

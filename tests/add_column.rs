@@ -267,9 +267,13 @@ fn a_column_already_there_is_drift_and_nothing_changes() {
          \"users\", found that column already there, of type integer; nothing was changed"
     );
     assert_eq!(column(&mut client, "users", "email_lower").unwrap().ty, "integer");
-    assert!(indexes(&mut client, "users")
-        .iter()
-        .all(|(name, ..)| name == "users_pkey"));
+    assert_eq!(
+        indexes(&mut client, "users")
+            .into_iter()
+            .map(|(name, ..)| name)
+            .collect::<Vec<_>>(),
+        ["users_pkey"]
+    );
 
     let db = TestDb::new("add_column_drift_no_table");
     let mut runner = db.runner();

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use postgres::error::SqlState;
 use postgres::Client;
 use zdm_runtime::{index_build_progress, zero_downtime, Error, Migration, Options, Phase, Runner};
 use zdm_suite::assert_revert_restores;
@@ -314,7 +315,7 @@ fn an_invalid_leftover_of_a_failed_unique_build_is_dropped_and_rebuilt() {
     );
     assert_eq!(
         failed.unwrap_err().code(),
-        Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+        Some(&SqlState::UNIQUE_VIOLATION),
         "the build fails"
     );
     let leftover = index(&mut client, "orders_lower_email_idx").expect("left behind");
@@ -348,8 +349,15 @@ fn an_invalid_leftover_of_a_failed_unique_build_is_dropped_and_rebuilt() {
                 .to_owned()
         ))
     );
-    let duplicate = client.batch_execute("UPDATE orders SET email = 'SAME@example.com' WHERE id = 3");
-    assert!(duplicate.is_err(), "the rebuilt index enforces uniqueness");
+    let duplicate = client
+        .batch_execute("UPDATE orders SET email = 'SAME@example.com' WHERE id = 3")
+        .expect_err("the rebuilt index enforces uniqueness");
+    let duplicate = duplicate.as_db_error().expect("a server error");
+    assert_eq!(
+        (duplicate.code(), duplicate.constraint()),
+        (&SqlState::UNIQUE_VIOLATION, Some("orders_lower_email_idx")),
+        "{duplicate}"
+    );
 }
 
 #[test]
@@ -401,7 +409,8 @@ fn a_killed_build_reports_progress_then_leaves_an_invalid_index_that_the_resume_
             ..test_options()
         };
         let mut runner = Runner::connect(&url, options).unwrap();
-        runner.run(&OrdersByCustomer, Phase::Expand)
+        let outcome = runner.run(&OrdersByCustomer, Phase::Expand);
+        (runner, outcome)
     });
 
     let mut observer = db.connect();
@@ -434,8 +443,12 @@ fn a_killed_build_reports_progress_then_leaves_an_invalid_index_that_the_resume_
         &mut observer,
         &format!("SELECT pg_terminate_backend({})", progress.pid)
     ));
-    let outcome = build.join().unwrap();
-    assert!(outcome.is_err(), "the killed run fails");
+    let (mut killed, outcome) = build.join().unwrap();
+    let error = outcome.expect_err("the killed run fails");
+    assert!(
+        zdm_suite::lost_its_session(&mut killed, &error),
+        "the run fails because its session is gone: {error}"
+    );
     wait_for(|| {
         index_build_progress(&mut observer, name)
             .unwrap()

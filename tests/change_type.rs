@@ -314,6 +314,9 @@ fn a_binary_coercible_change_happens_in_place_in_expand() {
     assert!(column(&mut client, "orders", "note_zdm_new").is_none());
     for phase in [Phase::Sync, Phase::Backfill, Phase::Contract] {
         let report = runner.run(&WidenNote, phase).unwrap();
+        // Every step of the copy path ran and skipped itself, not a phase of no steps.
+        assert_eq!(report.steps.len(), WidenNote.plan().phase(phase).forward.len());
+        assert!(!report.steps.is_empty(), "{phase}");
         assert!(
             report
                 .steps

@@ -704,9 +704,14 @@ fn an_invalid_index_left_by_a_failed_build_is_rebuilt() {
     let mut client = users(&db, 100);
     let mut runner = db.runner();
     runner.run_to(&RenameName, Phase::Sync).unwrap();
-    let failed =
-        client.batch_execute("CREATE UNIQUE INDEX CONCURRENTLY zdm_users_name_idx ON users ((id % 2))");
-    assert!(failed.is_err(), "duplicates make the build fail");
+    let failed = client
+        .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY zdm_users_name_idx ON users ((id % 2))")
+        .expect_err("duplicates make the build fail");
+    assert_eq!(
+        failed.code(),
+        Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+        "{failed}"
+    );
     assert_eq!(
         index_definition(&mut client, "zdm_users_name_idx").map(|(valid, _)| valid),
         Some(false)
