@@ -50,6 +50,12 @@ struct TagsGin;
 struct SpotGist;
 
 #[zero_downtime(
+    id = "orders_spot_spgist",
+    add_index(table = "orders", columns = "spot", method = "spgist")
+)]
+struct SpotSpgist;
+
+#[zero_downtime(
     id = "orders_created",
     add_index(table = "orders", columns = "created_at", method = "brin")
 )]
@@ -169,7 +175,13 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
 
 #[test]
 fn every_method_builds_concurrently_and_reverts() {
-    let cases: [(&str, &dyn Migration, &str, &str); 6] = [
+    let cases: [(&str, &dyn Migration, &str, &str); 8] = [
+        (
+            "btree",
+            &OrdersByCustomer,
+            "orders_customer_id_created_at_idx",
+            "CREATE INDEX orders_customer_id_created_at_idx ON public.orders USING btree (customer_id, created_at)",
+        ),
         (
             "gin",
             &TagsGin,
@@ -181,6 +193,12 @@ fn every_method_builds_concurrently_and_reverts() {
             &SpotGist,
             "orders_spot_idx",
             "CREATE INDEX orders_spot_idx ON public.orders USING gist (spot)",
+        ),
+        (
+            "spgist",
+            &SpotSpgist,
+            "orders_spot_idx",
+            "CREATE INDEX orders_spot_idx ON public.orders USING spgist (spot)",
         ),
         (
             "brin",
@@ -210,14 +228,50 @@ fn every_method_builds_concurrently_and_reverts() {
     for (case, migration, name, definition) in cases {
         let db = TestDb::new(&format!("add_index_method_{case}"));
         let mut client = orders(&db, 300);
-        let mut runner = db.runner();
-        runner.run(migration, Phase::Expand).unwrap();
+        // An open write transaction holds the build in its first wait, where the server
+        // names the command; a plain CREATE INDEX would instead queue for its SHARE lock
+        // and block every write behind it.
+        let mut writer = db.connect();
+        writer
+            .batch_execute(
+                "BEGIN; INSERT INTO orders (id, customer_id, code, created_at) VALUES (9999, 1, 'open', now())",
+            )
+            .unwrap();
+        let url = db.url().to_owned();
+        let build = std::thread::scope(|scope| {
+            let build = scope.spawn(|| {
+                let options = Options {
+                    lock_budget: Duration::from_secs(600),
+                    ..test_options()
+                };
+                Runner::connect(&url, options)
+                    .unwrap()
+                    .run(migration, Phase::Expand)
+            });
+            let mut observer = db.connect();
+            let progress = wait_for(|| index_build_progress(&mut observer, name).unwrap());
+            assert_eq!(
+                (progress.command.as_str(), progress.phase.as_str()),
+                ("CREATE INDEX CONCURRENTLY", "waiting for writers before build"),
+                "{case}"
+            );
+            // Writes go on while the build waits.
+            client
+                .execute(
+                    "INSERT INTO orders (id, customer_id, code, created_at) VALUES (9998, 1, 'during', now())",
+                    &[],
+                )
+                .unwrap();
+            writer.batch_execute("COMMIT").unwrap();
+            build.join().unwrap()
+        });
+        build.unwrap_or_else(|error| panic!("{case}: {error}"));
         assert_eq!(
             index(&mut client, name),
             Some((true, definition.to_owned())),
             "{case}"
         );
-        runner.revert(migration, Phase::Expand).unwrap();
+        db.runner().revert(migration, Phase::Expand).unwrap();
         assert_eq!(index(&mut client, name), None, "{case} reverted");
         assert_eq!(
             indexes(&mut client, "orders").len(),
