@@ -8,6 +8,8 @@
 
 use std::process::ExitCode;
 
+use postgres::error::SqlState;
+
 use zdm_runtime::{zero_downtime, Error, Migration, Phase, Runner};
 
 mod support;
@@ -80,8 +82,12 @@ fn example(runner: &mut Runner) -> support::Outcome {
         "INSERT INTO example_accounts VALUES ($1, 'account8@EXAMPLE.com', NULL)",
         &[&(ROWS + 2)],
     );
-    if duplicate.is_ok() {
-        return Err("a second live account with the same email was accepted".into());
+    match duplicate {
+        Ok(_) => return Err("a second live account with the same email was accepted".into()),
+        Err(error) => match error.as_db_error() {
+            Some(db) if db.code() == &SqlState::UNIQUE_VIOLATION && db.constraint() == Some(INDEX) => {}
+            _ => return Err(format!("the duplicate failed for another reason than {INDEX}: {error}").into()),
+        },
     }
     println!("done: {INDEX} is valid and refuses a second live account with the same email");
     Ok(())

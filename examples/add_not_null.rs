@@ -81,9 +81,16 @@ fn example(runner: &mut Runner) -> support::Outcome {
             &[],
         )?
         .get(0);
-    if !not_null || checks != 0 {
+    let triggers: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'not_null_demo_users'::regclass AND NOT tgisinternal",
+            &[],
+        )?
+        .get(0);
+    if !not_null || checks != 0 || triggers != 0 {
         return Err(format!(
-            "expected email NOT NULL and no check left, found NOT NULL = {not_null}, {checks} checks"
+            "expected email NOT NULL and no check or trigger left, found NOT NULL = {not_null}, \
+             {checks} checks, {triggers} triggers"
         )
         .into());
     }

@@ -77,9 +77,36 @@ fn example(runner: &mut Runner) -> support::Outcome {
     }
 
     println!("== note: varchar(50) → varchar(200)\n");
+    // In place: the table keeps its storage (no rewrite) and the copy path's later steps
+    // all skip themselves.
+    const FILENODE: &str = "SELECT pg_relation_filenode('example_invoices')::text::bigint";
+    let filenode: i64 = runner.client().query_one(FILENODE, &[])?.get(0);
     for phase in Phase::ALL {
         let report = runner.run(&WidenNote, phase)?;
         println!("{report}");
+        let note = |step: &zdm_runtime::StepReport| step.note.clone().unwrap_or_default();
+        let in_place = match phase {
+            Phase::Expand => report
+                .steps
+                .iter()
+                .any(|step| note(step).starts_with("in place: ")),
+            _ => {
+                !report.steps.is_empty()
+                    && report
+                        .steps
+                        .iter()
+                        .all(|step| note(step) == "skipped: the type was changed in place")
+            }
+        };
+        if !in_place {
+            return Err(
+                format!("{phase} of the note change did not report an in-place change:\n{report}").into(),
+            );
+        }
+    }
+    let rewritten = runner.client().query_one(FILENODE, &[])?.get::<_, i64>(0) != filenode;
+    if rewritten {
+        return Err("widening note rewrote example_invoices".into());
     }
 
     let client = runner.client();

@@ -73,6 +73,21 @@ fn quickstart() -> Result<(), Box<dyn std::error::Error>> {
     if wrong != 0 {
         return Err(format!("{wrong} rows have a wrong email_lower").into());
     }
+    let (not_null, indexed): (bool, bool) = {
+        let row = runner.client().query_one(
+            "SELECT a.attnotnull, EXISTS (SELECT FROM pg_index i WHERE i.indrelid = a.attrelid \
+                     AND i.indnatts = 1 AND i.indkey[0] = a.attnum AND i.indisvalid) \
+             FROM pg_attribute a \
+             WHERE a.attrelid = 'quickstart_customers'::regclass AND a.attname = 'email_lower'",
+            &[],
+        )?;
+        (row.get(0), row.get(1))
+    };
+    if !not_null || !indexed {
+        return Err(
+            format!("email_lower: NOT NULL = {not_null}, a valid index of its own = {indexed}").into(),
+        );
+    }
     println!("done: every row of quickstart_customers has email_lower, now NOT NULL and indexed");
     Ok(())
 }

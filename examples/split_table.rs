@@ -1,6 +1,8 @@
 //! `split_table`: creates a demo users table with rows in the database at `DATABASE_URL`,
 //! splits it into a profiles table and a logins table, phase by phase, while an old and a
-//! new application version write, and checks that both shapes agree at every step.
+//! new application version write, and checks that both shapes agree: after sync on the rows
+//! the two versions wrote, after backfill on every row, and after contract that the users
+//! live in the new tables alone.
 //!
 //! ```sh
 //! cargo run --example split_table
@@ -32,6 +34,15 @@ zdm_runtime::migrations!(pub static MIGRATIONS = [SplitUsers]);
 fn main() -> ExitCode {
     support::main(MIGRATIONS, split_users)
 }
+
+/// Rows of the join of the new tables that differ from the source: right after sync the
+/// new tables hold only the rows written since, which must be as the source has them.
+const SYNCED_DISAGREEING: &str = "SELECT count(*) FROM (
+    SELECT id, bio, avatar_url, email, password_hash FROM split_user_profiles JOIN split_user_logins USING (id)
+    EXCEPT SELECT id, bio, avatar_url, email, password_hash FROM split_users) AS d";
+
+/// Users in the new tables.
+const JOINED: &str = "SELECT count(*) FROM split_user_profiles JOIN split_user_logins USING (id)";
 
 /// Rows of the source that differ from the join of the new tables, either way.
 const DISAGREEING: &str = "SELECT count(*) FROM (
@@ -83,7 +94,19 @@ fn split_users(runner: &mut Runner) -> support::Outcome {
                      SELECT id, 'written by the new version' FROM split_user_logins WHERE email = 'new@example.com';
                  COMMIT;",
             )?;
-            println!("the old version wrote split_users and the new version wrote the new tables\n");
+            // The old version's insert and update, and the new version's user (the delete
+            // removed a row the new tables never had).
+            let (wrong, synced) = (count(client, SYNCED_DISAGREEING)?, count(client, JOINED)?);
+            if wrong != 0 || synced != 3 {
+                return Err(format!(
+                    "after sync the new tables should hold the 3 users written, as split_users has them; \
+                     found {synced}, {wrong} of them different"
+                )
+                .into());
+            }
+            println!(
+                "the old version wrote split_users and the new version wrote the new tables; both agree\n"
+            );
         }
         if phase == Phase::Backfill {
             // The new version reads the new tables, complete from now on.
@@ -104,10 +127,7 @@ fn split_users(runner: &mut Runner) -> support::Outcome {
         client,
         "SELECT count(*) FROM pg_class WHERE relname = 'split_users'",
     )?;
-    let users = count(
-        client,
-        "SELECT count(*) FROM split_user_profiles JOIN split_user_logins USING (id)",
-    )?;
+    let users = count(client, JOINED)?;
     let written = count(
         client,
         "SELECT count(*) FROM split_user_profiles JOIN split_user_logins USING (id)

@@ -250,6 +250,44 @@ pub fn triggers(client: &mut Client, table: &str) -> Vec<String> {
         .collect()
 }
 
+/// `CREATE TRIGGER` statements of the non-internal triggers on `table`, as the server
+/// prints them (`WHEN`, timing, events, columns, function), so that a trigger re-created
+/// differently under the same name shows.
+pub fn trigger_definitions(client: &mut Client, table: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = to_regclass($1) AND NOT tgisinternal \
+             ORDER BY tgname",
+            &[&zdm_runtime::quote_ident(table)],
+        )
+        .expect("reading trigger definitions")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// `CREATE FUNCTION` statements of every function, procedure and aggregate in the
+/// database's own schemas (zdm's included), leaving out the system's and those that
+/// belong to an extension. Sync functions live there, so one left behind by a reversal,
+/// or re-created with another body, shows.
+pub fn functions(client: &mut Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT p.oid::regprocedure::text || ': ' || CASE WHEN p.prokind = 'a' THEN 'aggregate' \
+                    ELSE pg_get_functiondef(p.oid) END \
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
+               AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass \
+                               AND d.objid = p.oid AND d.deptype = 'e') \
+             ORDER BY 1",
+            &[],
+        )
+        .expect("reading functions")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
 /// `(name, type, validated, definition)` of every constraint on `table`.
 pub fn constraints(client: &mut Client, table: &str) -> Vec<(String, String, bool, String)> {
     client
@@ -264,6 +302,28 @@ pub fn constraints(client: &mut Client, table: &str) -> Vec<(String, String, boo
         .collect()
 }
 
+/// The SQLSTATE of the server error behind a runner's error, if there is one, so that a
+/// test can tell a lost session or a unique violation from any other failure.
+pub fn sqlstate(error: &zdm_runtime::Error) -> Option<&postgres::error::SqlState> {
+    std::error::Error::source(error)?
+        .downcast_ref::<postgres::Error>()?
+        .code()
+}
+
+/// Whether `error` is `runner` finding its session terminated (`pg_terminate_backend`): a
+/// failed step whose cause is the server's `admin_shutdown` when its goodbye arrived in
+/// time, or else the driver's broken connection, and in both cases a client that is now
+/// closed.
+pub fn lost_its_session(runner: &mut Runner, error: &zdm_runtime::Error) -> bool {
+    matches!(
+        error,
+        zdm_runtime::Error::Step { .. } | zdm_runtime::Error::State(_)
+    ) && matches!(
+        sqlstate(error),
+        None | Some(&postgres::error::SqlState::ADMIN_SHUTDOWN)
+    ) && runner.client().is_closed()
+}
+
 /// Runs one query returning a single value.
 pub fn scalar<T: for<'a> postgres::types::FromSql<'a>>(client: &mut Client, sql: &str) -> T {
     client
@@ -272,73 +332,192 @@ pub fn scalar<T: for<'a> postgres::types::FromSql<'a>>(client: &mut Client, sql:
         .get(0)
 }
 
-/// One simulated application version: called over and over on its own connection with
-/// the phase that is running (or just ran) and a counter unique to the call, it performs
-/// one write and panics if the write fails.
-pub type Writer = Box<dyn Fn(&mut Client, zdm_runtime::Phase, i64) + Send + Sync>;
+/// What a [`Writer`] does on each call.
+type Write = dyn Fn(&mut Client, zdm_runtime::Phase, i64) + Send + Sync;
+
+/// One simulated application version, for [`run_phases_under_load`].
+pub struct Writer {
+    name: &'static str,
+    phases: std::ops::RangeInclusive<zdm_runtime::Phase>,
+    write: Box<Write>,
+}
+
+impl Writer {
+    /// A version that is deployed while `phases` run: `write` is called over and over on
+    /// a connection of its own with the phase that is running (or just ran) and a counter
+    /// unique to the call; each call performs at least one write and panics if one fails.
+    /// Outside `phases` it is not called.
+    pub fn new(
+        name: &'static str,
+        phases: std::ops::RangeInclusive<zdm_runtime::Phase>,
+        write: impl Fn(&mut Client, zdm_runtime::Phase, i64) + Send + Sync + 'static,
+    ) -> Writer {
+        Writer {
+            name,
+            phases,
+            write: Box::new(write),
+        }
+    }
+}
+
+/// How far one writer's thread has got, shared with the runner's observer.
+#[derive(Default)]
+struct WriterProgress {
+    /// Calls that returned.
+    writes: std::sync::atomic::AtomicU64,
+    /// One more than the index of the phase the thread last picked up: every call made
+    /// under an earlier phase has returned.
+    phase: std::sync::atomic::AtomicUsize,
+    /// The thread ended (a write failed, or the run is over).
+    ended: std::sync::atomic::AtomicBool,
+}
+
+/// Sets a flag when dropped, unwinding included, so that a panic on one thread stops or
+/// releases the others instead of leaving them waiting.
+struct SetOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// How long a phase waits for a writer's next write before the test fails: far more than
+/// a write takes, so reaching it means the writer is stuck or not writing.
+const WRITE_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits until every writer in `live` has returned more calls than `marks` records, and
+/// records the new counts; `None` once some writer's thread has ended (its panic is the
+/// failure to report). Panics after [`WRITE_WAIT`] without a write, naming the writer.
+fn wait_for_writes(
+    progress: &[std::sync::Arc<WriterProgress>],
+    names: &[&'static str],
+    live: &[usize],
+    marks: &mut [u64],
+    moment: &dyn Fn() -> String,
+) -> Option<()> {
+    use std::sync::atomic::Ordering;
+    let started = std::time::Instant::now();
+    for (&index, mark) in live.iter().zip(marks.iter_mut()) {
+        loop {
+            if progress.iter().any(|writer| writer.ended.load(Ordering::SeqCst)) {
+                return None;
+            }
+            let writes = progress[index].writes.load(Ordering::SeqCst);
+            if writes > *mark {
+                *mark = writes;
+                break;
+            }
+            if started.elapsed() > WRITE_WAIT {
+                panic!(
+                    "{}: the {} made no write in {WRITE_WAIT:?} ({writes} so far)",
+                    moment(),
+                    names[index]
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    Some(())
+}
 
 /// Runs every phase of `migration` in order while each writer writes from a thread of its
-/// own. A phase starts once every writer has been told of it, and the next is announced once
-/// every writer has written a few more times, so each phase is covered by each version's
-/// writes.
+/// own, and proves that every writer deployed during a phase wrote while `Runner::run`
+/// executed it: the phase's start and each of its steps are held until each of them has
+/// completed a write since the previous hold, and the counts must have grown across the
+/// phase. A phase starts only once no call made under the previous phase is still running
+/// (an old version's write when contract drops the old shape), and the next is announced
+/// once every writer has written a few more times under the phase that just ran.
 pub fn run_phases_under_load(db: &TestDb, migration: &dyn zdm_runtime::Migration, writers: Vec<Writer>) {
     use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-    use zdm_runtime::Phase;
+    use std::sync::Arc;
+    use zdm_runtime::{Direction, Event, Phase};
 
     let current = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let counter = AtomicI64::new(0);
-    let seen: Vec<[AtomicUsize; 4]> = writers.iter().map(|_| Default::default()).collect();
+    let progress: Arc<Vec<Arc<WriterProgress>>> = Arc::new(writers.iter().map(|_| Arc::default()).collect());
+    let names: Arc<Vec<&'static str>> = Arc::new(writers.iter().map(|writer| writer.name).collect());
     let mut runner = db.runner();
     std::thread::scope(|scope| {
         let handles: Vec<_> = writers
             .iter()
-            .enumerate()
-            .map(|(index, writer)| {
-                let (current, stop, counter, seen) = (&current, &stop, &counter, &seen);
+            .zip(progress.iter())
+            .map(|(writer, progress)| {
+                let (current, stop, counter) = (&current, &stop, &counter);
                 let url = db.url().to_owned();
                 scope.spawn(move || {
+                    let _ended = SetOnDrop(&progress.ended);
                     let mut client = connect_or_exit(&url);
                     while !stop.load(Ordering::SeqCst) {
                         let phase_index = current.load(Ordering::SeqCst);
-                        writer(
-                            &mut client,
-                            Phase::ALL[phase_index],
-                            counter.fetch_add(1, Ordering::SeqCst),
-                        );
-                        seen[index][phase_index].fetch_add(1, Ordering::SeqCst);
+                        progress.phase.store(phase_index + 1, Ordering::SeqCst);
+                        let phase = Phase::ALL[phase_index];
+                        if writer.phases.contains(&phase) {
+                            (writer.write)(&mut client, phase, counter.fetch_add(1, Ordering::SeqCst));
+                            progress.writes.fetch_add(1, Ordering::SeqCst);
+                        } else {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
                     }
                 })
             })
             .collect();
-        let wait_for_writes = |phase_index: usize, at_least: usize| {
-            while seen
-                .iter()
-                .any(|counts| counts[phase_index].load(Ordering::SeqCst) < at_least)
-            {
-                if handles.iter().any(|handle| handle.is_finished()) {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-        };
-        for (phase_index, phase) in Phase::ALL.into_iter().enumerate() {
+        // A panic on this thread must stop the writers, or the scope would wait for them
+        // forever.
+        let _stop = SetOnDrop(&stop);
+        let ended = || progress.iter().any(|writer| writer.ended.load(Ordering::SeqCst));
+        'phases: for (phase_index, phase) in Phase::ALL.into_iter().enumerate() {
             current.store(phase_index, Ordering::SeqCst);
-            // Every writer has finished a call under the new phase before it runs, so none
-            // is still mid-way through a write meant for the previous one (an old version's
-            // write when contract drops the old shape).
-            wait_for_writes(phase_index, 1);
+            while progress
+                .iter()
+                .any(|writer| writer.phase.load(Ordering::SeqCst) != phase_index + 1)
+            {
+                if ended() {
+                    break 'phases;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let live: Vec<usize> = (0..writers.len())
+                .filter(|&index| writers[index].phases.contains(&phase))
+                .collect();
+            let count = |index: usize| progress[index].writes.load(Ordering::SeqCst);
+            let before: Vec<u64> = live.iter().map(|&index| count(index)).collect();
+            {
+                let (progress, names, live) = (Arc::clone(&progress), Arc::clone(&names), live.clone());
+                let mut marks = before.clone();
+                runner.observe(move |event| {
+                    let moment = match event {
+                        Event::PhaseStarted {
+                            direction: Direction::Forward,
+                            ..
+                        } => format!("{phase} started"),
+                        Event::StepStarted { step, .. } => {
+                            format!("{phase}, step \"{}\"", step.description)
+                        }
+                        _ => return,
+                    };
+                    let _ = wait_for_writes(&progress, &names, &live, &mut marks, &|| moment.clone());
+                });
+            }
             let outcome = runner.run(migration, phase);
+            if ended() {
+                break;
+            }
             if let Err(error) = outcome {
-                stop.store(true, Ordering::SeqCst);
                 panic!("{phase} under load: {error}");
             }
-            let during = seen
-                .iter()
-                .map(|counts| counts[phase_index].load(Ordering::SeqCst))
-                .min()
-                .unwrap_or(0);
-            wait_for_writes(phase_index, during + 3);
+            for (&index, before) in live.iter().zip(&before) {
+                assert!(
+                    count(index) > *before,
+                    "the {} wrote nothing while {phase} ran",
+                    names[index]
+                );
+            }
+            let mut marks: Vec<u64> = live.iter().map(|&index| count(index) + 2).collect();
+            if wait_for_writes(&progress, &names, &live, &mut marks, &|| format!("after {phase}")).is_none() {
+                break;
+            }
         }
         stop.store(true, Ordering::SeqCst);
         for handle in handles {
@@ -367,7 +546,8 @@ pub fn contents(client: &mut Client, table: &str) -> String {
 /// Everything the catalog says about `table` that a change touches, sorted, so that states
 /// can be compared: columns by name with type, collation, NOT NULL, default and comment;
 /// indexes with validity and definition; constraints with validation and definition;
-/// triggers.
+/// trigger definitions; and the definition of every function of the database's own
+/// schemas (see [`functions`]), where sync triggers' functions live.
 pub fn table_catalog(client: &mut Client, table: &str) -> Vec<String> {
     let mut lines: Vec<String> = client
         .query(
@@ -395,9 +575,14 @@ pub fn table_catalog(client: &mut Client, table: &str) -> Vec<String> {
             }),
     );
     lines.extend(
-        triggers(client, table)
+        trigger_definitions(client, table)
             .into_iter()
-            .map(|name| format!("trigger {name}")),
+            .map(|definition| format!("trigger {definition}")),
+    );
+    lines.extend(
+        functions(client)
+            .into_iter()
+            .map(|definition| format!("function {definition}")),
     );
     lines.sort();
     lines
@@ -441,22 +626,6 @@ pub fn assert_revert_restores_with<T: PartialEq + std::fmt::Debug>(
     );
     assert_eq!(runner.state(migration).unwrap().completed, phase.previous());
     runner.run(migration, phase).unwrap();
-}
-
-/// The outcome of a write through a column that contract drops or renames: a write of the
-/// old version that began while backfill was the current phase can meet the swap. `None`
-/// when it did (PostgreSQL's "column does not exist"); any other error fails the test.
-pub fn unless_column_swapped<T>(phase: zdm_runtime::Phase, result: Result<T, postgres::Error>) -> Option<T> {
-    match result {
-        Ok(value) => Some(value),
-        Err(error)
-            if phase == zdm_runtime::Phase::Backfill
-                && error.code() == Some(&postgres::error::SqlState::UNDEFINED_COLUMN) =>
-        {
-            None
-        }
-        Err(error) => panic!("{error}"),
-    }
 }
 
 #[cfg(test)]

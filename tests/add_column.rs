@@ -267,9 +267,13 @@ fn a_column_already_there_is_drift_and_nothing_changes() {
          \"users\", found that column already there, of type integer; nothing was changed"
     );
     assert_eq!(column(&mut client, "users", "email_lower").unwrap().ty, "integer");
-    assert!(indexes(&mut client, "users")
-        .iter()
-        .all(|(name, ..)| name == "users_pkey"));
+    assert_eq!(
+        indexes(&mut client, "users")
+            .into_iter()
+            .map(|(name, ..)| name)
+            .collect::<Vec<_>>(),
+        ["users_pkey"]
+    );
 
     let db = TestDb::new("add_column_drift_no_table");
     let mut runner = db.runner();
@@ -288,10 +292,7 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
     users(&db, 2_000);
     // The old version knows nothing of email_lower: it inserts without it and changes the
     // email it is computed from. It is gone once contract starts.
-    let old_version: Writer = Box::new(|client, phase, n| {
-        if phase == Phase::Contract {
-            return;
-        }
+    let old_version = Writer::new("old version", Phase::Expand..=Phase::Backfill, |client, _, n| {
         let id = 100_000 + n;
         client
             .execute(
@@ -310,10 +311,7 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
             .unwrap();
     });
     // The new version, deployed after sync, writes both columns.
-    let new_version: Writer = Box::new(|client, phase, n| {
-        if phase < Phase::Sync {
-            return;
-        }
+    let new_version = Writer::new("new version", Phase::Sync..=Phase::Contract, |client, _, n| {
         let id = 1_000_000 + n;
         client
             .execute(

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Migration, Phase};
 use zdm_suite::{
-    assert_revert_restores_with, checksum, column, columns, constraints, indexes, run_phases_under_load,
-    scalar, triggers, TestDb, Writer,
+    assert_revert_restores_with, checksum, column, columns, constraints, functions, indexes,
+    run_phases_under_load, scalar, trigger_definitions, triggers, TestDb, Writer,
 };
 
 /// Orders point at their customer by id instead of by email.
@@ -239,16 +239,18 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
     );
 }
 
-/// Everything a reversal must restore: both tables' contents and the catalog of `orders`.
+/// Everything a reversal must restore: both tables' contents, the catalog of `orders`
+/// and the functions.
 fn snapshot(client: &mut Client) -> impl PartialEq + std::fmt::Debug {
     (
         checksum(client, "orders"),
         checksum(client, "customers"),
         columns(client, "orders"),
         indexes(client, "orders"),
-        triggers(client, "orders"),
+        trigger_definitions(client, "orders"),
         constraints(client, "orders"),
         constraints(client, "customers"),
+        functions(client),
         scalar::<i64>(client, "SELECT count(*) FROM pg_tables WHERE schemaname = 'zdm'"),
     )
 }
@@ -357,65 +359,67 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
 
     // The old version knows orders by customer email only; it is gone once contract starts.
     let record = written.clone();
-    let old_version: Writer = Box::new(move |client, phase, n| {
-        if phase == Phase::Contract {
-            return;
-        }
-        let id = 100_000 + n;
-        let email = format!("c{}@x", n % CUSTOMERS + 1);
-        client
-            .execute(
-                "INSERT INTO orders (id, customer_email, amount) VALUES ($1, $2, 1)",
-                &[&id, &email],
-            )
-            .unwrap();
-        record.lock().unwrap().insert(id, Some((email, 1)));
-        // Moves one of its base orders (even ids) to another customer.
-        let moved = (n % 500) * 2 + 2;
-        let email = format!("c{}@x", (n + 17) % CUSTOMERS + 1);
-        client
-            .execute(
-                "UPDATE orders SET customer_email = $2, amount = amount + 1 WHERE id = $1",
-                &[&moved, &email],
-            )
-            .unwrap();
-        let amount: i32 = scalar(client, &format!("SELECT amount FROM orders WHERE id = {moved}"));
-        record.lock().unwrap().insert(moved, Some((email, amount)));
-        if n % 3 == 0 {
+    let old_version = Writer::new(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        move |client, _, n| {
+            let id = 100_000 + n;
+            let email = format!("c{}@x", n % CUSTOMERS + 1);
             client
-                .execute("DELETE FROM orders WHERE id = $1", &[&id])
+                .execute(
+                    "INSERT INTO orders (id, customer_email, amount) VALUES ($1, $2, 1)",
+                    &[&id, &email],
+                )
                 .unwrap();
-            record.lock().unwrap().insert(id, None);
-        }
-    });
+            record.lock().unwrap().insert(id, Some((email, 1)));
+            // Moves one of its base orders (even ids) to another customer.
+            let moved = (n % 500) * 2 + 2;
+            let email = format!("c{}@x", (n + 17) % CUSTOMERS + 1);
+            client
+                .execute(
+                    "UPDATE orders SET customer_email = $2, amount = amount + 1 WHERE id = $1",
+                    &[&moved, &email],
+                )
+                .unwrap();
+            let amount: i32 = scalar(client, &format!("SELECT amount FROM orders WHERE id = {moved}"));
+            record.lock().unwrap().insert(moved, Some((email, amount)));
+            if n % 3 == 0 {
+                client
+                    .execute("DELETE FROM orders WHERE id = $1", &[&id])
+                    .unwrap();
+                record.lock().unwrap().insert(id, None);
+            }
+        },
+    );
     // The new version, deployed after sync, writes both the email and the id.
     let record = written.clone();
-    let new_version: Writer = Box::new(move |client, phase, n| {
-        if phase < Phase::Sync {
-            return;
-        }
-        let id = 1_000_000 + n;
-        let customer = n % CUSTOMERS + 1;
-        let email = format!("c{customer}@x");
-        client
-            .execute(
-                "INSERT INTO orders (id, customer_email, amount, customer_id) VALUES ($1, $2, 2, $3)",
-                &[&id, &email, &customer],
-            )
-            .unwrap();
-        record.lock().unwrap().insert(id, Some((email, 2)));
-        // Moves one of the odd base orders, writing both shapes.
-        let moved = (n % 500) * 2 + 1;
-        let customer = (n + 5) % CUSTOMERS + 1;
-        let email = format!("c{customer}@x");
-        client
-            .execute(
-                "UPDATE orders SET customer_email = $2, customer_id = $3 WHERE id = $1",
-                &[&moved, &email, &customer],
-            )
-            .unwrap();
-        record.lock().unwrap().insert(moved, Some((email, moved as i32)));
-    });
+    let new_version = Writer::new(
+        "new version",
+        Phase::Sync..=Phase::Contract,
+        move |client, _, n| {
+            let id = 1_000_000 + n;
+            let customer = n % CUSTOMERS + 1;
+            let email = format!("c{customer}@x");
+            client
+                .execute(
+                    "INSERT INTO orders (id, customer_email, amount, customer_id) VALUES ($1, $2, 2, $3)",
+                    &[&id, &email, &customer],
+                )
+                .unwrap();
+            record.lock().unwrap().insert(id, Some((email, 2)));
+            // Moves one of the odd base orders, writing both shapes.
+            let moved = (n % 500) * 2 + 1;
+            let customer = (n + 5) % CUSTOMERS + 1;
+            let email = format!("c{customer}@x");
+            client
+                .execute(
+                    "UPDATE orders SET customer_email = $2, customer_id = $3 WHERE id = $1",
+                    &[&moved, &email, &customer],
+                )
+                .unwrap();
+            record.lock().unwrap().insert(moved, Some((email, moved as i32)));
+        },
+    );
     run_phases_under_load(&db, &AddCustomerFk, vec![old_version, new_version]);
 
     let mut client = db.connect();
@@ -508,7 +512,9 @@ fn a_contract_stopped_after_not_valid_reverts_cleanly() {
     sneak_an_orphan_after_not_valid(&mut client);
     runner.run(&AddCustomerFk, Phase::Contract).unwrap_err();
     client
-        .batch_execute("DROP EVENT TRIGGER sneak_orphan; DELETE FROM orders WHERE id = 7777;")
+        .batch_execute(
+            "DROP EVENT TRIGGER sneak_orphan; DROP FUNCTION sneak_orphan(); DELETE FROM orders WHERE id = 7777;",
+        )
         .unwrap();
     runner.revert(&AddCustomerFk, Phase::Contract).unwrap();
     assert_eq!(snapshot(&mut client), before);
@@ -533,13 +539,18 @@ fn set_not_null_is_proven_by_the_validated_check_without_a_scan() {
             notice == "existing constraints on column \"orders.customer_id\" are sufficient to prove that it does not contain nulls"
         })
         .unwrap_or_else(|| panic!("SET NOT NULL scanned the table: {notices:#?}"));
-    // The only scans are the two validations, both before SET NOT NULL.
+    // The only scans are the two validations, the foreign key's and the check's, both
+    // before SET NOT NULL; a SET NOT NULL that scanned would verify the table once more.
     let scans = notices
         .iter()
         .enumerate()
-        .filter(|(_, notice)| notice.as_str() == "verifying table \"orders\"")
+        .filter(|(_, notice)| {
+            notice.as_str() == "verifying table \"orders\""
+                || notice.as_str() == "validating foreign key constraint \"orders_customer_id_fkey\""
+        })
         .map(|(at, _)| at)
         .collect::<Vec<_>>();
+    assert_eq!(scans.len(), 2, "{notices:#?}");
     assert!(scans.iter().all(|at| *at < proven), "{notices:#?}");
 }
 

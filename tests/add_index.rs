@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use postgres::error::SqlState;
 use postgres::Client;
 use zdm_runtime::{index_build_progress, zero_downtime, Error, Migration, Options, Phase, Runner};
 use zdm_suite::assert_revert_restores;
@@ -47,6 +48,12 @@ struct TagsGin;
     add_index(table = "orders", columns = "spot", method = "gist")
 )]
 struct SpotGist;
+
+#[zero_downtime(
+    id = "orders_spot_spgist",
+    add_index(table = "orders", columns = "spot", method = "spgist")
+)]
+struct SpotSpgist;
 
 #[zero_downtime(
     id = "orders_created",
@@ -168,7 +175,13 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
 
 #[test]
 fn every_method_builds_concurrently_and_reverts() {
-    let cases: [(&str, &dyn Migration, &str, &str); 6] = [
+    let cases: [(&str, &dyn Migration, &str, &str); 8] = [
+        (
+            "btree",
+            &OrdersByCustomer,
+            "orders_customer_id_created_at_idx",
+            "CREATE INDEX orders_customer_id_created_at_idx ON public.orders USING btree (customer_id, created_at)",
+        ),
         (
             "gin",
             &TagsGin,
@@ -180,6 +193,12 @@ fn every_method_builds_concurrently_and_reverts() {
             &SpotGist,
             "orders_spot_idx",
             "CREATE INDEX orders_spot_idx ON public.orders USING gist (spot)",
+        ),
+        (
+            "spgist",
+            &SpotSpgist,
+            "orders_spot_idx",
+            "CREATE INDEX orders_spot_idx ON public.orders USING spgist (spot)",
         ),
         (
             "brin",
@@ -209,14 +228,50 @@ fn every_method_builds_concurrently_and_reverts() {
     for (case, migration, name, definition) in cases {
         let db = TestDb::new(&format!("add_index_method_{case}"));
         let mut client = orders(&db, 300);
-        let mut runner = db.runner();
-        runner.run(migration, Phase::Expand).unwrap();
+        // An open write transaction holds the build in its first wait, where the server
+        // names the command; a plain CREATE INDEX would instead queue for its SHARE lock
+        // and block every write behind it.
+        let mut writer = db.connect();
+        writer
+            .batch_execute(
+                "BEGIN; INSERT INTO orders (id, customer_id, code, created_at) VALUES (9999, 1, 'open', now())",
+            )
+            .unwrap();
+        let url = db.url().to_owned();
+        let build = std::thread::scope(|scope| {
+            let build = scope.spawn(|| {
+                let options = Options {
+                    lock_budget: Duration::from_secs(600),
+                    ..test_options()
+                };
+                Runner::connect(&url, options)
+                    .unwrap()
+                    .run(migration, Phase::Expand)
+            });
+            let mut observer = db.connect();
+            let progress = wait_for(|| index_build_progress(&mut observer, name).unwrap());
+            assert_eq!(
+                (progress.command.as_str(), progress.phase.as_str()),
+                ("CREATE INDEX CONCURRENTLY", "waiting for writers before build"),
+                "{case}"
+            );
+            // Writes go on while the build waits.
+            client
+                .execute(
+                    "INSERT INTO orders (id, customer_id, code, created_at) VALUES (9998, 1, 'during', now())",
+                    &[],
+                )
+                .unwrap();
+            writer.batch_execute("COMMIT").unwrap();
+            build.join().unwrap()
+        });
+        build.unwrap_or_else(|error| panic!("{case}: {error}"));
         assert_eq!(
             index(&mut client, name),
             Some((true, definition.to_owned())),
             "{case}"
         );
-        runner.revert(migration, Phase::Expand).unwrap();
+        db.runner().revert(migration, Phase::Expand).unwrap();
         assert_eq!(index(&mut client, name), None, "{case} reverted");
         assert_eq!(
             indexes(&mut client, "orders").len(),
@@ -314,7 +369,7 @@ fn an_invalid_leftover_of_a_failed_unique_build_is_dropped_and_rebuilt() {
     );
     assert_eq!(
         failed.unwrap_err().code(),
-        Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+        Some(&SqlState::UNIQUE_VIOLATION),
         "the build fails"
     );
     let leftover = index(&mut client, "orders_lower_email_idx").expect("left behind");
@@ -348,8 +403,15 @@ fn an_invalid_leftover_of_a_failed_unique_build_is_dropped_and_rebuilt() {
                 .to_owned()
         ))
     );
-    let duplicate = client.batch_execute("UPDATE orders SET email = 'SAME@example.com' WHERE id = 3");
-    assert!(duplicate.is_err(), "the rebuilt index enforces uniqueness");
+    let duplicate = client
+        .batch_execute("UPDATE orders SET email = 'SAME@example.com' WHERE id = 3")
+        .expect_err("the rebuilt index enforces uniqueness");
+    let duplicate = duplicate.as_db_error().expect("a server error");
+    assert_eq!(
+        (duplicate.code(), duplicate.constraint()),
+        (&SqlState::UNIQUE_VIOLATION, Some("orders_lower_email_idx")),
+        "{duplicate}"
+    );
 }
 
 #[test]
@@ -401,7 +463,8 @@ fn a_killed_build_reports_progress_then_leaves_an_invalid_index_that_the_resume_
             ..test_options()
         };
         let mut runner = Runner::connect(&url, options).unwrap();
-        runner.run(&OrdersByCustomer, Phase::Expand)
+        let outcome = runner.run(&OrdersByCustomer, Phase::Expand);
+        (runner, outcome)
     });
 
     let mut observer = db.connect();
@@ -434,8 +497,12 @@ fn a_killed_build_reports_progress_then_leaves_an_invalid_index_that_the_resume_
         &mut observer,
         &format!("SELECT pg_terminate_backend({})", progress.pid)
     ));
-    let outcome = build.join().unwrap();
-    assert!(outcome.is_err(), "the killed run fails");
+    let (mut killed, outcome) = build.join().unwrap();
+    let error = outcome.expect_err("the killed run fails");
+    assert!(
+        zdm_suite::lost_its_session(&mut killed, &error),
+        "the run fails because its session is gone: {error}"
+    );
     wait_for(|| {
         index_build_progress(&mut observer, name)
             .unwrap()
@@ -565,53 +632,55 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
 
     // The old version, running until contract starts, never relies on the index.
     let old_written = Arc::clone(&expected);
-    let old_version: Writer = Box::new(move |client, phase, n| {
-        if phase == Phase::Contract {
-            return;
-        }
-        let n = n as i32;
-        let key = (n % 100, format!("old-{n}"));
-        client
+    let old_version = Writer::new(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        move |client, _, n| {
+            let n = n as i32;
+            let key = (n % 100, format!("old-{n}"));
+            client
             .execute(
                 "INSERT INTO orders (id, customer_id, code, qty, created_at) VALUES ($1, $2, $3, $4, now())",
                 &[&i64::from(1_000_000 + n), &key.0, &key.1, &n],
             )
             .unwrap();
-        client
-            .execute(
-                "UPDATE orders SET qty = qty + 1 WHERE customer_id = $1 AND code = $2",
-                &[&key.0, &key.1],
-            )
-            .unwrap();
-        let mut written = old_written.lock().unwrap();
-        written.insert(key.clone(), Some(n + 1));
-        if n % 3 == 0 {
             client
                 .execute(
-                    "DELETE FROM orders WHERE customer_id = $1 AND code = $2",
+                    "UPDATE orders SET qty = qty + 1 WHERE customer_id = $1 AND code = $2",
                     &[&key.0, &key.1],
                 )
                 .unwrap();
-            written.insert(key, None);
-        }
-    });
+            let mut written = old_written.lock().unwrap();
+            written.insert(key.clone(), Some(n + 1));
+            if n % 3 == 0 {
+                client
+                    .execute(
+                        "DELETE FROM orders WHERE customer_id = $1 AND code = $2",
+                        &[&key.0, &key.1],
+                    )
+                    .unwrap();
+                written.insert(key, None);
+            }
+        },
+    );
     // The new version, deployed once expand has built the index, upserts on it.
     let new_written = Arc::clone(&expected);
-    let new_version: Writer = Box::new(move |client, phase, n| {
-        if phase < Phase::Sync {
-            return;
-        }
-        let n = n as i32;
-        let key = (1, format!("new-{}", n % 40));
-        client
+    let new_version = Writer::new(
+        "new version",
+        Phase::Sync..=Phase::Contract,
+        move |client, _, n| {
+            let n = n as i32;
+            let key = (1, format!("new-{}", n % 40));
+            client
             .execute(
                 "INSERT INTO orders (id, customer_id, code, qty, created_at) VALUES ($1, $2, $3, $4, now()) \
                  ON CONFLICT (customer_id, code) DO UPDATE SET qty = excluded.qty",
                 &[&i64::from(2_000_000 + n), &key.0, &key.1, &n],
             )
             .unwrap();
-        new_written.lock().unwrap().insert(key, Some(n));
-    });
+            new_written.lock().unwrap().insert(key, Some(n));
+        },
+    );
     run_phases_under_load(&db, &CustomerCode, vec![old_version, new_version]);
 
     assert_eq!(

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Migration, Phase};
 use zdm_suite::{
-    assert_revert_restores_with, checksum, column, columns, constraints, run_phases_under_load, scalar,
-    triggers, TestDb, Writer,
+    assert_revert_restores_with, checksum, column, columns, constraints, functions, run_phases_under_load,
+    scalar, trigger_definitions, triggers, TestDb, Writer,
 };
 
 /// Every user has an email; the ones without get a placeholder.
@@ -153,8 +153,9 @@ fn snapshot(client: &mut Client) -> impl PartialEq + std::fmt::Debug {
     (
         checksum(client, "users"),
         columns(client, "users"),
-        triggers(client, "users"),
+        trigger_definitions(client, "users"),
         constraints(client, "users"),
+        functions(client),
         scalar::<i64>(client, "SELECT count(*) FROM pg_tables WHERE schemaname = 'zdm'"),
     )
 }
@@ -208,46 +209,51 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
     // The old version writes users without email and clears emails; it is gone once
     // contract starts.
     let record = written.clone();
-    let old_version: Writer = Box::new(move |client, phase, n| {
-        if phase == Phase::Contract {
-            return;
-        }
-        let id = 100_000 + n;
-        client
-            .execute("INSERT INTO users (id, name) VALUES ($1, 'old')", &[&id])
-            .unwrap();
-        record.lock().unwrap().insert(id, Wrote::Email(None));
-        let cleared = (n % 500) * 2 + 2;
-        client
-            .execute("UPDATE users SET email = NULL WHERE id = $1", &[&cleared])
-            .unwrap();
-        record.lock().unwrap().insert(cleared, Wrote::Email(None));
-        if n % 3 == 0 {
-            client.execute("DELETE FROM users WHERE id = $1", &[&id]).unwrap();
-            record.lock().unwrap().insert(id, Wrote::Deleted);
-        }
-    });
+    let old_version = Writer::new(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        move |client, _, n| {
+            let id = 100_000 + n;
+            client
+                .execute("INSERT INTO users (id, name) VALUES ($1, 'old')", &[&id])
+                .unwrap();
+            record.lock().unwrap().insert(id, Wrote::Email(None));
+            let cleared = (n % 500) * 2 + 2;
+            client
+                .execute("UPDATE users SET email = NULL WHERE id = $1", &[&cleared])
+                .unwrap();
+            record.lock().unwrap().insert(cleared, Wrote::Email(None));
+            if n % 3 == 0 {
+                client.execute("DELETE FROM users WHERE id = $1", &[&id]).unwrap();
+                record.lock().unwrap().insert(id, Wrote::Deleted);
+            }
+        },
+    );
     // The new version never writes NULL; it may run from the start.
     let record = written.clone();
-    let new_version: Writer = Box::new(move |client, _, n| {
-        let id = 1_000_000 + n;
-        let email = format!("new{n}@x");
-        client
-            .execute(
-                "INSERT INTO users (id, name, email) VALUES ($1, 'new', $2)",
-                &[&id, &email],
-            )
-            .unwrap();
-        record
-            .lock()
-            .unwrap()
-            .insert(id, Wrote::Email(Some(email.clone())));
-        let changed = (n % 500) * 2 + 1;
-        client
-            .execute("UPDATE users SET email = $2 WHERE id = $1", &[&changed, &email])
-            .unwrap();
-        record.lock().unwrap().insert(changed, Wrote::Email(Some(email)));
-    });
+    let new_version = Writer::new(
+        "new version",
+        Phase::Expand..=Phase::Contract,
+        move |client, _, n| {
+            let id = 1_000_000 + n;
+            let email = format!("new{n}@x");
+            client
+                .execute(
+                    "INSERT INTO users (id, name, email) VALUES ($1, 'new', $2)",
+                    &[&id, &email],
+                )
+                .unwrap();
+            record
+                .lock()
+                .unwrap()
+                .insert(id, Wrote::Email(Some(email.clone())));
+            let changed = (n % 500) * 2 + 1;
+            client
+                .execute("UPDATE users SET email = $2 WHERE id = $1", &[&changed, &email])
+                .unwrap();
+            record.lock().unwrap().insert(changed, Wrote::Email(Some(email)));
+        },
+    );
     run_phases_under_load(&db, &RequireEmail, vec![old_version, new_version]);
 
     let mut client = db.connect();

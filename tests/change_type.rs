@@ -5,7 +5,7 @@
 
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Migration, Phase};
-use zdm_suite::{assert_revert_restores, contents, table_catalog, unless_column_swapped};
+use zdm_suite::{assert_revert_restores, contents, table_catalog};
 use zdm_suite::{column, indexes, run_phases_under_load, scalar, triggers, TestDb, Writer};
 
 /// Amounts get cents: integer → numeric(12,2), by plain casts both ways.
@@ -314,6 +314,9 @@ fn a_binary_coercible_change_happens_in_place_in_expand() {
     assert!(column(&mut client, "orders", "note_zdm_new").is_none());
     for phase in [Phase::Sync, Phase::Backfill, Phase::Contract] {
         let report = runner.run(&WidenNote, phase).unwrap();
+        // Every step of the copy path ran and skipped itself, not a phase of no steps.
+        assert_eq!(report.steps.len(), WidenNote.plan().phase(phase).forward.len());
+        assert!(!report.steps.is_empty(), "{phase}");
         assert!(
             report
                 .steps
@@ -533,6 +536,7 @@ fn what_cannot_be_changed_is_refused_before_any_change() {
 #[test]
 fn old_and_new_versions_writing_during_every_phase_end_consistent() {
     use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Arc, Mutex};
 
     let db = TestDb::new("change_type_mixed_versions");
@@ -542,64 +546,71 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
     let written: Arc<Mutex<HashMap<i64, Option<String>>>> = Arc::default();
     let old_log = written.clone();
     // The old version writes integers to `amount` until the contract starts.
-    let old_version: Writer = Box::new(move |client, phase, n| {
-        if phase == Phase::Contract {
-            return;
-        }
-        let id = 100_000 + n;
-        let amount = (n % 1_000) as i32;
-        // Typed in the SQL, so a write that meets the swap still goes in (as numeric).
-        client
-            .execute(
-                "INSERT INTO orders (id, amount) VALUES ($1, $2::integer)",
-                &[&id, &amount],
-            )
-            .unwrap();
-        old_log.lock().unwrap().insert(id, Some(format!("{amount}.00")));
-        let target = (n * 2 + 1) % 2_000;
-        client
-            .execute(
-                "UPDATE orders SET amount = $2::integer WHERE id = $1",
-                &[&target, &(amount + 1)],
-            )
-            .unwrap();
-        old_log
-            .lock()
-            .unwrap()
-            .insert(target, Some(format!("{}.00", amount + 1)));
-        if n % 5 == 0 {
+    let old_version = Writer::new(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        move |client, phase, n| {
+            let id = 100_000 + n;
+            let amount = (n % 1_000) as i32;
             client
-                .execute("DELETE FROM orders WHERE id = $1", &[&id])
+                .execute(
+                    "INSERT INTO orders (id, amount) VALUES ($1, $2::integer)",
+                    &[&id, &amount],
+                )
                 .unwrap();
-            old_log.lock().unwrap().insert(id, None);
-        }
-        if phase == Phase::Backfill {
-            // Once the trigger is in, a change through either column shows in both (an
-            // UPDATE to the same value changes nothing, and leaves the row to the backfill).
-            let row = client.query_one(
-                "SELECT amount::integer, amount_zdm_new::text FROM orders WHERE id = $1",
-                &[&target],
-            );
-            if let Some(row) = unless_column_swapped(phase, row) {
+            old_log.lock().unwrap().insert(id, Some(format!("{amount}.00")));
+            let target = (n * 2 + 1) % 2_000;
+            client
+                .execute(
+                    "UPDATE orders SET amount = $2::integer WHERE id = $1",
+                    &[&target, &(amount + 1)],
+                )
+                .unwrap();
+            old_log
+                .lock()
+                .unwrap()
+                .insert(target, Some(format!("{}.00", amount + 1)));
+            if n % 5 == 0 {
+                client
+                    .execute("DELETE FROM orders WHERE id = $1", &[&id])
+                    .unwrap();
+                old_log.lock().unwrap().insert(id, None);
+            }
+            if phase == Phase::Backfill {
+                // Once the trigger is in, a change through either column shows in both (an
+                // UPDATE to the same value changes nothing, and leaves the row to the backfill).
+                let row = client
+                    .query_one(
+                        "SELECT amount::integer, amount_zdm_new::text FROM orders WHERE id = $1",
+                        &[&target],
+                    )
+                    .unwrap();
                 let (old, new): (i32, Option<String>) = (row.get(0), row.get(1));
                 assert_eq!(old, amount + 1);
                 if let Some(new) = new {
                     assert_eq!(new, format!("{}.00", amount + 1));
                 }
             }
-        }
-    });
+        },
+    );
     let new_log = written.clone();
-    // The new version writes cents to the new column once sync is done, and to `amount`
-    // once the contract has swapped it in.
-    let new_version: Writer = Box::new(move |client, phase, n| {
-        if phase < Phase::Backfill {
-            return;
-        }
-        let column = if phase == Phase::Backfill {
-            "amount_zdm_new"
-        } else {
-            let swapped: bool = client
+    // The new version's writes during contract, through each shape.
+    let (before_swap, after_swap) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (before, after) = (before_swap.clone(), after_swap.clone());
+    // The new version, deployed once sync is done, writes cents to the new column until
+    // the contract has swapped it in and to `amount` from then on, as the README says, so
+    // it writes through the whole contract. It takes the table's write lock before it
+    // looks at the catalog: the swap needs ACCESS EXCLUSIVE, so it cannot come between
+    // the look and the writes.
+    let new_version = Writer::new(
+        "new version",
+        Phase::Backfill..=Phase::Contract,
+        move |client, phase, n| {
+            let mut transaction = client.transaction().unwrap();
+            transaction
+                .batch_execute("LOCK TABLE orders IN ROW EXCLUSIVE MODE")
+                .unwrap();
+            let swapped: bool = transaction
                 .query_one(
                     "SELECT format_type(atttypid, atttypmod) = 'numeric(12,2)' FROM pg_attribute \
                      WHERE attrelid = 'orders'::regclass AND attname = 'amount'",
@@ -607,38 +618,50 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
                 )
                 .unwrap()
                 .get(0);
-            if !swapped {
-                return;
-            }
-            "amount"
-        };
-        let id = 1_000_000 + n;
-        let cents = format!("{}.{:02}", n % 1_000, n % 100);
-        let inserted = client.execute(
-            &format!("INSERT INTO orders (id, {column}) VALUES ($1, $2::text::numeric)"),
-            &[&id, &cents],
-        );
-        if unless_column_swapped(phase, inserted).is_none() {
-            return;
-        }
-        new_log.lock().unwrap().insert(id, Some(cents.clone()));
-        let target = (n * 2) % 2_000 + 2;
-        let updated = client.execute(
-            &format!("UPDATE orders SET {column} = $2::text::numeric WHERE id = $1"),
-            &[&target, &cents],
-        );
-        if unless_column_swapped(phase, updated).is_none() {
-            return;
-        }
-        new_log.lock().unwrap().insert(target, Some(cents));
-        if n % 7 == 0 {
-            client
-                .execute("DELETE FROM orders WHERE id = $1", &[&id])
+            assert!(!swapped || phase == Phase::Contract, "swapped before contract");
+            let column = if swapped { "amount" } else { "amount_zdm_new" };
+            let id = 1_000_000 + n;
+            let cents = format!("{}.{:02}", n % 1_000, n % 100);
+            transaction
+                .execute(
+                    &format!("INSERT INTO orders (id, {column}) VALUES ($1, $2::text::numeric)"),
+                    &[&id, &cents],
+                )
                 .unwrap();
-            new_log.lock().unwrap().insert(id, None);
-        }
-    });
+            let target = (n * 2) % 2_000 + 2;
+            transaction
+                .execute(
+                    &format!("UPDATE orders SET {column} = $2::text::numeric WHERE id = $1"),
+                    &[&target, &cents],
+                )
+                .unwrap();
+            let deleted = n % 7 == 0;
+            if deleted {
+                transaction
+                    .execute("DELETE FROM orders WHERE id = $1", &[&id])
+                    .unwrap();
+            }
+            transaction.commit().unwrap();
+            let mut log = new_log.lock().unwrap();
+            log.insert(id, (!deleted).then(|| cents.clone()));
+            log.insert(target, Some(cents));
+            if phase == Phase::Contract {
+                let shape = if swapped { &after_swap } else { &before_swap };
+                shape.fetch_add(1, Ordering::SeqCst);
+            }
+        },
+    );
     run_phases_under_load(&db, &AmountToNumeric, vec![old_version, new_version]);
+    // The harness holds each contract step until the new version has written, and lets
+    // it write after the phase, so both shapes were written during contract.
+    assert!(
+        before.load(Ordering::SeqCst) > 0,
+        "the new version wrote amount_zdm_new during contract"
+    );
+    assert!(
+        after.load(Ordering::SeqCst) > 0,
+        "the new version wrote amount after the swap"
+    );
 
     let mut client = db.connect();
     assert_eq!(type_of(&mut client, "amount").as_deref(), Some("numeric(12,2)"));

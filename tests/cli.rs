@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use zdm_suite::{checksum, column, columns, scalar, TestDb};
+use zdm_suite::{checksum, column, scalar, table_catalog, triggers, TestDb};
 
 /// The example binary, built once if `cargo test` did not build examples (for example
 /// when only this test file runs).
@@ -123,24 +123,35 @@ fn dry_run_changes_nothing() {
     let db = TestDb::new("cli_dry_run");
     demo_table(&db);
     let mut client = db.connect();
+    // Columns, indexes, constraints, trigger definitions, every function, and the rows.
+    let table = |client: &mut postgres::Client| {
+        (
+            table_catalog(client, "add_column_demo"),
+            checksum(client, "add_column_demo"),
+        )
+    };
+    let table_before = table(&mut client);
     let output = zdm(db.url(), &["up", "--dry-run"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.contains(&format!("would run expand of {EMAIL}")), "{text}");
     assert!(text.contains(&format!("would run contract of {TOKEN}")), "{text}");
     assert!(text.contains("dry run: nothing was changed"), "{text}");
-    assert_eq!(columns(&mut client, "add_column_demo").len(), 2);
+    assert_eq!(table(&mut client), table_before);
     assert!(!scalar::<bool>(
         &mut client,
         "SELECT to_regclass('zdm.migrations') IS NOT NULL"
     ));
 
-    zdm(db.url(), &["up", EMAIL, "--to", "sync"]);
+    let output = zdm(db.url(), &["up", EMAIL, "--to", "sync"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // What the dry-run reversal must leave alone: the sync's triggers and function too.
+    assert!(!triggers(&mut client, "add_column_demo").is_empty());
     let state_before: String = scalar(
         &mut client,
         "SELECT string_agg(m::text, ',') FROM zdm.migrations m",
     );
-    let table_before = checksum(&mut client, "add_column_demo");
+    let table_before = table(&mut client);
     let output = zdm(
         db.url(),
         &[
@@ -165,7 +176,7 @@ fn dry_run_changes_nothing() {
         ),
         state_before
     );
-    assert_eq!(checksum(&mut client, "add_column_demo"), table_before);
+    assert_eq!(table(&mut client), table_before);
     assert!(column(&mut client, "add_column_demo", "email_lower").is_some());
 }
 

@@ -194,9 +194,10 @@ fn snapshot(client: &mut Client) -> String {
                       || CASE WHEN convalidated THEN '' ELSE ' NOT VALID' END || ' ' || pg_get_constraintdef(oid)
                FROM pg_constraint WHERE connamespace = 'public'::regnamespace
                UNION ALL
-               SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal
+               SELECT 'trigger ' || pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal
                UNION ALL
-               SELECT 'function ' || proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+               SELECT 'function ' || pg_get_functiondef(p.oid) FROM pg_proc p
+               WHERE p.pronamespace IN ('public'::regnamespace, 'zdm'::regnamespace) AND p.prokind <> 'a'
                UNION ALL
                SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = 'public'
                UNION ALL

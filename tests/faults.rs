@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use postgres::error::SqlState;
 use zdm_runtime::{zero_downtime, BatchSize, Options, Phase, Runner};
 use zdm_suite::{checksum, column, indexes, scalar, test_options, triggers, TestDb};
 
@@ -67,7 +68,10 @@ fn a_connection_lost_mid_backfill_resumes_without_revisiting_rows() {
         .unwrap();
     let runner_pid: i32 = scalar(runner.client(), "SELECT pg_backend_pid()");
 
-    let worker = std::thread::spawn(move || runner.run(&AddScore, Phase::Backfill).map(|_| ()));
+    let worker = std::thread::spawn(move || {
+        let outcome = runner.run(&AddScore, Phase::Backfill).map(|_| ());
+        (runner, outcome)
+    });
     let deadline = Instant::now() + Duration::from_secs(60);
     while scalar::<i64>(&mut client, "SELECT count(*) FROM visits") < rows / 3 {
         assert!(Instant::now() < deadline, "the backfill made no progress");
@@ -78,8 +82,12 @@ fn a_connection_lost_mid_backfill_resumes_without_revisiting_rows() {
         .unwrap()
         .get(0);
     assert!(terminated);
-    let outcome = worker.join().unwrap();
-    assert!(outcome.is_err(), "the runner noticed its connection was gone");
+    let (mut killed, outcome) = worker.join().unwrap();
+    let error = outcome.expect_err("the runner noticed its connection was gone");
+    assert!(
+        zdm_suite::lost_its_session(&mut killed, &error),
+        "the backfill fails because its session is gone: {error}"
+    );
 
     let mut runner = db.runner();
     let state = runner.state(&AddScore).unwrap();
@@ -110,9 +118,10 @@ fn an_invalid_index_left_by_a_killed_build_is_dropped_and_rebuilt() {
     client
         .batch_execute("ALTER TABLE items ADD COLUMN score bigint")
         .unwrap();
-    let failed =
-        client.batch_execute("CREATE UNIQUE INDEX CONCURRENTLY items_score_idx ON items ((score IS NULL))");
-    assert!(failed.is_err(), "the unique build fails on duplicates");
+    let failed = client
+        .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY items_score_idx ON items ((score IS NULL))")
+        .expect_err("the unique build fails on duplicates");
+    assert_eq!(failed.code(), Some(&SqlState::UNIQUE_VIOLATION), "{failed}");
     assert_eq!(
         indexes(&mut client, "items")
             .iter()

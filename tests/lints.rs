@@ -1,5 +1,6 @@
-//! Generated code is lint-clean: this crate expands declarations of every form under strict
-//! lints, so a warning in what the attribute emits fails the build (and clippy in CI).
+//! Generated code is lint-clean: this crate expands a declaration of every operation (some
+//! in more than one form, public and private) under strict lints, so a warning in what the
+//! attribute emits fails the build (and clippy in CI).
 #![deny(
     warnings,
     clippy::all,
@@ -81,7 +82,34 @@ pub struct Rename;
 #[derive(Debug)]
 pub struct Split;
 
-zdm_runtime::migrations!(static MIGRATIONS = [Expression, Constant, Private, Index, ForeignKey, NotNull, Rename, Split]);
+/// A column renamed.
+#[zero_downtime(id = "lint_9", rename_column(table = "r", from = "a", to = "b"))]
+#[derive(Debug)]
+pub struct RenameColumn;
+
+/// A column's type changed with declared conversions.
+#[zero_downtime(
+    id = "lint_10",
+    change_type(
+        table = "r",
+        column = "n",
+        to = "bigint",
+        up = "n * 100",
+        down = "n / 100",
+        default = "0"
+    )
+)]
+#[derive(Debug)]
+pub struct ChangeType;
+
+/// A GIN index.
+#[zero_downtime(id = "lint_11", add_index(table = "r", columns = "tags", method = "gin"))]
+#[derive(Debug)]
+pub struct Gin;
+
+zdm_runtime::migrations!(static MIGRATIONS = [
+    Expression, Constant, Private, Index, ForeignKey, NotNull, Rename, Split, RenameColumn, ChangeType, Gin
+]);
 
 #[test]
 fn lint_clean_declarations_expand() {
@@ -90,7 +118,10 @@ fn lint_clean_declarations_expand() {
             .iter()
             .map(|migration| migration.id())
             .collect::<Vec<_>>(),
-        ["lint_1", "lint_2", "lint_3", "lint_4", "lint_5", "lint_6", "lint_7", "lint_8"]
+        [
+            "lint_1", "lint_2", "lint_3", "lint_4", "lint_5", "lint_6", "lint_7", "lint_8", "lint_9",
+            "lint_10", "lint_11"
+        ]
     );
     assert_eq!(Private.plan().operation, "add_column");
 }

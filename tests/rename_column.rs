@@ -4,7 +4,7 @@
 
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Migration, Options, Phase};
-use zdm_suite::{assert_revert_restores, contents, table_catalog, unless_column_swapped};
+use zdm_suite::{assert_revert_restores, contents, table_catalog};
 use zdm_suite::{
     column, constraints, indexes, run_phases_under_load, scalar, test_options, triggers, TestDb, Writer,
 };
@@ -370,69 +370,69 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
     let written: Arc<Mutex<HashMap<i64, Option<String>>>> = Arc::default();
     let old_log = written.clone();
     // The old version knows only `name`; it runs until contract starts.
-    let old_version: Writer = Box::new(move |client, phase, n| {
-        if phase == Phase::Contract {
-            return;
-        }
-        let id = 100_000 + n;
-        let name = format!("old insert {n}");
-        let inserted = client.execute(
-            "INSERT INTO users (id, email, name) VALUES ($1, 'old@x', $2)",
-            &[&id, &name],
-        );
-        if unless_column_swapped(phase, inserted).is_none() {
-            return;
-        }
-        old_log.lock().unwrap().insert(id, Some(name));
-        let target = (n * 2 + 1) % 2_000;
-        let renamed = format!("old update {n}");
-        let updated = client.execute("UPDATE users SET name = $2 WHERE id = $1", &[&target, &renamed]);
-        if unless_column_swapped(phase, updated).is_none() {
-            return;
-        }
-        old_log.lock().unwrap().insert(target, Some(renamed));
-        if n % 5 == 0 {
-            client.execute("DELETE FROM users WHERE id = $1", &[&id]).unwrap();
-            old_log.lock().unwrap().insert(id, None);
-        }
-        if phase == Phase::Backfill {
-            // Once the trigger is in, a write through either column shows in both.
-            let row = client.query_one("SELECT name, full_name FROM users WHERE id = $1", &[&target]);
-            if let Some(row) = unless_column_swapped(phase, row) {
+    let old_version = Writer::new(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        move |client, phase, n| {
+            let id = 100_000 + n;
+            let name = format!("old insert {n}");
+            client
+                .execute(
+                    "INSERT INTO users (id, email, name) VALUES ($1, 'old@x', $2)",
+                    &[&id, &name],
+                )
+                .unwrap();
+            old_log.lock().unwrap().insert(id, Some(name));
+            let target = (n * 2 + 1) % 2_000;
+            let renamed = format!("old update {n}");
+            client
+                .execute("UPDATE users SET name = $2 WHERE id = $1", &[&target, &renamed])
+                .unwrap();
+            old_log.lock().unwrap().insert(target, Some(renamed));
+            if n % 5 == 0 {
+                client.execute("DELETE FROM users WHERE id = $1", &[&id]).unwrap();
+                old_log.lock().unwrap().insert(id, None);
+            }
+            if phase == Phase::Backfill {
+                // Once the trigger is in, a write through either column shows in both.
+                let row = client
+                    .query_one("SELECT name, full_name FROM users WHERE id = $1", &[&target])
+                    .unwrap();
                 assert_eq!(row.get::<_, Option<String>>(1), row.get::<_, Option<String>>(0));
             }
-        }
-    });
+        },
+    );
     let new_log = written.clone();
     // The new version knows only `full_name`; it is deployed once sync is done.
-    let new_version: Writer = Box::new(move |client, phase, n| {
-        if phase < Phase::Backfill {
-            return;
-        }
-        let id = 1_000_000 + n;
-        let name = format!("new insert {n}");
-        client
-            .execute(
-                "INSERT INTO users (id, email, full_name) VALUES ($1, 'new@x', $2)",
-                &[&id, &name],
-            )
-            .unwrap();
-        let target = (n * 2) % 2_000 + 2;
-        let renamed = format!("new update {n}");
-        client
-            .execute(
-                "UPDATE users SET full_name = $2 WHERE id = $1",
-                &[&target, &renamed],
-            )
-            .unwrap();
-        let mut log = new_log.lock().unwrap();
-        log.insert(id, Some(name));
-        log.insert(target, Some(renamed));
-        if n % 7 == 0 {
-            client.execute("DELETE FROM users WHERE id = $1", &[&id]).unwrap();
-            log.insert(id, None);
-        }
-    });
+    let new_version = Writer::new(
+        "new version",
+        Phase::Backfill..=Phase::Contract,
+        move |client, _, n| {
+            let id = 1_000_000 + n;
+            let name = format!("new insert {n}");
+            client
+                .execute(
+                    "INSERT INTO users (id, email, full_name) VALUES ($1, 'new@x', $2)",
+                    &[&id, &name],
+                )
+                .unwrap();
+            let target = (n * 2) % 2_000 + 2;
+            let renamed = format!("new update {n}");
+            client
+                .execute(
+                    "UPDATE users SET full_name = $2 WHERE id = $1",
+                    &[&target, &renamed],
+                )
+                .unwrap();
+            let mut log = new_log.lock().unwrap();
+            log.insert(id, Some(name));
+            log.insert(target, Some(renamed));
+            if n % 7 == 0 {
+                client.execute("DELETE FROM users WHERE id = $1", &[&id]).unwrap();
+                log.insert(id, None);
+            }
+        },
+    );
     run_phases_under_load(&db, &RenameName, vec![old_version, new_version]);
 
     let mut client = db.connect();
@@ -704,9 +704,14 @@ fn an_invalid_index_left_by_a_failed_build_is_rebuilt() {
     let mut client = users(&db, 100);
     let mut runner = db.runner();
     runner.run_to(&RenameName, Phase::Sync).unwrap();
-    let failed =
-        client.batch_execute("CREATE UNIQUE INDEX CONCURRENTLY zdm_users_name_idx ON users ((id % 2))");
-    assert!(failed.is_err(), "duplicates make the build fail");
+    let failed = client
+        .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY zdm_users_name_idx ON users ((id % 2))")
+        .expect_err("duplicates make the build fail");
+    assert_eq!(
+        failed.code(),
+        Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+        "{failed}"
+    );
     assert_eq!(
         index_definition(&mut client, "zdm_users_name_idx").map(|(valid, _)| valid),
         Some(false)

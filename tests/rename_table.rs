@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Phase};
-use zdm_suite::{checksum, columns, constraints, indexes, run_phases_under_load, scalar, TestDb, Writer};
+use zdm_suite::{
+    checksum, columns, constraints, functions, indexes, run_phases_under_load, scalar, trigger_definitions,
+    TestDb, Writer,
+};
 
 /// Customers become clients.
 #[zero_downtime(id = "rename_customers", rename_table(from = "customers", to = "clients"))]
@@ -48,7 +51,8 @@ fn kind(client: &mut Client, name: &str) -> Option<String> {
 }
 
 /// Everything a reversal must restore: what each name is, the columns under the old
-/// name, and the table's indexes and constraints under whichever name it has.
+/// name, the table's indexes, constraints and triggers under whichever name it has, the
+/// functions and the views.
 fn catalog(client: &mut Client) -> String {
     let table = if kind(client, "clients").as_deref() == Some("r") {
         "clients"
@@ -56,12 +60,14 @@ fn catalog(client: &mut Client) -> String {
         "customers"
     };
     format!(
-        "customers: {:?}, clients: {:?}\ncolumns: {:?}\nindexes of {table}: {:?}\nconstraints: {:?}\nviews: {:?}",
+        "customers: {:?}, clients: {:?}\ncolumns: {:?}\nindexes of {table}: {:?}\nconstraints: {:?}\ntriggers: {:?}\nfunctions: {:?}\nviews: {:?}",
         kind(client, "customers"),
         kind(client, "clients"),
         columns(client, "customers"),
         indexes(client, table),
         constraints(client, table),
+        trigger_definitions(client, table),
+        functions(client),
         client
             .query(
                 "SELECT c.relname::text, c.reloptions, pg_get_userbyid(c.relowner)::text FROM pg_class c \
@@ -563,16 +569,14 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
     // recorded is the last value committed.
     let expected: Arc<Mutex<BTreeMap<i64, Option<String>>>> = Arc::default();
 
-    let writer = |table: &'static str,
+    let writer = |name: &'static str,
+                  phases: std::ops::RangeInclusive<Phase>,
+                  table: &'static str,
                   other: &'static str,
                   tag: &'static str,
-                  parity: i64,
-                  active: fn(Phase) -> bool| {
+                  parity: i64| {
         let expected = Arc::clone(&expected);
-        let writer: Writer = Box::new(move |client, phase, n| {
-            if !active(phase) {
-                return;
-            }
+        Writer::new(name, phases, move |client, phase, n| {
             let name = format!("{tag} {n}");
             let id: i64 = client
                 .query_one(
@@ -608,13 +612,26 @@ fn old_and_new_versions_writing_during_every_phase_end_consistent() {
                     "row {id} written through {table} is visible through {other}"
                 );
             }
-        });
-        writer
+        })
     };
     // The old version writes through the old name until contract starts; the new one
     // through the new name once expand has created it.
-    let old_version = writer("customers", "clients", "old", 1, |phase| phase < Phase::Contract);
-    let new_version = writer("clients", "customers", "new", 2, |phase| phase >= Phase::Sync);
+    let old_version = writer(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        "customers",
+        "clients",
+        "old",
+        1,
+    );
+    let new_version = writer(
+        "new version",
+        Phase::Sync..=Phase::Contract,
+        "clients",
+        "customers",
+        "new",
+        2,
+    );
     run_phases_under_load(&db, &RenameCustomers, vec![old_version, new_version]);
 
     assert_eq!(kind(&mut client, "customers"), None);

@@ -3,10 +3,12 @@
 //! its checkpoint.
 
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use zdm_runtime::{zero_downtime, BatchSize, Error, Options, Phase};
-use zdm_suite::{checksum, column, scalar, test_options, TestDb};
+use zdm_suite::{checksum, column, scalar, table_catalog, test_options, TestDb};
 
 #[zero_downtime(
     id = "add_score",
@@ -35,43 +37,83 @@ fn phases_out_of_order_are_refused_and_change_nothing() {
     items(&db, 20);
     let mut client = db.connect();
     let mut runner = db.runner();
-    let before = checksum(&mut client, "items");
-
+    // The table's catalog (triggers and functions included), its rows and the state row,
+    // whole, timestamps and all.
+    let snapshot = |client: &mut postgres::Client| {
+        (
+            table_catalog(client, "items"),
+            checksum(client, "items"),
+            scalar::<Option<String>>(
+                client,
+                "SELECT (SELECT m::text FROM zdm.migrations m WHERE id = 'add_score')",
+            ),
+        )
+    };
     let refused = |result: Result<_, Error>| match result {
         Err(Error::PhaseOrder { reason, .. }) => reason,
         other => panic!("expected a phase-order refusal, got {other:?}"),
     };
-    assert_eq!(
-        refused(runner.run(&AddScore, Phase::Backfill)),
-        "sync must complete first (the last completed phase is none)"
+    // Each refusal is compared with the database just before it.
+    let assert_refused = |runner: &mut zdm_runtime::Runner,
+                          client: &mut postgres::Client,
+                          phase: Phase,
+                          forward: bool,
+                          reason: &str| {
+        let before = snapshot(client);
+        let outcome = if forward {
+            runner.run(&AddScore, phase).map(|_| ())
+        } else {
+            runner.revert(&AddScore, phase).map(|_| ())
+        };
+        assert_eq!(refused(outcome), reason);
+        assert_eq!(snapshot(client), before, "after the refusal: {reason}");
+    };
+    assert_refused(
+        &mut runner,
+        &mut client,
+        Phase::Backfill,
+        true,
+        "sync must complete first (the last completed phase is none)",
     );
-    assert_eq!(
-        refused(runner.revert(&AddScore, Phase::Expand)),
-        "expand never ran (no phase has completed)"
+    assert_refused(
+        &mut runner,
+        &mut client,
+        Phase::Expand,
+        false,
+        "expand never ran (no phase has completed)",
     );
-    assert!(column(&mut client, "items", "score").is_none());
-    assert_eq!(checksum(&mut client, "items"), before);
 
     runner.run(&AddScore, Phase::Expand).unwrap();
-    assert_eq!(
-        refused(runner.run(&AddScore, Phase::Contract)),
-        "backfill must complete first (the last completed phase is expand)"
+    assert_refused(
+        &mut runner,
+        &mut client,
+        Phase::Contract,
+        true,
+        "backfill must complete first (the last completed phase is expand)",
     );
-    assert_eq!(
-        refused(runner.run(&AddScore, Phase::Expand)),
-        "expand already ran (the last completed phase is expand)"
+    assert_refused(
+        &mut runner,
+        &mut client,
+        Phase::Expand,
+        true,
+        "expand already ran (the last completed phase is expand)",
     );
     runner.run(&AddScore, Phase::Sync).unwrap();
-    assert_eq!(
-        refused(runner.revert(&AddScore, Phase::Expand)),
-        "only the last completed phase can be reverted, and that is sync"
+    assert_refused(
+        &mut runner,
+        &mut client,
+        Phase::Expand,
+        false,
+        "only the last completed phase can be reverted, and that is sync",
     );
     assert_eq!(runner.state(&AddScore).unwrap().completed, Some(Phase::Sync));
+    let before = snapshot(&mut client);
     let message = runner.run(&AddScore, Phase::Contract).unwrap_err().to_string();
     assert_eq!(
         message,
         "add_score: cannot run contract: backfill must complete first (the last completed phase is sync)"
     );
+    assert_eq!(snapshot(&mut client), before);
 }
 
 #[test]
@@ -112,29 +154,105 @@ fn a_blocker_makes_the_step_retry_then_fail_naming_it() {
     blocking.batch_execute("SELECT count(*) FROM items").unwrap();
 
     let mut runner = db.runner_with(Options {
-        lock_timeout: Duration::from_millis(100),
-        lock_budget: Duration::from_millis(1_500),
+        lock_timeout: Duration::from_millis(200),
+        lock_budget: Duration::from_secs(2),
         ..test_options()
     });
-    // While the runner waits, other sessions' reads must not queue behind it for longer
-    // than the lock timeout.
-    let reader_url = db.url().to_owned();
-    let reader = std::thread::spawn(move || {
-        let mut client = zdm_suite::connect_or_exit(&reader_url);
-        let mut slowest = Duration::ZERO;
-        let deadline = Instant::now() + Duration::from_millis(1_200);
-        while Instant::now() < deadline {
-            let started = Instant::now();
-            client.query("SELECT count(*) FROM items", &[]).unwrap();
-            slowest = slowest.max(started.elapsed());
-            std::thread::sleep(Duration::from_millis(20));
+    let runner_pid: i32 = scalar(runner.client(), "SELECT pg_backend_pid()");
+    let mut reader = db.connect();
+    let reader_pid: i32 = scalar(&mut reader, "SELECT pg_backend_pid()");
+
+    // A read of the table queues behind the waiting ALTER, which the server shows as a
+    // lock wait blocked by the runner alone (the blocker's lock does not conflict with a
+    // read); when the attempt times out the read is released, while the blocker still
+    // holds its lock and the runner goes on retrying. What happened, in order:
+    #[derive(Default)]
+    struct Watch {
+        reads_done: u64,
+        queued: Option<u64>,
+        lock_waits: u32,
+        log: Vec<String>,
+    }
+    let watch = Arc::new(Mutex::new(Watch::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reading = {
+        let (watch, stop) = (watch.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // Reads start only in the first two attempts, so that the read queued and its
+            // release come before the last attempt, whose blockers the error reports.
+            while !stop.load(Ordering::SeqCst) && watch.lock().unwrap().lock_waits < 2 {
+                reader.query("SELECT count(*) FROM items", &[]).unwrap();
+                let mut watch = watch.lock().unwrap();
+                let read = watch.reads_done;
+                watch.reads_done += 1;
+                if watch.queued == Some(read) {
+                    watch.log.push(format!("read {read} returned"));
+                    return;
+                }
+                drop(watch);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let monitoring = {
+        let (watch, stop) = (watch.clone(), stop.clone());
+        let mut monitor = db.connect();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let in_flight = watch.lock().unwrap().reads_done;
+                let queued: bool = monitor
+                    .query_one(
+                        "SELECT coalesce(bool_or(wait_event_type = 'Lock' \
+                                 AND pg_blocking_pids(pid) = ARRAY[$2::integer]), false) \
+                         FROM pg_stat_activity WHERE pid = $1",
+                        &[&reader_pid, &runner_pid],
+                    )
+                    .unwrap()
+                    .get(0);
+                let mut watch = watch.lock().unwrap();
+                // Only while the read seen waiting is still the one in flight.
+                if queued && watch.queued.is_none() && watch.reads_done == in_flight {
+                    watch.queued = Some(in_flight);
+                    watch
+                        .log
+                        .push(format!("read {in_flight} queued behind the ALTER"));
+                }
+                drop(watch);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let observed = watch.clone();
+    runner.observe(move |event| {
+        let zdm_runtime::Event::LockWait { attempt, .. } = event else {
+            return;
+        };
+        let queued = {
+            let mut watch = observed.lock().unwrap();
+            watch.lock_waits = *attempt;
+            watch.log.push(format!("attempt {attempt} timed out"));
+            watch.queued
+        };
+        // Before the runner retries, a read queued behind this attempt (or an earlier
+        // one) must have been released; waiting here puts its release before the next
+        // attempt and before the runner gives up.
+        if let Some(read) = queued {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while observed.lock().unwrap().reads_done <= read {
+                if Instant::now() > deadline {
+                    panic!(
+                        "read {read}, queued behind the ALTER, still waits after attempt {attempt} timed out"
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
-        slowest
     });
-    let started = Instant::now();
     let error = runner.run(&AddScore, Phase::Expand).unwrap_err();
-    let waited = started.elapsed();
-    let slowest_read = reader.join().unwrap();
+    watch.lock().unwrap().log.push("the runner gave up".to_owned());
+    stop.store(true, Ordering::SeqCst);
+    reading.join().unwrap();
+    monitoring.join().unwrap();
     match &error {
         Error::LockTimeout {
             attempts, blockers, ..
@@ -156,14 +274,21 @@ fn a_blocker_makes_the_step_retry_then_fail_naming_it() {
         )),
         "{message}"
     );
+    let log = std::mem::take(&mut watch.lock().unwrap().log);
+    let read = watch
+        .lock()
+        .unwrap()
+        .queued
+        .unwrap_or_else(|| panic!("no read was seen queued behind the ALTER: {log:?}"));
+    let at = |entry: String| {
+        log.iter()
+            .position(|logged| *logged == entry)
+            .unwrap_or_else(|| panic!("{entry:?} missing from {log:?}"))
+    };
     assert!(
-        waited < Duration::from_secs(3),
-        "gave up within the budget, took {waited:?}"
-    );
-    // A reader queued behind the waiting ALTER is released when the attempt times out.
-    assert!(
-        slowest_read < Duration::from_secs(1),
-        "a read waited {slowest_read:?}"
+        at(format!("read {read} queued behind the ALTER")) < at(format!("read {read} returned"))
+            && at(format!("read {read} returned")) < at("the runner gave up".to_owned()),
+        "the queued read was released while the runner still retried: {log:?}"
     );
     blocking.rollback().unwrap();
 

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Migration, Phase};
 use zdm_suite::{
-    checksum, columns, constraints, indexes, run_phases_under_load, scalar, triggers, Column, TestDb, Writer,
+    checksum, columns, constraints, functions, indexes, run_phases_under_load, scalar, trigger_definitions,
+    triggers, Column, TestDb, Writer,
 };
 
 /// Users' profile and login columns move to tables of their own.
@@ -98,7 +99,7 @@ fn exists(client: &mut Client, table: &str) -> bool {
     scalar(client, &format!("SELECT to_regclass('{table}') IS NOT NULL"))
 }
 
-fn functions(client: &mut Client) -> i64 {
+fn split_functions(client: &mut Client) -> i64 {
     scalar(
         client,
         "SELECT count(*) FROM pg_proc WHERE proname LIKE 'zdm_split%'",
@@ -209,7 +210,7 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
         assert!(triggers(&mut client, table).is_empty());
         assert_eq!(constraints(&mut client, table).len(), 1, "only the primary key");
     }
-    assert_eq!(functions(&mut client), 0);
+    assert_eq!(split_functions(&mut client), 0);
     assert_eq!(
         scalar::<i64>(
             &mut client,
@@ -346,7 +347,8 @@ fn rows_written_by_the_users_own_triggers_are_synced() {
     assert_eq!(disagreements(&mut client), 0);
 }
 
-/// Runs every phase up to `phase`, reverts it, and checks the tables are what they were.
+/// Runs every phase up to `phase`, reverts it, and checks the tables (with their trigger
+/// definitions) and the functions are what they were.
 fn assert_revert_restores(db: &TestDb, migration: &dyn Migration, tables: &[&str], phase: Phase) {
     let mut client = db.connect();
     let mut runner = db.runner();
@@ -362,12 +364,12 @@ fn assert_revert_restores(db: &TestDb, migration: &dyn Migration, tables: &[&str
                     checksum(client, table),
                     columns(client, table),
                     indexes(client, table),
-                    triggers(client, table),
+                    trigger_definitions(client, table),
                     constraints(client, table),
                 ));
             }
         }
-        found
+        (found, functions(client))
     };
     let before = snapshot(&mut client);
     let grants: String = scalar(
@@ -381,7 +383,7 @@ fn assert_revert_restores(db: &TestDb, migration: &dyn Migration, tables: &[&str
         // Reverting the backfill keeps the rows it copied: the sync keeps them right like
         // any other, and they go when sync is reverted. The new tables agree with the source.
         assert_eq!(disagreements(&mut client), 0);
-        for ((_, restored, ..), (_, copied, ..)) in before.iter().zip(&mut after).skip(1) {
+        for ((_, restored, ..), (_, copied, ..)) in before.0.iter().zip(&mut after.0).skip(1) {
             assert_eq!(restored, "empty");
             *copied = restored.clone();
         }
@@ -430,7 +432,7 @@ fn reverting_every_phase_in_turn_returns_to_the_original_table() {
     assert_eq!(after, before);
     assert!(triggers(&mut client, "users").is_empty());
     assert!(!exists(&mut client, "profiles") && !exists(&mut client, "logins"));
-    assert_eq!(functions(&mut client), 0);
+    assert_eq!(split_functions(&mut client), 0);
     assert_eq!(runner.state(&SplitUsers).unwrap().completed, None);
 }
 
@@ -663,149 +665,147 @@ fn old_and_new_versions_writing_during_every_phase_lose_nothing() {
     // The old version writes the old table until contract starts: inserts, updates of its
     // own rows and of odd seed rows, key changes and deletes, in one transaction per call.
     let expected = old_expected.clone();
-    let old_version: Writer = Box::new(move |client, phase, n| {
-        if phase == Phase::Contract {
-            return;
-        }
-        let mut expected = expected.lock().unwrap();
-        let id = 1_000_000 + n;
-        let seed = (n % 1_000) * 2 + 1;
-        let victim = expected
-            .iter()
-            .find(|(key, value)| **key >= 1_000_000 && value.is_some())
-            .map(|(key, _)| *key);
-        let mut transaction = client.transaction().unwrap();
-        let mut changes = Vec::new();
-        let outcome = (|| -> Result<(), postgres::Error> {
-            transaction.execute(
+    let old_version = Writer::new(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        move |client, _, n| {
+            let mut expected = expected.lock().unwrap();
+            let id = 1_000_000 + n;
+            let seed = (n % 1_000) * 2 + 1;
+            let victim = expected
+                .iter()
+                .find(|(key, value)| **key >= 1_000_000 && value.is_some())
+                .map(|(key, _)| *key);
+            let mut transaction = client.transaction().unwrap();
+            let mut changes = Vec::new();
+            let outcome = (|| -> Result<(), postgres::Error> {
+                transaction.execute(
                 "INSERT INTO users (id, email, password_hash, bio) VALUES ($1, 'old' || $1::bigint, 'h', 'old bio')",
                 &[&id],
             )?;
-            changes.push((id, row(&format!("old{id}"), "h", Some("old bio"), Some("a.png"))));
-            let hash: String = transaction
-                .query_one(
-                    "UPDATE users SET bio = 'old edit ' || $2::bigint, avatar_url = NULL WHERE id = $1 \
+                changes.push((id, row(&format!("old{id}"), "h", Some("old bio"), Some("a.png"))));
+                let hash: String = transaction
+                    .query_one(
+                        "UPDATE users SET bio = 'old edit ' || $2::bigint, avatar_url = NULL WHERE id = $1 \
                      RETURNING password_hash",
-                    &[&seed, &n],
-                )?
-                .get(0);
-            let bio = format!("old edit {n}");
-            changes.push((seed, row(&format!("user{seed}@x"), &hash, Some(&bio), None)));
-            match victim {
-                Some(victim) if n % 3 == 0 => {
-                    transaction.execute("DELETE FROM users WHERE id = $1", &[&victim])?;
-                    changes.push((victim, None));
+                        &[&seed, &n],
+                    )?
+                    .get(0);
+                let bio = format!("old edit {n}");
+                changes.push((seed, row(&format!("user{seed}@x"), &hash, Some(&bio), None)));
+                match victim {
+                    Some(victim) if n % 3 == 0 => {
+                        transaction.execute("DELETE FROM users WHERE id = $1", &[&victim])?;
+                        changes.push((victim, None));
+                    }
+                    Some(victim) if n % 3 == 1 && victim < 3_000_000 => {
+                        let moved = victim + 2_000_000;
+                        transaction.execute(
+                            "UPDATE users SET id = $2, email = email || '!' WHERE id = $1",
+                            &[&victim, &moved],
+                        )?;
+                        let mut value = expected[&victim].clone().unwrap();
+                        value[0] = value[0].take().map(|email| email + "!");
+                        changes.push((victim, None));
+                        changes.push((moved, Some(value)));
+                    }
+                    _ => {}
                 }
-                Some(victim) if n % 3 == 1 && victim < 3_000_000 => {
-                    let moved = victim + 2_000_000;
-                    transaction.execute(
-                        "UPDATE users SET id = $2, email = email || '!' WHERE id = $1",
-                        &[&victim, &moved],
-                    )?;
-                    let mut value = expected[&victim].clone().unwrap();
-                    value[0] = value[0].take().map(|email| email + "!");
-                    changes.push((victim, None));
-                    changes.push((moved, Some(value)));
-                }
-                _ => {}
+                Ok(())
+            })();
+            // No call of the old version is still running when contract starts (the harness
+            // waits for it), so none can meet the dropped table.
+            match outcome.and_then(|()| transaction.commit()) {
+                Ok(()) => expected.extend(changes),
+                Err(error) => panic!("old version, call {n}: {error}"),
             }
-            Ok(())
-        })();
-        match outcome.and_then(|()| transaction.commit()) {
-            Ok(()) => expected.extend(changes),
-            // Handed the phase just before contract, the call may run after contract has
-            // dropped the table; its transaction then wrote nothing. (In production no old
-            // version runs once contract starts.)
-            Err(error)
-                if phase == Phase::Backfill
-                    && error.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => {}
-            Err(error) => panic!("old version, call {n}: {error}"),
-        }
-    });
+        },
+    );
 
     // The new version, deployed once sync is in, writes the new tables only: a new user in
     // both in one transaction, updates, key changes and deletes of its own users, and, once
     // the backfill is done, updates of even seed rows.
     let expected = new_expected.clone();
-    let new_version: Writer = Box::new(move |client, phase, n| {
-        if phase < Phase::Backfill {
-            return;
-        }
-        let mut expected = expected.lock().unwrap();
-        let id = 10_000_000 + n;
-        let mut transaction = client.transaction().unwrap();
-        transaction
-            .execute(
-                "INSERT INTO profiles (id, bio, avatar_url) VALUES ($1, 'new bio', 'new.png')",
-                &[&id],
-            )
-            .unwrap();
-        transaction
-            .execute(
-                "INSERT INTO logins (id, email, password_hash) VALUES ($1, 'new' || $1::bigint, 'n')",
-                &[&id],
-            )
-            .unwrap();
-        transaction.commit().unwrap();
-        expected.insert(
-            id,
-            row(&format!("new{id}"), "n", Some("new bio"), Some("new.png")),
-        );
-        if phase == Phase::Contract {
-            let seed = (n % 1_000) * 2 + 2;
-            client
+    let new_version = Writer::new(
+        "new version",
+        Phase::Backfill..=Phase::Contract,
+        move |client, phase, n| {
+            let mut expected = expected.lock().unwrap();
+            let id = 10_000_000 + n;
+            let mut transaction = client.transaction().unwrap();
+            transaction
                 .execute(
-                    "UPDATE logins SET password_hash = 'new hash ' || $2::bigint WHERE id = $1",
-                    &[&seed, &n],
+                    "INSERT INTO profiles (id, bio, avatar_url) VALUES ($1, 'new bio', 'new.png')",
+                    &[&id],
                 )
                 .unwrap();
-            // Even seed rows are touched by no one else: as seeded, but for this write.
-            let avatar_url = (seed % 7 != 0).then(|| format!("pic{seed}"));
-            let mut value = row(
-                &format!("user{seed}@x"),
-                "",
-                Some(&format!("bio {seed}")),
-                avatar_url.as_deref(),
-            )
-            .unwrap();
-            value[1] = Some(format!("new hash {n}"));
-            expected.insert(seed, Some(value));
-        }
-        let live: Vec<i64> = expected
-            .iter()
-            .filter(|(key, value)| **key >= 10_000_000 && **key != id && value.is_some())
-            .map(|(key, _)| *key)
-            .collect();
-        if let Some(&victim) = live.first() {
-            let mut transaction = client.transaction().unwrap();
-            if n % 3 == 0 {
-                transaction
-                    .execute("DELETE FROM profiles WHERE id = $1", &[&victim])
-                    .unwrap();
-                transaction
-                    .execute("DELETE FROM logins WHERE id = $1", &[&victim])
-                    .unwrap();
-                expected.insert(victim, None);
-            } else if n % 3 == 1 && victim < 20_000_000 {
-                let moved = victim + 10_000_000;
-                for table in ["profiles", "logins"] {
-                    transaction
-                        .execute(
-                            &format!("UPDATE {table} SET id = $2 WHERE id = $1"),
-                            &[&victim, &moved],
-                        )
-                        .unwrap();
-                }
-                transaction
-                    .execute("UPDATE profiles SET bio = 'moved' WHERE id = $1", &[&moved])
-                    .unwrap();
-                let mut value = expected.insert(victim, None).flatten().unwrap();
-                value[2] = Some("moved".to_owned());
-                expected.insert(moved, Some(value));
-            }
+            transaction
+                .execute(
+                    "INSERT INTO logins (id, email, password_hash) VALUES ($1, 'new' || $1::bigint, 'n')",
+                    &[&id],
+                )
+                .unwrap();
             transaction.commit().unwrap();
-        }
-    });
+            expected.insert(
+                id,
+                row(&format!("new{id}"), "n", Some("new bio"), Some("new.png")),
+            );
+            if phase == Phase::Contract {
+                let seed = (n % 1_000) * 2 + 2;
+                client
+                    .execute(
+                        "UPDATE logins SET password_hash = 'new hash ' || $2::bigint WHERE id = $1",
+                        &[&seed, &n],
+                    )
+                    .unwrap();
+                // Even seed rows are touched by no one else: as seeded, but for this write.
+                let avatar_url = (seed % 7 != 0).then(|| format!("pic{seed}"));
+                let mut value = row(
+                    &format!("user{seed}@x"),
+                    "",
+                    Some(&format!("bio {seed}")),
+                    avatar_url.as_deref(),
+                )
+                .unwrap();
+                value[1] = Some(format!("new hash {n}"));
+                expected.insert(seed, Some(value));
+            }
+            let live: Vec<i64> = expected
+                .iter()
+                .filter(|(key, value)| **key >= 10_000_000 && **key != id && value.is_some())
+                .map(|(key, _)| *key)
+                .collect();
+            if let Some(&victim) = live.first() {
+                let mut transaction = client.transaction().unwrap();
+                if n % 3 == 0 {
+                    transaction
+                        .execute("DELETE FROM profiles WHERE id = $1", &[&victim])
+                        .unwrap();
+                    transaction
+                        .execute("DELETE FROM logins WHERE id = $1", &[&victim])
+                        .unwrap();
+                    expected.insert(victim, None);
+                } else if n % 3 == 1 && victim < 20_000_000 {
+                    let moved = victim + 10_000_000;
+                    for table in ["profiles", "logins"] {
+                        transaction
+                            .execute(
+                                &format!("UPDATE {table} SET id = $2 WHERE id = $1"),
+                                &[&victim, &moved],
+                            )
+                            .unwrap();
+                    }
+                    transaction
+                        .execute("UPDATE profiles SET bio = 'moved' WHERE id = $1", &[&moved])
+                        .unwrap();
+                    let mut value = expected.insert(victim, None).flatten().unwrap();
+                    value[2] = Some("moved".to_owned());
+                    expected.insert(moved, Some(value));
+                }
+                transaction.commit().unwrap();
+            }
+        },
+    );
 
     run_phases_under_load(&db, &SplitUsers, vec![old_version, new_version]);
     let (old_writes, new_writes) = (

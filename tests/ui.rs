@@ -8,6 +8,7 @@
 fn declarations_compile_or_fail_as_recorded() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/*/*.rs");
-    // Every valid form of every operation compiles (and its plan is built).
+    // Valid declarations of every operation, several forms of each, compile (and their
+    // plans are built).
     cases.pass("tests/pass/*/*.rs");
 }
