@@ -155,6 +155,14 @@ pub enum Error {
         source: postgres::Error,
     },
     /// Reading or writing the state table failed.
+    /// The state schema is missing and cannot be made by this role.
+    #[error("zdm cannot set up its state schema: {reason}")]
+    StateSchema {
+        /// What is missing and what to do.
+        reason: String,
+        #[source]
+        source: postgres::Error,
+    },
     #[error("zdm state table: {0}")]
     State(#[source] postgres::Error),
 }

@@ -206,7 +206,8 @@ impl From<Error> for Failure {
             | Error::PhaseOrder { .. }
             | Error::PlanChanged { .. }
             | Error::Drift { .. }
-            | Error::Refused { .. } => exit::REFUSED,
+            | Error::Refused { .. }
+            | Error::StateSchema { .. } => exit::REFUSED,
             Error::Precondition { .. } => exit::PRECONDITION,
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
             Error::Step { .. } | Error::State(_) => exit::FAILED,

@@ -5,6 +5,7 @@
 
 mod migrations;
 
+use postgres::error::SqlState;
 use postgres::{Client, GenericClient};
 
 use crate::error::{Error, Result};
@@ -14,7 +15,6 @@ pub use migrations::{Direction, MigrationState};
 
 /// The runner's progress, one row per migration.
 const MIGRATIONS: &str = "\
-CREATE SCHEMA IF NOT EXISTS zdm;
 CREATE TABLE IF NOT EXISTS zdm.migrations (
     id            text PRIMARY KEY,
     operation     text NOT NULL,
@@ -66,8 +66,49 @@ const SPLIT_SNAPSHOTS: &str = "CREATE TABLE IF NOT EXISTS zdm.split_snapshots (
     taken_at   timestamptz NOT NULL DEFAULT now()
 )";
 
+/// Creates what is missing of the state schema. What exists is left alone and not even
+/// re-declared: `CREATE SCHEMA IF NOT EXISTS` checks CREATE on the database before it looks
+/// whether the schema is there, so a role an administrator made the schema for, without
+/// that privilege, would be refused.
 pub(crate) fn ensure_schema(client: &mut Client) -> Result<()> {
-    client.batch_execute(MIGRATIONS).map_err(Error::State)
+    // Without USAGE on the schema even looking for the table is refused.
+    let row = client
+        .query_one(
+            "SELECT s.oid IS NOT NULL, s.oid IS NOT NULL AND has_schema_privilege(s.oid, 'USAGE') \
+                    AND to_regclass('zdm.migrations') IS NOT NULL \
+             FROM (SELECT to_regnamespace('zdm') AS oid) AS s",
+            &[],
+        )
+        .map_err(Error::State)?;
+    let (schema, table): (bool, bool) = (row.get(0), row.get(1));
+    if !schema {
+        client
+            .batch_execute("CREATE SCHEMA IF NOT EXISTS zdm")
+            .map_err(|source| match source.code() {
+                Some(&SqlState::INSUFFICIENT_PRIVILEGE) => Error::StateSchema {
+                    reason: "the schema zdm does not exist, and this role may not create schemas in the \
+                             database; have an administrator run CREATE SCHEMA zdm AUTHORIZATION <this role>"
+                        .to_owned(),
+                    source,
+                },
+                _ => Error::State(source),
+            })?;
+    }
+    if !table {
+        client
+            .batch_execute(MIGRATIONS)
+            .map_err(|source| match source.code() {
+                Some(&SqlState::INSUFFICIENT_PRIVILEGE) => Error::StateSchema {
+                    reason:
+                        "this role may not create tables in the schema zdm; grant it USAGE and CREATE on \
+                         the schema, or make it the schema's owner"
+                            .to_owned(),
+                    source,
+                },
+                _ => Error::State(source),
+            })?;
+    }
+    Ok(())
 }
 
 /// Creates the column-swap tables, inside the transaction that first writes them.
