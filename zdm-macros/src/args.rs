@@ -138,40 +138,7 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
     } else if let Some(field) = message.strip_prefix("Missing field ") {
         format!("{within} needs {field}")
     } else if let Some(rest) = message.strip_prefix("Unknown field: ") {
-        let (rest, available) = rest.split_once(". Available values: ").unwrap_or((rest, ""));
-        let (field, suggestion) = rest.split_once(". Did you mean ").unwrap_or((rest, ""));
-        let mut text = format!("{within} has no key {field}");
-        if let Some(suggestion) = suggestion.strip_suffix('?') {
-            text.push_str(&format!("; did you mean {suggestion}?"));
-        }
-        // The keys of the operation itself are listed whatever darling offered: it offers
-        // them only without a suggestion and for fewer than ten keys.
-        let operation_keys = operation
-            .filter(|_| location.len() == 1)
-            .and_then(keys)
-            .map(|keys| {
-                keys.iter()
-                    .map(|key| format!("`{key}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            });
-        if let Some(listed) = operation_keys {
-            let joint = if suggestion.is_empty() { "; it" } else { " It" };
-            text.push_str(&format!("{joint} takes {listed}"));
-        } else if suggestion.is_empty() && !available.is_empty() {
-            text.push_str(&format!("; it takes {available}"));
-        }
-        if operation.is_none() && suggestion.is_empty() {
-            text.push_str(&format!(
-                "; it takes `id`, `after(…)` and one operation: {}",
-                OPERATIONS
-                    .iter()
-                    .map(|op| format!("`{op}(…)`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        text
+        unknown_key(rest, &within, operation, &location)
     } else if let Some(field) = message.strip_prefix("Duplicate field ") {
         format!("{field} is given twice in {within}")
     } else {
@@ -187,6 +154,45 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
         }
     };
     syn::Error::new(span, rewritten).into()
+}
+
+/// darling's "Unknown field" message in zdm's words: the key, darling's suggestion, and the
+/// keys the operation takes (or the top level's, outside any operation).
+fn unknown_key(rest: &str, within: &str, operation: Option<&str>, location: &[&str]) -> String {
+    let (rest, available) = rest.split_once(". Available values: ").unwrap_or((rest, ""));
+    let (field, suggestion) = rest.split_once(". Did you mean ").unwrap_or((rest, ""));
+    let mut text = format!("{within} has no key {field}");
+    if let Some(suggestion) = suggestion.strip_suffix('?') {
+        text.push_str(&format!("; did you mean {suggestion}?"));
+    }
+    // The keys of the operation itself are listed whatever darling offered: it offers
+    // them only without a suggestion and for fewer than ten keys.
+    let operation_keys = operation
+        .filter(|_| location.len() == 1)
+        .and_then(keys)
+        .map(|keys| {
+            keys.iter()
+                .map(|key| format!("`{key}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+    if let Some(listed) = operation_keys {
+        let joint = if suggestion.is_empty() { "; it" } else { " It" };
+        text.push_str(&format!("{joint} takes {listed}"));
+    } else if suggestion.is_empty() && !available.is_empty() {
+        text.push_str(&format!("; it takes {available}"));
+    }
+    if operation.is_none() && suggestion.is_empty() {
+        text.push_str(&format!(
+            "; it takes `id`, `after(…)` and one operation: {}",
+            OPERATIONS
+                .iter()
+                .map(|op| format!("`{op}(…)`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    text
 }
 
 /// Keys that are flags: present or absent, never given a value.

@@ -248,7 +248,7 @@ fn descendant_tokens(node: &SyntaxNode) -> impl Iterator<Item = SyntaxToken> {
 /// kept small on purpose: the types of extensions and of the user are left to the server.
 mod modifiers {
     use super::{descendant_tokens, SyntaxKind, SyntaxNode};
-    use crate::sql::{BUILT_IN_TYPES, SERIAL_TYPES};
+    use crate::known::{BUILT_IN_TYPES, SERIAL_TYPES};
 
     /// What a built-in type takes in parentheses.
     #[derive(Clone, Copy)]
@@ -310,7 +310,7 @@ mod modifiers {
         };
         if !known {
             let mut message = format!("is not a PostgreSQL type zdm knows (`{name}`)");
-            match crate::sql::closest(&name, BUILT_IN_TYPES) {
+            match crate::known::closest(&name, BUILT_IN_TYPES) {
                 Some(suggestion) => message.push_str(&format!("; did you mean `{suggestion}`? F")),
                 None => message.push_str("; f"),
             }

@@ -8,6 +8,7 @@
 mod args;
 mod expand;
 mod grammar;
+mod known;
 mod names;
 mod ops;
 mod relations;

@@ -3,6 +3,7 @@
 //! tokenizer, then the grammar's in [`crate::grammar`].
 
 use crate::grammar::{self, Place};
+pub use crate::known::closest;
 use zdm_plan::lexer::{tokenize, Kind, Token};
 pub use zdm_plan::names::MAX_IDENTIFIER_BYTES;
 pub use zdm_plan::sql::{dollar_quote, quote_ident, quote_literal};
@@ -132,87 +133,6 @@ pub fn calls_volatile_function(sql: &str) -> bool {
     })
 }
 
-/// Built-in type names (lower case, single spaces) that `ty` accepts unquoted.
-pub const BUILT_IN_TYPES: &[&str] = &[
-    "bigint",
-    "int8",
-    "integer",
-    "int",
-    "int4",
-    "smallint",
-    "int2",
-    "real",
-    "float4",
-    "double precision",
-    "float8",
-    "float",
-    "numeric",
-    "decimal",
-    "boolean",
-    "bool",
-    "text",
-    "varchar",
-    "character varying",
-    "char",
-    "character",
-    "bpchar",
-    "bytea",
-    "date",
-    "time",
-    "time without time zone",
-    "time with time zone",
-    "timetz",
-    "timestamp",
-    "timestamp without time zone",
-    "timestamp with time zone",
-    "timestamptz",
-    "interval",
-    "uuid",
-    "json",
-    "jsonb",
-    "xml",
-    "inet",
-    "cidr",
-    "macaddr",
-    "macaddr8",
-    "money",
-    "point",
-    "line",
-    "lseg",
-    "box",
-    "path",
-    "polygon",
-    "circle",
-    "tsvector",
-    "tsquery",
-    "bit",
-    "bit varying",
-    "varbit",
-    "int4range",
-    "int8range",
-    "numrange",
-    "tsrange",
-    "tstzrange",
-    "daterange",
-    "oid",
-    "name",
-    "citext",
-    "hstore",
-    "ltree",
-    "vector",
-];
-
-/// Serial pseudo-types create a sequence and a volatile default: adding such a column
-/// rewrites the table.
-pub const SERIAL_TYPES: &[&str] = &[
-    "serial",
-    "serial4",
-    "bigserial",
-    "serial8",
-    "smallserial",
-    "serial2",
-];
-
 /// Why a type cannot be used, with a suggestion where one fits.
 ///
 /// Accepted: one type as PostgreSQL's grammar reads it (modifiers, arrays, `with time
@@ -227,31 +147,6 @@ pub fn type_problem(ty: &str) -> Option<String> {
         return Some(problem);
     }
     grammar::type_problem(ty)
-}
-
-/// The candidate closest to `word` by edit distance, if it is close enough to be a typo.
-pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|candidate| (edit_distance(word, candidate), *candidate))
-        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(above + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

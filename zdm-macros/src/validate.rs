@@ -20,6 +20,24 @@ pub fn identifier(errors: &mut Errors, key: &str, value: &SpannedValue<String>) 
     }
 }
 
+/// A table name. A `.` in it would be part of the name, never a schema: PostgreSQL reads
+/// `"app.users"` as one identifier, so `app.users` is refused rather than taken by accident.
+pub fn table(errors: &mut Errors, key: &str, value: &SpannedValue<String>) {
+    identifier(errors, key, value);
+    if let Some((schema, table)) = value.split_once('.') {
+        push(
+            errors,
+            value.span(),
+            format_args!(
+                "`{key}` contains a `.`, which PostgreSQL would read as part of one name \"{}\", not as the table \
+                 `{table}` of the schema `{schema}`; name the table alone and run the migration with `{schema}` on \
+                 the search path: expand records the path, and every later phase and reversal runs under it",
+                value.as_str()
+            ),
+        );
+    }
+}
+
 /// A SQL value expression embedded in generated statements.
 pub fn expression(errors: &mut Errors, key: &str, value: &SpannedValue<String>) {
     fragment(errors, key, value, Place::Value);

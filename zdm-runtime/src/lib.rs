@@ -34,6 +34,7 @@ mod expect;
 mod report;
 mod runner;
 mod session;
+mod statement;
 mod store;
 
 pub use error::{Blocker, Error, Result};

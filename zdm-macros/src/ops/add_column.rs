@@ -61,7 +61,7 @@ impl Operation for AddColumn {
     }
 
     fn validate(&self, errors: &mut Errors) {
-        validate::identifier(errors, "table", &self.table);
+        validate::table(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         validate::type_name(errors, "ty", &self.ty);
         if let Some(default) = &self.default {

@@ -96,9 +96,9 @@ impl Operation for AddForeignKey {
     }
 
     fn validate(&self, errors: &mut Errors) {
-        validate::identifier(errors, "table", &self.table);
+        validate::table(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
-        validate::identifier(errors, "references", &self.references);
+        validate::table(errors, "references", &self.references);
         if let Some(referenced_column) = &self.referenced_column {
             validate::identifier(errors, "referenced_column", referenced_column);
         }

@@ -58,7 +58,7 @@ impl Operation for AddIndex {
     }
 
     fn validate(&self, errors: &mut Errors) {
-        validate::identifier(errors, "table", &self.table);
+        validate::table(errors, "table", &self.table);
         if let Some(name) = &self.name {
             validate::identifier(errors, "name", name);
         }

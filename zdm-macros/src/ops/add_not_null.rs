@@ -47,7 +47,7 @@ impl Operation for AddNotNull {
     }
 
     fn validate(&self, errors: &mut Errors) {
-        validate::identifier(errors, "table", &self.table);
+        validate::table(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         if let Some(backfill) = &self.backfill {
             validate::expression(errors, "backfill", backfill);

@@ -66,7 +66,7 @@ impl Operation for ChangeType {
     }
 
     fn validate(&self, errors: &mut Errors) {
-        validate::identifier(errors, "table", &self.table);
+        validate::table(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         match serial_base(&self.to) {
             Some((serial, base)) => validate::push(

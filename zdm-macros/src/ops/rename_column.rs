@@ -37,7 +37,7 @@ impl Operation for RenameColumn {
     }
 
     fn validate(&self, errors: &mut Errors) {
-        validate::identifier(errors, "table", &self.table);
+        validate::table(errors, "table", &self.table);
         validate::identifier(errors, "from", &self.from);
         validate::identifier(errors, "to", &self.to);
         if *self.from == *self.to {

@@ -42,8 +42,8 @@ impl Operation for RenameTable {
     }
 
     fn validate(&self, errors: &mut Errors) {
-        validate::identifier(errors, "from", &self.from);
-        validate::identifier(errors, "to", &self.to);
+        validate::table(errors, "from", &self.from);
+        validate::table(errors, "to", &self.to);
         if !self.from.is_empty() && self.from.as_str() == self.to.as_str() {
             validate::push(
                 errors,

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::expect;
 use crate::report::StepReport;
 use crate::session::{Session, StepContext};
+use crate::statement::ExecuteOne;
 use zdm_plan::Action;
 
 /// Runs the step of `context` and says what it did; the step's state update is part of
@@ -29,7 +30,7 @@ pub(crate) fn run(session: &mut Session, context: &StepContext) -> Result<StepRe
         Action::Transaction(statements) => {
             report.lock_retries = session.in_transaction(context, |transaction| {
                 for statement in statements.iter() {
-                    transaction.batch_execute(statement)?;
+                    transaction.execute_one(statement)?;
                 }
                 Ok(())
             })?;

@@ -16,6 +16,7 @@ use postgres::Transaction;
 
 use crate::error::{Error, Result};
 use crate::session::{short_transaction, Session, StepContext};
+use crate::statement::ExecuteOne;
 use crate::store;
 use zdm_plan::sql::quote_ident;
 use zdm_plan::{Split, SplitOperation, SplitTarget};
@@ -296,18 +297,18 @@ fn create_targets(session: &mut Session, context: &StepContext, split: &Split) -
     let source_q = quote_ident(&split.source);
     transaction(session, context, |transaction| {
         // The definition read below stays the definition until the tables are created.
-        transaction.batch_execute(&format!("LOCK TABLE {source_q} IN ACCESS SHARE MODE"))?;
+        transaction.execute_one(&format!("LOCK TABLE {source_q} IN ACCESS SHARE MODE"))?;
         let columns = source_columns(transaction, &source_q)?;
         let key = primary_key(transaction, &source_q)?;
         if let Some(problem) = layout_problem(context, split, &columns, key.as_ref()) {
             return Ok(Err(problem));
         }
         for target in split.targets.iter() {
-            transaction.batch_execute(&create_table_sql(split, target, &columns))?;
+            transaction.execute_one(&create_table_sql(split, target, &columns))?;
             // The new version runs as the roles the old one did.
             let target_q = quote_ident(&target.table);
             for row in transaction.query(GRANTS, &[&source_q, &target_q])? {
-                transaction.batch_execute(row.get(0))?;
+                transaction.execute_one(row.get(0))?;
             }
         }
         Ok(Ok(()))
@@ -375,9 +376,9 @@ fn drop_source(session: &mut Session, context: &StepContext, split: &Split) -> R
         // The trigger removal comes first: it locks the new tables before the source, in
         // the order the new version's writes lock them, so the two cannot deadlock.
         for statement in split.statements.iter() {
-            transaction.batch_execute(statement)?;
+            transaction.execute_one(statement)?;
         }
-        transaction.batch_execute(&format!("LOCK TABLE {source_q} IN ACCESS EXCLUSIVE MODE"))?;
+        transaction.execute_one(&format!("LOCK TABLE {source_q} IN ACCESS EXCLUSIVE MODE"))?;
         // Checked again under the lock: the checks before this step are skipped when a
         // failed contract resumes, and a column added since would be dropped with the table.
         let columns = source_columns(transaction, &source_q)?;
@@ -420,14 +421,14 @@ fn drop_source(session: &mut Session, context: &StepContext, split: &Split) -> R
                     .any(|name| **name == *column)
             });
             if let Some(target) = holder {
-                transaction.batch_execute(&format!(
+                transaction.execute_one(&format!(
                     "ALTER SEQUENCE {sequence} OWNED BY {}.{}",
                     quote_ident(&target.table),
                     quote_ident(&column)
                 ))?;
             }
         }
-        transaction.batch_execute(&format!("DROP TABLE {qualified}"))?;
+        transaction.execute_one(&format!("DROP TABLE {qualified}"))?;
         Ok(Ok(()))
     })
 }
@@ -459,11 +460,11 @@ fn restore_source(session: &mut Session, context: &StepContext, split: &Split) -
                 )));
             };
             for statement in &statements {
-                transaction.batch_execute(statement)?;
+                transaction.execute_one(statement)?;
             }
         }
         for statement in split.statements.iter() {
-            transaction.batch_execute(statement)?;
+            transaction.execute_one(statement)?;
         }
         Ok(Ok(()))
     })

@@ -6,6 +6,7 @@ use std::fmt;
 use postgres::Client;
 
 use crate::error::{Error, Result};
+use crate::statement::ExecuteOne;
 use zdm_plan::sql::quote_ident;
 use zdm_plan::Plan;
 
@@ -108,10 +109,12 @@ fn declared_shape(
     definition: &str,
 ) -> Result<String, postgres::Error> {
     let mut transaction = client.transaction()?;
-    transaction.batch_execute(&format!(
-        "SET LOCAL lock_timeout = '5s'; \
-         CREATE TEMPORARY TABLE zdm_index_probe (LIKE {table}) ON COMMIT DROP; \
-         CREATE {unique_sql}INDEX zdm_index_probe_idx ON pg_temp.zdm_index_probe {definition}"
+    transaction.execute_one("SET LOCAL lock_timeout = '5s'")?;
+    transaction.execute_one(&format!(
+        "CREATE TEMPORARY TABLE zdm_index_probe (LIKE {table}) ON COMMIT DROP"
+    ))?;
+    transaction.execute_one(&format!(
+        "CREATE {unique_sql}INDEX zdm_index_probe_idx ON pg_temp.zdm_index_probe {definition}"
     ))?;
     let shape = transaction
         .query_one(SHAPE, &[&"pg_temp.zdm_index_probe_idx"])?

@@ -11,6 +11,7 @@ use crate::events::Event;
 use crate::executors;
 use crate::report::PhaseReport;
 use crate::session::{self, Options, Session, StepContext};
+use crate::statement::ExecuteOne;
 use crate::store::{self, Direction, MigrationState};
 use zdm_plan::{Migration, Phase, Plan};
 
@@ -21,6 +22,9 @@ const RUNNER_LOCK_KEY: i64 = 0x007a_646d;
 /// whole life, so a second runner on the same database is refused.
 pub struct Runner {
     session: Session,
+    /// The connection's own search path, set again before each phase: a migration runs
+    /// under the path it started with, a new one under this.
+    search_path: String,
 }
 
 impl Runner {
@@ -36,7 +40,7 @@ impl Runner {
         // Idempotent steps (`DROP … IF EXISTS`) would otherwise print NOTICEs; a session
         // that asked for more (debug messages) keeps its setting.
         client
-            .batch_execute(
+            .execute_one(
                 "DO $$ BEGIN IF current_setting('client_min_messages') = 'notice' THEN \
                  PERFORM set_config('client_min_messages', 'warning', false); END IF; END $$",
             )
@@ -51,8 +55,13 @@ impl Runner {
             });
         }
         store::ensure_schema(&mut client)?;
+        let search_path: String = client
+            .query_one("SELECT current_setting('search_path')", &[])
+            .map_err(Error::State)?
+            .get(0);
         Ok(Runner {
             session: Session::new(client, options),
+            search_path,
         })
     }
 
@@ -114,6 +123,21 @@ impl Runner {
         order::check_order(plan, &state, phase, direction, &checksum)?;
         let resumed = state.running == Some((phase, direction));
         let first_step = if resumed { state.step as usize } else { 0 };
+        session
+            .client()
+            .execute(
+                "SELECT set_config('search_path', $1, false)",
+                &[&self.search_path],
+            )
+            .map_err(Error::State)?;
+        // Expand with nothing done yet records the names afresh, under the caller's path;
+        // every other run works under the record, if the migration has one.
+        let nothing_done = state.completed.is_none() && (state.running.is_none() || state.step == 0);
+        if phase == Phase::Expand && direction == Direction::Forward && nothing_done {
+            store::start_pins(session.client(), plan)?;
+        } else if let Some(pins) = store::load_pins(session.client(), &plan.id)? {
+            store::apply_pins(session.client(), plan, &pins)?;
+        }
         if !resumed {
             store::begin(session.client(), plan, phase, direction, &checksum)?;
         }

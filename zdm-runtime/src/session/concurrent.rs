@@ -2,6 +2,7 @@
 
 use super::{Session, StepContext};
 use crate::error::{Error, Result};
+use crate::statement::ExecuteOne;
 
 impl Session {
     pub(crate) fn outside_transaction(&mut self, context: &StepContext, sql: &str) -> Result<u32> {
@@ -16,12 +17,11 @@ impl Session {
             .get(0);
         self.concurrent_since = Some(since);
         let outcome = self.with_lock_retries(context, |client, _| {
-            client.batch_execute(&format!(
-                "SET lock_timeout = {}; SET statement_timeout = 0",
-                wait.as_millis().max(1)
-            ))?;
-            let outcome = client.batch_execute(sql);
-            client.batch_execute("RESET lock_timeout; RESET statement_timeout")?;
+            client.execute_one(&format!("SET lock_timeout = {}", wait.as_millis().max(1)))?;
+            client.execute_one("SET statement_timeout = 0")?;
+            let outcome = client.execute_one(sql);
+            client.execute_one("RESET lock_timeout")?;
+            client.execute_one("RESET statement_timeout")?;
             outcome
         });
         self.concurrent_since = None;
@@ -58,7 +58,7 @@ impl Session {
         if outcome.is_err() {
             let _ = self
                 .client
-                .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {quoted}"));
+                .execute_one(&format!("DROP INDEX CONCURRENTLY IF EXISTS {quoted}"));
         }
         outcome.map(|_| false)
     }

@@ -8,6 +8,7 @@ use postgres::{Client, Transaction};
 use super::{blockers, Options, Session, StepContext};
 use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::statement::ExecuteOne;
 use crate::store;
 
 impl Session {
@@ -105,9 +106,12 @@ pub(crate) fn short_transaction<'a>(
     options: &Options,
 ) -> Result<Transaction<'a>, postgres::Error> {
     let mut transaction = client.transaction()?;
-    transaction.batch_execute(&format!(
-        "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-        options.lock_timeout.as_millis().max(1),
+    transaction.execute_one(&format!(
+        "SET LOCAL lock_timeout = {}",
+        options.lock_timeout.as_millis().max(1)
+    ))?;
+    transaction.execute_one(&format!(
+        "SET LOCAL statement_timeout = {}",
         options.statement_timeout.as_millis()
     ))?;
     Ok(transaction)

@@ -102,19 +102,19 @@ pub(crate) fn begin(
         .map_err(Error::State)
 }
 
-/// Records that step `index` is done, inside the caller's transaction.
+/// Records that step `index` is done, and what the plan's names mean after it, inside the
+/// caller's transaction.
 pub(crate) fn advance_in(
     client: &mut impl GenericClient,
     id: &str,
     index: usize,
 ) -> Result<(), postgres::Error> {
     let next = i32::try_from(index + 1).unwrap_or(i32::MAX);
-    client
-        .execute(
-            "UPDATE zdm.migrations SET step = $2, rows_done = 0, cursor = NULL, updated_at = now() WHERE id = $1",
-            &[&id, &next],
-        )
-        .map(drop)
+    client.execute(
+        "UPDATE zdm.migrations SET step = $2, rows_done = 0, cursor = NULL, updated_at = now() WHERE id = $1",
+        &[&id, &next],
+    )?;
+    super::pins::refresh_in(client, id)
 }
 
 /// Records that step `index` is done, for steps whose work is not transactional.

@@ -4,18 +4,20 @@
 //! state schema it had.
 
 mod migrations;
+mod pins;
 
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient};
 
 use crate::error::{Error, Result};
+use crate::statement::ExecuteOne;
 
 pub(crate) use migrations::{advance, advance_in, begin, checkpoint, finish, load, record_error};
 pub use migrations::{Direction, MigrationState};
+pub(crate) use pins::{apply as apply_pins, load as load_pins, start as start_pins};
 
 /// The runner's progress, one row per migration.
-const MIGRATIONS: &str = "\
-CREATE TABLE IF NOT EXISTS zdm.migrations (
+const MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS zdm.migrations (
     id            text PRIMARY KEY,
     operation     text NOT NULL,
     completed     text,
@@ -27,11 +29,20 @@ CREATE TABLE IF NOT EXISTS zdm.migrations (
     error         text,
     plan_checksum text NOT NULL,
     updated_at    timestamptz NOT NULL DEFAULT now()
-);";
+)";
+
+/// What each migration's names meant: the search path and the relations; see [`pins`].
+const PINS: &str = "CREATE TABLE IF NOT EXISTS zdm.pins (
+    migration   text PRIMARY KEY,
+    search_path text NOT NULL,
+    names       text[] NOT NULL,
+    relations   oid[] NOT NULL,
+    qualified   text[] NOT NULL
+)";
 
 /// What a column swap's expand found out about the column, and the objects it carries.
-const CARRIED: &str = "\
-CREATE TABLE IF NOT EXISTS zdm.carried_columns (
+const CARRIED: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS zdm.carried_columns (
     migration     text PRIMARY KEY,
     stage         text NOT NULL,
     in_place      boolean NOT NULL,
@@ -44,8 +55,8 @@ CREATE TABLE IF NOT EXISTS zdm.carried_columns (
     not_null      boolean NOT NULL,
     comment       text,
     statistics    integer
-);
-CREATE TABLE IF NOT EXISTS zdm.carried_objects (
+)",
+    "CREATE TABLE IF NOT EXISTS zdm.carried_objects (
     migration          text NOT NULL REFERENCES zdm.carried_columns ON DELETE CASCADE,
     position           integer NOT NULL,
     kind               text NOT NULL,
@@ -56,7 +67,8 @@ CREATE TABLE IF NOT EXISTS zdm.carried_objects (
     validated          boolean NOT NULL,
     attributes         text NOT NULL,
     PRIMARY KEY (migration, position)
-);";
+)",
+];
 
 /// Where split_table's contract keeps the definition of the tables it drops.
 const SPLIT_SNAPSHOTS: &str = "CREATE TABLE IF NOT EXISTS zdm.split_snapshots (
@@ -75,7 +87,7 @@ pub(crate) fn ensure_schema(client: &mut Client) -> Result<()> {
     let row = client
         .query_one(
             "SELECT s.oid IS NOT NULL, s.oid IS NOT NULL AND has_schema_privilege(s.oid, 'USAGE') \
-                    AND to_regclass('zdm.migrations') IS NOT NULL \
+                    AND to_regclass('zdm.migrations') IS NOT NULL AND to_regclass('zdm.pins') IS NOT NULL \
              FROM (SELECT to_regnamespace('zdm') AS oid) AS s",
             &[],
         )
@@ -83,7 +95,7 @@ pub(crate) fn ensure_schema(client: &mut Client) -> Result<()> {
     let (schema, table): (bool, bool) = (row.get(0), row.get(1));
     if !schema {
         client
-            .batch_execute("CREATE SCHEMA IF NOT EXISTS zdm")
+            .execute_one("CREATE SCHEMA IF NOT EXISTS zdm")
             .map_err(|source| match source.code() {
                 Some(&SqlState::INSUFFICIENT_PRIVILEGE) => Error::StateSchema {
                     reason: "the schema zdm does not exist, and this role may not create schemas in the \
@@ -95,8 +107,9 @@ pub(crate) fn ensure_schema(client: &mut Client) -> Result<()> {
             })?;
     }
     if !table {
-        client
-            .batch_execute(MIGRATIONS)
+        [MIGRATIONS, PINS]
+            .iter()
+            .try_for_each(|sql| client.execute_one(sql))
             .map_err(|source| match source.code() {
                 Some(&SqlState::INSUFFICIENT_PRIVILEGE) => Error::StateSchema {
                     reason:
@@ -113,7 +126,7 @@ pub(crate) fn ensure_schema(client: &mut Client) -> Result<()> {
 
 /// Creates the column-swap tables, inside the transaction that first writes them.
 pub(crate) fn ensure_carried(client: &mut impl GenericClient) -> Result<(), postgres::Error> {
-    client.batch_execute(CARRIED)
+    CARRIED.iter().try_for_each(|sql| client.execute_one(sql))
 }
 
 /// Whether the column-swap tables exist: reads that find none have nothing recorded.
@@ -125,5 +138,5 @@ pub(crate) fn has_carried(client: &mut impl GenericClient) -> Result<bool, postg
 
 /// Creates `zdm.split_snapshots`, inside the transaction that first writes it.
 pub(crate) fn ensure_split_snapshots(client: &mut impl GenericClient) -> Result<(), postgres::Error> {
-    client.batch_execute(SPLIT_SNAPSHOTS)
+    client.execute_one(SPLIT_SNAPSHOTS)
 }

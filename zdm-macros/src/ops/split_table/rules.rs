@@ -8,7 +8,7 @@ use crate::validate::{self, Errors};
 impl SplitTable {
     /// The table and the key shared by every new table.
     pub(super) fn validate_key(&self, errors: &mut Errors) {
-        validate::identifier(errors, "table", &self.table);
+        validate::table(errors, "table", &self.table);
         let key = self.key();
         if let Some(written) = &self.key {
             if written.names.is_empty() {
@@ -87,7 +87,7 @@ impl SplitTable {
     /// columns to take over.
     fn validate_target(&self, index: usize, target: &Target, errors: &mut Errors) {
         let table = target.table.as_str();
-        validate::identifier(errors, "into(table)", &target.table);
+        validate::table(errors, "into(table)", &target.table);
         if table == self.table.as_str() {
             validate::push(
                 errors,

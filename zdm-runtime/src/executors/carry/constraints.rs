@@ -7,6 +7,7 @@ use postgres::{Client, Transaction};
 use super::record::{ObjectKind, Outcome, Work};
 use crate::error::{Error, Result};
 use crate::session::{Session, StepContext};
+use crate::statement::ExecuteOne;
 use zdm_plan::names;
 use zdm_plan::sql::quote_ident;
 use zdm_plan::{Carry, CarryTarget};
@@ -95,7 +96,7 @@ pub(super) fn add(
             )?
             .get(0);
         if record.not_null && !not_null && !existing.contains(&stand_in) {
-            transaction.batch_execute(&format!(
+            transaction.execute_one(&format!(
                 "ALTER TABLE {table} ADD CONSTRAINT {} CHECK ({column_q} IS NOT NULL) NOT VALID",
                 quote_ident(&stand_in)
             ))?;
@@ -104,7 +105,7 @@ pub(super) fn add(
             if matches!(object.kind, ObjectKind::Check | ObjectKind::ForeignKey)
                 && !existing.iter().any(|name| name == object.name_for(target))
             {
-                transaction.batch_execute(&format!(
+                transaction.execute_one(&format!(
                     "ALTER TABLE {table} ADD CONSTRAINT {} {} NOT VALID",
                     quote_ident(object.name_for(target)),
                     object.definition_for(target)
@@ -149,7 +150,7 @@ pub(super) fn validate(
             .get(0);
         if pending {
             let sql = format!("ALTER TABLE {table} VALIDATE CONSTRAINT {}", quote_ident(&name));
-            retries += session.transaction(context, |transaction| transaction.batch_execute(&sql))?;
+            retries += session.transaction(context, |transaction| transaction.execute_one(&sql))?;
         }
     }
     context.advance(session)?;
@@ -171,11 +172,11 @@ pub(super) fn set_not_null(
     let not_null = record.not_null;
     let retries = session.in_transaction(context, |transaction| {
         if not_null {
-            transaction.batch_execute(&format!(
+            transaction.execute_one(&format!(
                 "ALTER TABLE {table} ALTER COLUMN {column_q} SET NOT NULL"
             ))?;
         }
-        transaction.batch_execute(&format!(
+        transaction.execute_one(&format!(
             "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {stand_in}"
         ))
     })?;

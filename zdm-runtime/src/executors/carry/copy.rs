@@ -6,6 +6,7 @@ use super::record::{ObjectKind, Outcome, Record, Stage, Work};
 use crate::error::{Error, Result};
 use crate::executors::backfill;
 use crate::session::{Session, StepContext};
+use crate::statement::ExecuteOne;
 use zdm_plan::sql::quote_ident;
 use zdm_plan::{CarryTarget, Text};
 
@@ -18,7 +19,7 @@ pub(super) fn add_column(session: &mut Session, context: &StepContext, work: &Wo
         record.column_definition(CarryTarget::New)
     );
     let retries = session.in_transaction(context, |transaction| {
-        transaction.batch_execute(&sql)?;
+        transaction.execute_one(&sql)?;
         super::record::set_stage(transaction, context, Stage::Added)
     })?;
     Ok(Outcome::done(retries))
@@ -89,7 +90,7 @@ fn in_transaction_to(
 ) -> Result<u32> {
     session.in_transaction(context, |transaction| {
         for statement in statements {
-            transaction.batch_execute(statement)?;
+            transaction.execute_one(statement)?;
         }
         super::record::set_stage(transaction, context, stage)
     })
@@ -105,7 +106,7 @@ pub(super) fn statements(
     let statements: Vec<String> = statements.iter().map(|sql| record.substitute(sql)).collect();
     let retries = session.in_transaction(context, |transaction| {
         for statement in &statements {
-            transaction.batch_execute(statement)?;
+            transaction.execute_one(statement)?;
         }
         Ok(())
     })?;
@@ -167,7 +168,7 @@ pub(super) fn build_indexes(
                 object.attributes
             );
             outcome.lock_retries +=
-                session.transaction(context, |transaction| transaction.batch_execute(&sql))?;
+                session.transaction(context, |transaction| transaction.execute_one(&sql))?;
         }
     }
     context.advance(session)?;
@@ -212,7 +213,7 @@ pub(super) fn check_convertible(
     );
     let client = session.client();
     client
-        .batch_execute(&function)
+        .execute_one(&function)
         .map_err(|error| context.failed(error))?;
     let counted = client.query_one(
         format!("SELECT count(*) FROM {table} WHERE NOT pg_temp.zdm_convertible({column_q})").as_str(),
@@ -221,7 +222,7 @@ pub(super) fn check_convertible(
     let count: i64 = match counted {
         Ok(row) => row.get(0),
         Err(error) => {
-            let _ = client.batch_execute("DROP FUNCTION IF EXISTS pg_temp.zdm_convertible(anyelement)");
+            let _ = client.execute_one("DROP FUNCTION IF EXISTS pg_temp.zdm_convertible(anyelement)");
             return Err(context.failed(error));
         }
     };
@@ -239,7 +240,7 @@ pub(super) fn check_convertible(
     };
     let _ = session
         .client()
-        .batch_execute("DROP FUNCTION IF EXISTS pg_temp.zdm_convertible(anyelement)");
+        .execute_one("DROP FUNCTION IF EXISTS pg_temp.zdm_convertible(anyelement)");
     let found = found?;
     if count > 0 {
         return Err(Error::Precondition {

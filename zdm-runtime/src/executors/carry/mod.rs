@@ -31,6 +31,7 @@ mod swap;
 
 use crate::error::Result;
 use crate::session::{Session, StepContext};
+use crate::statement::ExecuteOne;
 use record::{Stage, Work};
 use zdm_plan::sql::quote_ident;
 use zdm_plan::{Carry, CarryWork};
@@ -146,7 +147,7 @@ fn drop_column(session: &mut Session, context: &StepContext, carry: &'static Car
         quote_ident(&carry.new_column)
     );
     let retries = session.in_transaction(context, |transaction| {
-        transaction.batch_execute(&sql)?;
+        transaction.execute_one(&sql)?;
         record::set_stage(transaction, context, Stage::Inspected)
     })?;
     Ok(Outcome::done(retries))

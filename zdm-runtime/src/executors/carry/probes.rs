@@ -9,6 +9,7 @@ use super::facts::{Column, Declared, Relation};
 use super::record::{display, Object, ObjectKind};
 use super::rewrite::retarget_foreign_key;
 use crate::error::{describe, Error};
+use crate::statement::ExecuteOne;
 use zdm_plan::sql::quote_ident;
 use zdm_plan::Carry;
 
@@ -29,7 +30,7 @@ pub(super) fn add_new_column(
     column: &Column,
     declared: &Declared,
 ) -> Result<Result<NewColumn, String>, postgres::Error> {
-    transaction.batch_execute(&format!("CREATE TEMP TABLE zdm_probe (LIKE {})", carry.table))?;
+    transaction.execute_one(&format!("CREATE TEMP TABLE zdm_probe (LIKE {})", carry.table))?;
     let new_type = declared.ty.unwrap_or(&column.ty);
     let to_q = &column.new_quoted;
     let added = attempt(
@@ -55,7 +56,7 @@ pub(super) fn add_new_column(
         probe: probe.get(2),
     };
     if let Some(collation) = &new.collation {
-        transaction.batch_execute(&format!(
+        transaction.execute_one(&format!(
             "ALTER TABLE pg_temp.zdm_probe ALTER COLUMN {to_q} TYPE {} COLLATE {collation}",
             new.ty
         ))?;
@@ -240,7 +241,7 @@ fn build_copy(
                     &[&carried.source],
                 )?
                 .get(0);
-            transaction.batch_execute(&format!(
+            transaction.execute_one(&format!(
                 "CREATE TEMP TABLE zdm_probe_ref_{position} (LIKE {referenced} INCLUDING INDEXES)"
             ))?;
             match retarget_foreign_key(
@@ -293,7 +294,7 @@ pub(super) fn changes_in_place(
     {
         return Ok(false);
     }
-    transaction.batch_execute(&format!("CREATE TEMP TABLE zdm_in_place (LIKE {})", carry.table))?;
+    transaction.execute_one(&format!("CREATE TEMP TABLE zdm_in_place (LIKE {})", carry.table))?;
     for (position, object) in objects.iter().enumerate() {
         let unique = if object.kind == ObjectKind::Index {
             ""
@@ -363,7 +364,7 @@ pub(super) fn attempt(
     sql: &str,
 ) -> Result<Result<(), String>, postgres::Error> {
     let mut savepoint = transaction.transaction()?;
-    match savepoint.batch_execute(sql) {
+    match savepoint.execute_one(sql) {
         Ok(()) => {
             savepoint.commit()?;
             Ok(Ok(()))

@@ -6,6 +6,7 @@ use super::constraints::not_null_stand_in;
 use super::record::{display, set_stage, ObjectKind, Outcome, Record, Stage, Work};
 use crate::error::{Error, Result};
 use crate::session::{Session, StepContext};
+use crate::statement::ExecuteOne;
 use zdm_plan::sql::{quote_ident, quote_literal};
 use zdm_plan::{Carry, CarryTarget, Text};
 
@@ -44,14 +45,14 @@ pub(super) fn swap(
     let retries = session.in_transaction(context, |transaction| {
         let original = not_null_constraint(transaction, table, &carry.column)?;
         for statement in &sql {
-            transaction.batch_execute(statement)?;
+            transaction.execute_one(statement)?;
         }
         // PostgreSQL 18 names the NOT NULL constraint SET NOT NULL made after the column it
         // was made on, the transition column; the column that takes the old one's place
         // takes its constraint's name too, as a RENAME COLUMN or an ALTER TYPE would leave it.
         if let Some(original) = original {
             match not_null_constraint(transaction, table, final_column)? {
-                Some(current) if current != original => transaction.batch_execute(&format!(
+                Some(current) if current != original => transaction.execute_one(&format!(
                     "ALTER TABLE {table} RENAME CONSTRAINT {} TO {}",
                     quote_ident(&current),
                     quote_ident(&original)
@@ -199,7 +200,7 @@ pub(super) fn unswap(
     };
     let retries = session.in_transaction(context, |transaction| {
         for statement in &sql {
-            transaction.batch_execute(statement)?;
+            transaction.execute_one(statement)?;
         }
         set_stage(transaction, context, stage)
     })?;
