@@ -148,12 +148,12 @@ fn crash_child() {
         }
     };
     runner.observe(|event| match event {
-        Event::PhaseStarted { .. } => {
-            // Tells the parent the phase is under way, so its kill lands inside it.
-            use std::io::Write;
-            let mut stdout = std::io::stdout();
-            let _ = writeln!(stdout, "started");
-            let _ = stdout.flush();
+        // Tells the parent the phase is under way, and when a step is about to run, so its
+        // kills land inside the phase.
+        Event::PhaseStarted { .. } => tell_parent("started"),
+        Event::StepStarted { .. } => {
+            tell_parent("step");
+            pause_between_steps(event);
         }
         _ => pause_between_steps(event),
     });
@@ -162,6 +162,13 @@ fn crash_child() {
     if let Err(error) = runner.run(migration, phase) {
         panic!("{pattern}: {phase} failed in the child: {error}");
     }
+}
+
+fn tell_parent(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
 }
 
 fn pause_between_steps(event: &Event<'_>) {
@@ -323,15 +330,17 @@ fn every_phase_of_every_pattern_survives_sigkill() {
                 let (started_tx, started_rx) = std::sync::mpsc::channel();
                 let drain = std::thread::spawn(move || {
                     for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
-                        if line == "started" {
-                            let _ = started_tx.send(());
+                        if line == "started" || line == "step" {
+                            let _ = started_tx.send(line);
                         }
                     }
                 });
-                if started_rx.recv().is_ok() {
-                    // The first kill lands in the first half, where the phase surely still
-                    // runs; later ones anywhere in the window.
-                    let span = if attempt == 0 { window / 2 } else { window };
+                // The first kill lands in the pause before the first step, where the phase
+                // surely runs (a phase with steps); later ones anywhere in the window.
+                let first = attempt == 0 && !migration.plan().phase(phase).forward.is_empty();
+                let wanted = if first { "step" } else { "started" };
+                if started_rx.iter().any(|line| line == wanted) {
+                    let span = if first { STEP_PAUSE } else { window };
                     std::thread::sleep(Duration::from_micros(random.below(span.as_micros() as u64)));
                 }
                 child.kill().unwrap();

@@ -13,7 +13,8 @@ use zdm_plan::Plan;
 /// What a migration recorded of its names.
 pub(crate) struct Pins {
     pub(crate) search_path: String,
-    /// Each name with the relation it named, by OID (0: none) and schema-qualified.
+    /// Each name with the table it named, by OID (0: none, or not a table: views and the
+    /// like have checks of their own) and schema-qualified.
     relations: Vec<(String, u32, String)>,
 }
 
@@ -81,7 +82,7 @@ pub(crate) fn refresh_in(client: &mut impl GenericClient, migration: &str) -> Re
                               ELSE format('%I.%I', s.nspname, c.relname) END ORDER BY n.position), '{}') AS qualified \
                    FROM zdm.pins AS q \
                    CROSS JOIN LATERAL unnest(q.names) WITH ORDINALITY AS n(name, position) \
-                   LEFT JOIN pg_class c ON c.oid = to_regclass(n.name) \
+                   LEFT JOIN pg_class c ON c.oid = to_regclass(n.name) AND c.relkind IN ('r', 'p') \
                    LEFT JOIN pg_namespace s ON s.oid = c.relnamespace \
                    WHERE q.migration = $1) AS r \
              WHERE p.migration = $1",
