@@ -47,18 +47,28 @@ fn list_blockers(blockers: &[Blocker]) -> String {
 /// Everything that can stop a migration step.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No server answered at the given address.
-    #[error(
-        "cannot connect to PostgreSQL at {target}: {reason}\n\
-         set DATABASE_URL (for example postgres://postgres@127.0.0.1:5432/postgres) to a reachable server"
-    )]
+    /// No server answered at the given address, or the server refused the connection (TLS,
+    /// authentication, a missing database).
+    #[error("cannot connect to PostgreSQL at {target}: {reason}{hint}", hint = unreachable_hint(*.reached))]
     Connect {
-        /// Host, port and database, without the password.
+        /// Host, port, database and the TLS settings tried, without the password.
         target: String,
-        /// The driver's message with its causes ("connection refused", …).
+        /// Why it failed: the driver's message with its causes ("connection refused", …),
+        /// the server's error with its SQLSTATE, or what TLS found wrong.
         reason: String,
+        /// Whether a server answered; when none did, the message says how to point zdm at one.
+        reached: bool,
         #[source]
         source: postgres::Error,
+    },
+    /// The connection string's TLS settings cannot be used (an unknown `sslmode`, a
+    /// certificate file that cannot be read); nothing was sent to the server.
+    #[error("cannot connect to PostgreSQL at {target}: {reason}")]
+    TlsSettings {
+        /// Host, port and database, without the password.
+        target: String,
+        /// What is wrong with which setting.
+        reason: String,
     },
     /// The server is older than PostgreSQL 12.
     #[error(
@@ -159,6 +169,14 @@ pub enum Error {
     State(#[source] postgres::Error),
 }
 
+fn unreachable_hint(reached: bool) -> &'static str {
+    if reached {
+        ""
+    } else {
+        "\nset DATABASE_URL (for example postgres://postgres@127.0.0.1:5432/postgres) to a reachable server"
+    }
+}
+
 impl Error {
     /// Whether the server reported `lock_not_available` (a `lock_timeout` expired).
     pub(crate) fn is_lock_timeout(error: &postgres::Error) -> bool {
@@ -190,6 +208,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A driver error with the chain of its causes, which its own `Display` leaves out.
 pub(crate) fn with_causes(error: &postgres::Error) -> String {
     let mut text = describe(error);
+    if error.as_db_error().is_some() {
+        // The server's error is the only cause, and `describe` said all of it.
+        return text;
+    }
     let mut cause = std::error::Error::source(error);
     while let Some(inner) = cause {
         let inner_text = inner.to_string();

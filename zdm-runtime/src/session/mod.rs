@@ -6,6 +6,7 @@ mod blockers;
 mod concurrent;
 mod connect;
 mod locks;
+mod tls;
 
 use std::time::Duration;
 
