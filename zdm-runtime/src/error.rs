@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use postgres::error::ErrorPosition;
 use zdm_plan::Phase;
 
 /// A session that held a lock the runner waited for.
@@ -159,14 +160,21 @@ pub enum Error {
     Step {
         migration: String,
         step: String,
-        /// The server's message, with its detail and hint.
+        /// Everything the server said (SQLSTATE, detail, hint, context) and, when known,
+        /// the statement that failed with the error's position marked.
         message: String,
         #[source]
         source: postgres::Error,
     },
     /// Reading or writing the state table failed.
-    #[error("zdm state table: {0}")]
+    #[error("zdm state table: {}", describe(.0))]
     State(#[source] postgres::Error),
+    /// Reading the catalog (tables, columns, indexes, locks) failed.
+    #[error("reading the catalog: {}", describe(.0))]
+    Catalog(#[source] postgres::Error),
+    /// Preparing the session (server version, settings, the runner lock) failed.
+    #[error("preparing the session: {}", describe(.0))]
+    Session(#[source] postgres::Error),
 }
 
 fn unreachable_hint(reached: bool) -> &'static str {
@@ -184,22 +192,69 @@ impl Error {
     }
 }
 
-/// Renders a driver error with the server's detail and hint, which `postgres::Error`'s own
-/// `Display` leaves out.
+/// Renders a driver error with everything the server said: message and SQLSTATE, then
+/// detail, hint, context and the internal query, one per line; `postgres::Error`'s own
+/// `Display` says only "db error".
 pub(crate) fn describe(error: &postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => {
-            let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
-            if let Some(detail) = db.detail() {
-                text.push_str(&format!("; detail: {detail}"));
-            }
-            if let Some(hint) = db.hint() {
-                text.push_str(&format!("; hint: {hint}"));
-            }
-            text
+    describe_statement(error, None)
+}
+
+/// [`describe`], followed by the statement that failed when it is known, with the position
+/// PostgreSQL gave marked under it.
+pub(crate) fn describe_statement(error: &postgres::Error, statement: Option<&str>) -> String {
+    let Some(db) = error.as_db_error() else {
+        return error.to_string();
+    };
+    let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    for (label, value) in [
+        ("detail", db.detail()),
+        ("hint", db.hint()),
+        ("context", db.where_()),
+    ] {
+        if let Some(value) = value {
+            text.push_str(&format!("\n  {label}: {}", value.trim_end()));
         }
-        None => error.to_string(),
     }
+    match db.position() {
+        Some(ErrorPosition::Internal { position, query }) => {
+            text.push_str(&show_statement("internal query", query, Some(*position)));
+        }
+        Some(ErrorPosition::Original(position)) => match statement {
+            Some(statement) => text.push_str(&show_statement("statement", statement, Some(*position))),
+            None => text.push_str(&format!("\n  at character {position} of the statement")),
+        },
+        None => {}
+    }
+    if let (Some(statement), None | Some(ErrorPosition::Internal { .. })) = (statement, db.position()) {
+        text.push_str(&show_statement("statement", statement, None));
+    }
+    text
+}
+
+/// `statement` indented under its label, with a `^` under the character at `position`
+/// (1-based, counted in characters as PostgreSQL counts them).
+fn show_statement(label: &str, statement: &str, position: Option<u32>) -> String {
+    let indent = " ".repeat(label.len() + 4);
+    let mut text = format!("\n  {label}: ");
+    let mut start = 0usize;
+    let target = position.map(|position| position.saturating_sub(1) as usize);
+    for (number, line) in statement.trim_end().lines().enumerate() {
+        if number > 0 {
+            text.push('\n');
+            text.push_str(&indent);
+        }
+        text.push_str(line);
+        let length = line.chars().count();
+        if let Some(target) = target.filter(|target| (start..=start + length).contains(target)) {
+            text.push('\n');
+            text.push_str(&indent);
+            text.push_str(&" ".repeat(target - start));
+            text.push('^');
+        }
+        // The newline ends the line and counts as one character of the statement.
+        start += length + 1;
+    }
+    text
 }
 
 /// A shorthand for results of the runner.
@@ -221,4 +276,26 @@ pub(crate) fn with_causes(error: &postgres::Error) -> String {
         cause = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::show_statement;
+
+    #[test]
+    fn the_caret_marks_the_position_on_its_own_line_of_the_statement() {
+        // Position 15 is the `n` of `nope`: "SELECT 1\n" is 9 characters.
+        assert_eq!(
+            show_statement("statement", "SELECT 1\nFROM nope", Some(15)),
+            "\n  statement: SELECT 1\n             FROM nope\n                  ^"
+        );
+        assert_eq!(
+            show_statement("statement", "SELECT é, x", Some(11)),
+            "\n  statement: SELECT é, x\n                       ^"
+        );
+        assert_eq!(
+            show_statement("internal query", "SELECT 1", None),
+            "\n  internal query: SELECT 1"
+        );
+    }
 }

@@ -209,7 +209,7 @@ impl From<Error> for Failure {
             | Error::Refused { .. } => exit::REFUSED,
             Error::Precondition { .. } => exit::PRECONDITION,
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
-            Error::Step { .. } | Error::State(_) => exit::FAILED,
+            Error::Step { .. } | Error::State(_) | Error::Catalog(_) | Error::Session(_) => exit::FAILED,
         };
         Failure {
             code,

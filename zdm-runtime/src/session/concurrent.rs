@@ -12,10 +12,10 @@ impl Session {
         let since: String = self
             .client
             .query_one("SELECT clock_timestamp()::text", &[])
-            .map_err(Error::State)?
+            .map_err(Error::Session)?
             .get(0);
         self.concurrent_since = Some(since);
-        let outcome = self.with_lock_retries(context, |client, _| {
+        let outcome = self.retrying(context, Some(sql), |client, _| {
             client.batch_execute(&format!(
                 "SET lock_timeout = {}; SET statement_timeout = 0",
                 wait.as_millis().max(1)

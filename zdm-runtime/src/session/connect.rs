@@ -99,7 +99,7 @@ pub(crate) fn check_server_version(client: &mut Client) -> Result<()> {
             "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
             &[],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Session)?;
     let number: i32 = row.get(0);
     if number < MIN_SERVER_VERSION {
         return Err(Error::ServerTooOld { found: row.get(1) });
