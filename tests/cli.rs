@@ -227,6 +227,17 @@ fn exit_codes_tell_refusals_apart() {
     assert_eq!(output.status.code(), Some(6));
     assert_eq!(stderr(&output).lines().count(), 2, "{}", stderr(&output));
     assert!(stderr(&output).contains("cannot connect to PostgreSQL at 127.0.0.1:1/none"));
+
+    // A server that answers and refuses: one line, no advice to look for another server.
+    let missing = db.url().replace(db.name(), "zdm_cli_no_such_database");
+    let output = zdm(&missing, &["status"]);
+    assert_eq!(output.status.code(), Some(6));
+    assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("(SQLSTATE 3D000)"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// `status | head -1`: the reader goes away before zdm is done writing. A pipe whose read
