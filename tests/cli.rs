@@ -238,6 +238,50 @@ fn exit_codes_tell_refusals_apart() {
     assert_eq!(output.status.code(), Some(6));
     assert_eq!(stderr(&output).lines().count(), 2, "{}", stderr(&output));
     assert!(stderr(&output).contains("cannot connect to PostgreSQL at 127.0.0.1:1/none"));
+
+    // A server that answers and refuses: one line, no advice to look for another server.
+    let missing = db.url().replace(db.name(), "zdm_cli_no_such_database");
+    let output = zdm(&missing, &["status"]);
+    assert_eq!(output.status.code(), Some(6));
+    assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("(SQLSTATE 3D000)"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// `status | head -1`: the reader goes away before zdm is done writing. A pipe whose read
+/// end is already closed makes every write fail, so no timing is involved.
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    let db = TestDb::new("cli_closed_stdout");
+    demo_table(&db);
+    for args in [&["status"][..], &["plan"], &["up", EMAIL, "--to", "expand"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(example_binary())
+            .args(args)
+            .env("DATABASE_URL", db.url())
+            .env_remove("RUST_LOG")
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", stderr(&output));
+        assert!(
+            !stderr(&output).contains("panicked"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            !stderr(&output).contains("error"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    // The work went on without its output.
+    assert!(column(&mut db.connect(), "add_column_demo", "email_lower").is_some());
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use postgres::error::ErrorPosition;
 use zdm_plan::Phase;
 
 /// A session that held a lock the runner waited for.
@@ -47,18 +48,28 @@ fn list_blockers(blockers: &[Blocker]) -> String {
 /// Everything that can stop a migration step.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No server answered at the given address.
-    #[error(
-        "cannot connect to PostgreSQL at {target}: {reason}\n\
-         set DATABASE_URL (for example postgres://postgres@127.0.0.1:5432/postgres) to a reachable server"
-    )]
+    /// No server answered at the given address, or the server refused the connection (TLS,
+    /// authentication, a missing database).
+    #[error("cannot connect to PostgreSQL at {target}: {reason}{hint}", hint = unreachable_hint(*.reached))]
     Connect {
-        /// Host, port and database, without the password.
+        /// Host, port, database and the TLS settings tried, without the password.
         target: String,
-        /// The driver's message with its causes ("connection refused", …).
+        /// Why it failed: the driver's message with its causes ("connection refused", …),
+        /// the server's error with its SQLSTATE, or what TLS found wrong.
         reason: String,
+        /// Whether a server answered; when none did, the message says how to point zdm at one.
+        reached: bool,
         #[source]
         source: postgres::Error,
+    },
+    /// The connection string's TLS settings cannot be used (an unknown `sslmode`, a
+    /// certificate file that cannot be read); nothing was sent to the server.
+    #[error("cannot connect to PostgreSQL at {target}: {reason}")]
+    TlsSettings {
+        /// Host, port and database, without the password.
+        target: String,
+        /// What is wrong with which setting.
+        reason: String,
     },
     /// The server is older than PostgreSQL 12.
     #[error(
@@ -149,12 +160,12 @@ pub enum Error {
     Step {
         migration: String,
         step: String,
-        /// The server's message, with its detail and hint.
+        /// Everything the server said (SQLSTATE, detail, hint, context) and, when known,
+        /// the statement that failed with the error's position marked.
         message: String,
         #[source]
         source: postgres::Error,
     },
-    /// Reading or writing the state table failed.
     /// The state schema is missing and cannot be made by this role.
     #[error("zdm cannot set up its state schema: {reason}")]
     StateSchema {
@@ -163,8 +174,23 @@ pub enum Error {
         #[source]
         source: postgres::Error,
     },
-    #[error("zdm state table: {0}")]
+    /// Reading or writing the state table failed.
+    #[error("zdm state table: {}", describe(.0))]
     State(#[source] postgres::Error),
+    /// Reading the catalog (tables, columns, indexes, locks) failed.
+    #[error("reading the catalog: {}", describe(.0))]
+    Catalog(#[source] postgres::Error),
+    /// Preparing the session (server version, settings, the runner lock) failed.
+    #[error("preparing the session: {}", describe(.0))]
+    Session(#[source] postgres::Error),
+}
+
+fn unreachable_hint(reached: bool) -> &'static str {
+    if reached {
+        ""
+    } else {
+        "\nset DATABASE_URL (for example postgres://postgres@127.0.0.1:5432/postgres) to a reachable server"
+    }
 }
 
 impl Error {
@@ -174,22 +200,69 @@ impl Error {
     }
 }
 
-/// Renders a driver error with the server's detail and hint, which `postgres::Error`'s own
-/// `Display` leaves out.
+/// Renders a driver error with everything the server said: message and SQLSTATE, then
+/// detail, hint, context and the internal query, one per line; `postgres::Error`'s own
+/// `Display` says only "db error".
 pub(crate) fn describe(error: &postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => {
-            let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
-            if let Some(detail) = db.detail() {
-                text.push_str(&format!("; detail: {detail}"));
-            }
-            if let Some(hint) = db.hint() {
-                text.push_str(&format!("; hint: {hint}"));
-            }
-            text
+    describe_statement(error, None)
+}
+
+/// [`describe`], followed by the statement that failed when it is known, with the position
+/// PostgreSQL gave marked under it.
+pub(crate) fn describe_statement(error: &postgres::Error, statement: Option<&str>) -> String {
+    let Some(db) = error.as_db_error() else {
+        return error.to_string();
+    };
+    let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    for (label, value) in [
+        ("detail", db.detail()),
+        ("hint", db.hint()),
+        ("context", db.where_()),
+    ] {
+        if let Some(value) = value {
+            text.push_str(&format!("\n  {label}: {}", value.trim_end()));
         }
-        None => error.to_string(),
     }
+    match db.position() {
+        Some(ErrorPosition::Internal { position, query }) => {
+            text.push_str(&show_statement("internal query", query, Some(*position)));
+        }
+        Some(ErrorPosition::Original(position)) => match statement {
+            Some(statement) => text.push_str(&show_statement("statement", statement, Some(*position))),
+            None => text.push_str(&format!("\n  at character {position} of the statement")),
+        },
+        None => {}
+    }
+    if let (Some(statement), None | Some(ErrorPosition::Internal { .. })) = (statement, db.position()) {
+        text.push_str(&show_statement("statement", statement, None));
+    }
+    text
+}
+
+/// `statement` indented under its label, with a `^` under the character at `position`
+/// (1-based, counted in characters as PostgreSQL counts them).
+fn show_statement(label: &str, statement: &str, position: Option<u32>) -> String {
+    let indent = " ".repeat(label.len() + 4);
+    let mut text = format!("\n  {label}: ");
+    let mut start = 0usize;
+    let target = position.map(|position| position.saturating_sub(1) as usize);
+    for (number, line) in statement.trim_end().lines().enumerate() {
+        if number > 0 {
+            text.push('\n');
+            text.push_str(&indent);
+        }
+        text.push_str(line);
+        let length = line.chars().count();
+        if let Some(target) = target.filter(|target| (start..=start + length).contains(target)) {
+            text.push('\n');
+            text.push_str(&indent);
+            text.push_str(&" ".repeat(target - start));
+            text.push('^');
+        }
+        // The newline ends the line and counts as one character of the statement.
+        start += length + 1;
+    }
+    text
 }
 
 /// A shorthand for results of the runner.
@@ -198,6 +271,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A driver error with the chain of its causes, which its own `Display` leaves out.
 pub(crate) fn with_causes(error: &postgres::Error) -> String {
     let mut text = describe(error);
+    if error.as_db_error().is_some() {
+        // The server's error is the only cause, and `describe` said all of it.
+        return text;
+    }
     let mut cause = std::error::Error::source(error);
     while let Some(inner) = cause {
         let inner_text = inner.to_string();
@@ -207,4 +284,26 @@ pub(crate) fn with_causes(error: &postgres::Error) -> String {
         cause = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::show_statement;
+
+    #[test]
+    fn the_caret_marks_the_position_on_its_own_line_of_the_statement() {
+        // Position 15 is the `n` of `nope`: "SELECT 1\n" is 9 characters.
+        assert_eq!(
+            show_statement("statement", "SELECT 1\nFROM nope", Some(15)),
+            "\n  statement: SELECT 1\n             FROM nope\n                  ^"
+        );
+        assert_eq!(
+            show_statement("statement", "SELECT é, x", Some(11)),
+            "\n  statement: SELECT é, x\n                       ^"
+        );
+        assert_eq!(
+            show_statement("internal query", "SELECT 1", None),
+            "\n  internal query: SELECT 1"
+        );
+    }
 }

@@ -16,7 +16,7 @@
 //! are the constants in [`exit`].
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -183,13 +183,51 @@ where
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .try_init();
-    match execute(&cli, migrations) {
+    match execute(&cli, migrations, &mut Output::default()) {
         Ok(()) => ExitCode::from(exit::DONE),
         Err(failure) => {
             eprintln!("error: {}", failure.message);
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// The command's output on stdout. `println!` panics once the reader has gone
+/// (`status | head -1`); here the rest of the output is dropped instead, while the work
+/// goes on, so the exit code still says how the command ended.
+#[derive(Default)]
+struct Output {
+    closed: bool,
+}
+
+impl Output {
+    fn write(&mut self, text: std::fmt::Arguments<'_>) {
+        if self.closed {
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        if let Err(error) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+            self.closed = true;
+            if error.kind() != std::io::ErrorKind::BrokenPipe {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: cannot write to stdout ({error}); the rest of the output is dropped"
+                );
+            }
+        }
+    }
+}
+
+macro_rules! out {
+    ($out:expr, $($text:tt)*) => {
+        $out.write(format_args!($($text)*))
+    };
+}
+
+macro_rules! outln {
+    ($out:expr, $($text:tt)*) => {
+        $out.write(format_args!("{}\n", format_args!($($text)*)))
+    };
 }
 
 /// A failure with its exit code.
@@ -201,7 +239,7 @@ struct Failure {
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         let code = match &error {
-            Error::Connect { .. } | Error::ServerTooOld { .. } => exit::CONNECT,
+            Error::Connect { .. } | Error::TlsSettings { .. } | Error::ServerTooOld { .. } => exit::CONNECT,
             Error::Busy { .. }
             | Error::PhaseOrder { .. }
             | Error::PlanChanged { .. }
@@ -210,7 +248,7 @@ impl From<Error> for Failure {
             | Error::StateSchema { .. } => exit::REFUSED,
             Error::Precondition { .. } => exit::PRECONDITION,
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
-            Error::Step { .. } | Error::State(_) => exit::FAILED,
+            Error::Step { .. } | Error::State(_) | Error::Catalog(_) | Error::Session(_) => exit::FAILED,
         };
         Failure {
             code,
@@ -241,7 +279,7 @@ fn find<'a>(migrations: &[&'a dyn Migration], id: &str) -> Result<&'a dyn Migrat
         })
 }
 
-fn execute(cli: &Cli, migrations: &[&dyn Migration]) -> Result<(), Failure> {
+fn execute(cli: &Cli, migrations: &[&dyn Migration], out: &mut Output) -> Result<(), Failure> {
     match &cli.command {
         Command::Plan { id } => {
             let selected = match id {
@@ -249,15 +287,15 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration]) -> Result<(), Failure> {
                 None => migrations.to_vec(),
             };
             for migration in selected {
-                println!("{}", migration.plan());
+                outln!(out, "{}", migration.plan());
             }
             Ok(())
         }
-        Command::Status { json } => status(cli, migrations, *json),
-        Command::Expand { id } => step(cli, migrations, id, Phase::Expand),
-        Command::Sync { id } => step(cli, migrations, id, Phase::Sync),
-        Command::Backfill { id } => step(cli, migrations, id, Phase::Backfill),
-        Command::Contract { id } => step(cli, migrations, id, Phase::Contract),
+        Command::Status { json } => status(cli, migrations, *json, out),
+        Command::Expand { id } => step(cli, out, migrations, id, Phase::Expand),
+        Command::Sync { id } => step(cli, out, migrations, id, Phase::Sync),
+        Command::Backfill { id } => step(cli, out, migrations, id, Phase::Backfill),
+        Command::Contract { id } => step(cli, out, migrations, id, Phase::Contract),
         Command::Up { id, to } => {
             let selected = match id {
                 Some(id) => vec![find(migrations, id)?],
@@ -273,7 +311,7 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration]) -> Result<(), Failure> {
                         .map(|phase| (migration, phase, Direction::Forward)),
                 );
             }
-            perform(cli, client, work)
+            perform(cli, out, client, work)
         }
         Command::Revert {
             id,
@@ -285,7 +323,7 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration]) -> Result<(), Failure> {
             let state = read_state(&mut client, migration.id())?;
             let phases = reverse_phases(&state, *to);
             if phases.is_empty() {
-                println!("{id}: nothing to revert");
+                outln!(out, "{id}: nothing to revert");
                 return Ok(());
             }
             if !allow_data_loss {
@@ -302,6 +340,7 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration]) -> Result<(), Failure> {
             }
             perform(
                 cli,
+                out,
                 client,
                 phases
                     .into_iter()
@@ -312,10 +351,16 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration]) -> Result<(), Failure> {
     }
 }
 
-fn step(cli: &Cli, migrations: &[&dyn Migration], id: &str, phase: Phase) -> Result<(), Failure> {
+fn step(
+    cli: &Cli,
+    out: &mut Output,
+    migrations: &[&dyn Migration],
+    id: &str,
+    phase: Phase,
+) -> Result<(), Failure> {
     let migration = find(migrations, id)?;
     let client = session::connect(&cli.database_url)?;
-    perform(cli, client, vec![(migration, phase, Direction::Forward)])
+    perform(cli, out, client, vec![(migration, phase, Direction::Forward)])
 }
 
 /// The state of a migration, read without creating the `zdm` schema (a dry run or a
@@ -365,9 +410,14 @@ fn reverse_phases(state: &MigrationState, to: Option<Target>) -> Vec<Phase> {
         .collect()
 }
 
-fn perform(cli: &Cli, client: Client, work: Vec<(&dyn Migration, Phase, Direction)>) -> Result<(), Failure> {
+fn perform(
+    cli: &Cli,
+    out: &mut Output,
+    client: Client,
+    work: Vec<(&dyn Migration, Phase, Direction)>,
+) -> Result<(), Failure> {
     if work.is_empty() {
-        println!("nothing to do: every phase asked for has completed");
+        outln!(out, "nothing to do: every phase asked for has completed");
         return Ok(());
     }
     if cli.dry_run {
@@ -377,19 +427,20 @@ fn perform(cli: &Cli, client: Client, work: Vec<(&dyn Migration, Phase, Directio
                 Direction::Forward => &plan.forward,
                 Direction::Reverse => &plan.reverse,
             };
-            println!(
+            outln!(
+                out,
                 "would {} {phase} of {}: {}",
                 direction.verb(),
                 migration.id(),
                 plan.summary
             );
             for (index, step) in steps.iter().enumerate() {
-                print!("    {}. {step}", index + 1);
+                out!(out, "    {}. {step}", index + 1);
             }
         }
         // Close the session explicitly: it only read.
         let _ = client.close();
-        println!("dry run: nothing was changed");
+        outln!(out, "dry run: nothing was changed");
         return Ok(());
     }
     let options = Options {
@@ -409,12 +460,12 @@ fn perform(cli: &Cli, client: Client, work: Vec<(&dyn Migration, Phase, Directio
             Direction::Forward => runner.run(migration, phase)?,
             Direction::Reverse => runner.revert(migration, phase)?,
         };
-        println!("{}: {report}", migration.id());
+        outln!(out, "{}: {report}", migration.id());
     }
     Ok(())
 }
 
-fn status(cli: &Cli, migrations: &[&dyn Migration], json: bool) -> Result<(), Failure> {
+fn status(cli: &Cli, migrations: &[&dyn Migration], json: bool, out: &mut Output) -> Result<(), Failure> {
     let mut client = session::connect(&cli.database_url)?;
     let mut states = Vec::new();
     for migration in migrations {
@@ -437,10 +488,10 @@ fn status(cli: &Cli, migrations: &[&dyn Migration], json: bool) -> Result<(), Fa
                 })
             })
             .collect();
-        println!("{}", serde_json::json!({ "migrations": entries }));
+        outln!(out, "{}", serde_json::json!({ "migrations": entries }));
         return Ok(());
     }
-    println!("{:<36} {:<16} {:<10} STATE", "ID", "OPERATION", "COMPLETED");
+    outln!(out, "{:<36} {:<16} {:<10} STATE", "ID", "OPERATION", "COMPLETED");
     for (migration, state) in &states {
         let completed = state.completed.map_or("pending", Phase::name);
         let describe = match state.running {
@@ -459,7 +510,8 @@ fn status(cli: &Cli, migrations: &[&dyn Migration], json: bool) -> Result<(), Fa
                 None => "done".to_owned(),
             },
         };
-        println!(
+        outln!(
+            out,
             "{:<36} {:<16} {:<10} {describe}",
             migration.id(),
             migration.plan().operation,

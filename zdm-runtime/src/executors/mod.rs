@@ -7,7 +7,7 @@ mod split;
 
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::expect;
 use crate::report::StepReport;
 use crate::session::{Session, StepContext};
@@ -28,12 +28,22 @@ pub(crate) fn run(session: &mut Session, context: &StepContext) -> Result<StepRe
     };
     match &context.step.action {
         Action::Transaction(statements) => {
-            report.lock_retries = session.in_transaction(context, |transaction| {
+            // Of several statements, the error shows the one that failed.
+            let mut running: Option<&str> = None;
+            let outcome = session.in_transaction(context, |transaction| {
                 for statement in statements.iter() {
+                    running = Some(statement);
                     transaction.execute_one(statement)?;
                 }
+                running = None;
                 Ok(())
-            })?;
+            });
+            report.lock_retries = match outcome {
+                Err(Error::Step { source, .. }) if running.is_some() => {
+                    return Err(context.failed_in(source, running))
+                }
+                outcome => outcome?,
+            };
         }
         Action::Expect(expectation) => {
             expect::check_expectation(session.client(), context.plan, expectation)?;

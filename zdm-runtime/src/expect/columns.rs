@@ -35,7 +35,7 @@ pub(super) fn constraint_absent(
              WHERE c.conrelid = to_regclass($1) AND c.conname = $2",
             &[&table, &constraint],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Catalog)?;
     match row {
         None => Ok(()),
         Some(row) => drift(
@@ -94,7 +94,7 @@ pub(super) fn foreign_key_target(client: &mut Client, plan: &Plan, key: &Foreign
     };
     let row = client
         .query_opt(COMPARABLE_TYPES, &[&ty, &table, &column, &index])
-        .map_err(Error::State)?;
+        .map_err(Error::Catalog)?;
     let referencing = format!("{table}.{}", quote_ident(column));
     match row {
         None => match ty {
@@ -158,7 +158,7 @@ fn is_table(client: &mut Client, table: &str) -> Result<bool> {
             "SELECT c.relkind IN ('r', 'p') FROM pg_class c WHERE c.oid = to_regclass($1)",
             &[&table],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Catalog)?;
     Ok(row.is_some_and(|row| row.get(0)))
 }
 
@@ -169,7 +169,7 @@ fn attribute(client: &mut Client, table: &str, column: &str) -> Result<Option<At
              WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
             &[&table, &column],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Catalog)?;
     Ok(row.map(|row| Attribute { not_null: row.get(0) }))
 }
 
@@ -186,6 +186,6 @@ fn unique_index(client: &mut Client, table: &str, column: &str) -> Result<Option
              ORDER BY i.indisprimary DESC, 1 LIMIT 1",
             &[&table, &column],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Catalog)?;
     Ok(row.map(|row| row.get(0)))
 }

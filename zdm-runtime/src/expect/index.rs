@@ -63,7 +63,7 @@ pub(crate) fn check_absent_or_same(
              WHERE c.oid = to_regclass($1)",
             &[&index_q, &table],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Catalog)?;
     let Some(row) = row else {
         return Ok(());
     };
@@ -79,10 +79,13 @@ pub(crate) fn check_absent_or_same(
         ));
     }
     let valid: bool = row.get(3);
-    let existing: String = client.query_one(SHAPE, &[&index_q]).map_err(Error::State)?.get(0);
+    let existing: String = client
+        .query_one(SHAPE, &[&index_q])
+        .map_err(Error::Catalog)?
+        .get(0);
     let declared = match declared_shape(client, table, unique_sql, definition) {
         Ok(shape) => shape,
-        Err(error) if Error::is_lock_timeout(&error) => return Err(Error::State(error)),
+        Err(error) if Error::is_lock_timeout(&error) => return Err(Error::Catalog(error)),
         Err(error) => {
             return drift(format!(
                 "an index of that name, and the declared definition does not build on {table}: {}",
@@ -228,7 +231,7 @@ pub fn index_build_progress(client: &mut Client, index: &str) -> Result<Option<I
                AND p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[&quote_ident(index)],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Catalog)?;
     Ok(row.map(|row| IndexBuildProgress {
         pid: row.get(0),
         table: row.get(1),

@@ -15,7 +15,7 @@ fn relation_kind(client: &mut Client, table: &str) -> Result<Option<String>> {
              ELSE 'relation' END FROM pg_class c WHERE c.oid = to_regclass($1)",
             &[&table],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Catalog)?;
     Ok(row.map(|row| row.get(0)))
 }
 
@@ -57,7 +57,7 @@ pub(super) fn column_exists(
                AND a.attnum > 0 AND NOT a.attisdropped",
             &[&table, &column, &ty],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Catalog)?;
     let expected = match ty {
         Some(ty) => format!("column {table}.\"{column}\" of type {ty}"),
         None => format!("column {table}.\"{column}\""),
@@ -79,7 +79,7 @@ pub(super) fn column_absent(client: &mut Client, plan: &Plan, table: &str, colum
                AND a.attnum > 0 AND NOT a.attisdropped",
             &[&table, &column],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Catalog)?;
     match row {
         None => Ok(()),
         Some(row) => drift(

@@ -29,7 +29,7 @@ pub(crate) fn check_view_of_table_or_absent(
              FROM pg_class c WHERE c.oid = to_regclass($1)",
             &[&view, &table],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Catalog)?;
     let Some(row) = row else {
         return Ok(());
     };

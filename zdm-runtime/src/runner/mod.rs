@@ -44,10 +44,10 @@ impl Runner {
                 "DO $$ BEGIN IF current_setting('client_min_messages') = 'notice' THEN \
                  PERFORM set_config('client_min_messages', 'warning', false); END IF; END $$",
             )
-            .map_err(Error::State)?;
+            .map_err(Error::Session)?;
         let locked: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&RUNNER_LOCK_KEY])
-            .map_err(Error::State)?
+            .map_err(Error::Session)?
             .get(0);
         if !locked {
             return Err(Error::Busy {
@@ -200,6 +200,6 @@ fn runner_lock_holder(client: &mut Client) -> Result<i32> {
              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[&RUNNER_LOCK_KEY],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Catalog)?;
     Ok(row.map(|row| row.get(0)).unwrap_or(0))
 }

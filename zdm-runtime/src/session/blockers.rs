@@ -13,7 +13,7 @@ const BLOCKER_COLUMNS: &str = "a.pid, coalesce(a.state, ''), \
 
 /// Runs a query selecting [`BLOCKER_COLUMNS`] and then the blocker's mode.
 fn blockers(client: &mut Client, sql: &str, parameter: &str) -> Result<Vec<Blocker>> {
-    let rows = client.query(sql, &[&parameter]).map_err(Error::State)?;
+    let rows = client.query(sql, &[&parameter]).map_err(Error::Catalog)?;
     Ok(rows
         .iter()
         .map(|row| Blocker {

@@ -13,10 +13,10 @@ impl Session {
         let since: String = self
             .client
             .query_one("SELECT clock_timestamp()::text", &[])
-            .map_err(Error::State)?
+            .map_err(Error::Session)?
             .get(0);
         self.concurrent_since = Some(since);
-        let outcome = self.with_lock_retries(context, |client, _| {
+        let outcome = self.retrying(context, Some(sql), |client, _| {
             client.execute_one(&format!("SET lock_timeout = {}", wait.as_millis().max(1)))?;
             client.execute_one("SET statement_timeout = 0")?;
             let outcome = client.execute_one(sql);

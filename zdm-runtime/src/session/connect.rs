@@ -4,7 +4,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
+
+use super::tls::Tls;
 
 use crate::error::{with_causes, Error, Result};
 
@@ -19,35 +21,76 @@ pub fn database_url() -> String {
 }
 
 /// Opens a connection with a short connect timeout, so a missing server is reported at
-/// once instead of hanging.
+/// once instead of hanging. TLS follows the URL's `sslmode`, `sslrootcert`, `sslcert` and
+/// `sslkey`, with libpq's meaning (see [`tls`](super::tls)).
 pub fn connect(url: &str) -> Result<Client> {
-    let mut config = postgres::Config::from_str(url).map_err(|source| Error::Connect {
+    let (rest, taken) = Tls::take(url);
+    let mut config = postgres::Config::from_str(&rest).map_err(|source| Error::Connect {
         target: "an unparsable DATABASE_URL".to_owned(),
         reason: with_causes(&source),
+        reached: false,
         source,
     })?;
+    let settings = |reason| Error::TlsSettings {
+        target: describe_target(&config, None),
+        reason,
+    };
+    let tls = Tls::resolve(taken).map_err(settings)?;
+    let connector = tls.connector().map_err(settings)?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(5));
     }
-    config.connect(NoTls).map_err(|source| Error::Connect {
-        target: describe_target(&config),
-        reason: with_causes(&source),
-        source,
+    config.ssl_mode(tls.ssl_mode());
+    config.connect(connector).map_err(|source| {
+        let explained = tls.explain(&source, &first_host(&config));
+        // A server that answered, even to refuse (authentication, TLS, a missing
+        // database), is reachable: pointing at another server would not help.
+        let reached = source.as_db_error().is_some() || explained.is_some() || is_tls_failure(&source);
+        Error::Connect {
+            target: describe_target(&config, Some(&tls)),
+            reason: explained.unwrap_or_else(|| with_causes(&source)),
+            reached,
+            source,
+        }
     })
 }
 
-fn describe_target(config: &postgres::Config) -> String {
-    let host = config
+/// Whether the TLS handshake failed: tokio-postgres's words for its error kind, which it
+/// does not expose otherwise.
+fn is_tls_failure(error: &postgres::Error) -> bool {
+    error.to_string().starts_with("error performing TLS handshake")
+}
+
+fn first_host(config: &postgres::Config) -> String {
+    config
         .get_hosts()
         .first()
         .map(|host| match host {
             postgres::config::Host::Tcp(name) => name.clone(),
             postgres::config::Host::Unix(path) => path.display().to_string(),
         })
-        .unwrap_or_else(|| "localhost".to_owned());
+        .or_else(|| config.get_hostaddrs().first().map(ToString::to_string))
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// `host:port/database (hostaddr …, sslmode=…)`: where zdm tried to connect, and how.
+fn describe_target(config: &postgres::Config, tls: Option<&Tls>) -> String {
     let port = config.get_ports().first().copied().unwrap_or(5432);
     let database = config.get_dbname().or(config.get_user()).unwrap_or("postgres");
-    format!("{host}:{port}/{database}")
+    let mut how = Vec::new();
+    if !config.get_hosts().is_empty() {
+        if let Some(address) = config.get_hostaddrs().first() {
+            how.push(format!("hostaddr {address}"));
+        }
+    }
+    if let Some(tls) = tls {
+        how.push(tls.describe());
+    }
+    let mut text = format!("{}:{port}/{database}", first_host(config));
+    if !how.is_empty() {
+        text.push_str(&format!(" ({})", how.join(", ")));
+    }
+    text
 }
 
 pub(crate) fn check_server_version(client: &mut Client) -> Result<()> {
@@ -56,7 +99,7 @@ pub(crate) fn check_server_version(client: &mut Client) -> Result<()> {
             "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
             &[],
         )
-        .map_err(Error::State)?;
+        .map_err(Error::Session)?;
     let number: i32 = row.get(0);
     if number < MIN_SERVER_VERSION {
         return Err(Error::ServerTooOld { found: row.get(1) });

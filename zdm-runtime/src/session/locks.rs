@@ -33,6 +33,17 @@ impl Session {
     pub(crate) fn with_lock_retries(
         &mut self,
         context: &StepContext,
+        attempt: impl FnMut(&mut Client, &Options) -> Result<(), postgres::Error>,
+    ) -> Result<u32> {
+        self.retrying(context, None, attempt)
+    }
+
+    /// [`Session::with_lock_retries`] for an attempt that runs `statement`, which a
+    /// failure then shows.
+    pub(super) fn retrying(
+        &mut self,
+        context: &StepContext,
+        statement: Option<&str>,
         mut attempt: impl FnMut(&mut Client, &Options) -> Result<(), postgres::Error>,
     ) -> Result<u32> {
         let started = Instant::now();
@@ -79,7 +90,12 @@ impl Session {
                     std::thread::sleep(pause);
                     delay = (delay * 2).min(Duration::from_secs(10));
                 }
-                Err(error) => return Err(context.failed(error)),
+                Err(error) => {
+                    return Err(match statement {
+                        Some(statement) => context.failed_in(error, Some(statement)),
+                        None => context.failed(error),
+                    })
+                }
             }
         }
     }

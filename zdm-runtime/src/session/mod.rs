@@ -6,14 +6,15 @@ mod blockers;
 mod concurrent;
 mod connect;
 mod locks;
+mod tls;
 
 use std::time::Duration;
 
 use postgres::Client;
 
-use crate::error::{describe, Error, Result};
+use crate::error::{describe_statement, Error, Result};
 use crate::events::Event;
-use zdm_plan::{Phase, Plan, Step};
+use zdm_plan::{Action, Phase, Plan, Step};
 
 pub(crate) use connect::check_server_version;
 pub use connect::{connect, database_url};
@@ -106,11 +107,26 @@ pub(crate) struct StepContext {
 
 impl StepContext {
     pub(crate) fn failed(&self, source: postgres::Error) -> Error {
+        self.failed_in(source, self.single_statement())
+    }
+
+    /// A failure of `statement`, which is shown with the error.
+    pub(crate) fn failed_in(&self, source: postgres::Error, statement: Option<&str>) -> Error {
         Error::Step {
             migration: self.plan.id.to_string(),
             step: self.step.description.to_string(),
-            message: describe(&source),
+            message: describe_statement(&source, statement),
             source,
+        }
+    }
+
+    /// The statement a step of one planned statement runs: what failed when it fails.
+    /// Steps of several statements, and those whose SQL is made at run time, leave the
+    /// statement to the code that runs it.
+    fn single_statement(&self) -> Option<&str> {
+        match &self.step.action {
+            Action::Transaction(statements) if statements.len() == 1 => Some(&statements[0]),
+            _ => None,
         }
     }
 
