@@ -512,8 +512,8 @@ fn drift_before_expand_is_refused_and_nothing_changes() {
         "rename_customers: the database does not match the declaration: expected no relation named \"clients\", \
          found a table of that name; nothing was changed"
     );
-    // Reverting the refused phase leaves both tables alone.
-    runner.revert(&RenameCustomers, Phase::Expand).unwrap();
+    // Refused before any change, expand leaves both tables alone and no state behind.
+    assert_eq!(runner.state(&RenameCustomers).unwrap(), Default::default());
     assert_eq!(catalog(&mut client), before);
 
     let db = TestDb::new("rename_table_drift_view");

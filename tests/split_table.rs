@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use postgres::Client;
-use zdm_runtime::{zero_downtime, Error, Migration, Phase};
+use zdm_runtime::{zero_downtime, Action, Error, Event, Migration, Phase, SplitOperation};
 use zdm_suite::{
     checksum, columns, constraints, functions, indexes, run_phases_under_load, scalar, trigger_definitions,
     triggers, Column, TestDb, Writer,
@@ -963,20 +963,11 @@ fn contract_refuses_while_something_else_uses_the_table() {
     assert!(exists(&mut client, "users"));
     assert_eq!(triggers(&mut client, "users"), ["zdm_split_users"]);
 
-    // A column added since expand would be lost with the table. The contract above failed
-    // past its first check, so it resumes after it: the step that drops the table checks
-    // again, under its lock.
+    // A column added since expand would be lost with the table: the first check refuses it
+    // with the column's name.
     client
         .batch_execute("DROP VIEW emails; DROP TABLE orders; ALTER TABLE users ADD COLUMN nickname text")
         .unwrap();
-    let message = runner.run(&SplitUsers, Phase::Contract).unwrap_err().to_string();
-    assert!(
-        message.ends_with("found \"nickname\" in no `into(…)`; nothing was changed"),
-        "{message}"
-    );
-    assert!(exists(&mut client, "users"));
-    // Run afresh, the first check refuses it with the column's name.
-    runner.revert(&SplitUsers, Phase::Contract).unwrap();
     let message = runner.run(&SplitUsers, Phase::Contract).unwrap_err().to_string();
     assert!(
         message.contains(
@@ -985,6 +976,37 @@ fn contract_refuses_while_something_else_uses_the_table() {
         ),
         "{message}"
     );
+    client
+        .batch_execute("ALTER TABLE users DROP COLUMN nickname")
+        .unwrap();
+    // One added after that check, just before the step that drops the table, is found by
+    // that step's own check, under its lock.
+    let adder = Arc::new(Mutex::new(Some(db.connect())));
+    let add_once = adder.clone();
+    runner.observe(move |event| {
+        if let Event::StepStarted { step, .. } = event {
+            if matches!(&step.action, Action::Split(split) if split.operation == SplitOperation::DropSource) {
+                if let Some(mut client) = add_once.lock().unwrap().take() {
+                    client
+                        .batch_execute("ALTER TABLE users ADD COLUMN nickname text")
+                        .unwrap();
+                }
+            }
+        }
+    });
+    let message = runner.run(&SplitUsers, Phase::Contract).unwrap_err().to_string();
+    assert!(
+        message.ends_with("found \"nickname\" in no `into(…)`; nothing was changed"),
+        "{message}"
+    );
+    assert!(
+        adder.lock().unwrap().is_none(),
+        "the column was added just before the drop"
+    );
+    assert!(exists(&mut client, "users"));
+    // The contract stopped past its first steps: it resumes at the drop, which goes through
+    // once the column is gone.
+    runner.observe(|_| {});
     client
         .batch_execute("ALTER TABLE users DROP COLUMN nickname")
         .unwrap();

@@ -194,6 +194,15 @@ fn unreachable_hint(reached: bool) -> &'static str {
 }
 
 impl Error {
+    /// Whether the error is a refusal of what the database holds (drift, data that breaks a
+    /// precondition, something zdm cannot do safely) rather than a failure of a statement.
+    pub(crate) fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::Drift { .. } | Error::Refused { .. } | Error::Precondition { .. }
+        )
+    }
+
     /// Whether the server reported `lock_not_available` (a `lock_timeout` expired).
     pub(crate) fn is_lock_timeout(error: &postgres::Error) -> bool {
         error.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE)

@@ -14,6 +14,11 @@ use crate::session::{Session, StepContext};
 use crate::statement::ExecuteOne;
 use zdm_plan::Action;
 
+/// Whether a step of this kind only reads: a check of the schema or of the data.
+pub(crate) fn changes_nothing(action: &Action) -> bool {
+    matches!(action, Action::Expect(_) | Action::Check(_))
+}
+
 /// Runs the step of `context` and says what it did; the step's state update is part of
 /// its work.
 pub(crate) fn run(session: &mut Session, context: &StepContext) -> Result<StepReport> {

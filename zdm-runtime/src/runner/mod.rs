@@ -180,6 +180,17 @@ impl Runner {
                     report.steps.push(step_report);
                 }
                 Err(error) => {
+                    // A refusal before anything changed leaves the migration where it was:
+                    // there is nothing to resume or revert.
+                    let changed_nothing = !resumed
+                        && error.is_refusal()
+                        && steps[..index]
+                            .iter()
+                            .all(|step| executors::changes_nothing(&step.action));
+                    if changed_nothing {
+                        store::restore(session.client(), &plan.id, &state)?;
+                        return Err(error);
+                    }
                     // The state row keeps the phase as running, so the next call resumes or
                     // reverts it; the message is kept for `status`.
                     let _ = store::record_error(session.client(), &plan.id, &error.to_string());

@@ -102,6 +102,36 @@ pub(crate) fn begin(
         .map_err(Error::State)
 }
 
+/// Puts the row back as `before` had it, after a phase refused before any change: deleted
+/// if there was none.
+pub(crate) fn restore(client: &mut Client, id: &str, before: &MigrationState) -> Result<()> {
+    if before.plan_checksum.is_none() {
+        return client
+            .execute("DELETE FROM zdm.migrations WHERE id = $1", &[&id])
+            .map(drop)
+            .map_err(Error::State);
+    }
+    let running = before.running.map(|(phase, _)| phase.name());
+    let direction = before.running.map(|(_, direction)| direction.verb());
+    client
+        .execute(
+            "UPDATE zdm.migrations SET completed = $2, running = $3, direction = $4, step = $5, \
+                 rows_done = $6, cursor = $7, error = $8, updated_at = now() WHERE id = $1",
+            &[
+                &id,
+                &before.completed.map(Phase::name),
+                &running,
+                &direction,
+                &before.step,
+                &before.rows_done,
+                &before.cursor,
+                &before.error,
+            ],
+        )
+        .map(drop)
+        .map_err(Error::State)
+}
+
 /// Records that step `index` is done, and what the plan's names mean after it, inside the
 /// caller's transaction.
 pub(crate) fn advance_in(

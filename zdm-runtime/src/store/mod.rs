@@ -12,7 +12,7 @@ use postgres::{Client, GenericClient};
 use crate::error::{Error, Result};
 use crate::statement::ExecuteOne;
 
-pub(crate) use migrations::{advance, advance_in, begin, checkpoint, finish, load, record_error};
+pub(crate) use migrations::{advance, advance_in, begin, checkpoint, finish, load, record_error, restore};
 pub use migrations::{Direction, MigrationState};
 pub(crate) use pins::{apply as apply_pins, load as load_pins, start as start_pins};
 
