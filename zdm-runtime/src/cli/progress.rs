@@ -81,25 +81,13 @@ pub(super) fn progress_observer(database_url: String) -> impl FnMut(&Event<'_>) 
             ..
         } => {
             if terminal {
-                let bar = bar.get_or_insert_with(|| {
-                    let bar = ProgressBar::new((*estimate).max(*rows_done));
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{msg} [{bar:40}] {pos}/{len} rows, {per_sec}, eta {eta}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                    );
-                    bar.set_message(format!("{migration}: backfill"));
-                    bar
-                });
-                if *rows_done > bar.length().unwrap_or(0) {
+                let bar = bar.get_or_insert_with(|| backfill_bar(migration, *estimate, *rows_done));
+                if *estimate > 0 && *rows_done > bar.length().unwrap_or(0) {
                     bar.set_length(*rows_done);
                 }
                 bar.set_position(*rows_done);
             } else {
-                tracing::info!(
-                    "{migration}: backfill: {rows_done} of about {estimate} rows (batch {batch_size})"
-                );
+                tracing::info!("{}", backfill_line(migration, *rows_done, *estimate, *batch_size));
             }
         }
         Event::StepFinished { .. } => {
@@ -133,5 +121,54 @@ pub(super) fn progress_observer(database_url: String) -> impl FnMut(&Event<'_>) 
             );
         }
         _ => {}
+    }
+}
+
+/// A bar toward the planner's estimate, or a counter when the table was never analyzed and
+/// the estimate is 0: a bar to 0 would claim the backfill done from its first batch.
+fn backfill_bar(migration: &str, estimate: u64, rows_done: u64) -> ProgressBar {
+    let (bar, template) = if estimate > 0 {
+        (
+            ProgressBar::new(estimate.max(rows_done)),
+            "{msg} [{bar:40}] {pos}/{len} rows, {per_sec}, eta {eta}",
+        )
+    } else {
+        (
+            ProgressBar::new_spinner(),
+            "{msg} {spinner} {pos} rows (total unknown), {per_sec}",
+        )
+    };
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_message(format!("{migration}: backfill"));
+    bar
+}
+
+/// The log line of a backfill batch. The planner's estimate is 0 for a table never analyzed
+/// (nor indexed since it was filled), which says nothing of its size.
+fn backfill_line(migration: &str, rows_done: u64, estimate: u64, batch_size: u32) -> String {
+    if estimate == 0 {
+        format!(
+            "{migration}: backfill: {rows_done} rows so far, of a total unknown until the table is analyzed \
+             (batch {batch_size})"
+        )
+    } else {
+        format!("{migration}: backfill: {rows_done} of about {estimate} rows (batch {batch_size})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backfill_line;
+
+    #[test]
+    fn an_unknown_total_is_shown_as_unknown() {
+        assert_eq!(
+            backfill_line("m1", 1000, 0, 1000),
+            "m1: backfill: 1000 rows so far, of a total unknown until the table is analyzed (batch 1000)"
+        );
+        assert_eq!(
+            backfill_line("m1", 1000, 3000, 500),
+            "m1: backfill: 1000 of about 3000 rows (batch 500)"
+        );
     }
 }
