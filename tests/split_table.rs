@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Migration, Phase};
 use zdm_suite::{
-    checksum, columns, constraints, functions, indexes, run_phases_under_load, scalar, trigger_definitions,
-    triggers, Column, TestDb, Writer,
+    checksum, columns, constraints, functions, indexes, run_phases_under_load, scalar, server_version_num,
+    trigger_definitions, triggers, Column, TestDb, Writer,
 };
 
 /// Users' profile and login columns move to tables of their own.
@@ -130,16 +130,29 @@ fn full_cycle_checks_the_catalog_after_every_phase() {
             column("password_hash", "text", true, None),
         ]
     );
+    // From 18 on each NOT NULL is a constraint too, named as PostgreSQL names its own.
+    let not_null_constraints = server_version_num(&mut client) >= 180_000;
     for table in ["profiles", "logins"] {
-        assert_eq!(
-            constraints(&mut client, table),
-            [(
-                format!("{table}_pkey"),
-                "p".to_owned(),
-                true,
-                "PRIMARY KEY (id)".to_owned()
-            )]
-        );
+        let mut expected = vec![(
+            format!("{table}_pkey"),
+            "p".to_owned(),
+            true,
+            "PRIMARY KEY (id)".to_owned(),
+        )];
+        if not_null_constraints {
+            for column in columns(&mut client, table).into_iter().filter(|c| c.not_null) {
+                expected.push((
+                    format!("{table}_{}_not_null", column.name),
+                    "n".to_owned(),
+                    true,
+                    format!("NOT NULL {}", column.name),
+                ));
+            }
+        }
+        expected.sort();
+        let mut found = constraints(&mut client, table);
+        found.sort();
+        assert_eq!(found, expected);
         assert!(triggers(&mut client, table).is_empty());
         assert_eq!(
             scalar::<i64>(&mut client, &format!("SELECT count(*) FROM {table}")),
