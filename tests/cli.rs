@@ -66,7 +66,7 @@ fn plan_prints_every_phase_without_a_database() {
         "ALTER TABLE \"add_column_demo\" ADD COLUMN \"api_token\" uuid",
         "[ACCESS EXCLUSIVE, in a transaction]",
         "revert backfill:",
-        "VALIDATE CONSTRAINT \"add_column_demo_api_token_not_null\"",
+        "VALIDATE CONSTRAINT \"zdm_add_column_demo_api_token_nn\"",
         "[SHARE UPDATE EXCLUSIVE, in a transaction]",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
