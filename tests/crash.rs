@@ -1,5 +1,6 @@
 //! Crash anywhere, resume cleanly: for every pattern and every phase, a child process runs
-//! the phase and is SIGKILLed at random points; then the phase is run again to completion,
+//! the phase and is SIGKILLed at random points (the first child at the start of a random
+//! step, where it waits for the kill); then the phase is run again to completion,
 //! and the database must be exactly what an uninterrupted run leaves (catalog, row contents,
 //! state row), with no INVALID index and nothing duplicated.
 //!
@@ -147,13 +148,23 @@ fn crash_child() {
             Err(error) => panic!("{error}"),
         }
     };
-    runner.observe(|event| match event {
-        Event::PhaseStarted { .. } => {
-            // Tells the parent the phase is under way, so its kill lands inside it.
-            use std::io::Write;
-            let mut stdout = std::io::stdout();
-            let _ = writeln!(stdout, "started");
-            let _ = stdout.flush();
+    let hold_at: Option<usize> = std::env::var("ZDM_CRASH_HOLD_AT")
+        .ok()
+        .map(|index| index.parse().expect("a step index"));
+    let tell = |line: &str| {
+        use std::io::Write;
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    };
+    runner.observe(move |event| match event {
+        // Tells the parent the phase is under way, so its kill lands inside it.
+        Event::PhaseStarted { .. } => tell("started"),
+        // Waits, mid-phase, for the parent's kill.
+        Event::StepStarted { index, .. } if Some(*index) == hold_at => {
+            tell("holding");
+            std::thread::sleep(Duration::from_secs(60));
+            panic!("the parent did not kill the child holding at step {index}");
         }
         _ => pause_between_steps(event),
     });
@@ -311,33 +322,39 @@ fn every_phase_of_every_pattern_survives_sigkill() {
             // work); kills land in the first four fifths, so most interrupt the phase.
             let window = took.mul_f64(0.8);
             let mut interrupted_here = 0;
+            let steps = migration.plan().phase(phase).forward.len();
             for attempt in 0..kills {
-                let mut child = Command::new(std::env::current_exe().unwrap())
+                let mut command = Command::new(std::env::current_exe().unwrap());
+                command
                     .args(["--exact", "crash_child", "--ignored", "--quiet", "--nocapture"])
                     .env("ZDM_CRASH_URL", db.url())
                     .env("ZDM_CRASH_PATTERN", name)
                     .env("ZDM_CRASH_PHASE", phase.name())
-                    .stdout(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                // Wait for the phase to start (or for the child to end, refused), then kill
-                // at a random point of it.
+                    .stdout(std::process::Stdio::piped());
+                // The first child holds at the start of a random step, so the first kill
+                // surely interrupts the phase however fast the machine; later kills land at
+                // random times, inside steps and batches too.
+                let holding = attempt == 0 && steps > 0;
+                if holding {
+                    command.env("ZDM_CRASH_HOLD_AT", random.below(steps as u64).to_string());
+                }
+                let mut child = command.spawn().unwrap();
                 // A thread drains the child's output to its end, so the child never writes
-                // into a closed pipe, and reports the start.
+                // into a closed pipe, and reports the start and the hold.
                 let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-                let (started_tx, started_rx) = std::sync::mpsc::channel();
+                let (line_tx, line_rx) = std::sync::mpsc::channel();
                 let drain = std::thread::spawn(move || {
                     for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
-                        if line == "started" {
-                            let _ = started_tx.send(());
+                        if line == "started" || line == "holding" {
+                            let _ = line_tx.send(line);
                         }
                     }
                 });
-                if started_rx.recv().is_ok() {
-                    // The first kill lands in the first half, where the phase surely still
-                    // runs; later ones anywhere in the window.
-                    let span = if attempt == 0 { window / 2 } else { window };
-                    std::thread::sleep(Duration::from_micros(random.below(span.as_micros() as u64)));
+                // Wait for the hold, or for the phase to start and then a random time (or
+                // for the child to end, refused), then kill.
+                let awaited = if holding { "holding" } else { "started" };
+                if line_rx.iter().any(|line| line == awaited) && !holding {
+                    std::thread::sleep(Duration::from_micros(random.below(window.as_micros() as u64)));
                 }
                 child.kill().unwrap();
                 let status = child.wait().unwrap();
