@@ -35,7 +35,9 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// Creates (or re-creates) the database `zdm_<test_name>`.
+    /// Creates (or re-creates) the database `zdm_<test_name>`. On PostgreSQL 12 it gets the
+    /// `pgcrypto` extension, which provides `gen_random_uuid()` (built in from 13 on), so
+    /// that tests and examples use it on every supported major.
     pub fn new(test_name: &str) -> TestDb {
         let name = database_name(test_name);
         let mut admin = connect_or_exit(&database_url());
@@ -45,6 +47,11 @@ impl TestDb {
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .unwrap_or_else(|error| panic!("creating the test database {name}: {error}"));
         let url = url_with_database(&database_url(), &name);
+        if server_version_num(&mut admin) < 130_000 {
+            connect_or_exit(&url)
+                .batch_execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
+                .unwrap_or_else(|error| panic!("creating pgcrypto in {name}: {error}"));
+        }
         TestDb { name, url }
     }
 
@@ -308,6 +315,33 @@ pub fn sqlstate(error: &zdm_runtime::Error) -> Option<&postgres::error::SqlState
     std::error::Error::source(error)?
         .downcast_ref::<postgres::Error>()?
         .code()
+}
+
+/// The server error behind a runner's error, if there is one: its fields (constraint,
+/// table, message of a `RAISE`) do not vary between majors where its wording does.
+pub fn db_error(error: &zdm_runtime::Error) -> Option<&postgres::error::DbError> {
+    std::error::Error::source(error)?
+        .downcast_ref::<postgres::Error>()?
+        .as_db_error()
+}
+
+/// The server's `server_version_num`, e.g. 120022 or 180004, for the few expectations
+/// that differ because PostgreSQL behaves differently (row security through views before
+/// 15, NOT NULL constraints in `pg_constraint` from 18).
+pub fn server_version_num(client: &mut Client) -> i32 {
+    scalar::<String>(client, "SELECT current_setting('server_version_num')")
+        .parse()
+        .expect("server_version_num is a number")
+}
+
+/// Whether `notice` is PostgreSQL's note that existing constraints prove `table`.`column`
+/// holds no NULL, so `SET NOT NULL` did not scan the table. The column is named
+/// `"t"."c"` on 12 and `"t.c"` from 13 on; the words around it are the same.
+pub fn proves_not_null(notice: &str, table: &str, column: &str) -> bool {
+    notice
+        .strip_prefix("existing constraints on column ")
+        .and_then(|rest| rest.strip_suffix(" are sufficient to prove that it does not contain nulls"))
+        .is_some_and(|named| named.replace('"', "") == format!("{table}.{column}"))
 }
 
 /// Whether `error` is `runner` finding its session terminated (`pg_terminate_backend`): a
@@ -646,6 +680,17 @@ mod tests {
             url_with_database("postgres://u@h/db?sslmode=disable", "d"),
             "postgres://u@h/d?sslmode=disable"
         );
+    }
+
+    #[test]
+    fn the_not_null_proof_is_read_in_the_wording_of_every_major() {
+        let tail = "are sufficient to prove that it does not contain nulls";
+        for named in ["\"users\".\"email\"", "\"users.email\""] {
+            let notice = format!("existing constraints on column {named} {tail}");
+            assert!(proves_not_null(&notice, "users", "email"), "{notice}");
+            assert!(!proves_not_null(&notice, "users", "name"), "{notice}");
+        }
+        assert!(!proves_not_null("verifying table \"users\"", "users", "email"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Crash anywhere, resume cleanly: for every pattern and every phase, a child process runs
-//! the phase and is SIGKILLed at random points; then the phase is run again to completion,
+//! the phase and is SIGKILLed at random points (the first child at the start of a random
+//! step, where it waits for the kill); then the phase is run again to completion,
 //! and the database must be exactly what an uninterrupted run leaves (catalog, row contents,
 //! state row), with no INVALID index and nothing duplicated.
 //!
@@ -147,13 +148,23 @@ fn crash_child() {
             Err(error) => panic!("{error}"),
         }
     };
-    runner.observe(|event| match event {
-        // Tells the parent the phase is under way, and when a step is about to run, so its
-        // kills land inside the phase.
-        Event::PhaseStarted { .. } => tell_parent("started"),
-        Event::StepStarted { .. } => {
-            tell_parent("step");
-            pause_between_steps(event);
+    let hold_at: Option<usize> = std::env::var("ZDM_CRASH_HOLD_AT")
+        .ok()
+        .map(|index| index.parse().expect("a step index"));
+    let tell = |line: &str| {
+        use std::io::Write;
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    };
+    runner.observe(move |event| match event {
+        // Tells the parent the phase is under way, so its kill lands inside it.
+        Event::PhaseStarted { .. } => tell("started"),
+        // Waits, mid-phase, for the parent's kill.
+        Event::StepStarted { index, .. } if Some(*index) == hold_at => {
+            tell("holding");
+            std::thread::sleep(Duration::from_secs(60));
+            panic!("the parent did not kill the child holding at step {index}");
         }
         _ => pause_between_steps(event),
     });
@@ -164,13 +175,6 @@ fn crash_child() {
     }
 }
 
-fn tell_parent(line: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "{line}");
-    let _ = stdout.flush();
-}
-
 fn pause_between_steps(event: &Event<'_>) {
     if let Event::StepStarted { .. } | Event::BackfillProgress { .. } = event {
         std::thread::sleep(STEP_PAUSE);
@@ -178,8 +182,8 @@ fn pause_between_steps(event: &Event<'_>) {
 }
 
 /// Everything a phase may change, as text: columns, indexes (with validity), constraints
-/// (with validation), triggers, functions, views, the state rows, and a digest of every
-/// table's rows.
+/// (with validation), triggers, functions, views, the state rows, and for every table a
+/// digest of its rows that ignores the column order, and the column order.
 fn snapshot(client: &mut Client) -> String {
     let catalog: String = client
         .query_one(
@@ -227,7 +231,12 @@ fn snapshot(client: &mut Client) -> String {
         .collect();
     let mut text = catalog;
     for table in tables {
-        text.push_str(&format!("\nrows {table} {}", zdm_suite::checksum(client, &table)));
+        let order: Vec<String> = zdm_suite::columns(client, &table)
+            .into_iter()
+            .map(|column| column.name)
+            .collect();
+        text.push_str(&format!("\nrows {table} {}", zdm_suite::contents(client, &table)));
+        text.push_str(&format!("\norder {table}: {}", order.join(", ")));
     }
     text
 }
@@ -313,35 +322,39 @@ fn every_phase_of_every_pattern_survives_sigkill() {
             // work); kills land in the first four fifths, so most interrupt the phase.
             let window = took.mul_f64(0.8);
             let mut interrupted_here = 0;
+            let steps = migration.plan().phase(phase).forward.len();
             for attempt in 0..kills {
-                let mut child = Command::new(std::env::current_exe().unwrap())
+                let mut command = Command::new(std::env::current_exe().unwrap());
+                command
                     .args(["--exact", "crash_child", "--ignored", "--quiet", "--nocapture"])
                     .env("ZDM_CRASH_URL", db.url())
                     .env("ZDM_CRASH_PATTERN", name)
                     .env("ZDM_CRASH_PHASE", phase.name())
-                    .stdout(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                // Wait for the phase to start (or for the child to end, refused), then kill
-                // at a random point of it.
+                    .stdout(std::process::Stdio::piped());
+                // The first child holds at the start of a random step, so the first kill
+                // surely interrupts the phase however fast the machine; later kills land at
+                // random times, inside steps and batches too.
+                let holding = attempt == 0 && steps > 0;
+                if holding {
+                    command.env("ZDM_CRASH_HOLD_AT", random.below(steps as u64).to_string());
+                }
+                let mut child = command.spawn().unwrap();
                 // A thread drains the child's output to its end, so the child never writes
-                // into a closed pipe, and reports the start.
+                // into a closed pipe, and reports the start and the hold.
                 let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-                let (started_tx, started_rx) = std::sync::mpsc::channel();
+                let (line_tx, line_rx) = std::sync::mpsc::channel();
                 let drain = std::thread::spawn(move || {
                     for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
-                        if line == "started" || line == "step" {
-                            let _ = started_tx.send(line);
+                        if line == "started" || line == "holding" {
+                            let _ = line_tx.send(line);
                         }
                     }
                 });
-                // The first kill lands in the pause before the first step, where the phase
-                // surely runs (a phase with steps); later ones anywhere in the window.
-                let first = attempt == 0 && !migration.plan().phase(phase).forward.is_empty();
-                let wanted = if first { "step" } else { "started" };
-                if started_rx.iter().any(|line| line == wanted) {
-                    let span = if first { STEP_PAUSE } else { window };
-                    std::thread::sleep(Duration::from_micros(random.below(span.as_micros() as u64)));
+                // Wait for the hold, or for the phase to start and then a random time (or
+                // for the child to end, refused), then kill.
+                let awaited = if holding { "holding" } else { "started" };
+                if line_rx.iter().any(|line| line == awaited) && !holding {
+                    std::thread::sleep(Duration::from_micros(random.below(window.as_micros() as u64)));
                 }
                 child.kill().unwrap();
                 let status = child.wait().unwrap();
@@ -380,13 +393,19 @@ fn every_phase_of_every_pattern_survives_sigkill() {
                     &expected[index - 1].0
                 };
                 // A phase with nothing to undo (split_table's backfill: its copies stay in
-                // step through the sync) keeps the rows it wrote outside the old table.
+                // step through the sync) keeps the rows it wrote outside the old table. A
+                // contract reverted after its swap re-adds the old column last (as the README
+                // says), so after a contract the column order is compared only once it is resumed.
                 let comparable = |snapshot: &str| {
                     let nothing_undone = migration.plan().phase(phase).reverse.is_empty();
                     without_pending_state(snapshot)
                         .lines()
                         .filter(|line| {
-                            !(nothing_undone && line.starts_with("rows ") && !line.starts_with("rows items "))
+                            let kept_rows = nothing_undone
+                                && line.starts_with("rows ")
+                                && !line.starts_with("rows items ");
+                            let column_order = phase == Phase::Contract && line.starts_with("order ");
+                            !(kept_rows || column_order)
                         })
                         .collect::<Vec<_>>()
                         .join("\n")

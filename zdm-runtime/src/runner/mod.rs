@@ -203,6 +203,18 @@ impl Runner {
     }
 }
 
+impl Drop for Runner {
+    /// Releases the runner lock while the session is still open: the server frees a closed
+    /// session's locks only once its backend has exited, a moment after the client has
+    /// gone, and a runner connected in that moment would be refused as busy.
+    fn drop(&mut self) {
+        let client = self.session.client();
+        if !client.is_closed() {
+            let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&RUNNER_LOCK_KEY]);
+        }
+    }
+}
+
 fn runner_lock_holder(client: &mut Client) -> Result<i32> {
     let row = client
         .query_opt(
