@@ -80,6 +80,17 @@ pub enum Error {
         /// The server's `server_version`.
         found: String,
     },
+    /// The server is newer than the newest PostgreSQL major zdm is tested on.
+    #[error(
+        "PostgreSQL {found} is newer than zdm supports: it runs against 12 to {newest}, the majors its test \
+         suite runs on, since each major changes catalog details zdm reads"
+    )]
+    ServerTooNew {
+        /// The server's `server_version`.
+        found: String,
+        /// The newest major zdm supports.
+        newest: i32,
+    },
     /// Another runner holds the migration lock on this database.
     #[error(
         "another zdm runner is working on this database (backend pid {holder}); \

@@ -239,7 +239,10 @@ struct Failure {
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         let code = match &error {
-            Error::Connect { .. } | Error::TlsSettings { .. } | Error::ServerTooOld { .. } => exit::CONNECT,
+            Error::Connect { .. }
+            | Error::TlsSettings { .. }
+            | Error::ServerTooOld { .. }
+            | Error::ServerTooNew { .. } => exit::CONNECT,
             Error::Busy { .. }
             | Error::PhaseOrder { .. }
             | Error::PlanChanged { .. }

@@ -10,9 +10,26 @@ use super::tls::Tls;
 
 use crate::error::{with_causes, Error, Result};
 
-/// The oldest server zdm runs against: `SET NOT NULL` skips its table scan when a valid
-/// `CHECK (col IS NOT NULL)` exists only from PostgreSQL 12 on.
-const MIN_SERVER_VERSION: i32 = 120_000;
+/// The PostgreSQL majors zdm runs against, the one place they are declared. 12 is the
+/// oldest because `SET NOT NULL` skips its table scan when a valid `CHECK (col IS NOT NULL)`
+/// exists only from 12 on; 18 is the newest the test suite runs on (`.ci/test-major`), and
+/// each major changes catalog details zdm reads (18 made NOT NULL a constraint).
+pub(crate) const SUPPORTED_MAJORS: std::ops::RangeInclusive<i32> = 12..=18;
+
+/// Refuses a server outside [`SUPPORTED_MAJORS`], by its `server_version_num`.
+fn refuse_unsupported(number: i32, found: String) -> Result<()> {
+    let major = number / 10_000;
+    if major < *SUPPORTED_MAJORS.start() {
+        return Err(Error::ServerTooOld { found });
+    }
+    if major > *SUPPORTED_MAJORS.end() {
+        return Err(Error::ServerTooNew {
+            found,
+            newest: *SUPPORTED_MAJORS.end(),
+        });
+    }
+    Ok(())
+}
 
 /// The database URL from `DATABASE_URL`, or the local default
 /// `postgres://postgres@127.0.0.1:5432/postgres`.
@@ -100,9 +117,26 @@ pub(crate) fn check_server_version(client: &mut Client) -> Result<()> {
             &[],
         )
         .map_err(Error::Session)?;
-    let number: i32 = row.get(0);
-    if number < MIN_SERVER_VERSION {
-        return Err(Error::ServerTooOld { found: row.get(1) });
+    refuse_unsupported(row.get(0), row.get(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuse_unsupported;
+
+    #[test]
+    fn majors_outside_12_to_18_are_refused() {
+        assert!(refuse_unsupported(120_022, "12.22".into()).is_ok());
+        assert!(refuse_unsupported(180_004, "18.4".into()).is_ok());
+        assert_eq!(
+            refuse_unsupported(110_022, "11.22".into()).unwrap_err().to_string(),
+            "PostgreSQL 11.22 is too old: zdm needs 12 or newer (SET NOT NULL must be able to use a validated \
+             CHECK constraint instead of scanning the table)"
+        );
+        assert_eq!(
+            refuse_unsupported(190_000, "19beta1".into()).unwrap_err().to_string(),
+            "PostgreSQL 19beta1 is newer than zdm supports: it runs against 12 to 18, the majors its test suite \
+             runs on, since each major changes catalog details zdm reads"
+        );
     }
-    Ok(())
 }
