@@ -18,6 +18,24 @@ use zdm_suite::{table_catalog, TestDb};
 struct AddTotalUnits;
 
 #[zero_downtime(
+    id = "widen_quantity",
+    change_type(
+        table = "orders",
+        column = "quantity",
+        to = "numeric",
+        up = "quantity + total_cents * 0",
+        down = "quantity::bigint"
+    )
+)]
+struct WidenQuantity;
+
+#[zero_downtime(
+    id = "name_required",
+    add_not_null(table = "orders", column = "name", backfill = "next_code('n')")
+)]
+struct NameRequired;
+
+#[zero_downtime(
     id = "add_code",
     add_column(table = "orders", column = "code", ty = "text", backfill = "next_code(name)")
 )]
@@ -107,6 +125,14 @@ fn a_backfill_reading_a_generated_column_is_refused_before_any_change() {
          for each row written, before PostgreSQL computes that row's generated columns, so it cannot see the \
          row's value of \"total_cents\"; write `backfill` over the columns \"total_cents\" is generated from",
     );
+    refused(
+        &db,
+        &mut client,
+        &WidenQuantity,
+        "`up` reads \"orders\".\"total_cents\", a generated column: the sync trigger computes `up` for each row \
+         written, before PostgreSQL computes that row's generated columns, so it cannot see the row's value of \
+         \"total_cents\"; write `up` over the columns \"total_cents\" is generated from",
+    );
 }
 
 #[test]
@@ -119,6 +145,7 @@ fn a_volatile_function_of_your_own_is_refused_before_any_change() {
                   is, or compute the value without it";
     refused(&db, &mut client, &AddCode, reason);
     refused(&db, &mut client, &AddQualifiedCode, reason);
+    refused(&db, &mut client, &NameRequired, reason);
     refused(
         &db,
         &mut client,
