@@ -99,7 +99,7 @@ fn status_json_follows_the_phases() {
 
     let output = zdm(db.url(), &["expand", EMAIL]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(stdout(&output).contains("expand (4 steps"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("expand (5 steps"), "{}", stdout(&output));
     let output = zdm(db.url(), &["up", EMAIL, "--to", "backfill"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let after = status(&db);

@@ -195,6 +195,106 @@ fn one_target(root: &SyntaxNode, what: &str) -> Result<SyntaxNode, String> {
     }
 }
 
+/// What an accepted fragment reads from its row and the functions it calls, as the plan
+/// records them for the run-time checks.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Column names as PostgreSQL folds them (lower case unless quoted), once each, in
+    /// order of appearance; qualified names are left out (see [`is_column`]).
+    pub columns: Vec<String>,
+    /// Function names called, possibly schema-qualified, each part quoted where PostgreSQL
+    /// would need it (`lower`, `app."Score"`).
+    pub functions: Vec<String>,
+}
+
+/// The columns and functions of a fragment [`expression_problem`] accepts; nothing for one
+/// it refuses. Only the grammar is read: which names are columns of the table and which
+/// functions exist is the server's to say.
+pub fn reads(fragment: &str) -> Reads {
+    let sql = format!("{EXPRESSION_PREFIX}{fragment}");
+    let mut reads = Reads::default();
+    let Ok(root) = parsed(&sql, EXPRESSION_PREFIX.len()) else {
+        return reads;
+    };
+    let once = |names: &mut Vec<String>, name: String| {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    };
+    for node in root.descendants() {
+        match node.kind() {
+            SyntaxKind::CALL_EXPR => {
+                let parts = node.first_child().and_then(|callee| name_parts(&callee));
+                if let Some(parts) = parts {
+                    let quoted: Vec<String> = parts.iter().map(|part| quoted_if_needed(part)).collect();
+                    once(&mut reads.functions, quoted.join("."));
+                }
+            }
+            SyntaxKind::NAME_REF if is_column(&node) => {
+                if let Some(token) = node.first_token() {
+                    once(&mut reads.columns, folded(token.text()));
+                }
+            }
+            _ => {}
+        }
+    }
+    reads
+}
+
+/// Whether a name reference may stand for a column of the declaration's table: not a
+/// function's name, and not part of a qualified name (`c.id`). A fragment is evaluated over
+/// the row alone (the sync trigger reads it from `(SELECT NEW.*) AS zdm_row`), where the
+/// table is not in scope under its own name, so a qualified name is a column of a
+/// subquery's relation; counting it would refuse `c.id` for a generated `id` of the table.
+fn is_column(name: &SyntaxNode) -> bool {
+    match name.parent() {
+        Some(parent) if parent.kind() == SyntaxKind::CALL_EXPR => parent.first_child().as_ref() != Some(name),
+        Some(parent) => parent.kind() != SyntaxKind::FIELD_EXPR,
+        None => false,
+    }
+}
+
+/// The folded parts of a name (`f`, `app.f`), or `None` for anything else (`EXTRACT(…)`).
+fn name_parts(node: &SyntaxNode) -> Option<Vec<String>> {
+    match node.kind() {
+        SyntaxKind::NAME_REF => Some(vec![folded(node.first_token()?.text())]),
+        SyntaxKind::FIELD_EXPR => {
+            let mut parts = Vec::new();
+            for child in node.children() {
+                parts.extend(name_parts(&child)?);
+            }
+            Some(parts)
+        }
+        _ => None,
+    }
+}
+
+/// An identifier as PostgreSQL stores it: a quoted one as written, without its quotes;
+/// an unquoted one in lower case.
+fn folded(identifier: &str) -> String {
+    match identifier
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+    {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => identifier.to_ascii_lowercase(),
+    }
+}
+
+/// `name` as it can be written back: bare when PostgreSQL would fold it to itself.
+fn quoted_if_needed(name: &str) -> String {
+    let mut chars = name.chars();
+    let plain = chars
+        .next()
+        .is_some_and(|first| first.is_ascii_lowercase() || first == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if plain {
+        name.to_owned()
+    } else {
+        zdm_plan::sql::quote_ident(name)
+    }
+}
+
 /// Whether an expression is plainly a value rather than a condition: only what the
 /// grammar alone shows (a number, a string, an array or row constructor); types are the
 /// server's to check.
@@ -542,5 +642,17 @@ mod tests {
             let problem = type_problem(ty).unwrap_or_default();
             assert!(problem.starts_with(expected), "{ty}: {problem}");
         }
+    }
+    #[test]
+    fn reads_names_the_columns_and_the_functions_of_a_fragment() {
+        let found = reads(
+            "lower(a.email) || \"Name\" || app.\"Score\"(total) + s.t.cents + coalesce(x, 1) \
+             + EXTRACT(year FROM created_at) + (SELECT c.id FROM customers AS c WHERE c.email = email) \
+             + (ROW(q)).f + x",
+        );
+        assert_eq!(found.columns, ["Name", "total", "x", "created_at", "email", "q"]);
+        assert_eq!(found.functions, ["lower", "app.\"Score\"", "coalesce"]);
+        assert_eq!(reads("1 +"), Reads::default());
+        assert_eq!(reads("'a'::text").columns, Vec::<String>::new());
     }
 }

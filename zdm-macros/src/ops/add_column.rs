@@ -118,13 +118,26 @@ impl AddColumn {
         add
     }
 
+    /// The checks of what the fragments read: the `backfill` the trigger and the backfill
+    /// compute, a `default` that goes into `ADD COLUMN`.
+    fn fragment_reads(&self, table_q: &str) -> Vec<Step> {
+        match self.fill() {
+            Fill::Expression(expression) => steps::fragment_reads(table_q, "backfill", expression),
+            Fill::CatalogDefault(default) => steps::default_calls(table_q, default),
+            Fill::VolatileDefault(_) | Fill::Nothing => None,
+        }
+        .into_iter()
+        .collect()
+    }
+
     fn expand(&self) -> PhasePlan {
         let (table, column) = (self.table.as_str(), self.column.as_str());
         let table_q = quote_ident(table);
         let column_q = quote_ident(column);
         let ty = self.ty.trim();
-        let mut forward = vec![
-            steps::table_exists(&table_q),
+        let mut forward = vec![steps::table_exists(&table_q)];
+        forward.extend(self.fragment_reads(&table_q));
+        forward.extend([
             steps::column_absent(&table_q, column),
             Step::transaction(
                 format!("add column {column_q} {ty}"),
@@ -132,7 +145,7 @@ impl AddColumn {
                 &table_q,
                 self.add_statements(),
             ),
-        ];
+        ]);
         let mut reverse = vec![];
         if self.index.is_present() {
             let index = names::column_index(table, column);

@@ -214,6 +214,9 @@ impl AddForeignKey {
         let column = self.column.as_str();
         let table_q = quote_ident(&self.table);
         let mut expect = vec![steps::table_exists(&table_q)];
+        if let Some(backfill) = self.backfill.as_deref() {
+            expect.extend(steps::fragment_reads(&table_q, "backfill", backfill));
+        }
         if self.is_new_column() {
             expect.push(steps::column_absent(&table_q, column));
         } else {
@@ -569,7 +572,7 @@ mod tests {
     fn expand_adds_the_column_and_builds_the_index_concurrently() {
         let plan = full().plan("m", "");
         assert_eq!(
-            statements(&plan.phase(zdm_plan::Phase::Expand).forward)[4..],
+            statements(&plan.phase(zdm_plan::Phase::Expand).forward)[5..],
             [
                 vec!["ALTER TABLE \"orders\" ADD COLUMN \"customer_id\" bigint".to_owned()],
                 vec![
@@ -579,11 +582,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            plan.phase(zdm_plan::Phase::Expand).forward[5].lock,
+            plan.phase(zdm_plan::Phase::Expand).forward[6].lock,
             Lock::ShareUpdateExclusive
         );
         assert!(matches!(
-            &plan.phase(zdm_plan::Phase::Expand).forward[2].action,
+            &plan.phase(zdm_plan::Phase::Expand).forward[3].action,
             Action::Expect(Expectation::ForeignKeyTarget { references, referenced_column, .. })
                 if references == "\"customers\"" && referenced_column == "id"
         ));

@@ -79,11 +79,14 @@ impl AddNotNull {
         let (table, column) = (self.table.as_str(), self.column.as_str());
         let table_q = quote_ident(table);
         let column_q = quote_ident(column);
-        let mut forward = vec![
-            steps::table_exists(&table_q),
+        let mut forward = vec![steps::table_exists(&table_q)];
+        if let Some(backfill) = self.backfill.as_deref() {
+            forward.extend(steps::fragment_reads(&table_q, "backfill", backfill));
+        }
+        forward.extend([
             steps::column_nullable(&table_q, column),
             steps::constraint_absent(&table_q, &steps::not_null_check_name(table, column)),
-        ];
+        ]);
         if self.backfill.is_some() {
             return PhasePlan::new(
                 format!("nothing to add: {table_q}.{column_q} exists and accepts NULLs"),

@@ -182,12 +182,15 @@ impl ColumnSwap<'_> {
                  nullable column {new} {ty}"
             ),
         };
-        let mut forward = vec![
-            steps::table_exists(&table),
+        let mut forward = vec![steps::table_exists(&table)];
+        for (key, fragment) in [("up", self.up), ("down", self.down)] {
+            forward.extend(fragment.and_then(|fragment| steps::fragment_reads(&table, key, fragment)));
+        }
+        forward.extend([
             steps::column_exists(&table, self.column, None),
             steps::column_absent(&table, self.new_column),
             self.inspect(),
-        ];
+        ]);
         forward.extend(self.conversion_check("before any change"));
         forward.push(self.add_column());
         let mut reverse = vec![];
@@ -770,9 +773,9 @@ mod tests {
         };
         assert_eq!(checks(&plan.phase(zdm_plan::Phase::Expand).forward), 1);
         assert_eq!(checks(&plan.phase(zdm_plan::Phase::Backfill).forward), 1);
-        // The check comes before the column is added.
+        // The check comes before the column is added (after the checks of what `up` reads).
         assert!(matches!(
-            plan.phase(zdm_plan::Phase::Expand).forward[4].action,
+            plan.phase(zdm_plan::Phase::Expand).forward[5].action,
             Action::Carry(Carry {
                 work: CarryWork::CheckConvertible { .. },
                 ..

@@ -53,6 +53,32 @@ pub fn constraint_absent(table_q: &str, constraint: &str) -> Step {
     })
 }
 
+/// What the fragment given as `key` reads and calls, checked against the live catalog
+/// (see [`Expectation::FragmentReads`]); `None` when it reads no column and calls nothing.
+pub fn fragment_reads(table_q: &str, key: &str, fragment: &str) -> Option<Step> {
+    let reads = crate::grammar::reads(fragment);
+    reads_step(table_q, key, reads.columns, reads.functions)
+}
+
+/// [`fragment_reads`] of a `default` that `ADD COLUMN … DEFAULT` evaluates: only its
+/// functions matter, since PostgreSQL refuses any column in a default by itself.
+pub fn default_calls(table_q: &str, default: &str) -> Option<Step> {
+    let reads = crate::grammar::reads(default);
+    reads_step(table_q, "default", Vec::new(), reads.functions)
+}
+
+fn reads_step(table_q: &str, key: &str, columns: Vec<String>, functions: Vec<String>) -> Option<Step> {
+    if columns.is_empty() && functions.is_empty() {
+        return None;
+    }
+    Some(Step::expect(Expectation::FragmentReads {
+        table: table_q.to_owned().into(),
+        key: key.to_owned().into(),
+        columns: zdm_plan::texts(columns),
+        functions: zdm_plan::texts(functions),
+    }))
+}
+
 /// Drops a column the change added; safe when it is gone already.
 pub fn drop_column(table: &str, column: &str) -> Step {
     let table_q = quote_ident(table);

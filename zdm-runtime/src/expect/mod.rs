@@ -3,6 +3,7 @@
 //! counts of rows a precondition forbids. Drift is reported in the declaration's terms.
 
 mod columns;
+mod fragments;
 mod index;
 mod tables;
 mod view;
@@ -51,6 +52,21 @@ pub(crate) fn check_expectation(client: &mut Client, plan: &Plan, expectation: &
                 ty: ty.as_deref(),
                 references,
                 referenced_column,
+            },
+        ),
+        Expectation::FragmentReads {
+            table,
+            key,
+            columns,
+            functions,
+        } => fragments::check(
+            client,
+            plan,
+            &fragments::Fragment {
+                table,
+                key,
+                columns: columns.iter().map(|name| &**name).collect(),
+                functions: functions.iter().map(|name| &**name).collect(),
             },
         ),
     }

@@ -145,6 +145,16 @@ impl ToTokens for Expectation {
                     referenced_column: #referenced_column,
                 })
             }
+            Expectation::FragmentReads {
+                table,
+                key,
+                columns,
+                functions,
+            } => {
+                let (table, key) = (text(table), text(key));
+                let (columns, functions) = (texts(columns), texts(functions));
+                quote!(#variant::FragmentReads { table: #table, key: #key, columns: #columns, functions: #functions })
+            }
         });
     }
 }

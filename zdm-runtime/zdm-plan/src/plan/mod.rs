@@ -266,6 +266,20 @@ pub enum Expectation {
         references: Text,
         referenced_column: Text,
     },
+    /// What the fragment given as `key` (`backfill`, `up`, …) reads and calls, as parsed
+    /// at compile time: no column of `table` among `columns` is generated, and no function
+    /// among `functions` is a volatile one outside `pg_catalog`. Names that do not exist are
+    /// left for the server to report.
+    FragmentReads {
+        /// The table, as written in SQL (quoted).
+        table: Text,
+        /// The declaration's key, as the user wrote it.
+        key: Text,
+        /// Column names, unquoted, as PostgreSQL folds them.
+        columns: List<Text>,
+        /// Function names, possibly schema-qualified, quoted where needed.
+        functions: List<Text>,
+    },
 }
 
 impl Expectation {
@@ -304,6 +318,26 @@ impl Expectation {
                 "check that {references}.{} exists, is unique and has a comparable type",
                 quote_ident(referenced_column)
             ),
+            Expectation::FragmentReads {
+                table,
+                key,
+                columns,
+                functions,
+            } => {
+                let mut reads = Vec::new();
+                if !columns.is_empty() {
+                    let names: Vec<String> = columns.iter().map(|column| quote_ident(column)).collect();
+                    reads.push(format!("reads {}", names.join(", ")));
+                }
+                if !functions.is_empty() {
+                    reads.push(format!("calls {}", functions.join(", ")));
+                }
+                format!(
+                    "check that `{key}` reads no generated column of {table} and calls no volatile function of \
+                     your own ({})",
+                    reads.join("; ")
+                )
+            }
         }
     }
 }

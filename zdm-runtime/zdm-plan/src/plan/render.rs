@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::hash::Fnv1a;
-use crate::{Action, Carry, CarryWork, Phase, Plan, SplitOperation, Step, Text};
+use crate::{Action, Carry, CarryWork, Expectation, Phase, Plan, SplitOperation, Step, Text};
 
 impl Step {
     /// Whether the step runs inside a transaction.
@@ -75,6 +75,18 @@ impl Plan {
             for step in phase.forward.iter().chain(phase.reverse.iter()) {
                 for statement in step.statements() {
                     feed(statement);
+                }
+                // What a fragment reads is checked, not run, yet it is part of the plan: a
+                // plan that gained or changed the check numbers its steps differently.
+                if let Action::Expect(Expectation::FragmentReads {
+                    key,
+                    columns,
+                    functions,
+                    ..
+                }) = &step.action
+                {
+                    feed(key);
+                    columns.iter().chain(functions.iter()).for_each(|name| feed(name));
                 }
             }
         }
