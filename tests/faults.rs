@@ -113,8 +113,9 @@ fn an_invalid_index_left_by_a_killed_build_is_dropped_and_rebuilt() {
     items(&db, 200);
     let mut client = db.connect();
     let mut runner = db.runner();
-    // As if a runner was killed during expand's index build: the column step committed
-    // (step 3 of 4 recorded) and the build left an INVALID index under the planned name.
+    // As if a runner was killed during expand's index build: every step before it committed
+    // (the build's index recorded as the next step) and the build left an INVALID index
+    // under the planned name.
     client
         .batch_execute("ALTER TABLE items ADD COLUMN score bigint")
         .unwrap();
@@ -130,11 +131,18 @@ fn an_invalid_index_left_by_a_killed_build_is_dropped_and_rebuilt() {
         Some(false),
         "a failed concurrent build leaves an INVALID index"
     );
+    let plan = zdm_runtime::Migration::plan(&AddScore);
+    let build = plan
+        .phase(Phase::Expand)
+        .forward
+        .iter()
+        .position(|step| step.description.starts_with("build"));
+    let build = i32::try_from(build.expect("expand builds the index")).unwrap();
     client
         .execute(
             "INSERT INTO zdm.migrations (id, operation, running, direction, step, plan_checksum) \
-             VALUES ('faults_score', 'add_column', 'expand', 'run', 3, $1)",
-            &[&zdm_runtime::Migration::plan(&AddScore).checksum()],
+             VALUES ('faults_score', 'add_column', 'expand', 'run', $2, $1)",
+            &[&plan.checksum(), &build],
         )
         .unwrap();
     let report = runner.run(&AddScore, Phase::Expand).unwrap();
