@@ -123,21 +123,7 @@ impl Runner {
         order::check_order(plan, &state, phase, direction, &checksum)?;
         let resumed = state.running == Some((phase, direction));
         let first_step = if resumed { state.step as usize } else { 0 };
-        session
-            .client()
-            .execute(
-                "SELECT set_config('search_path', $1, false)",
-                &[&self.search_path],
-            )
-            .map_err(Error::State)?;
-        // Expand with nothing done yet records the names afresh, under the caller's path;
-        // every other run works under the record, if the migration has one.
-        let nothing_done = state.completed.is_none() && (state.running.is_none() || state.step == 0);
-        if phase == Phase::Expand && direction == Direction::Forward && nothing_done {
-            store::start_pins(session.client(), plan)?;
-        } else if let Some(pins) = store::load_pins(session.client(), &plan.id)? {
-            store::apply_pins(session.client(), plan, &pins)?;
-        }
+        pin_names(session, &self.search_path, plan, phase, direction, &state)?;
         if !resumed {
             store::begin(session.client(), plan, phase, direction, &checksum)?;
         }
@@ -213,6 +199,31 @@ impl Drop for Runner {
             let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&RUNNER_LOCK_KEY]);
         }
     }
+}
+
+/// Sets the search path a phase runs under and checks the names it acts on: a fresh expand
+/// records them under the connection's own path; every other run works under the record.
+fn pin_names(
+    session: &mut Session,
+    own_search_path: &str,
+    plan: &Plan,
+    phase: Phase,
+    direction: Direction,
+    state: &MigrationState,
+) -> Result<()> {
+    session
+        .client()
+        .execute("SELECT set_config('search_path', $1, false)", &[&own_search_path])
+        .map_err(Error::State)?;
+    // Expand with nothing done yet records the names afresh, under the caller's path;
+    // every other run works under the record, if the migration has one.
+    let nothing_done = state.completed.is_none() && (state.running.is_none() || state.step == 0);
+    if phase == Phase::Expand && direction == Direction::Forward && nothing_done {
+        store::start_pins(session.client(), plan)?;
+    } else if let Some(pins) = store::load_pins(session.client(), &plan.id)? {
+        store::apply_pins(session.client(), plan, &pins)?;
+    }
+    Ok(())
 }
 
 fn runner_lock_holder(client: &mut Client) -> Result<i32> {
