@@ -20,11 +20,9 @@ impl Session {
         context: &StepContext,
         mut work: impl FnMut(&mut Transaction<'_>) -> Result<(), postgres::Error>,
     ) -> Result<u32> {
-        self.with_lock_retries(context, |client, options| {
-            let mut transaction = short_transaction(client, options)?;
-            work(&mut transaction)?;
-            store::advance_in(&mut transaction, &context.plan.id, context.index)?;
-            transaction.commit()
+        self.transaction(context, |transaction| {
+            work(transaction)?;
+            store::advance_in(transaction, &context.plan.id, context.index)
         })
     }
 
