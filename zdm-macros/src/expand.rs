@@ -145,8 +145,11 @@ fn emit(item: &syn::ItemStruct, declaration: &Declaration) -> TokenStream {
         }
     });
     let plan = declaration.plan.to_token_stream();
+    let item = with_summary(item, &declaration.plan);
+    let functions = phase_functions(&item, &declaration.plan);
     quote! {
         #item
+        #functions
         const _: () = {
             #[automatically_derived]
             impl #private::Declared for #ident {
@@ -163,6 +166,69 @@ fn emit(item: &syn::ItemStruct, declaration: &Declaration) -> TokenStream {
             }
         };
         #(#after_checks)*
+    }
+}
+
+/// The struct with the summary of its phases appended to the user's own doc comment, so
+/// the declaration's rustdoc page is the reviewable plan.
+fn with_summary(item: &syn::ItemStruct, plan: &Plan) -> syn::ItemStruct {
+    let mut item = item.clone();
+    let summary = plan.summary_markdown();
+    if item.attrs.iter().any(|attr| attr.path().is_ident("doc")) {
+        // A blank line, so the summary is a paragraph of its own and not the end of the
+        // user's last sentence.
+        item.attrs.push(syn::parse_quote!(#[doc = ""]));
+    }
+    item.attrs.push(syn::parse_quote!(#[doc = #summary]));
+    item
+}
+
+/// One inherent associated function per phase and per reversal, each documented with what
+/// it runs. Associated functions taking the runner (`AddEmailLower::expand(&mut runner)`)
+/// rather than methods, so they read as the migration's phases and never shadow a method
+/// of `Migration` or of a user's trait on a value; an inherent `fn expand` the user writes
+/// on the same struct is a duplicate definition, which rustc reports at both.
+fn phase_functions(item: &syn::ItemStruct, plan: &Plan) -> TokenStream {
+    let ident = &item.ident;
+    let vis = &item.vis;
+    let private = zdm_plan::private_path();
+    // In deploy order, then the reversals in the order they undo it, as rustdoc lists them.
+    let forward = zdm_plan::Phase::ALL.into_iter().map(|phase| (phase, false));
+    let reverse = zdm_plan::Phase::ALL.into_iter().rev().map(|phase| (phase, true));
+    let functions = forward.chain(reverse).map(|(phase, revert)| {
+        let variant = syn::Ident::new(
+            match phase {
+                zdm_plan::Phase::Expand => "Expand",
+                zdm_plan::Phase::Sync => "Sync",
+                zdm_plan::Phase::Backfill => "Backfill",
+                zdm_plan::Phase::Contract => "Contract",
+            },
+            Span::call_site(),
+        );
+        let (name, doc, call) = if revert {
+            (
+                format!("revert_{phase}"),
+                plan.reversal_markdown(phase),
+                quote!(revert),
+            )
+        } else {
+            (phase.name().to_owned(), plan.phase_markdown(phase), quote!(run))
+        };
+        let name = syn::Ident::new(&name, Span::call_site());
+        quote! {
+            #[doc = #doc]
+            // A private declaration need not call all eight.
+            #[allow(dead_code)]
+            #vis fn #name(runner: &mut #private::Runner) -> #private::Result<#private::PhaseReport> {
+                runner.#call(&#ident, #private::Phase::#variant)
+            }
+        }
+    });
+    quote! {
+        #[automatically_derived]
+        impl #ident {
+            #(#functions)*
+        }
     }
 }
 

@@ -84,10 +84,12 @@ pub mod __private_0_1_0 {
     pub use core::option::Option::{None, Some};
     pub use std::borrow::Cow;
     pub use zdm_plan::{
-        Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, Lock, Migration, PhasePlan,
-        Plan, Step,
+        Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, Lock, Migration, Phase,
+        PhasePlan, Plan, Step,
     };
     pub use zdm_plan::{Split, SplitOperation, SplitTarget};
+    // What the phase functions on a declaration call.
+    pub use crate::{PhaseReport, Result, Runner};
 
     /// What the attribute records of a declaration for compile-time checks across
     /// declarations.

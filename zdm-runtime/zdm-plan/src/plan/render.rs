@@ -94,16 +94,22 @@ impl Plan {
     }
 }
 
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let how = match &self.action {
+impl Step {
+    /// The lock the step takes and how it is held, as both renderings print it.
+    fn how(&self) -> String {
+        match &self.action {
             Action::Expect(_) => "catalog check".to_owned(),
             Action::Check(_) => "data check, no lock beyond ACCESS SHARE".to_owned(),
             Action::Backfill(_) => format!("{}, one transaction per batch", self.lock),
             _ if self.transactional() => format!("{}, in a transaction", self.lock),
             _ => format!("{}, outside a transaction", self.lock),
-        };
-        writeln!(f, "{} [{how}]", self.description)?;
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} [{}]", self.description, self.how())?;
         for statement in self.statements() {
             for line in statement.lines() {
                 writeln!(f, "      {line}")?;
@@ -135,4 +141,116 @@ impl fmt::Display for Plan {
         }
         Ok(())
     }
+}
+
+impl Plan {
+    /// One phase as Markdown, for the rustdoc of the function that runs it: its summary,
+    /// then each step with its lock and its SQL in a fence.
+    pub fn phase_markdown(&self, phase: Phase) -> String {
+        let plan = self.phase(phase);
+        let mut out = format!(
+            "Runs the **{phase}** phase of `{}` ({}): {}.\n\n",
+            self.id,
+            self.operation,
+            markdown_text(&plan.summary)
+        );
+        markdown_steps(&mut out, &plan.forward);
+        out
+    }
+
+    /// The reversal of one phase as Markdown, like [`Plan::phase_markdown`], with what it
+    /// throws away.
+    pub fn reversal_markdown(&self, phase: Phase) -> String {
+        let plan = self.phase(phase);
+        let mut out = format!(
+            "Undoes the **{phase}** phase of `{}` ({}), whose work is to {}.\n\n",
+            self.id,
+            self.operation,
+            markdown_text(&plan.summary)
+        );
+        if let Some(discards) = &plan.reverse_discards {
+            out.push_str(&format!("**Discards data:** {}.\n\n", markdown_text(discards)));
+        }
+        markdown_steps(&mut out, &plan.reverse);
+        out
+    }
+
+    /// Every phase in deploy order with its summary and step count, for the rustdoc of the
+    /// declaration's struct.
+    pub fn summary_markdown(&self) -> String {
+        let mut out = format!(
+            "# Phases of `{}` ({})\n\nDeploy in this order, one function per phase; each function's \
+             documentation lists its steps, their SQL and locks:\n\n",
+            self.id, self.operation
+        );
+        for (index, phase) in Phase::ALL.into_iter().enumerate() {
+            let plan = self.phase(phase);
+            let steps = match plan.forward.len() {
+                0 => "nothing to do".to_owned(),
+                1 => "1 step".to_owned(),
+                n => format!("{n} steps"),
+            };
+            out.push_str(&format!(
+                "{}. `{phase}` ({steps}): {}.\n",
+                index + 1,
+                markdown_text(&plan.summary)
+            ));
+        }
+        out.push_str(
+            "\nThe application is deployed between them: after `sync`, old and new versions both run; \
+             `contract` runs only once no old version remains. Each phase is undone by its `revert_` \
+             function, latest phase first: `revert_contract`, `revert_backfill`, `revert_sync`, \
+             `revert_expand`.\n",
+        );
+        out
+    }
+}
+
+fn markdown_steps(out: &mut String, steps: &[Step]) {
+    if steps.is_empty() {
+        out.push_str(
+            "This operation has nothing to do here: the call only checks the phase order and records the \
+             phase in the state table.\n",
+        );
+        return;
+    }
+    out.push_str("Steps, in order:\n\n");
+    for (index, step) in steps.iter().enumerate() {
+        let number = format!("{}. ", index + 1);
+        out.push_str(&format!(
+            "{number}{} — *{}*\n",
+            markdown_text(&step.description),
+            step.how()
+        ));
+        // Indented to the item's text, so the fence belongs to its step.
+        let indent = " ".repeat(number.len());
+        let statements = step.statements();
+        if statements.is_empty() {
+            out.push('\n');
+            continue;
+        }
+        out.push_str(&format!("\n{indent}```sql\n"));
+        for statement in statements {
+            for line in statement.lines() {
+                out.push_str(&format!("{indent}{line}\n"));
+            }
+        }
+        out.push_str(&format!("{indent}```\n\n"));
+    }
+}
+
+/// Plan text with Markdown's active characters escaped outside its `code` spans, so a
+/// name such as `a_*b*` or `<t>` prints as written instead of as emphasis or HTML.
+fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_code = false;
+    for c in text.chars() {
+        if c == '`' {
+            in_code = !in_code;
+        } else if !in_code && matches!(c, '\\' | '*' | '_' | '<' | '>' | '[' | ']' | '#') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
