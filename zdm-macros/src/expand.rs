@@ -301,4 +301,133 @@ mod tests {
             assert!(found[0].contains("goes on a unit struct"), "{found:?}");
         }
     }
+
+    /// The rustdoc of each item of an expansion, by the item's name.
+    fn docs(expansion: proc_macro2::TokenStream) -> Vec<(String, String)> {
+        let doc = |attrs: &[syn::Attribute]| {
+            attrs
+                .iter()
+                .filter_map(|attr| match &attr.meta {
+                    syn::Meta::NameValue(syn::MetaNameValue {
+                        path,
+                        value:
+                            syn::Expr::Lit(syn::ExprLit {
+                                lit: syn::Lit::Str(text),
+                                ..
+                            }),
+                        ..
+                    }) if path.is_ident("doc") => Some(text.value()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let file: syn::File = syn::parse2(expansion).unwrap();
+        let mut found = Vec::new();
+        for item in file.items {
+            match item {
+                syn::Item::Struct(item) => found.push((item.ident.to_string(), doc(&item.attrs))),
+                syn::Item::Impl(item) if item.trait_.is_none() => {
+                    for inner in item.items {
+                        if let syn::ImplItem::Fn(function) = inner {
+                            found.push((function.sig.ident.to_string(), doc(&function.attrs)));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_phase_function_is_documented_with_its_steps_and_sql() {
+        let attr = quote!(
+            id = "m1",
+            add_column(
+                table = "users",
+                column = "email_lower",
+                ty = "text",
+                backfill = "lower(email)",
+                not_null,
+                index
+            )
+        );
+        let item: syn::ItemStruct = syn::parse_quote!(
+            /// The user's own words.
+            pub struct AddEmailLower;
+        );
+        let plan = super::declaration(attr.clone(), &item).unwrap().plan;
+        let docs = docs(super::zero_downtime(attr, quote!(#item)));
+        let names: Vec<&str> = docs.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "AddEmailLower",
+                "expand",
+                "sync",
+                "backfill",
+                "contract",
+                "revert_contract",
+                "revert_backfill",
+                "revert_sync",
+                "revert_expand"
+            ]
+        );
+        let summary = &docs[0].1;
+        assert!(
+            summary.starts_with(" The user's own words.\n\n# Phases of `m1`"),
+            "{summary}"
+        );
+        for phase in zdm_plan::Phase::ALL {
+            assert!(summary.contains(&format!("`{phase}` (")), "{summary}");
+            for (name, steps) in [
+                (phase.name().to_owned(), &plan.phase(phase).forward),
+                (format!("revert_{phase}"), &plan.phase(phase).reverse),
+            ] {
+                let doc = &docs.iter().find(|(found, _)| *found == name).unwrap().1;
+                assert!(!steps.is_empty(), "{name} of this declaration has steps");
+                for step in steps.iter() {
+                    if step.lock != zdm_plan::Lock::None {
+                        assert!(doc.contains(&step.lock.to_string()), "{name}: {doc}");
+                    }
+                    for line in step.statements().iter().flat_map(|statement| statement.lines()) {
+                        assert!(doc.contains(&format!("\n   {line}\n")), "{name}: {line}\n{doc}");
+                    }
+                }
+                let fenced = steps.iter().filter(|step| !step.statements().is_empty()).count();
+                assert_eq!(doc.matches("   ```sql\n").count(), fenced, "{name}: {doc}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_phase_with_nothing_to_do_says_so() {
+        let attr = quote!(
+            id = "m2",
+            add_column(table = "users", column = "nickname", ty = "text")
+        );
+        let item: syn::ItemStruct = syn::parse_quote!(
+            pub struct AddNickname;
+        );
+        let docs = docs(super::zero_downtime(attr, quote!(#item)));
+        let doc = |name: &str| docs.iter().find(|(found, _)| found == name).unwrap().1.clone();
+        assert!(doc("AddNickname").starts_with("# Phases of `m2`"));
+        assert!(doc("AddNickname").contains("`sync` (nothing to do)"));
+        for name in [
+            "sync",
+            "backfill",
+            "contract",
+            "revert_contract",
+            "revert_backfill",
+            "revert_sync",
+        ] {
+            assert!(
+                doc(name).contains("has nothing to do here"),
+                "{name}: {}",
+                doc(name)
+            );
+        }
+        assert!(doc("expand").contains("```sql\n   ALTER TABLE \"users\" ADD COLUMN \"nickname\" text\n"));
+    }
 }
