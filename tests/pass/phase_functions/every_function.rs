@@ -57,7 +57,18 @@ fn undo(runner: &mut Runner) -> Result<Vec<PhaseReport>> {
     ])
 }
 
+// The README's example, as written there.
+fn readme(runner: &mut Runner) -> std::result::Result<(), zdm_runtime::Error> {
+    AddEmailLower::expand(runner)?; // deploy the new version after sync
+    AddEmailLower::sync(runner)?;
+    AddEmailLower::backfill(runner)?;
+    AddEmailLower::contract(runner)?; // once no old version runs
+    AddEmailLower::revert_contract(runner)?; // then revert_backfill, revert_sync, revert_expand
+    Ok(())
+}
+
 fn main() {
+    let _: fn(&mut Runner) -> std::result::Result<(), zdm_runtime::Error> = readme;
     // Typed as the runner's calls, without a database to run them against.
     let calls: [fn(&mut Runner) -> Result<Vec<PhaseReport>>; 2] = [deploy, undo];
     assert_eq!(calls.len(), 2);
