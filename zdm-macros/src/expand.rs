@@ -430,4 +430,25 @@ mod tests {
         }
         assert!(doc("expand").contains("```sql\n   ALTER TABLE \"users\" ADD COLUMN \"nickname\" text\n"));
     }
+
+    #[test]
+    fn names_print_as_written_not_as_markdown() {
+        let attr = quote!(
+            id = "m3",
+            add_column(table = "<b>*t*`", column = "c_[x](y)", ty = "text")
+        );
+        let item: syn::ItemStruct = syn::parse_quote!(
+            pub struct AddC;
+        );
+        let docs = docs(super::zero_downtime(attr, quote!(#item)));
+        let expand = &docs.iter().find(|(name, _)| name == "expand").unwrap().1;
+        let (prose, sql) = expand.split_once("```sql").unwrap();
+        assert!(prose.contains(r#""\<b\>\*t\*\`""#), "{expand}");
+        assert!(prose.contains(r#""c\_\[x\](y)""#), "{expand}");
+        // Inside the fence the SQL is as it runs.
+        assert!(
+            sql.contains(r#"ALTER TABLE "<b>*t*`" ADD COLUMN "c_[x](y)" text"#),
+            "{expand}"
+        );
+    }
 }

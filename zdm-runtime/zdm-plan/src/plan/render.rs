@@ -239,15 +239,17 @@ fn markdown_steps(out: &mut String, steps: &[Step]) {
     }
 }
 
-/// Plan text with Markdown's active characters escaped outside its `code` spans, so a
-/// name such as `a_*b*` or `<t>` prints as written instead of as emphasis or HTML.
+/// Plan text with Markdown's active characters escaped, so a name such as `a_*b*`, `<t>`
+/// or one holding a backtick prints as written instead of as emphasis, HTML or code. The
+/// backticks of the plan's own wording are escaped too: a name could hold one and turn
+/// the rest of the line into live Markdown.
 fn markdown_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut in_code = false;
     for c in text.chars() {
-        if c == '`' {
-            in_code = !in_code;
-        } else if !in_code && matches!(c, '\\' | '*' | '_' | '<' | '>' | '[' | ']' | '#') {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '<' | '>' | '[' | ']' | '#' | '&' | '~' | '|' | '!'
+        ) {
             out.push('\\');
         }
         out.push(c);
