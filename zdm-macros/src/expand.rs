@@ -260,8 +260,8 @@ mod tests {
             ),
             (
                 quote!(id = "m", add_column(table = "t", column = "c", ty = "text", colour = "x")),
-                "`add_column` has no key `colour`; did you mean `column`? It takes `table`, `column`, `ty`, `default`, \
-                 `backfill`, `not_null`, `index`",
+                "`add_column` has no key `colour`; did you mean `column`? It takes `schema`, `table`, `column`, `ty`, \
+                 `default`, `backfill`, `not_null`, `index`",
             ),
         ];
         for (attr, expected) in cases {

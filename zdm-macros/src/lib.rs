@@ -15,6 +15,7 @@ mod relations;
 #[cfg(test)]
 mod snapshots;
 mod sql;
+mod table;
 #[cfg(test)]
 mod testing;
 mod validate;

@@ -3,6 +3,7 @@
 //! table or column this one uses.
 
 use crate::sql::quote_ident;
+use crate::table::Table;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Relations {
@@ -13,11 +14,11 @@ pub struct Relations {
 }
 
 /// The name of a table, as relations list it.
-pub fn table(name: &str) -> String {
-    quote_ident(name)
+pub fn table(table: &Table) -> String {
+    table.sql()
 }
 
 /// The name of a column, as relations list it.
-pub fn column(table: &str, column: &str) -> String {
-    format!("{}.{}", quote_ident(table), quote_ident(column))
+pub fn column(table: &Table, column: &str) -> String {
+    format!("{}.{}", table.sql(), quote_ident(column))
 }

@@ -156,3 +156,53 @@ snapshot!(
         default = "0"
     )
 );
+
+snapshot!(
+    add_column_in_a_declared_schema,
+    id = "m_schema",
+    add_column(
+        schema = "app",
+        table = "users",
+        column = "email_lower",
+        ty = "text",
+        backfill = "lower(email)",
+        not_null,
+        index
+    )
+);
+
+snapshot!(
+    rename_table_in_a_declared_schema,
+    id = "t_schema",
+    rename_table(schema = "app", from = "users", to = "members")
+);
+
+snapshot!(
+    split_table_in_a_declared_schema,
+    id = "s_schema",
+    split_table(
+        schema = "app",
+        table = "users",
+        into(table = "profiles", columns = ["bio"]),
+        into(table = "logins", columns = ["email"])
+    )
+);
+
+snapshot!(
+    change_type_in_a_declared_schema,
+    id = "c_schema",
+    change_type(schema = "app", table = "orders", column = "total", to = "numeric(12,2)")
+);
+
+snapshot!(
+    add_foreign_key_across_schemas,
+    id = "f_schema",
+    add_foreign_key(
+        schema = "app",
+        table = "orders",
+        column = "customer_id",
+        ty = "bigint",
+        references_schema = "crm",
+        references = "customers"
+    )
+);

@@ -30,11 +30,18 @@ pub fn table(errors: &mut Errors, key: &str, value: &SpannedValue<String>) {
             value.span(),
             format_args!(
                 "`{key}` contains a `.`, which PostgreSQL would read as part of one name \"{}\", not as the table \
-                 `{table}` of the schema `{schema}`; name the table alone and run the migration with `{schema}` on \
-                 the search path: expand records the path, and every later phase and reversal runs under it",
+                 `{table}` of the schema `{schema}`; name the schema with its own key: `schema = \"{schema}\", \
+                 {key} = \"{table}\"`",
                 value.as_str()
             ),
         );
+    }
+}
+
+/// A declared `schema` (or `references_schema`): one name.
+pub fn schema(errors: &mut Errors, key: &str, value: &Option<SpannedValue<String>>) {
+    if let Some(value) = value {
+        identifier(errors, key, value);
     }
 }
 

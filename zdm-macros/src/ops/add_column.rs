@@ -18,6 +18,7 @@ use darling::FromMeta;
 use crate::ops::steps::{self, FillWhen, Trigger};
 use crate::ops::Operation;
 use crate::relations::{self, Relations};
+use crate::table::Table;
 use crate::sql::{calls_volatile_function, embedded, quote_ident};
 use crate::validate::{self, Errors};
 use zdm_plan::names;
@@ -25,6 +26,7 @@ use zdm_plan::{Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct AddColumn {
+    schema: Option<SpannedValue<String>>,
     table: SpannedValue<String>,
     column: SpannedValue<String>,
     ty: SpannedValue<String>,
@@ -49,18 +51,19 @@ enum Fill<'a> {
 
 impl AddColumn {
     /// The keys of the arguments above, as written, for the message about an unknown one.
-    pub const KEYS: &'static [&'static str] = &["table", "column", "ty", "default", "backfill", "not_null", "index"];
+    pub const KEYS: &'static [&'static str] = &["schema", "table", "column", "ty", "default", "backfill", "not_null", "index"];
 }
 
 impl Operation for AddColumn {
     fn relations(&self) -> Relations {
         Relations {
-            uses: vec![relations::table(&self.table)],
-            provides: vec![relations::column(&self.table, &self.column)],
+            uses: vec![relations::table(&self.table())],
+            provides: vec![relations::column(&self.table(), &self.column)],
         }
     }
 
     fn validate(&self, errors: &mut Errors) {
+        validate::schema(errors, "schema", &self.schema);
         validate::table(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         validate::type_name(errors, "ty", &self.ty);
@@ -86,6 +89,10 @@ impl Operation for AddColumn {
 }
 
 impl AddColumn {
+    fn table(&self) -> Table {
+        Table::declared(&self.schema, &self.table)
+    }
+
     fn fill(&self) -> Fill<'_> {
         match (self.backfill.as_deref(), self.default.as_deref()) {
             (Some(expression), _) => Fill::Expression(expression),
@@ -98,13 +105,13 @@ impl AddColumn {
     /// The sync trigger of a `backfill` expression.
     fn trigger(&self) -> Trigger {
         let expression = self.backfill.as_deref().map_or("NULL", String::as_str);
-        steps::fill_trigger(&self.table, &self.column, expression, FillWhen::Derived)
+        steps::fill_trigger(&self.table(), &self.column, expression, FillWhen::Derived)
     }
 
     /// `ADD COLUMN`, with a default that is catalog-only, or set after the column so that
     /// a volatile one is not evaluated for every existing row.
     fn add_statements(&self) -> Vec<String> {
-        let table_q = quote_ident(&self.table);
+        let table_q = self.table().sql();
         let column_q = quote_ident(&self.column);
         let ty = self.ty.trim();
         if let Fill::CatalogDefault(default) = self.fill() {
@@ -131,8 +138,8 @@ impl AddColumn {
     }
 
     fn expand(&self) -> PhasePlan {
-        let (table, column) = (self.table.as_str(), self.column.as_str());
-        let table_q = quote_ident(table);
+        let (table, column) = (&self.table(), self.column.as_str());
+        let table_q = table.sql();
         let column_q = quote_ident(column);
         let ty = self.ty.trim();
         let mut forward = vec![steps::table_exists(&table_q)];
@@ -148,7 +155,7 @@ impl AddColumn {
         ]);
         let mut reverse = vec![];
         if self.index.is_present() {
-            let index = names::column_index(table, column);
+            let index = names::column_index(table.name(), column);
             forward.push(steps::create_index(table, &index, &format!("({column_q})"), false));
             reverse.push(steps::drop_index(table, &index));
         }
@@ -185,8 +192,8 @@ impl AddColumn {
             }
             Fill::Nothing => return PhasePlan::nothing("nothing to backfill: the column starts NULL"),
         };
-        let (table, column) = (self.table.as_str(), self.column.as_str());
-        let table_q = quote_ident(table);
+        let (table, column) = (&self.table(), self.column.as_str());
+        let table_q = table.sql();
         let column_q = quote_ident(column);
         PhasePlan::new(
             format!("fill {column_q} of existing rows in primary-key batches"),
@@ -200,7 +207,7 @@ impl AddColumn {
     }
 
     fn contract(&self) -> PhasePlan {
-        let (table, column) = (self.table.as_str(), self.column.as_str());
+        let (table, column) = (&self.table(), self.column.as_str());
         let (mut forward, mut reverse, mut done) = (vec![], vec![], vec![]);
         if self.not_null.is_present() {
             forward.extend(steps::set_not_null(table, column));

@@ -24,6 +24,7 @@ use darling::FromMeta;
 use crate::ops::steps::{self, FillWhen, Trigger};
 use crate::ops::Operation;
 use crate::relations::{self, Relations};
+use crate::table::Table;
 use crate::sql::{closest, quote_ident};
 use crate::validate::{self, Errors};
 use zdm_plan::names;
@@ -31,8 +32,11 @@ use zdm_plan::{Check, Expectation, Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct AddForeignKey {
+    schema: Option<SpannedValue<String>>,
     table: SpannedValue<String>,
     column: SpannedValue<String>,
+    /// The referenced table's schema, when it is not the table's own.
+    references_schema: Option<SpannedValue<String>>,
     references: SpannedValue<String>,
     referenced_column: Option<SpannedValue<String>>,
     ty: Option<SpannedValue<String>>,
@@ -72,7 +76,7 @@ fn action_sql(value: &str) -> Option<&'static str> {
 
 impl AddForeignKey {
     /// The keys of the arguments above, as written, for the message about an unknown one.
-    pub const KEYS: &'static [&'static str] = &["table", "column", "references", "referenced_column", "ty", "backfill", "on_delete", "on_update", "not_null", "existing_column"];
+    pub const KEYS: &'static [&'static str] = &["schema", "table", "column", "references_schema", "references", "referenced_column", "ty", "backfill", "on_delete", "on_update", "not_null", "existing_column"];
 }
 
 impl Operation for AddForeignKey {
@@ -82,22 +86,24 @@ impl Operation for AddForeignKey {
             .as_deref()
             .map_or("id", |column| column.as_str());
         let mut uses = vec![
-            relations::table(&self.table),
-            relations::table(&self.references),
-            relations::column(&self.references, referenced_column),
+            relations::table(&self.table()),
+            relations::table(&self.references()),
+            relations::column(&self.references(), referenced_column),
         ];
         let mut provides = Vec::new();
         if self.existing_column.is_present() {
-            uses.push(relations::column(&self.table, &self.column));
+            uses.push(relations::column(&self.table(), &self.column));
         } else {
-            provides.push(relations::column(&self.table, &self.column));
+            provides.push(relations::column(&self.table(), &self.column));
         }
         Relations { uses, provides }
     }
 
     fn validate(&self, errors: &mut Errors) {
+        validate::schema(errors, "schema", &self.schema);
         validate::table(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
+        validate::schema(errors, "references_schema", &self.references_schema);
         validate::table(errors, "references", &self.references);
         if let Some(referenced_column) = &self.referenced_column {
             validate::identifier(errors, "referenced_column", referenced_column);
@@ -179,6 +185,16 @@ impl Operation for AddForeignKey {
 }
 
 impl AddForeignKey {
+    fn table(&self) -> Table {
+        Table::declared(&self.schema, &self.table)
+    }
+
+    /// The referenced table: in `references_schema`, else in the table's own schema.
+    fn references(&self) -> Table {
+        let schema = self.references_schema.as_ref().or(self.schema.as_ref());
+        Table::new(schema.map(|schema| schema.as_str()), &self.references)
+    }
+
     fn referenced_column(&self) -> &str {
         self.referenced_column.as_deref().map_or("id", String::as_str)
     }
@@ -205,14 +221,14 @@ impl AddForeignKey {
             FillWhen::LeftNull
         };
         let expression = self.backfill.as_deref()?;
-        Some(steps::fill_trigger(&self.table, &self.column, expression, when))
+        Some(steps::fill_trigger(&self.table(), &self.column, expression, when))
     }
 
     /// What expand checks before any change: the column's state, the referenced key, the
     /// constraint's name.
     fn expectations(&self) -> Vec<Step> {
         let column = self.column.as_str();
-        let table_q = quote_ident(&self.table);
+        let table_q = self.table().sql();
         let mut expect = vec![steps::table_exists(&table_q)];
         if let Some(backfill) = self.backfill.as_deref() {
             expect.extend(steps::fragment_reads(&table_q, "backfill", backfill));
@@ -231,7 +247,7 @@ impl AddForeignKey {
             table: table_q.clone().into(),
             column: column.to_owned().into(),
             ty: self.ty().map(|ty| ty.to_owned().into()),
-            references: quote_ident(&self.references).into(),
+            references: self.references().sql().into(),
             referenced_column: self.referenced_column().to_owned().into(),
         }));
         expect.push(steps::constraint_absent(&table_q, &self.constraint()));
@@ -239,10 +255,10 @@ impl AddForeignKey {
     }
 
     fn expand(&self) -> PhasePlan {
-        let (table, column) = (self.table.as_str(), self.column.as_str());
-        let table_q = quote_ident(table);
+        let (table, column) = (&self.table(), self.column.as_str());
+        let table_q = table.sql();
         let column_q = quote_ident(column);
-        let index = names::column_index(table, column);
+        let index = names::column_index(table.name(), column);
         let mut forward = self.expectations();
         let mut reverse = vec![steps::drop_index(table, &index)];
         let ty = self.ty().filter(|_| self.is_new_column());
@@ -291,7 +307,7 @@ impl AddForeignKey {
     }
 
     fn backfill(&self, id: &str) -> PhasePlan {
-        let (table, column) = (self.table.as_str(), self.column.as_str());
+        let (table, column) = (&self.table(), self.column.as_str());
         let column_q = quote_ident(column);
         let Some(value) = self.backfill.as_deref() else {
             return PhasePlan::nothing("nothing to backfill: no `backfill` declared");
@@ -304,7 +320,7 @@ impl AddForeignKey {
             )
             .discarding(format!(
                 "every value of {}.{column_q}, including those the new version wrote",
-                quote_ident(table)
+                table.sql()
             ));
         }
         let record = steps::fill_record(id);
@@ -317,9 +333,9 @@ impl AddForeignKey {
 
     /// Counts the rows whose value the referenced table lacks, before any lock is taken.
     fn orphans_check(&self) -> Step {
-        let table_q = quote_ident(&self.table);
+        let table_q = self.table().sql();
         let column_q = quote_ident(&self.column);
-        let references_q = quote_ident(&self.references);
+        let references_q = self.references().sql();
         let referenced_q = quote_ident(self.referenced_column());
         let orphan = format!(
             "zdm_row.{column_q} IS NOT NULL AND NOT EXISTS \
@@ -340,9 +356,9 @@ impl AddForeignKey {
     /// `ADD CONSTRAINT … NOT VALID` (catalog only), then its validation in a transaction of
     /// its own, which lets reads and writes go on.
     fn add_constraint(&self) -> [Step; 2] {
-        let table_q = quote_ident(&self.table);
+        let table_q = self.table().sql();
         let column_q = quote_ident(&self.column);
-        let references_q = quote_ident(&self.references);
+        let references_q = self.references().sql();
         let referenced_q = quote_ident(self.referenced_column());
         let constraint_q = quote_ident(&self.constraint());
         let mut actions = String::new();
@@ -374,12 +390,12 @@ impl AddForeignKey {
     }
 
     fn drop_constraint(&self) -> Step {
-        let table_q = quote_ident(&self.table);
+        let table_q = self.table().sql();
         let constraint_q = quote_ident(&self.constraint());
         Step::transaction(
             format!(
                 "drop foreign key {constraint_q} (ACCESS EXCLUSIVE on {table_q} and {})",
-                quote_ident(&self.references)
+                self.references().sql()
             ),
             Lock::AccessExclusive,
             &table_q,
@@ -388,14 +404,14 @@ impl AddForeignKey {
     }
 
     fn contract(&self) -> PhasePlan {
-        let (table, column) = (self.table.as_str(), self.column.as_str());
+        let (table, column) = (&self.table(), self.column.as_str());
         let not_null = self.not_null.is_present();
         let mut forward = vec![self.orphans_check()];
         let mut reverse = vec![];
         if not_null {
             // Asked here too, so that NULLs are reported before the foreign key is added;
             // the NOT NULL sequence asks again right before its check.
-            forward.push(steps::no_nulls_check(&quote_ident(table), column));
+            forward.push(steps::no_nulls_check(&table.sql(), column));
         }
         forward.extend(self.add_constraint());
         if not_null {

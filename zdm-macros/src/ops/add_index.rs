@@ -15,6 +15,7 @@ use crate::names::Names;
 use crate::ops::steps;
 use crate::ops::Operation;
 use crate::relations::{self, Relations};
+use crate::table::Table;
 use crate::sql::{calls_volatile_function, closest, embedded, quote_ident};
 use crate::validate::{self, Errors};
 use zdm_plan::names;
@@ -29,6 +30,7 @@ const INCLUDE_METHODS: &[&str] = &["btree", "gist", "spgist"];
 #[derive(Debug, FromMeta)]
 #[darling(and_then = AddIndex::needs_a_key)]
 pub struct AddIndex {
+    schema: Option<SpannedValue<String>>,
     table: SpannedValue<String>,
     columns: Option<Names>,
     expression: Option<SpannedValue<String>>,
@@ -42,14 +44,15 @@ pub struct AddIndex {
 
 impl AddIndex {
     /// The keys of the arguments above, as written, for the message about an unknown one.
-    pub const KEYS: &'static [&'static str] = &["table", "columns", "expression", "unique", "method", "where", "name", "include"];
+    pub const KEYS: &'static [&'static str] = &["schema", "table", "columns", "expression", "unique", "method", "where", "name", "include"];
 }
 
 impl Operation for AddIndex {
     fn relations(&self) -> Relations {
-        let mut uses = vec![relations::table(&self.table)];
+        let table = self.table();
+        let mut uses = vec![relations::table(&table)];
         for list in [&self.columns, &self.include].into_iter().flatten() {
-            uses.extend(list.names.iter().map(|name| relations::column(&self.table, name)));
+            uses.extend(list.names.iter().map(|name| relations::column(&table, name)));
         }
         Relations {
             uses,
@@ -58,6 +61,7 @@ impl Operation for AddIndex {
     }
 
     fn validate(&self, errors: &mut Errors) {
+        validate::schema(errors, "schema", &self.schema);
         validate::table(errors, "table", &self.table);
         if let Some(name) = &self.name {
             validate::identifier(errors, "name", name);
@@ -141,8 +145,8 @@ impl Operation for AddIndex {
 impl AddIndex {
     /// The whole change: the build, after the checks that make it safe to retry.
     fn expand(&self) -> PhasePlan {
-        let table = self.table.as_str();
-        let table_q = quote_ident(table);
+        let table = &self.table();
+        let table_q = table.sql();
         let index = self.index_name();
         let unique = self.unique.is_present();
         let definition = self.definition();
@@ -152,7 +156,7 @@ impl AddIndex {
         }
         forward.push(Step::expect(Expectation::IndexAbsentOrSame {
             table: table_q.clone().into(),
-            index: index.clone().into(),
+            index: table.beside(&index).into(),
             unique,
             definition: definition.clone().into(),
         }));
@@ -164,7 +168,7 @@ impl AddIndex {
         PhasePlan::new(
             format!(
                 "build the {unique_word}index {} on {table_q} concurrently: reads and writes go on",
-                quote_ident(&index)
+                table.beside(&index)
             ),
             forward,
             vec![steps::drop_index(table, &index)],
@@ -237,6 +241,10 @@ impl AddIndex {
             .flat_map(|include| &include.names)
             .map(|name| name.as_str())
             .collect()
+    }
+
+    fn table(&self) -> Table {
+        Table::declared(&self.schema, &self.table)
     }
 
     /// The declared name, or `<table>_<columns or expression words>_idx`, at most 63
@@ -380,7 +388,7 @@ mod tests {
             plan.phase(zdm_plan::Phase::Expand).forward[3].action,
             Action::Expect(Expectation::IndexAbsentOrSame {
                 table: "\"orders\"".to_owned().into(),
-                index: "orders_customer_id_created_at_idx".to_owned().into(),
+                index: "\"orders_customer_id_created_at_idx\"".to_owned().into(),
                 unique: false,
                 definition: "USING btree (\"customer_id\", \"created_at\")".to_owned().into(),
             })
@@ -388,7 +396,7 @@ mod tests {
         assert_eq!(
             plan.phase(zdm_plan::Phase::Expand).reverse[0].action,
             Action::DropIndexConcurrently {
-                index: "orders_customer_id_created_at_idx".to_owned().into(),
+                index: "\"orders_customer_id_created_at_idx\"".to_owned().into(),
                 sql: "DROP INDEX CONCURRENTLY IF EXISTS \"orders_customer_id_created_at_idx\""
                     .to_owned()
                     .into(),
@@ -490,7 +498,8 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(index.len(), 63);
+        // Quoted: the name itself is the 63 bytes between the quotes.
+        assert_eq!(index.len(), 63 + 2);
     }
 
     #[test]

@@ -19,12 +19,14 @@ use darling::FromMeta;
 use crate::ops::steps::{self, FillWhen, Trigger};
 use crate::ops::Operation;
 use crate::relations::{self, Relations};
+use crate::table::Table;
 use crate::sql::quote_ident;
 use crate::validate::{self, Errors};
 use zdm_plan::{Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct AddNotNull {
+    schema: Option<SpannedValue<String>>,
     table: SpannedValue<String>,
     column: SpannedValue<String>,
     backfill: Option<SpannedValue<String>>,
@@ -32,21 +34,22 @@ pub struct AddNotNull {
 
 impl AddNotNull {
     /// The keys of the arguments above, as written, for the message about an unknown one.
-    pub const KEYS: &'static [&'static str] = &["table", "column", "backfill"];
+    pub const KEYS: &'static [&'static str] = &["schema", "table", "column", "backfill"];
 }
 
 impl Operation for AddNotNull {
     fn relations(&self) -> Relations {
         Relations {
             uses: vec![
-                relations::table(&self.table),
-                relations::column(&self.table, &self.column),
+                relations::table(&self.table()),
+                relations::column(&self.table(), &self.column),
             ],
             provides: Vec::new(),
         }
     }
 
     fn validate(&self, errors: &mut Errors) {
+        validate::schema(errors, "schema", &self.schema);
         validate::table(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         if let Some(backfill) = &self.backfill {
@@ -69,15 +72,19 @@ impl Operation for AddNotNull {
 }
 
 impl AddNotNull {
+    fn table(&self) -> Table {
+        Table::declared(&self.schema, &self.table)
+    }
+
     /// The sync trigger that gives NULL writes the `backfill` value, if there is one.
     fn trigger(&self) -> Option<Trigger> {
         let value = self.backfill.as_deref()?;
-        Some(steps::fill_trigger(&self.table, &self.column, value, FillWhen::AnyNull))
+        Some(steps::fill_trigger(&self.table(), &self.column, value, FillWhen::AnyNull))
     }
 
     fn expand(&self) -> PhasePlan {
-        let (table, column) = (self.table.as_str(), self.column.as_str());
-        let table_q = quote_ident(table);
+        let (table, column) = (&self.table(), self.column.as_str());
+        let table_q = table.sql();
         let column_q = quote_ident(column);
         let mut forward = vec![steps::table_exists(&table_q)];
         if let Some(backfill) = self.backfill.as_deref() {
@@ -122,7 +129,7 @@ impl AddNotNull {
                 "nothing to backfill: no `backfill` value; NULLs left make the contract refuse",
             );
         };
-        let (table, column) = (self.table.as_str(), self.column.as_str());
+        let (table, column) = (&self.table(), self.column.as_str());
         let record = steps::fill_record(id);
         PhasePlan::new(
             format!(
@@ -135,7 +142,7 @@ impl AddNotNull {
     }
 
     fn contract(&self) -> PhasePlan {
-        let (table, column) = (self.table.as_str(), self.column.as_str());
+        let (table, column) = (&self.table(), self.column.as_str());
         let Some(trigger) = self.trigger() else {
             return self.contract_of_expanded_check();
         };
@@ -155,8 +162,8 @@ impl AddNotNull {
 
     /// Without `backfill`, expand added the NOT VALID check; its reversal goes back to it.
     fn contract_of_expanded_check(&self) -> PhasePlan {
-        let (table, column) = (self.table.as_str(), self.column.as_str());
-        let table_q = quote_ident(table);
+        let (table, column) = (&self.table(), self.column.as_str());
+        let table_q = table.sql();
         let column_q = quote_ident(column);
         let check_q = quote_ident(&steps::not_null_check_name(table, column));
         PhasePlan::new(

@@ -19,12 +19,14 @@ use darling::FromMeta;
 use crate::ops::column_swap::ColumnSwap;
 use crate::ops::Operation;
 use crate::relations::{self, Relations};
+use crate::table::Table;
 use crate::validate::{self, Errors};
 use zdm_plan::names;
 use zdm_plan::Plan;
 
 #[derive(Debug, FromMeta)]
 pub struct ChangeType {
+    schema: Option<SpannedValue<String>>,
     table: SpannedValue<String>,
     column: SpannedValue<String>,
     to: SpannedValue<String>,
@@ -51,21 +53,22 @@ fn serial_base(ty: &str) -> Option<(String, &'static str)> {
 
 impl ChangeType {
     /// The keys of the arguments above, as written, for the message about an unknown one.
-    pub const KEYS: &'static [&'static str] = &["table", "column", "to", "up", "down", "default"];
+    pub const KEYS: &'static [&'static str] = &["schema", "table", "column", "to", "up", "down", "default"];
 }
 
 impl Operation for ChangeType {
     fn relations(&self) -> Relations {
         Relations {
             uses: vec![
-                relations::table(&self.table),
-                relations::column(&self.table, &self.column),
+                relations::table(&self.table()),
+                relations::column(&self.table(), &self.column),
             ],
-            provides: vec![relations::column(&self.table, &self.column)],
+            provides: vec![relations::column(&self.table(), &self.column)],
         }
     }
 
     fn validate(&self, errors: &mut Errors) {
+        validate::schema(errors, "schema", &self.schema);
         validate::table(errors, "table", &self.table);
         validate::identifier(errors, "column", &self.column);
         match serial_base(&self.to) {
@@ -117,7 +120,7 @@ impl Operation for ChangeType {
         let new_column = self.new_column();
         ColumnSwap {
             operation: Self::NAME,
-            table: &self.table,
+            table: self.table(),
             column: &self.column,
             new_column: &new_column,
             ty: Some(self.to.trim()),
@@ -130,6 +133,10 @@ impl Operation for ChangeType {
 }
 
 impl ChangeType {
+    fn table(&self) -> Table {
+        Table::declared(&self.schema, &self.table)
+    }
+
     /// The column that holds the new type until the contract swaps it in.
     fn new_column(&self) -> String {
         names::transition_column(&self.column)

@@ -17,13 +17,14 @@
 
 use crate::ops::steps::{self, Trigger};
 use crate::sql::{embedded, quote_ident, quote_literal};
+use crate::table::Table;
 use zdm_plan::names;
 use zdm_plan::{Action, Carry, CarryTarget, CarryWork, Lock, PhasePlan, Plan, Step};
 
 /// One column swap, as `rename_column` or `change_type` declares it.
 pub struct ColumnSwap<'a> {
     pub operation: &'static str,
-    pub table: &'a str,
+    pub table: Table,
     /// The existing column.
     pub column: &'a str,
     /// The column added for the transition.
@@ -45,13 +46,13 @@ impl ColumnSwap<'_> {
     }
 
     pub fn trigger(&self) -> Trigger {
-        let name = names::swap_trigger(self.table, self.column, self.new_column);
+        let name = names::swap_trigger(self.table.name(), self.column, self.new_column);
         let old = quote_ident(self.column);
         let new = quote_ident(self.new_column);
         let up = self.up_from(&format!("NEW.{old}"));
         let down = self.down_from(&format!("NEW.{new}"));
         Trigger {
-            table: self.table.to_owned(),
+            table: self.table.clone(),
             timing: "BEFORE INSERT OR UPDATE".to_owned(),
             // Checked by the server before the function is called: the backfill's own
             // writes (which set `zdm.quiet`) call nothing.
@@ -126,7 +127,7 @@ impl ColumnSwap<'_> {
     }
 
     fn carry(&self, description: String, lock: Lock, work: CarryWork, shape: String) -> Step {
-        let table = quote_ident(self.table);
+        let table = self.table.sql();
         Step {
             description: description.into(),
             lock,
@@ -149,7 +150,7 @@ impl ColumnSwap<'_> {
     /// The table, the old column and the new one, quoted.
     fn quoted(&self) -> (String, String, String) {
         (
-            quote_ident(self.table),
+            self.table.sql(),
             quote_ident(self.column),
             quote_ident(self.new_column),
         )
@@ -415,7 +416,7 @@ impl ColumnSwap<'_> {
     fn constrain(&self, target: CarryTarget, column: &str) -> Vec<Step> {
         let (table, old, _) = self.quoted();
         let column_q = quote_ident(column);
-        let stand_in = quote_ident(&names::not_null_stand_in(self.table, column));
+        let stand_in = quote_ident(&names::not_null_stand_in(self.table.name(), column));
         let (names, definitions) = match target {
             CarryTarget::New => ("\"zdm_<constraint>\"", format!("<definition with {column_q}>")),
             CarryTarget::Original => ("<constraint>", "<original definition>".to_owned()),
@@ -530,7 +531,7 @@ impl ColumnSwap<'_> {
     /// Sets `target` (quoted) to `value` in primary-key batches, in the rows where it is
     /// not written yet; the trigger stands aside. With `refill`, only after an unswap.
     fn copy(&self, description: String, (target, value): (&str, &str), refill: bool, shape: &str) -> Step {
-        let table = quote_ident(self.table);
+        let table = self.table.sql();
         self.carry(
             description,
             Lock::RowExclusive,
@@ -581,7 +582,7 @@ mod tests {
     fn rename() -> ColumnSwap<'static> {
         ColumnSwap {
             operation: "rename_column",
-            table: "users",
+            table: crate::table::Table::new(None, "users"),
             column: "name",
             new_column: "full_name",
             ty: None,
@@ -594,7 +595,7 @@ mod tests {
     fn change() -> ColumnSwap<'static> {
         ColumnSwap {
             operation: "change_type",
-            table: "orders",
+            table: crate::table::Table::new(None, "orders"),
             column: "amount",
             new_column: "amount_zdm_new",
             ty: Some("numeric(12,2)"),

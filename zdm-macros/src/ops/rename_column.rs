@@ -10,11 +10,13 @@ use darling::FromMeta;
 use crate::ops::column_swap::ColumnSwap;
 use crate::ops::Operation;
 use crate::relations::{self, Relations};
+use crate::table::Table;
 use crate::validate::{self, Errors};
 use zdm_plan::Plan;
 
 #[derive(Debug, FromMeta)]
 pub struct RenameColumn {
+    schema: Option<SpannedValue<String>>,
     table: SpannedValue<String>,
     from: SpannedValue<String>,
     to: SpannedValue<String>,
@@ -22,21 +24,22 @@ pub struct RenameColumn {
 
 impl RenameColumn {
     /// The keys of the arguments above, as written, for the message about an unknown one.
-    pub const KEYS: &'static [&'static str] = &["table", "from", "to"];
+    pub const KEYS: &'static [&'static str] = &["schema", "table", "from", "to"];
 }
 
 impl Operation for RenameColumn {
     fn relations(&self) -> Relations {
         Relations {
             uses: vec![
-                relations::table(&self.table),
-                relations::column(&self.table, &self.from),
+                relations::table(&self.table()),
+                relations::column(&self.table(), &self.from),
             ],
-            provides: vec![relations::column(&self.table, &self.to)],
+            provides: vec![relations::column(&self.table(), &self.to)],
         }
     }
 
     fn validate(&self, errors: &mut Errors) {
+        validate::schema(errors, "schema", &self.schema);
         validate::table(errors, "table", &self.table);
         validate::identifier(errors, "from", &self.from);
         validate::identifier(errors, "to", &self.to);
@@ -58,10 +61,14 @@ impl Operation for RenameColumn {
 }
 
 impl RenameColumn {
+    fn table(&self) -> Table {
+        Table::declared(&self.schema, &self.table)
+    }
+
     fn swap(&self) -> ColumnSwap<'_> {
         ColumnSwap {
             operation: Self::NAME,
-            table: &self.table,
+            table: self.table(),
             column: &self.from,
             new_column: &self.to,
             ty: None,

@@ -18,30 +18,33 @@ use darling::FromMeta;
 use crate::ops::Operation;
 use crate::ops::steps;
 use crate::relations::{self, Relations};
+use crate::table::Table;
 use crate::sql::{dollar_quote, quote_ident, quote_literal};
 use crate::validate::{self, Errors};
 use zdm_plan::{Expectation, Lock, PhasePlan, Plan, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct RenameTable {
+    schema: Option<SpannedValue<String>>,
     from: SpannedValue<String>,
     to: SpannedValue<String>,
 }
 
 impl RenameTable {
     /// The keys of the arguments above, as written, for the message about an unknown one.
-    pub const KEYS: &'static [&'static str] = &["from", "to"];
+    pub const KEYS: &'static [&'static str] = &["schema", "from", "to"];
 }
 
 impl Operation for RenameTable {
     fn relations(&self) -> Relations {
         Relations {
-            uses: vec![relations::table(&self.from)],
-            provides: vec![relations::table(&self.to)],
+            uses: vec![relations::table(&self.from())],
+            provides: vec![relations::table(&self.to())],
         }
     }
 
     fn validate(&self, errors: &mut Errors) {
+        validate::schema(errors, "schema", &self.schema);
         validate::table(errors, "from", &self.from);
         validate::table(errors, "to", &self.to);
         if !self.from.is_empty() && self.from.as_str() == self.to.as_str() {
@@ -59,8 +62,8 @@ impl Operation for RenameTable {
     fn plan(&self, id: &str, description: &str) -> Plan {
         let sync = PhasePlan::nothing(format!(
             "nothing to sync: {} and {} are one table under two names, written through the view",
-            quote_ident(&self.from),
-            quote_ident(&self.to)
+            self.from(),
+            self.to()
         ));
         let backfill = PhasePlan::nothing("nothing to backfill: no row is copied");
         Plan::new(id, Self::NAME, description, [self.expand(), sync, backfill, self.contract()])
@@ -68,10 +71,19 @@ impl Operation for RenameTable {
 }
 
 impl RenameTable {
+    fn from(&self) -> Table {
+        Table::declared(&self.schema, &self.from)
+    }
+
+    fn to(&self) -> Table {
+        Table::declared(&self.schema, &self.to)
+    }
+
     fn expand(&self) -> PhasePlan {
-        let from_q = quote_ident(&self.from);
-        let to_q = quote_ident(&self.to);
-        let mut rename = vec![format!("ALTER TABLE {from_q} RENAME TO {to_q}")];
+        let from_q = self.from().sql();
+        let to_q = self.to().sql();
+        // RENAME TO takes a bare name: the table stays in its schema.
+        let mut rename = vec![format!("ALTER TABLE {from_q} RENAME TO {}", quote_ident(&self.to))];
         rename.extend(self.view_statements("CREATE VIEW"));
         PhasePlan::new(
             format!(
@@ -99,8 +111,9 @@ impl RenameTable {
     /// Undoes the rename from any point of it, dropping the view only if it is the one zdm
     /// created over the table.
     fn unrename_statement(&self) -> String {
-        let from_q = quote_ident(&self.from);
-        let to_q = quote_ident(&self.to);
+        let from_q = self.from().sql();
+        let to_q = self.to().sql();
+        let from_bare = quote_ident(&self.from);
         let from_lit = quote_literal(&from_q);
         let to_lit = quote_literal(&to_q);
         format!(
@@ -123,7 +136,7 @@ impl RenameTable {
                  \x20   DROP VIEW {from_q};\n\
                  \x20 END IF;\n\
                  \x20 IF to_regclass({to_lit}) IS NOT NULL THEN\n\
-                 \x20   ALTER TABLE {to_q} RENAME TO {from_q};\n\
+                 \x20   ALTER TABLE {to_q} RENAME TO {from_bare};\n\
                  \x20 END IF;\n\
                  END\n\
                  "))
@@ -131,8 +144,8 @@ impl RenameTable {
     }
 
     fn contract(&self) -> PhasePlan {
-        let from_q = quote_ident(&self.from);
-        let to_q = quote_ident(&self.to);
+        let from_q = self.from().sql();
+        let to_q = self.to().sql();
         PhasePlan::new(
             format!("drop the view {from_q}, once no old version uses the old name"),
             vec![
@@ -159,8 +172,8 @@ impl RenameTable {
     /// The view under the old name over the renamed table, with the table's owner and
     /// grants, then `security_invoker` where the server has it.
     fn view_statements(&self, create: &str) -> Vec<String> {
-        let from_q = quote_ident(&self.from);
-        let to_q = quote_ident(&self.to);
+        let from_q = self.from().sql();
+        let to_q = self.to().sql();
         let from_lit = quote_literal(&from_q);
         let to_lit = quote_literal(&to_q);
         vec![

@@ -3,6 +3,7 @@
 //! fills NULLs and the batched backfill of NULLs, each with its idempotent reversal.
 
 use crate::sql::{dollar_quote, quote_ident, quote_literal};
+use crate::table::Table;
 use zdm_plan::names;
 use zdm_plan::{Action, Check, Expectation, Lock, Step};
 
@@ -80,8 +81,8 @@ fn reads_step(table_q: &str, key: &str, columns: Vec<String>, functions: Vec<Str
 }
 
 /// Drops a column the change added; safe when it is gone already.
-pub fn drop_column(table: &str, column: &str) -> Step {
-    let table_q = quote_ident(table);
+pub fn drop_column(table: &Table, column: &str) -> Step {
+    let table_q = table.sql();
     let column_q = quote_ident(column);
     Step::transaction(
         format!("drop column {column_q}"),
@@ -92,8 +93,8 @@ pub fn drop_column(table: &str, column: &str) -> Step {
 }
 
 /// The name of the CHECK constraint that stands in for NOT NULL while it is validated.
-pub fn not_null_check_name(table: &str, column: &str) -> String {
-    names::not_null_stand_in(table, column)
+pub fn not_null_check_name(table: &Table, column: &str) -> String {
+    names::not_null_stand_in(table.name(), column)
 }
 
 /// Counts the NULLs left and shows a few rows holding them; asked before any lock is
@@ -116,9 +117,9 @@ pub fn no_nulls_check(table_q: &str, column: &str) -> Step {
 /// validation under SHARE UPDATE EXCLUSIVE (reads and writes go on), then SET NOT NULL,
 /// which PostgreSQL 12+ proves from the valid check without scanning, and the check's
 /// removal.
-pub fn set_not_null(table: &str, column: &str) -> Vec<Step> {
+pub fn set_not_null(table: &Table, column: &str) -> Vec<Step> {
     vec![
-        no_nulls_check(&quote_ident(table), column),
+        no_nulls_check(&table.sql(), column),
         add_not_null_check(table, column),
         validate_not_null_check(table, column),
         set_not_null_from_check(table, column),
@@ -127,8 +128,8 @@ pub fn set_not_null(table: &str, column: &str) -> Vec<Step> {
 
 /// `CHECK (col IS NOT NULL) NOT VALID`: catalog only, and from its commit on every write
 /// is checked.
-pub fn add_not_null_check(table: &str, column: &str) -> Step {
-    let table_q = quote_ident(table);
+pub fn add_not_null_check(table: &Table, column: &str) -> Step {
+    let table_q = table.sql();
     let column_q = quote_ident(column);
     let check_q = quote_ident(&not_null_check_name(table, column));
     Step::transaction(
@@ -143,8 +144,8 @@ pub fn add_not_null_check(table: &str, column: &str) -> Step {
 
 /// Validates the check of [`add_not_null_check`] in a transaction of its own, under SHARE
 /// UPDATE EXCLUSIVE: the scan lets reads and writes go on.
-pub fn validate_not_null_check(table: &str, column: &str) -> Step {
-    let table_q = quote_ident(table);
+pub fn validate_not_null_check(table: &Table, column: &str) -> Step {
+    let table_q = table.sql();
     let column_q = quote_ident(column);
     let check_q = quote_ident(&not_null_check_name(table, column));
     Step::transaction(
@@ -156,8 +157,8 @@ pub fn validate_not_null_check(table: &str, column: &str) -> Step {
 }
 
 /// `SET NOT NULL`, proven by the validated check without a scan, and the check's removal.
-pub fn set_not_null_from_check(table: &str, column: &str) -> Step {
-    let table_q = quote_ident(table);
+pub fn set_not_null_from_check(table: &Table, column: &str) -> Step {
+    let table_q = table.sql();
     let column_q = quote_ident(column);
     let check_q = quote_ident(&not_null_check_name(table, column));
     Step::transaction(
@@ -172,8 +173,8 @@ pub fn set_not_null_from_check(table: &str, column: &str) -> Step {
 }
 
 /// Removes the check of [`add_not_null_check`]; safe when it is gone already.
-pub fn drop_not_null_check(table: &str, column: &str) -> Step {
-    let table_q = quote_ident(table);
+pub fn drop_not_null_check(table: &Table, column: &str) -> Step {
+    let table_q = table.sql();
     let check_q = quote_ident(&not_null_check_name(table, column));
     Step::transaction(
         format!("drop the check {check_q}"),
@@ -186,8 +187,8 @@ pub fn drop_not_null_check(table: &str, column: &str) -> Step {
 }
 
 /// Undoes [`set_not_null`] from any point of it.
-pub fn drop_not_null(table: &str, column: &str) -> Step {
-    let table_q = quote_ident(table);
+pub fn drop_not_null(table: &Table, column: &str) -> Step {
+    let table_q = table.sql();
     let column_q = quote_ident(column);
     let check_q = quote_ident(&not_null_check_name(table, column));
     Step::transaction(
@@ -203,8 +204,9 @@ pub fn drop_not_null(table: &str, column: &str) -> Step {
 
 /// `CREATE INDEX CONCURRENTLY`; the runner drops an INVALID leftover of the same name
 /// first.
-pub fn create_index(table: &str, index: &str, definition: &str, unique: bool) -> Step {
-    let table_q = quote_ident(table);
+pub fn create_index(table: &Table, index: &str, definition: &str, unique: bool) -> Step {
+    let table_q = table.sql();
+    // CREATE INDEX names the index alone: it is made in its table's schema.
     let index_q = quote_ident(index);
     let unique = if unique { "UNIQUE " } else { "" };
     Step {
@@ -212,21 +214,21 @@ pub fn create_index(table: &str, index: &str, definition: &str, unique: bool) ->
         lock: Lock::ShareUpdateExclusive,
         table: Some(table_q.clone().into()),
         action: Action::CreateIndexConcurrently {
-            index: index.to_owned().into(),
+            index: table.beside(index).into(),
             sql: format!("CREATE {unique}INDEX CONCURRENTLY {index_q} ON {table_q} {definition}").into(),
         },
     }
 }
 
 /// `DROP INDEX CONCURRENTLY IF EXISTS`.
-pub fn drop_index(table: &str, index: &str) -> Step {
-    let index_q = quote_ident(index);
+pub fn drop_index(table: &Table, index: &str) -> Step {
+    let index_q = table.beside(index);
     Step {
         description: format!("drop index {index_q} concurrently").into(),
         lock: Lock::ShareUpdateExclusive,
-        table: Some(quote_ident(table).into()),
+        table: Some(table.sql().into()),
         action: Action::DropIndexConcurrently {
-            index: index.to_owned().into(),
+            index: index_q.clone().into(),
             sql: format!("DROP INDEX CONCURRENTLY IF EXISTS {index_q}").into(),
         },
     }
@@ -236,7 +238,8 @@ pub fn drop_index(table: &str, index: &str) -> Step {
 /// statements; the function does no dynamic SQL and no catalog look-ups, since it runs on
 /// every write of the application.
 pub struct Trigger {
-    pub table: String,
+    pub table: Table,
+    /// The function's name and the trigger's, unquoted; the function lives beside the table.
     pub name: String,
     /// `BEFORE INSERT OR UPDATE`, `AFTER INSERT OR UPDATE OR DELETE`, …
     pub timing: String,
@@ -252,8 +255,8 @@ pub struct Trigger {
 impl Trigger {
     /// The statements that install function and trigger (idempotent).
     pub fn statements(&self) -> Vec<String> {
-        let table_q = quote_ident(&self.table);
-        let name_q = quote_ident(&self.name);
+        let table_q = self.table.sql();
+        let name_q = self.function();
         vec![
             format!(
                 "CREATE OR REPLACE FUNCTION {name_q}() RETURNS trigger LANGUAGE plpgsql AS {}",
@@ -277,6 +280,11 @@ impl Trigger {
         .collect()
     }
 
+    /// The trigger function, as SQL names it.
+    pub fn function(&self) -> String {
+        self.table.beside(&self.name)
+    }
+
     /// `(name, timing, when)` of each trigger on the function.
     fn triggers(&self) -> impl Iterator<Item = (&str, &str, Option<&str>)> {
         std::iter::once((self.name.as_str(), self.timing.as_str(), self.when.as_deref())).chain(
@@ -291,7 +299,7 @@ impl Trigger {
         Step::transaction(
             description,
             Lock::ShareRowExclusive,
-            &quote_ident(&self.table),
+            &self.table.sql(),
             self.statements(),
         )
     }
@@ -301,17 +309,17 @@ impl Trigger {
         Step::transaction(
             description,
             Lock::AccessExclusive,
-            &quote_ident(&self.table),
+            &self.table.sql(),
             self.removal_statements(),
         )
     }
 
     /// The statements of [`Trigger::remove`].
     pub fn removal_statements(&self) -> Vec<String> {
-        let table_q = quote_ident(&self.table);
+        let table_q = self.table.sql();
         self.triggers()
             .map(|(name, ..)| format!("DROP TRIGGER IF EXISTS {} ON {table_q}", quote_ident(name)))
-            .chain([format!("DROP FUNCTION IF EXISTS {}()", quote_ident(&self.name))])
+            .chain([format!("DROP FUNCTION IF EXISTS {}()", self.function())])
             .collect()
     }
 }
@@ -336,9 +344,9 @@ pub enum FillWhen {
 
 /// The `BEFORE INSERT OR UPDATE` trigger that computes `column` from `expression`, written
 /// over the row's columns, for the writes `when` selects.
-pub fn fill_trigger(table: &str, column: &str, expression: &str, when: FillWhen) -> Trigger {
+pub fn fill_trigger(table: &Table, column: &str, expression: &str, when: FillWhen) -> Trigger {
     let column_q = quote_ident(column);
-    let name = names::fill_trigger(table, column);
+    let name = names::fill_trigger(table.name(), column);
     let body = match when {
         // A write that leaves the column NULL is filled; one that sets an existing value
         // to NULL on purpose (or a reverted backfill) is respected.
@@ -373,7 +381,7 @@ pub fn fill_trigger(table: &str, column: &str, expression: &str, when: FillWhen)
             "BEFORE UPDATE",
             format!("NEW.{column_q} IS NOT DISTINCT FROM OLD.{column_q}"),
             Some((
-                names::fill_insert_trigger(table, column),
+                names::fill_insert_trigger(table.name(), column),
                 "BEFORE INSERT".to_owned(),
                 Some(left_null),
             )),
@@ -381,7 +389,7 @@ pub fn fill_trigger(table: &str, column: &str, expression: &str, when: FillWhen)
         FillWhen::LeftNull | FillWhen::AnyNull => ("BEFORE INSERT OR UPDATE", left_null, None),
     };
     Trigger {
-        table: table.to_owned(),
+        table: table.clone(),
         name,
         timing: timing.to_owned(),
         body,
@@ -391,8 +399,8 @@ pub fn fill_trigger(table: &str, column: &str, expression: &str, when: FillWhen)
 }
 
 /// Sets the NULLs of `column` to `value` in primary-key batches.
-pub fn backfill_nulls(table: &str, column: &str, value: &str) -> Step {
-    let table_q = quote_ident(table);
+pub fn backfill_nulls(table: &Table, column: &str, value: &str) -> Step {
+    let table_q = table.sql();
     let column_q = quote_ident(column);
     Step::backfill(
         format!("set {column_q} = {value} where it is NULL"),
@@ -404,8 +412,8 @@ pub fn backfill_nulls(table: &str, column: &str, value: &str) -> Step {
 }
 
 /// Undoes [`backfill_nulls`] on a column the change added, whose every value came from it.
-pub fn reset_to_null(table: &str, column: &str) -> Step {
-    let table_q = quote_ident(table);
+pub fn reset_to_null(table: &Table, column: &str) -> Step {
+    let table_q = table.sql();
     let column_q = quote_ident(column);
     Step::backfill(
         format!("set {column_q} back to NULL"),
@@ -436,8 +444,8 @@ fn create_fill_record(record: &str) -> Step {
 
 /// [`backfill_nulls`] for a column that existed before: each batch also records the keys
 /// of the rows it filled in `record` (see [`fill_record`]), in the same transaction.
-pub fn backfill_nulls_recorded(table: &str, column: &str, value: &str, record: &str) -> Vec<Step> {
-    let table_q = quote_ident(table);
+pub fn backfill_nulls_recorded(table: &Table, column: &str, value: &str, record: &str) -> Vec<Step> {
+    let table_q = table.sql();
     let column_q = quote_ident(column);
     vec![
         create_fill_record(record),
@@ -457,8 +465,8 @@ pub fn backfill_nulls_recorded(table: &str, column: &str, value: &str, record: &
 /// record goes. Safe after a partial backfill (the record is created if it never was).
 /// With `bypass`, the name of an [`FillWhen::AnyNull`] trigger on the table, each batch
 /// tells that trigger to let its NULLs through.
-pub fn unfill_recorded(table: &str, column: &str, record: &str, bypass: Option<&str>) -> Vec<Step> {
-    let table_q = quote_ident(table);
+pub fn unfill_recorded(table: &Table, column: &str, record: &str, bypass: Option<&str>) -> Vec<Step> {
+    let table_q = table.sql();
     let column_q = quote_ident(column);
     // The one-row FROM item runs before the first row is updated, so the trigger sees the
     // setting for every row of the batch; it ends with the batch's transaction.

@@ -42,7 +42,7 @@ pub(crate) fn check_absent_or_same(
     unique: bool,
     definition: &str,
 ) -> Result<()> {
-    let index_q = quote_ident(index);
+    let index_q = index;
     let unique_sql = if unique { "UNIQUE " } else { "" };
     let drift = |found: String| {
         Err(Error::Drift {
@@ -216,7 +216,7 @@ impl fmt::Display for IndexBuildProgress {
     }
 }
 
-/// The progress of the build of `index` (unquoted, as in
+/// The progress of the build of `index` (as SQL names it, as in
 /// [`Action::CreateIndexConcurrently`](crate::Action::CreateIndexConcurrently)) if one is
 /// running in the current database. Call it from a connection of its own: the runner's
 /// connection is busy with the build.
@@ -229,7 +229,7 @@ pub fn index_build_progress(client: &mut Client, index: &str) -> Result<Option<I
              FROM pg_stat_progress_create_index p JOIN pg_class c ON c.oid = p.index_relid \
              WHERE p.index_relid = to_regclass($1) \
                AND p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            &[&quote_ident(index)],
+            &[&index],
         )
         .map_err(Error::Catalog)?;
     Ok(row.map(|row| IndexBuildProgress {

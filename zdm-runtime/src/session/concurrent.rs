@@ -29,14 +29,14 @@ impl Session {
     }
 
     /// Builds an index concurrently; returns whether a valid index of that name was
-    /// already there.
+    /// already there. `index` is written as SQL names it (quoted, maybe qualified).
     pub(crate) fn create_index_concurrently(
         &mut self,
         context: &StepContext,
         index: &str,
         sql: &str,
     ) -> Result<bool> {
-        let quoted = zdm_plan::sql::quote_ident(index);
+        let quoted = index;
         let valid: Option<bool> = self
             .client
             .query_opt(

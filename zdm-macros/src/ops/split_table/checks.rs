@@ -2,13 +2,13 @@
 //! nothing outside it still uses it.
 
 use super::layout::Layout;
-use crate::sql::{quote_ident, quote_literal};
+use crate::sql::quote_literal;
 use zdm_plan::{Check, Lock, Step};
 
 impl Layout {
     /// Contract drops the source: a column added to it since expand would be lost.
     pub(super) fn columns_check(&self) -> Step {
-        let source_q = quote_ident(&self.source);
+        let source_q = self.rel(&self.source);
         let names = self
             .all_columns()
             .iter()
@@ -38,7 +38,7 @@ impl Layout {
     /// Contract drops the source without CASCADE: foreign keys and views that use it must
     /// be pointed at the new tables first.
     pub(super) fn dependents_check(&self) -> Step {
-        let source_q = quote_ident(&self.source);
+        let source_q = self.rel(&self.source);
         let source = quote_literal(&source_q);
         let dependents = format!(
             "SELECT format('foreign key %I of %s', c.conname, c.conrelid::regclass) AS what FROM pg_constraint c \

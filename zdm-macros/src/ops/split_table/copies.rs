@@ -20,14 +20,15 @@ impl Layout {
     /// wait for the batch, so that the trigger's delete sees the copy.
     pub(super) fn backfill_statements(&self) -> Vec<String> {
         let source_q = quote_ident(&self.source);
+        let source_from = self.from_item(&self.source);
         self.targets
             .iter()
             .map(|(table, columns)| {
-                let table_q = quote_ident(table);
+                let table_rel = self.rel(table);
                 let all: Vec<String> = self.key.iter().chain(columns).cloned().collect();
                 format!(
-                    "INSERT INTO {table_q} ({}) SELECT {} FROM {source_q}{} WHERE {{range}} \
-                     AND NOT EXISTS (SELECT 1 FROM {table_q} AS zdm_copied WHERE {}) \
+                    "INSERT INTO {table_rel} ({}) SELECT {} FROM {source_from}{} WHERE {{range}} \
+                     AND NOT EXISTS (SELECT 1 FROM {table_rel} AS zdm_copied WHERE {}) \
                      FOR KEY SHARE OF {source_q} ON CONFLICT ({}) DO NOTHING",
                     quoted(&all, ""),
                     quoted(&all, &format!("{source_q}.")),
@@ -43,9 +44,10 @@ impl Layout {
     /// after it; keys present in an earlier table were copied by its pass, keys already in
     /// the source were written there by the sync.
     pub(super) fn refill_statement(&self, index: usize) -> String {
-        let source_q = quote_ident(&self.source);
+        let source_rel = self.rel(&self.source);
         let (table, _) = &self.targets[index];
         let table_q = quote_ident(table);
+        let table_from = self.from_item(table);
         let values = self
             .key
             .iter()
@@ -69,21 +71,21 @@ impl Layout {
             .join(", ");
         let joins: String = self.targets[index + 1..]
             .iter()
-            .map(|(other, _)| format!(" LEFT JOIN {} USING ({})", quote_ident(other), self.key_list()))
+            .map(|(other, _)| format!(" LEFT JOIN {} USING ({})", self.from_item(other), self.key_list()))
             .collect();
         let done: String = self.targets[..index]
             .iter()
             .map(|(other, _)| {
                 format!(
                     " AND NOT EXISTS (SELECT 1 FROM {} AS zdm_done WHERE {})",
-                    quote_ident(other),
+                    self.rel(other),
                     self.key_matches("zdm_done.", &table_q)
                 )
             })
             .collect();
         format!(
-            "INSERT INTO {source_q} ({}) SELECT {values} FROM {table_q}{joins}{} WHERE {{range}}{done} \
-             AND NOT EXISTS (SELECT 1 FROM {source_q} AS zdm_copied WHERE {}) \
+            "INSERT INTO {source_rel} ({}) SELECT {values} FROM {table_from}{joins}{} WHERE {{range}}{done} \
+             AND NOT EXISTS (SELECT 1 FROM {source_rel} AS zdm_copied WHERE {}) \
              FOR KEY SHARE OF {table_q} ON CONFLICT ({}) DO NOTHING",
             quoted(&self.all_columns(), ""),
             self.guard_join(),

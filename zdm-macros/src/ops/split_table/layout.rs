@@ -5,6 +5,8 @@ use crate::sql::quote_ident;
 
 /// The names a plan is built from, unquoted.
 pub(super) struct Layout {
+    /// The declared schema of every table of the split, if any.
+    pub(super) schema: Option<String>,
     pub(super) source: String,
     pub(super) key: Vec<String>,
     pub(super) targets: Vec<(String, Vec<String>)>,
@@ -37,6 +39,21 @@ pub(super) fn assignments(columns: &[String], source: &str) -> String {
 }
 
 impl Layout {
+    /// A relation or function of the split's schema, as SQL names it: qualified when the
+    /// schema is declared.
+    pub(super) fn rel(&self, name: &str) -> String {
+        crate::table::Table::new(self.schema.as_deref(), name).sql()
+    }
+
+    /// A table as a FROM item: qualified, and aliased to its bare name so that column
+    /// references and `FOR KEY SHARE OF`, which takes no schema, name it alone.
+    pub(super) fn from_item(&self, name: &str) -> String {
+        match self.schema {
+            Some(_) => format!("{} AS {}", self.rel(name), quote_ident(name)),
+            None => quote_ident(name),
+        }
+    }
+
     pub(super) fn key_list(&self) -> String {
         quoted(&self.key, "")
     }
@@ -65,11 +82,11 @@ impl Layout {
                 format!(
                     "CREATE TABLE {} ({}, {}, PRIMARY KEY ({})) -- each column typed, collated, NOT NULL \
                      and defaulted as in {}",
-                    quote_ident(table),
+                    self.rel(table),
                     self.key_list(),
                     quoted(columns, ""),
                     self.key_list(),
-                    quote_ident(&self.source)
+                    self.rel(&self.source)
                 )
             })
             .collect()

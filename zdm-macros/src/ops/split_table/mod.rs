@@ -40,12 +40,14 @@ use self::layout::Layout;
 use crate::names::Names;
 use crate::ops::Operation;
 use crate::relations::{self, Relations};
+use crate::table::Table;
 use crate::validate::Errors;
 use zdm_plan::names;
 use zdm_plan::Plan;
 
 #[derive(Debug, FromMeta)]
 pub struct SplitTable {
+    schema: Option<SpannedValue<String>>,
     table: SpannedValue<String>,
     key: Option<Names>,
     #[darling(multiple)]
@@ -61,20 +63,21 @@ pub struct Target {
 
 impl SplitTable {
     /// The keys of the arguments above, as written, for the message about an unknown one.
-    pub const KEYS: &'static [&'static str] = &["table", "key", "into"];
+    pub const KEYS: &'static [&'static str] = &["schema", "table", "key", "into"];
 }
 
 impl Operation for SplitTable {
     fn relations(&self) -> Relations {
         let mut provides = Vec::new();
         for target in &self.into {
-            provides.push(relations::table(&target.table));
+            let new_table = Table::declared(&self.schema, &target.table);
+            provides.push(relations::table(&new_table));
             for column in self.key().iter().chain(&target.columns.names) {
-                provides.push(relations::column(&target.table, column));
+                provides.push(relations::column(&new_table, column));
             }
         }
         Relations {
-            uses: vec![relations::table(&self.table)],
+            uses: vec![relations::table(&Table::declared(&self.schema, &self.table))],
             provides,
         }
     }
@@ -103,6 +106,7 @@ impl SplitTable {
     fn layout(&self, id: &str) -> Layout {
         let source = self.table.as_str().to_owned();
         Layout {
+            schema: self.schema.as_ref().map(|schema| schema.as_str().to_owned()),
             guard: names::split_guard(id),
             forward_trigger: names::split_trigger(&source),
             back_trigger: names::split_back_trigger(&source),

@@ -12,7 +12,7 @@ impl Layout {
     fn target_list(&self) -> String {
         self.targets
             .iter()
-            .map(|(table, _)| quote_ident(table))
+            .map(|(table, _)| self.rel(table))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -21,6 +21,7 @@ impl Layout {
     fn split(&self, operation: SplitOperation, statements: Vec<String>, preview: Vec<String>) -> Action {
         Action::Split(Split {
             operation,
+            schema: self.schema.clone().map(Into::into),
             source: self.source.clone().into(),
             key: zdm_plan::texts(self.key.clone()),
             targets: self
@@ -37,13 +38,13 @@ impl Layout {
     }
 
     pub(super) fn expand(&self) -> PhasePlan {
-        let source_q = quote_ident(&self.source);
+        let source_q = self.rel(&self.source);
         let target_list = self.target_list();
         let mut forward = vec![steps::table_exists(&source_q)];
         forward.extend(
             self.targets
                 .iter()
-                .map(|(table, _)| steps::table_absent(&quote_ident(table))),
+                .map(|(table, _)| steps::table_absent(&self.rel(table))),
         );
         forward.push(Step {
             description: format!(
@@ -58,7 +59,7 @@ impl Layout {
             .targets
             .iter()
             .map(|(table, _)| {
-                let table_q = quote_ident(table);
+                let table_q = self.rel(table);
                 Step::transaction(
                     format!("drop table {table_q}"),
                     Lock::AccessExclusive,
@@ -78,7 +79,7 @@ impl Layout {
     }
 
     pub(super) fn sync(&self) -> PhasePlan {
-        let source_q = quote_ident(&self.source);
+        let source_q = self.rel(&self.source);
         let target_list = self.target_list();
         let mut remove_and_empty = self.remove_statements();
         remove_and_empty.push(format!("TRUNCATE {target_list}"));
@@ -107,7 +108,7 @@ impl Layout {
     }
 
     pub(super) fn backfill(&self) -> PhasePlan {
-        let source_q = quote_ident(&self.source);
+        let source_q = self.rel(&self.source);
         let target_list = self.target_list();
         PhasePlan::new(
             format!(
@@ -126,12 +127,12 @@ impl Layout {
     }
 
     pub(super) fn contract(&self) -> PhasePlan {
-        let source_q = quote_ident(&self.source);
+        let source_q = self.rel(&self.source);
         let summary =
             format!("record how to rebuild {source_q}, drop the sync triggers and drop {source_q}");
         let mut reverse = vec![self.restore_source()];
         reverse.extend((0..self.targets.len()).map(|index| {
-            let table_q = quote_ident(&self.targets[index].0);
+            let table_q = self.rel(&self.targets[index].0);
             Step::backfill(
                 format!("copy each batch of {table_q} back into {source_q}"),
                 &table_q,
@@ -147,8 +148,8 @@ impl Layout {
 
     /// Drops the source, after recording how to rebuild it and handing its sequences on.
     fn drop_source(&self) -> Step {
-        let source_q = quote_ident(&self.source);
-        let first_target_q = quote_ident(&self.targets[0].0);
+        let source_q = self.rel(&self.source);
+        let first_target_q = self.rel(&self.targets[0].0);
         Step {
             description: format!(
                 "record how to rebuild {source_q}, drop the sync triggers and drop {source_q}"
@@ -176,14 +177,14 @@ impl Layout {
 
     /// Undoes [`Layout::drop_source`]: the source rebuilt from its record, with the triggers.
     fn restore_source(&self) -> Step {
-        let source_q = quote_ident(&self.source);
+        let source_q = self.rel(&self.source);
         Step {
             description: format!(
                 "rebuild {source_q} from the record contract kept, and reinstall the sync triggers"
             )
             .into(),
             lock: Lock::AccessExclusive,
-            table: Some(quote_ident(&self.targets[0].0).into()),
+            table: Some(self.rel(&self.targets[0].0).into()),
             action: self.split(
                 SplitOperation::RestoreSource,
                 self.install_statements(),

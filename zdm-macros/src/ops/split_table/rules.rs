@@ -8,6 +8,7 @@ use crate::validate::{self, Errors};
 impl SplitTable {
     /// The table and the key shared by every new table.
     pub(super) fn validate_key(&self, errors: &mut Errors) {
+        validate::schema(errors, "schema", &self.schema);
         validate::table(errors, "table", &self.table);
         let key = self.key();
         if let Some(written) = &self.key {

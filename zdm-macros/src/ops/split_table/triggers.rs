@@ -31,7 +31,7 @@ impl Layout {
             .map(|(table, _)| {
                 format!(
                     "    DELETE FROM {} WHERE {};\n",
-                    quote_ident(table),
+                    self.rel(table),
                     self.key_matches("", "OLD")
                 )
             })
@@ -46,7 +46,7 @@ impl Layout {
                     "    INSERT INTO {} AS zdm_t ({}) VALUES ({})\n\
                      \x20     ON CONFLICT ({}) DO UPDATE SET {set}\n\
                      \x20     WHERE ROW({})::text IS DISTINCT FROM ROW({})::text;\n",
-                    quote_ident(table),
+                    self.rel(table),
                     quoted(&all, ""),
                     quoted(&all, "NEW."),
                     self.key_list(),
@@ -57,7 +57,7 @@ impl Layout {
             .collect();
         format!(
             "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}",
-            quote_ident(&self.forward_trigger),
+            self.rel(&self.forward_trigger),
             dollar_quote(&format!(
                 "\n\
              #variable_conflict use_column\n\
@@ -86,14 +86,14 @@ impl Layout {
     /// table that has the key; absent, it is inserted with the columns of the new tables
     /// that have the key and NULL for the others.
     fn reconcile(&self, record: &str) -> String {
-        let source_q = quote_ident(&self.source);
+        let source_q = self.rel(&self.source);
         let absent_everywhere = self
             .targets
             .iter()
             .map(|(table, _)| {
                 format!(
                     "NOT EXISTS (SELECT 1 FROM {} WHERE {})",
-                    quote_ident(table),
+                    self.rel(table),
                     self.key_matches("", record)
                 )
             })
@@ -116,7 +116,7 @@ impl Layout {
 
     /// The source row of `record`'s key takes the columns of each new table that has it.
     fn reconcile_updates(&self, record: &str) -> String {
-        let source_q = quote_ident(&self.source);
+        let source_q = self.rel(&self.source);
         self.targets
             .iter()
             .map(|(table, columns)| {
@@ -125,7 +125,7 @@ impl Layout {
                      \x20       WHERE {} AND {}\n\
                      \x20       AND ROW({})::text IS DISTINCT FROM ROW({})::text;\n",
                     assignments(columns, "zdm_t"),
-                    quote_ident(table),
+                    self.rel(table),
                     self.key_matches("zdm_s.", record),
                     self.key_matches("zdm_t.", record),
                     quoted(columns, "zdm_s."),
@@ -156,7 +156,7 @@ impl Layout {
             .map(|(index, (table, _))| {
                 format!(
                     "\n        LEFT JOIN {} AS zdm_t{index} ON {}",
-                    quote_ident(table),
+                    self.rel(table),
                     self.key_matches(&format!("zdm_t{index}."), record)
                 )
             })
@@ -172,7 +172,7 @@ impl Layout {
              \x20       SELECT {values}\n\
              \x20       FROM (SELECT 1) AS zdm_one{joins}\n\
              \x20       ON CONFLICT ({}) DO UPDATE SET {};\n",
-            quote_ident(&self.source),
+            self.rel(&self.source),
             quoted(&self.all_columns(), ""),
             self.key_list(),
             assignments(&non_key, "EXCLUDED"),
@@ -184,7 +184,7 @@ impl Layout {
         let guard = quote_literal(&self.guard);
         format!(
             "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}",
-            quote_ident(&self.back_trigger),
+            self.rel(&self.back_trigger),
             dollar_quote(&format!(
                 "\n\
              #variable_conflict use_column\n\
@@ -210,25 +210,27 @@ impl Layout {
     }
 
     pub(super) fn install_statements(&self) -> Vec<String> {
-        let source_q = quote_ident(&self.source);
+        let source_q = self.rel(&self.source);
         let forward_q = quote_ident(&self.forward_trigger);
         let back_q = quote_ident(&self.back_trigger);
+        let forward_function = self.rel(&self.forward_trigger);
+        let back_function = self.rel(&self.back_trigger);
         let mut statements = vec![
             self.forward_function(),
             self.back_function(),
             format!("DROP TRIGGER IF EXISTS {forward_q} ON {source_q}"),
             format!(
                 "CREATE TRIGGER {forward_q} AFTER INSERT OR UPDATE OR DELETE ON {source_q} FOR EACH ROW {} \
-                 EXECUTE FUNCTION {forward_q}()",
+                 EXECUTE FUNCTION {forward_function}()",
                 self.when()
             ),
         ];
         for (table, _) in &self.targets {
-            let table_q = quote_ident(table);
+            let table_q = self.rel(table);
             statements.push(format!("DROP TRIGGER IF EXISTS {back_q} ON {table_q}"));
             statements.push(format!(
                 "CREATE CONSTRAINT TRIGGER {back_q} AFTER INSERT OR UPDATE OR DELETE ON {table_q} \
-                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW {} EXECUTE FUNCTION {back_q}()",
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW {} EXECUTE FUNCTION {back_function}()",
                 self.when()
             ));
         }
@@ -243,14 +245,14 @@ impl Layout {
         let mut statements: Vec<String> = self
             .targets
             .iter()
-            .map(|(table, _)| format!("DROP TRIGGER IF EXISTS {back_q} ON {}", quote_ident(table)))
+            .map(|(table, _)| format!("DROP TRIGGER IF EXISTS {back_q} ON {}", self.rel(table)))
             .collect();
         statements.push(format!(
             "DROP TRIGGER IF EXISTS {forward_q} ON {}",
-            quote_ident(&self.source)
+            self.rel(&self.source)
         ));
-        statements.push(format!("DROP FUNCTION IF EXISTS {back_q}()"));
-        statements.push(format!("DROP FUNCTION IF EXISTS {forward_q}()"));
+        statements.push(format!("DROP FUNCTION IF EXISTS {}()", self.rel(&self.back_trigger)));
+        statements.push(format!("DROP FUNCTION IF EXISTS {}()", self.rel(&self.forward_trigger)));
         statements
     }
 }

@@ -127,14 +127,16 @@ pub enum Action {
     /// of the same name, left by a build that failed or was killed, is dropped first; a
     /// valid one means the step already ran.
     CreateIndexConcurrently {
-        /// The index name, unquoted.
+        /// The index, as written in SQL (quoted; qualified when the declaration names its
+        /// table's schema).
         index: Text,
         /// The complete `CREATE INDEX CONCURRENTLY` statement.
         sql: Text,
     },
     /// `DROP INDEX CONCURRENTLY IF EXISTS`, run outside any transaction.
     DropIndexConcurrently {
-        /// The index name, unquoted.
+        /// The index, as written in SQL (quoted; qualified when the declaration names its
+        /// table's schema).
         index: Text,
         /// The complete statement.
         sql: Text,
@@ -159,6 +161,9 @@ pub enum Action {
 pub struct Split {
     /// What the step does.
     pub operation: SplitOperation,
+    /// The schema of every table of the split, unquoted, when the declaration names it;
+    /// otherwise the names resolve through the search path.
+    pub schema: Option<Text>,
     /// The table being split, unquoted.
     pub source: Text,
     /// The primary-key columns every table shares, unquoted.
@@ -240,7 +245,7 @@ pub enum Expectation {
     IndexAbsentOrSame {
         /// The table, as written in SQL (quoted).
         table: Text,
-        /// The index name, unquoted.
+        /// The index, as written in SQL (quoted; qualified with the table's declared schema).
         index: Text,
         /// Whether the declared index is UNIQUE.
         unique: bool,
@@ -294,10 +299,9 @@ impl Expectation {
             Expectation::ColumnAbsent { table, column } => {
                 format!("check that column {table}.{} does not exist", quote_ident(column))
             }
-            Expectation::IndexAbsentOrSame { table, index, .. } => format!(
-                "check that index {} is absent or built on {table} as declared",
-                quote_ident(index)
-            ),
+            Expectation::IndexAbsentOrSame { table, index, .. } => {
+                format!("check that index {index} is absent or built on {table} as declared")
+            }
             Expectation::ViewOfTableOrAbsent { view, table } => {
                 format!("check that {view} is still the view over {table}, or gone")
             }
