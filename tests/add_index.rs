@@ -249,7 +249,8 @@ fn every_method_builds_concurrently_and_reverts() {
                     .run(migration, Phase::Expand)
             });
             let mut observer = db.connect();
-            let progress = wait_for(|| index_build_progress(&mut observer, name).unwrap());
+            let progress =
+                wait_for(|| index_build_progress(&mut observer, &zdm_runtime::quote_ident(name)).unwrap());
             assert_eq!(
                 (progress.command.as_str(), progress.phase.as_str()),
                 ("CREATE INDEX CONCURRENTLY", "waiting for writers before build"),
@@ -469,14 +470,14 @@ fn a_killed_build_reports_progress_then_leaves_an_invalid_index_that_the_resume_
 
     let mut observer = db.connect();
     let name = "orders_customer_id_created_at_idx";
-    let progress = wait_for(|| index_build_progress(&mut observer, name).unwrap());
+    let progress = wait_for(|| index_build_progress(&mut observer, &zdm_runtime::quote_ident(name)).unwrap());
     assert_eq!(progress.command, "CREATE INDEX CONCURRENTLY");
     assert_eq!(
         (progress.table.as_str(), progress.index.as_str()),
         ("orders", name)
     );
     let progress = wait_for(|| {
-        index_build_progress(&mut observer, name)
+        index_build_progress(&mut observer, &zdm_runtime::quote_ident(name))
             .unwrap()
             .filter(|progress| progress.current_locker_pid.is_some())
     });
@@ -504,7 +505,7 @@ fn a_killed_build_reports_progress_then_leaves_an_invalid_index_that_the_resume_
         "the run fails because its session is gone: {error}"
     );
     wait_for(|| {
-        index_build_progress(&mut observer, name)
+        index_build_progress(&mut observer, &zdm_runtime::quote_ident(name))
             .unwrap()
             .is_none()
             .then_some(())

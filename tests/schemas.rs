@@ -4,7 +4,7 @@
 //! any change.
 
 use postgres::Client;
-use zdm_runtime::{zero_downtime, Error, Phase, Runner};
+use zdm_runtime::{zero_downtime, Error, Migration, Phase, Runner};
 use zdm_suite::{scalar, test_options, TestDb};
 
 #[zero_downtime(
@@ -132,4 +132,346 @@ fn a_name_that_now_means_another_table_is_refused_before_any_change() {
         !made.is_empty() && made.iter().all(|name| name.starts_with("zdm_sync_users_tier")),
         "{made:?}"
     );
+}
+
+// Declared schemas: `schema = "app"` names the table wherever the runner's session looks,
+// and everything zdm makes for it lands in that schema. Each declaration below works on
+// app's tables while public holds tables of the same names, and the runner's path is
+// public alone: any unqualified name would reach the wrong table, or none.
+
+#[zero_downtime(
+    id = "declared_add_column",
+    add_column(
+        schema = "app",
+        table = "users",
+        column = "email_lower",
+        ty = "text",
+        backfill = "lower(email)",
+        not_null,
+        index
+    )
+)]
+struct DeclaredAddColumn;
+
+#[zero_downtime(
+    id = "declared_rename_column",
+    rename_column(schema = "app", table = "users", from = "email", to = "email_address")
+)]
+struct DeclaredRenameColumn;
+
+#[zero_downtime(
+    id = "declared_change_type",
+    change_type(schema = "app", table = "users", column = "score", to = "bigint")
+)]
+struct DeclaredChangeType;
+
+#[zero_downtime(
+    id = "declared_add_foreign_key",
+    add_foreign_key(
+        schema = "app",
+        table = "users",
+        column = "customer_id",
+        ty = "bigint",
+        references_schema = "crm",
+        references = "customers",
+        backfill = "id",
+        not_null
+    )
+)]
+struct DeclaredAddForeignKey;
+
+#[zero_downtime(
+    id = "declared_add_not_null",
+    add_not_null(schema = "app", table = "users", column = "name", backfill = "'anonymous'")
+)]
+struct DeclaredAddNotNull;
+
+#[zero_downtime(
+    id = "declared_add_index",
+    add_index(schema = "app", table = "users", columns = ["name"], unique, where = "id > 0")
+)]
+struct DeclaredAddIndex;
+
+#[zero_downtime(
+    id = "declared_rename_table",
+    rename_table(schema = "app", from = "users", to = "members")
+)]
+struct DeclaredRenameTable;
+
+#[zero_downtime(
+    id = "declared_split_table",
+    split_table(
+        schema = "app",
+        table = "users",
+        into(table = "user_names", columns = ["name", "score"]),
+        into(table = "user_emails", columns = ["email"])
+    )
+)]
+struct DeclaredSplitTable;
+
+/// Two schemas with a `users` table each, alike but for their rows, an index on `email`
+/// (which a column swap carries) and a referenced table in a third schema.
+const TWIN_TABLES: &str = "
+    CREATE SCHEMA app;
+    CREATE SCHEMA crm;
+    CREATE TABLE crm.customers (id bigint PRIMARY KEY);
+    INSERT INTO crm.customers SELECT generate_series(1, 40);
+    CREATE TABLE public.users (id bigint PRIMARY KEY, name text, email text, score int);
+    CREATE TABLE app.users (id bigint PRIMARY KEY, name text, email text, score int);
+    CREATE INDEX users_email_idx ON public.users (email);
+    CREATE INDEX users_email_idx ON app.users (email);
+    INSERT INTO public.users SELECT g, 'public ' || g, 'P' || g || '@X', g FROM generate_series(1, 40) g;
+    INSERT INTO app.users SELECT g, CASE WHEN g % 5 <> 0 THEN 'app ' || g END, 'A' || g || '@X', g \
+        FROM generate_series(1, 40) g;";
+
+/// Everything a schema holds, one line per object, and the rows of its tables (as JSON,
+/// which ignores the column order a reverted swap changes): what a migration may change in
+/// `app` and must not change in `public`.
+fn schema_state(client: &mut Client, schema: &str) -> Vec<String> {
+    let mut lines: Vec<String> = client
+        .query(
+            "SELECT format('relation %s %s', c.relkind, c.relname) FROM pg_class c \
+                 WHERE c.relnamespace = $1::text::regnamespace \
+             UNION ALL SELECT format('column %s.%s %s not null %s default %s', c.relname, a.attname, \
+                 format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid)) \
+                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+                 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+                 WHERE c.relnamespace = $1::text::regnamespace AND c.relkind IN ('r', 'v') \
+                   AND a.attnum > 0 AND NOT a.attisdropped \
+             UNION ALL SELECT format('index %s valid %s: %s', c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid)) \
+                 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = $1::text::regnamespace \
+             UNION ALL SELECT format('constraint %s of %s valid %s: %s', k.conname, c.relname, k.convalidated, \
+                 pg_get_constraintdef(k.oid)) \
+                 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid WHERE c.relnamespace = $1::text::regnamespace \
+             UNION ALL SELECT format('trigger %s', pg_get_triggerdef(t.oid)) FROM pg_trigger t \
+                 JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = $1::text::regnamespace AND NOT t.tgisinternal \
+             UNION ALL SELECT format('function %s', p.proname) FROM pg_proc p WHERE p.pronamespace = $1::text::regnamespace",
+            &[&schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let tables: Vec<String> = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 1",
+            &[&schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for table in tables {
+        let rows: String = scalar(
+            client,
+            &format!("SELECT format('rows of %s: %s', {}, md5(coalesce(string_agg(to_jsonb(t)::text, ',' ORDER BY to_jsonb(t)::text), ''))) FROM {table} t",
+                zdm_runtime::quote_literal(&table)),
+        );
+        lines.push(rows);
+    }
+    lines.sort();
+    lines
+}
+
+/// The names of the functions of `schema`.
+fn functions_in(client: &mut Client, schema: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT proname::text FROM pg_proc WHERE pronamespace = $1::text::regnamespace ORDER BY 1",
+            &[&schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// Runs `migration` through contract and back, phase by phase, on a path without `app`;
+/// `public` never changes, `app` is back as it was after the last reversal, and `at_contract`
+/// checks what contract left in `app`.
+fn cycle_in_app(test: &str, migration: &dyn Migration, at_contract: impl Fn(&mut Client)) {
+    let db = TestDb::new(test);
+    let mut client = db.connect();
+    client.batch_execute(TWIN_TABLES).unwrap();
+    let (public, app) = (
+        schema_state(&mut client, "public"),
+        schema_state(&mut client, "app"),
+    );
+    let mut runner = runner_with_path(&db, "public");
+    for phase in [Phase::Expand, Phase::Sync, Phase::Backfill] {
+        runner.run(migration, phase).unwrap();
+        assert_eq!(
+            schema_state(&mut client, "public"),
+            public,
+            "{phase:?} left public alone"
+        );
+    }
+    runner.run(migration, Phase::Contract).unwrap();
+    assert_eq!(
+        schema_state(&mut client, "public"),
+        public,
+        "contract left public alone"
+    );
+    at_contract(&mut client);
+    for phase in [Phase::Contract, Phase::Backfill, Phase::Sync, Phase::Expand] {
+        runner.revert(migration, phase).unwrap();
+        assert_eq!(
+            schema_state(&mut client, "public"),
+            public,
+            "reverting {phase:?} left public alone"
+        );
+    }
+    assert_eq!(
+        schema_state(&mut client, "app"),
+        app,
+        "every reversal restored app"
+    );
+    assert_eq!(functions_in(&mut client, "app"), Vec::<String>::new());
+}
+
+#[test]
+fn a_declared_schema_add_column_keeps_its_trigger_function_and_index_in_that_schema() {
+    let db = TestDb::new("schemas_declared_add_column_sync");
+    let mut client = db.connect();
+    client.batch_execute(TWIN_TABLES).unwrap();
+    let mut runner = runner_with_path(&db, "public");
+    runner.run_to(&DeclaredAddColumn, Phase::Sync).unwrap();
+    assert_eq!(
+        functions_in(&mut client, "app"),
+        ["zdm_sync_users_email_lower"],
+        "the trigger function sits beside its table"
+    );
+    assert_eq!(functions_in(&mut client, "public"), Vec::<String>::new());
+    assert_eq!(
+        scalar::<String>(
+            &mut client,
+            "SELECT to_regclass('app.users_email_lower_idx')::text"
+        ),
+        "app.users_email_lower_idx"
+    );
+    // The application writes app.users through its own path; the trigger fills the copy.
+    client
+        .batch_execute("INSERT INTO app.users (id, name, email) VALUES (41, 'n', 'MiXeD@X')")
+        .unwrap();
+    assert_eq!(
+        scalar::<String>(&mut client, "SELECT email_lower FROM app.users WHERE id = 41"),
+        "mixed@x"
+    );
+}
+
+#[test]
+fn a_declared_schema_add_column_runs_and_reverts_in_that_schema_alone() {
+    cycle_in_app("schemas_declared_add_column", &DeclaredAddColumn, |client| {
+        assert_eq!(
+            scalar::<i64>(
+                client,
+                "SELECT count(*) FROM app.users WHERE email_lower = lower(email)"
+            ),
+            40
+        );
+        assert_eq!(
+            functions_in(client, "app"),
+            Vec::<String>::new(),
+            "contract dropped the trigger function"
+        );
+    });
+}
+
+#[test]
+fn a_declared_schema_rename_column_carries_the_index_of_that_schema() {
+    cycle_in_app(
+        "schemas_declared_rename_column",
+        &DeclaredRenameColumn,
+        |client| {
+            assert_eq!(
+                scalar::<String>(client, "SELECT pg_get_indexdef('app.users_email_idx'::regclass)"),
+                "CREATE INDEX users_email_idx ON app.users USING btree (email_address)"
+            );
+        },
+    );
+}
+
+#[test]
+fn a_declared_schema_change_type_swaps_that_schema_column() {
+    cycle_in_app("schemas_declared_change_type", &DeclaredChangeType, |client| {
+        assert_eq!(
+            scalar::<String>(
+                client,
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+                WHERE attrelid = 'app.users'::regclass AND attname = 'score'"
+            ),
+            "bigint"
+        );
+    });
+}
+
+#[test]
+fn a_declared_schema_foreign_key_references_the_declared_referenced_schema() {
+    cycle_in_app(
+        "schemas_declared_add_foreign_key",
+        &DeclaredAddForeignKey,
+        |client| {
+            assert_eq!(
+                scalar::<String>(
+                    client,
+                    "SELECT confrelid::regclass::text FROM pg_constraint \
+                WHERE conrelid = 'app.users'::regclass AND contype = 'f'"
+                ),
+                "crm.customers"
+            );
+        },
+    );
+}
+
+#[test]
+fn a_declared_schema_add_not_null_fills_that_schema_table() {
+    cycle_in_app("schemas_declared_add_not_null", &DeclaredAddNotNull, |client| {
+        assert_eq!(
+            scalar::<i64>(client, "SELECT count(*) FROM app.users WHERE name = 'anonymous'"),
+            8
+        );
+    });
+}
+
+#[test]
+fn a_declared_schema_add_index_builds_in_that_schema() {
+    cycle_in_app("schemas_declared_add_index", &DeclaredAddIndex, |client| {
+        assert_eq!(
+            scalar::<Option<String>>(client, "SELECT to_regclass('app.users_name_idx')::text"),
+            Some("app.users_name_idx".to_owned())
+        );
+    });
+}
+
+#[test]
+fn a_declared_schema_rename_table_renames_within_that_schema() {
+    cycle_in_app("schemas_declared_rename_table", &DeclaredRenameTable, |client| {
+        assert_eq!(
+            scalar::<Option<String>>(client, "SELECT to_regclass('app.members')::text"),
+            Some("app.members".to_owned())
+        );
+        assert_eq!(
+            scalar::<Option<String>>(client, "SELECT to_regclass('public.members')::text"),
+            None
+        );
+    });
+}
+
+#[test]
+fn a_declared_schema_split_table_makes_its_new_tables_in_that_schema() {
+    cycle_in_app("schemas_declared_split_table", &DeclaredSplitTable, |client| {
+        assert_eq!(
+            scalar::<i64>(
+                client,
+                "SELECT count(*) FROM app.user_names JOIN app.user_emails USING (id)"
+            ),
+            40
+        );
+        assert_eq!(
+            scalar::<Option<String>>(client, "SELECT to_regclass('app.users')::text"),
+            None,
+            "contract dropped app.users"
+        );
+    });
 }

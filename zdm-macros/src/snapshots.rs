@@ -191,7 +191,12 @@ snapshot!(
 snapshot!(
     change_type_in_a_declared_schema,
     id = "c_schema",
-    change_type(schema = "app", table = "orders", column = "total", to = "numeric(12,2)")
+    change_type(
+        schema = "app",
+        table = "orders",
+        column = "total",
+        to = "numeric(12,2)"
+    )
 );
 
 snapshot!(

@@ -38,6 +38,15 @@ pub(crate) fn run(session: &mut Session, context: &StepContext, split: &Split) -
     }
 }
 
+/// A table of the split as SQL names it: qualified when the declaration names the schema,
+/// else resolved through the migration's pinned search path.
+fn relation(split: &Split, name: &str) -> String {
+    match &split.schema {
+        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
+        None => quote_ident(name),
+    }
+}
+
 /// A column of the source as the catalog describes it.
 struct SourceColumn {
     name: String,
@@ -177,7 +186,7 @@ fn layout_problem(
 
 /// The source must have the primary key the declaration names, which the new tables share.
 fn key_problem(context: &StepContext, split: &Split, key: Option<&(String, Vec<String>)>) -> Option<Error> {
-    let source_q = quote_ident(&split.source);
+    let source_q = relation(split, &split.source);
     let declared_key = quoted_list(split.key.iter().map(|name| &**name));
     match key {
         None => Some(drift(
@@ -204,7 +213,7 @@ fn key_problem(context: &StepContext, split: &Split, key: Option<&(String, Vec<S
 /// Every column other than the key goes to exactly one new table, since the source is
 /// dropped at contract.
 fn assignment_problem(context: &StepContext, split: &Split, columns: &[SourceColumn]) -> Option<Error> {
-    let source_q = quote_ident(&split.source);
+    let source_q = relation(split, &split.source);
     let declared_key = quoted_list(split.key.iter().map(|name| &**name));
     let listed: Vec<&str> = split
         .targets
@@ -249,7 +258,7 @@ fn assignment_problem(context: &StepContext, split: &Split, columns: &[SourceCol
 
 /// Identity and generated columns refuse the values the sync copies.
 fn special_column_problem(context: &StepContext, split: &Split, columns: &[SourceColumn]) -> Option<Error> {
-    let source_q = quote_ident(&split.source);
+    let source_q = relation(split, &split.source);
     let special: Vec<String> = columns
         .iter()
         .filter_map(|column| {
@@ -287,14 +296,14 @@ fn create_table_sql(split: &Split, target: &SplitTarget, columns: &[SourceColumn
         .collect();
     format!(
         "CREATE TABLE {} ({}, PRIMARY KEY ({}))",
-        quote_ident(&target.table),
+        relation(split, &target.table),
         definitions.join(", "),
         quoted_list(split.key.iter().map(|name| &**name))
     )
 }
 
 fn create_targets(session: &mut Session, context: &StepContext, split: &Split) -> Result<u32> {
-    let source_q = quote_ident(&split.source);
+    let source_q = relation(split, &split.source);
     transaction(session, context, |transaction| {
         // The definition read below stays the definition until the tables are created.
         transaction.execute_one(&format!("LOCK TABLE {source_q} IN ACCESS SHARE MODE"))?;
@@ -306,7 +315,7 @@ fn create_targets(session: &mut Session, context: &StepContext, split: &Split) -
         for target in split.targets.iter() {
             transaction.execute_one(&create_table_sql(split, target, &columns))?;
             // The new version runs as the roles the old one did.
-            let target_q = quote_ident(&target.table);
+            let target_q = relation(split, &target.table);
             for row in transaction.query(GRANTS, &[&source_q, &target_q])? {
                 transaction.execute_one(row.get(0))?;
             }
@@ -364,7 +373,7 @@ fn snapshot(
 }
 
 fn drop_source(session: &mut Session, context: &StepContext, split: &Split) -> Result<u32> {
-    let source_q = quote_ident(&split.source);
+    let source_q = relation(split, &split.source);
     transaction(session, context, |transaction| {
         if !exists(transaction, &source_q)? {
             return Ok(Err(drift(
@@ -423,7 +432,7 @@ fn drop_source(session: &mut Session, context: &StepContext, split: &Split) -> R
             if let Some(target) = holder {
                 transaction.execute_one(&format!(
                     "ALTER SEQUENCE {sequence} OWNED BY {}.{}",
-                    quote_ident(&target.table),
+                    relation(split, &target.table),
                     quote_ident(&column)
                 ))?;
             }
@@ -434,7 +443,7 @@ fn drop_source(session: &mut Session, context: &StepContext, split: &Split) -> R
 }
 
 fn restore_source(session: &mut Session, context: &StepContext, split: &Split) -> Result<u32> {
-    let source_q = quote_ident(&split.source);
+    let source_q = relation(split, &split.source);
     transaction(session, context, |transaction| {
         // A source still there was never dropped (contract failed before its last step):
         // only the triggers are missing, if anything.

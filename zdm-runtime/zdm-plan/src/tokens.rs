@@ -214,8 +214,12 @@ impl ToTokens for Split {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         let private = private_path();
         let operation = self.operation;
-        let (schema, source, key, targets) =
-            (optional(&self.schema), text(&self.source), texts(&self.key), list(&self.targets));
+        let (schema, source, key, targets) = (
+            optional(&self.schema),
+            text(&self.source),
+            texts(&self.key),
+            list(&self.targets),
+        );
         let (statements, preview) = (texts(&self.statements), texts(&self.preview));
         tokens.extend(quote! {
             #private::Split {

@@ -2,6 +2,7 @@
 //! backfill and the refill, the carried indexes.
 
 use super::constraints::samples;
+use super::facts;
 use super::record::{ObjectKind, Outcome, Record, Stage, Work};
 use crate::error::{Error, Result};
 use crate::executors::backfill;
@@ -146,6 +147,7 @@ pub(super) fn build_indexes(
 ) -> Result<Outcome> {
     let Work { carry, record } = *work;
     let table = &carry.table;
+    let schema_q = facts::table_schema(session.client(), table).map_err(|error| context.failed(error))?;
     let mut outcome = Outcome::done(0);
     let mut built = 0;
     for object in record.objects.iter().filter(|object| object.kind.is_index()) {
@@ -157,7 +159,7 @@ pub(super) fn build_indexes(
             continue;
         }
         let sql = object.create_index(table, target, true);
-        if !session.create_index_concurrently(context, name, &sql)? {
+        if !session.create_index_concurrently(context, &facts::index_in(schema_q.as_deref(), name), &sql)? {
             built += 1;
         }
         if object.kind == ObjectKind::Unique && target == CarryTarget::Original {
@@ -176,12 +178,15 @@ pub(super) fn build_indexes(
     Ok(outcome)
 }
 
-pub(super) fn drop_indexes(session: &mut Session, context: &StepContext, record: &Record) -> Result<Outcome> {
+pub(super) fn drop_indexes(session: &mut Session, context: &StepContext, work: &Work<'_>) -> Result<Outcome> {
+    let Work { carry, record } = *work;
     let mut retries = 0;
+    let schema_q =
+        facts::table_schema(session.client(), &carry.table).map_err(|error| context.failed(error))?;
     for object in record.objects.iter().filter(|object| object.kind.is_index()) {
         let sql = format!(
             "DROP INDEX CONCURRENTLY IF EXISTS {}",
-            quote_ident(&object.carried_name)
+            facts::index_in(schema_q.as_deref(), &object.carried_name)
         );
         retries += session.outside_transaction(context, &sql)?;
     }

@@ -113,7 +113,7 @@ fn run_recorded(
             refill,
         } => copy::backfill(session, context, &work, statements, refill),
         CarryWork::BuildIndexes(target) => copy::build_indexes(session, context, &work, target),
-        CarryWork::DropIndexes => copy::drop_indexes(session, context, record),
+        CarryWork::DropIndexes => copy::drop_indexes(session, context, &work),
         CarryWork::CheckNulls(target) => constraints::check_nulls(session, context, &work, target),
         CarryWork::AddConstraints(target) => constraints::add(session, context, &work, target),
         CarryWork::ValidateConstraints(target) => constraints::validate(session, context, &work, target),

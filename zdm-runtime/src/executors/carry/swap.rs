@@ -3,6 +3,7 @@
 use postgres::Transaction;
 
 use super::constraints::not_null_stand_in;
+use super::facts;
 use super::record::{display, set_stage, ObjectKind, Outcome, Record, Stage, Work};
 use crate::error::{Error, Result};
 use crate::session::{Session, StepContext};
@@ -22,7 +23,8 @@ pub(super) fn swap(
 ) -> Result<Outcome> {
     let Work { carry, record } = *work;
     let table = &carry.table;
-    let sql = swap_statements(carry, record, statements, rename);
+    let schema_q = facts::table_schema(session.client(), table).map_err(|error| context.failed(error))?;
+    let sql = swap_statements(carry, record, statements, rename, schema_q.as_deref());
     if record.stage == Stage::Swapped {
         context.advance(session)?;
         return Ok(Outcome::done(0).noted("already swapped"));
@@ -114,7 +116,13 @@ fn uncarried_dependents(
 }
 
 /// The swap's statements, in the order they run.
-fn swap_statements(carry: &'static Carry, record: &Record, statements: &[Text], rename: bool) -> Vec<String> {
+fn swap_statements(
+    carry: &'static Carry,
+    record: &Record,
+    statements: &[Text],
+    rename: bool,
+    schema_q: Option<&str>,
+) -> Vec<String> {
     let table = &carry.table;
     let final_column: &str = if rename { &carry.column } else { &carry.new_column };
     let final_q = quote_ident(final_column);
@@ -138,7 +146,10 @@ fn swap_statements(carry: &'static Carry, record: &Record, statements: &[Text], 
         let (carried, original) = (quote_ident(&object.carried_name), quote_ident(&object.name));
         sql.push(match object.kind {
             ObjectKind::Index | ObjectKind::UniqueIndex => {
-                format!("ALTER INDEX {carried} RENAME TO {original}")
+                format!(
+                    "ALTER INDEX {} RENAME TO {original}",
+                    facts::index_in(schema_q, &object.carried_name)
+                )
             }
             ObjectKind::Unique => format!(
                 "ALTER TABLE {table} ADD CONSTRAINT {original} UNIQUE USING INDEX {carried}{}",
@@ -190,9 +201,11 @@ pub(super) fn unswap(
         &carry.table,
         &carry.new_column,
     )?);
+    let schema_q =
+        facts::table_schema(session.client(), &carry.table).map_err(|error| context.failed(error))?;
     let (sql, stage) = if record.stage == Stage::Swapped {
         (
-            unswap_after_swap(carry, record, statements, rename),
+            unswap_after_swap(carry, record, statements, rename, schema_q.as_deref()),
             Stage::Unswapped,
         )
     } else {
@@ -213,6 +226,7 @@ fn unswap_after_swap(
     record: &Record,
     statements: &[Text],
     rename: bool,
+    schema_q: Option<&str>,
 ) -> Vec<String> {
     let table = &carry.table;
     let column_q = quote_ident(&carry.column);
@@ -225,7 +239,10 @@ fn unswap_after_swap(
         let (carried, original) = (quote_ident(&object.carried_name), quote_ident(&object.name));
         sql.push(match object.kind {
             ObjectKind::Index | ObjectKind::UniqueIndex => {
-                format!("ALTER INDEX IF EXISTS {original} RENAME TO {carried}")
+                format!(
+                    "ALTER INDEX IF EXISTS {} RENAME TO {carried}",
+                    facts::index_in(schema_q, &object.name)
+                )
             }
             ObjectKind::Unique | ObjectKind::Check | ObjectKind::ForeignKey => {
                 format!("ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {original}")
