@@ -319,6 +319,17 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_schema_is_one_name() {
+        let errors = messages(&parse(quote!(schema = "", table = "t", column = "c", ty = "int")));
+        assert_eq!(errors, ["`schema` is empty"]);
+        let plan = parse(quote!(schema = "a.b", table = "t", column = "c", ty = "int")).plan("x", "");
+        assert_eq!(
+            plan.phase(zdm_plan::Phase::Expand).forward[2].action,
+            Action::Transaction(zdm_plan::texts(vec!["ALTER TABLE \"a.b\".\"t\" ADD COLUMN \"c\" int".to_owned()]))
+        );
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let long = "x".repeat(64);
         let errors = messages(&parse(
