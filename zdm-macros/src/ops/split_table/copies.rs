@@ -20,7 +20,7 @@ impl Layout {
     /// wait for the batch, so that the trigger's delete sees the copy.
     pub(super) fn backfill_statements(&self) -> Vec<String> {
         let source_q = quote_ident(&self.source);
-        let source_from = self.from_item(&self.source);
+        let source_from = self.aliased(&self.source);
         self.targets
             .iter()
             .map(|(table, columns)| {
@@ -47,7 +47,7 @@ impl Layout {
         let source_rel = self.rel(&self.source);
         let (table, _) = &self.targets[index];
         let table_q = quote_ident(table);
-        let table_from = self.from_item(table);
+        let table_from = self.aliased(table);
         let values = self
             .key
             .iter()
@@ -71,7 +71,7 @@ impl Layout {
             .join(", ");
         let joins: String = self.targets[index + 1..]
             .iter()
-            .map(|(other, _)| format!(" LEFT JOIN {} USING ({})", self.from_item(other), self.key_list()))
+            .map(|(other, _)| format!(" LEFT JOIN {} USING ({})", self.aliased(other), self.key_list()))
             .collect();
         let done: String = self.targets[..index]
             .iter()

@@ -47,7 +47,7 @@ impl Layout {
 
     /// A table as a FROM item: qualified, and aliased to its bare name so that column
     /// references and `FOR KEY SHARE OF`, which takes no schema, name it alone.
-    pub(super) fn from_item(&self, name: &str) -> String {
+    pub(super) fn aliased(&self, name: &str) -> String {
         match self.schema {
             Some(_) => format!("{} AS {}", self.rel(name), quote_ident(name)),
             None => quote_ident(name),
