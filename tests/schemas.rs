@@ -69,6 +69,14 @@ fn later_phases_act_on_the_tables_expand_found_whatever_the_session_path() {
     // A session on the default path (public first) runs the rest, with a reversal between.
     let mut runner = runner_with_path(&db, "\"$user\", public");
     runner.run_to(&AddTier, Phase::Backfill).unwrap();
+    assert_eq!(
+        (
+            functions_in(&mut client, "app"),
+            functions_in(&mut client, "public")
+        ),
+        (vec!["zdm_sync_users_tier".to_owned()], vec![]),
+        "the trigger function went to the first schema of the recorded path, not the session's"
+    );
     runner.revert(&AddTier, Phase::Backfill).unwrap();
     runner.run_to(&AddTier, Phase::Contract).unwrap();
     assert_eq!(
