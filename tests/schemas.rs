@@ -282,11 +282,15 @@ fn schema_state(client: &mut Client, schema: &str) -> Vec<String> {
     lines
 }
 
-/// The names of the functions of `schema`.
+/// The names of the functions of `schema`, leaving out those of extensions (pgcrypto on
+/// PostgreSQL 12).
 fn functions_in(client: &mut Client, schema: &str) -> Vec<String> {
     client
         .query(
-            "SELECT proname::text FROM pg_proc WHERE pronamespace = $1::text::regnamespace ORDER BY 1",
+            "SELECT p.proname::text FROM pg_proc p WHERE p.pronamespace = $1::text::regnamespace \
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass \
+                             AND d.objid = p.oid AND d.deptype = 'e') \
+             ORDER BY 1",
             &[&schema],
         )
         .unwrap()
