@@ -1,4 +1,5 @@
-//! Batched backfill by keyset pagination on the primary key.
+//! Batched backfill by keyset pagination on the primary key, or else on a unique index over
+//! NOT NULL columns.
 //!
 //! Each batch is one short transaction that finds the batch's upper key through the primary
 //! key index, runs the step's statements over the key range `(cursor, upper]`, and stores
@@ -12,6 +13,7 @@ use postgres::Transaction;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::expect;
 use crate::session::{short_transaction, BatchSize, Session, StepContext};
 use crate::store;
 use zdm_plan::sql::{quote_ident, quote_literal};
@@ -172,30 +174,19 @@ fn row_bound(key: &[KeyColumn], op: &str, values: &[String]) -> String {
 }
 
 fn primary_key(session: &mut Session, context: &StepContext, table: &str) -> Result<Vec<KeyColumn>> {
-    let rows = session
-        .client()
-        .query(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
-             FROM pg_index i \
-             JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position) ON true \
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-             WHERE i.indrelid = to_regclass($1) AND i.indisprimary \
-             ORDER BY k.position",
-            &[&table],
-        )
-        .map_err(|error| context.failed(error))?;
-    if rows.is_empty() {
+    let key = expect::batch_key(session.client(), table).map_err(|error| context.failed(error))?;
+    if key.is_empty() {
         return Err(Error::Drift {
             migration: context.plan.id.to_string(),
-            expected: format!("a primary key on {table} to paginate the backfill by"),
-            found: "no primary key".to_owned(),
+            expected: format!("a primary key or a unique index over NOT NULL columns on {table} to paginate the backfill by"),
+            found: "neither".to_owned(),
         });
     }
-    Ok(rows
-        .iter()
-        .map(|row| KeyColumn {
-            name: quote_ident(row.get::<_, &str>(0)),
-            ty: row.get(1),
+    Ok(key
+        .into_iter()
+        .map(|(name, ty)| KeyColumn {
+            name: quote_ident(&name),
+            ty,
         })
         .collect())
 }

@@ -14,7 +14,7 @@ type TableRule = fn(&Relation) -> Option<String>;
 type ColumnRule = fn(&Column, &str) -> Option<String>;
 
 /// The table rules, in the order their refusals are listed.
-pub(super) const TABLE_RULES: &[TableRule] = &[partitioned, inherits, no_primary_key];
+pub(super) const TABLE_RULES: &[TableRule] = &[partitioned, inherits];
 
 /// The column rules, in the order their refusals are listed.
 pub(super) const COLUMN_RULES: &[ColumnRule] = &[identity, generated, column_privileges];
@@ -32,12 +32,6 @@ fn inherits(relation: &Relation) -> Option<String> {
     relation.inherits.then(|| {
         "the table takes part in inheritance; its parents or children would keep the old column".to_owned()
     })
-}
-
-/// The backfill walks the table by its primary key.
-fn no_primary_key(relation: &Relation) -> Option<String> {
-    (!relation.has_primary_key)
-        .then(|| "the table has no primary key, which the backfill paginates by".to_owned())
 }
 
 /// An identity column's sequence belongs to it and cannot be handed to another column.
