@@ -153,8 +153,10 @@ pub fn test_options() -> Options {
     Options {
         lock_timeout: Duration::from_millis(200),
         statement_timeout: Duration::from_secs(60),
+        scan_timeout: None,
         lock_budget: Duration::from_secs(3),
         batch: BatchSize::Fixed(250),
+        skip_user_triggers: false,
     }
 }
 

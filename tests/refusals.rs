@@ -1,10 +1,13 @@
 //! What real tables carry that zdm cannot work around (no key to page by, row-level
 //! security, partitions under an index build) is refused at expand before any change,
-//! naming the table; what it can work with (a unique index over NOT NULL columns) works.
+//! naming the table or the trigger; what it can work with (a unique index over NOT NULL
+//! columns, a validation longer than the DDL timeout) works.
+
+use std::time::Duration;
 
 use postgres::error::SqlState;
 use postgres::Client;
-use zdm_runtime::{zero_downtime, Error, Migration, Phase, Runner};
+use zdm_runtime::{zero_downtime, Error, Migration, Options, Phase, Runner};
 use zdm_suite::{scalar, sqlstate, table_catalog, test_options, TestDb};
 
 #[zero_downtime(
@@ -222,5 +225,152 @@ fn an_index_build_on_a_partitioned_table_is_refused_before_any_change() {
         &IndexReadings,
         "readings",
         &reason("readings_at_idx"),
+    );
+}
+
+#[zero_downtime(
+    id = "rename_email",
+    rename_column(table = "users", from = "email", to = "email_addr")
+)]
+struct RenameEmail;
+
+#[zero_downtime(
+    id = "rename_email_checked",
+    rename_column(table = "users", from = "email", to = "email_addr", triggers_checked)
+)]
+struct RenameEmailChecked;
+
+#[zero_downtime(
+    id = "widen_email",
+    change_type(table = "users", column = "email", to = "varchar(320)")
+)]
+struct WidenEmail;
+
+/// `users` with the triggers a team has in its first week: one that normalizes `email`,
+/// one that bumps `updated_at` and does not mention `email`.
+fn users(db: &TestDb) -> Client {
+    let mut client = db.connect();
+    client
+        .batch_execute(
+            "CREATE TABLE users (id bigint PRIMARY KEY, email text, updated_at timestamptz);
+             INSERT INTO users SELECT g, 'User' || g || '@Example.com', now() FROM generate_series(1, 300) g;
+             CREATE FUNCTION normalize_email() RETURNS trigger LANGUAGE plpgsql \
+                 AS $$ BEGIN NEW.email := lower(NEW.email); RETURN NEW; END $$;
+             CREATE TRIGGER lower_email BEFORE INSERT OR UPDATE ON users \
+                 FOR EACH ROW EXECUTE FUNCTION normalize_email();
+             CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql \
+                 AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+             CREATE TRIGGER set_updated_at BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();",
+        )
+        .unwrap();
+    client
+}
+
+#[test]
+fn a_row_trigger_whose_function_mentions_the_column_is_refused_before_any_change() {
+    let db = TestDb::new("refusals_user_trigger");
+    let mut client = users(&db);
+    let mut runner = db.runner();
+    let reason = |after: &str| {
+        format!(
+            "\"users\".\"email\" cannot be carried to \"{}\" safely:\n  - the trigger lower_email runs \
+             normalize_email(), whose body mentions \"email\": the backfill fires it on every row, and zdm \
+             cannot tell whether it keeps both columns alike, nor whether it still works once contract {after}; \
+             check the function (and change it if needed), then declare `triggers_checked`",
+            if after.starts_with("drops") { "email_addr" } else { "email_zdm_new" }
+        )
+    };
+    refused(
+        &mut runner,
+        &mut client,
+        &RenameEmail,
+        "users",
+        &reason("drops \"email\""),
+    );
+    refused(
+        &mut runner,
+        &mut client,
+        &WidenEmail,
+        "users",
+        &reason("swaps in the new \"email\""),
+    );
+
+    // Declared checked, the rename goes ahead.
+    runner.run(&RenameEmailChecked, Phase::Expand).unwrap();
+}
+
+#[zero_downtime(
+    id = "rename_checked_code",
+    rename_column(table = "codes", from = "code", to = "label")
+)]
+struct RenameCode;
+
+/// `codes`, whose CHECK takes 0.2 s a row while a `VALIDATE CONSTRAINT` runs (read from
+/// the session's current query) and no time otherwise: ten rows make a validation of 2 s.
+fn codes(db: &TestDb) -> Client {
+    let mut client = db.connect();
+    client
+        .batch_execute(
+            "CREATE FUNCTION slow_when_validating(value text) RETURNS boolean IMMUTABLE LANGUAGE plpgsql AS $$ \
+             BEGIN \
+                 IF current_query() ~* 'validate constraint' THEN PERFORM pg_sleep(0.2); END IF; \
+                 RETURN value <> ''; \
+             END $$;
+             CREATE TABLE codes (id bigint PRIMARY KEY, code text CONSTRAINT code_set CHECK (slow_when_validating(code)));
+             INSERT INTO codes SELECT g, 'code ' || g FROM generate_series(1, 10) g;",
+        )
+        .unwrap();
+    client
+}
+
+#[test]
+fn validation_runs_under_the_scan_timeout_not_the_one_that_bounds_ddl() {
+    let db = TestDb::new("refusals_scan_timeout");
+    let mut client = codes(&db);
+    db.runner_with(Options {
+        statement_timeout: Duration::from_millis(500),
+        ..test_options()
+    })
+    .run_to(&RenameCode, Phase::Contract)
+    .unwrap();
+    let valid: bool = scalar(
+        &mut client,
+        "SELECT convalidated FROM pg_constraint WHERE conrelid = 'codes'::regclass AND conname = 'code_set'",
+    );
+    assert!(valid);
+}
+
+#[test]
+fn a_scan_timeout_given_bounds_validation() {
+    let db = TestDb::new("refusals_scan_timeout_given");
+    let _client = codes(&db);
+    // DDL may take a minute here: only the scan timeout can stop the validation.
+    let mut runner = db.runner_with(Options {
+        scan_timeout: Some(Duration::from_millis(500)),
+        ..test_options()
+    });
+    runner.run_to(&RenameCode, Phase::Backfill).unwrap();
+    let error = runner.run(&RenameCode, Phase::Contract).unwrap_err();
+    assert_eq!(sqlstate(&error), Some(&SqlState::QUERY_CANCELED), "{error}");
+}
+
+#[test]
+fn skipping_user_triggers_is_refused_before_any_change_where_the_role_may_not() {
+    let role = "zdm_refusals_replica";
+    let (db, mut client) = accounts_owned_by("refusals_replica", role);
+    let options = Options {
+        skip_user_triggers: true,
+        ..test_options()
+    };
+    let mut runner = Runner::new(db.connect_as(role), options).unwrap();
+    refused(
+        &mut runner,
+        &mut client,
+        &VerifyEmails,
+        "accounts",
+        "`skip_user_triggers` runs the backfill with session_replication_role = replica, which this role may \
+         not set (a superuser may, and from PostgreSQL 15 a role granted SET ON PARAMETER \
+         session_replication_role); grant it, or run without `skip_user_triggers`, and the backfill fires the \
+         tables' own triggers for every row it writes",
     );
 }

@@ -61,9 +61,12 @@ fn uses(plan: &Plan) -> Uses<'_> {
 
 /// Refuses, before any change, a plan whose tables do not allow what its later steps do.
 /// A table that does not exist is left to the plan's own expectations to report.
-pub(crate) fn check(client: &mut Client, plan: &Plan) -> Result<()> {
+pub(crate) fn check(client: &mut Client, plan: &Plan, skip_user_triggers: bool) -> Result<()> {
     let uses = uses(plan);
     let mut refusals = Vec::new();
+    if skip_user_triggers && !uses.batched.is_empty() {
+        refusals.extend(replica_role_refused(client)?);
+    }
     for table in &uses.batched {
         refusals.extend(no_batch_key(client, table)?);
     }
@@ -154,6 +157,25 @@ fn partitioned_index(client: &mut Client, table: &str, index: &str) -> Result<Op
             quote_ident(index)
         )
     }))
+}
+
+/// `skip_user_triggers` is a promise about every batch; a role that may not set
+/// `session_replication_role` would break it at the first batch, after expand and sync.
+fn replica_role_refused(client: &mut Client) -> Result<Option<String>> {
+    let mut transaction = client.transaction().map_err(Error::Catalog)?;
+    let set = transaction.execute("SET LOCAL session_replication_role = replica", &[]);
+    let _ = transaction.rollback();
+    match set {
+        Ok(_) => Ok(None),
+        Err(error) if error.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => Ok(Some(
+            "`skip_user_triggers` runs the backfill with session_replication_role = replica, which this role may \
+             not set (a superuser may, and from PostgreSQL 15 a role granted SET ON PARAMETER \
+             session_replication_role); grant it, or run without `skip_user_triggers`, and the backfill fires \
+             the tables' own triggers for every row it writes"
+                .to_owned(),
+        )),
+        Err(error) => Err(Error::Catalog(error)),
+    }
 }
 
 fn exists(client: &mut Client, table: &str) -> Result<bool> {

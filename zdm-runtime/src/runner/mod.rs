@@ -131,7 +131,8 @@ impl Runner {
         let first_step = if resumed { state.step as usize } else { 0 };
         pin_names(session, &self.search_path, plan, phase, direction, &state)?;
         if phase == Phase::Expand && direction == Direction::Forward && !resumed {
-            expect::check_tables_of_plan(session.client(), plan)?;
+            let skip_user_triggers = session.options().skip_user_triggers;
+            expect::check_tables_of_plan(session.client(), plan, skip_user_triggers)?;
         }
         if !resumed {
             store::begin(session.client(), plan, phase, direction, &checksum)?;

@@ -127,4 +127,5 @@ pub(super) struct Declared {
     pub(super) converts: bool,
     pub(super) up: Option<&'static str>,
     pub(super) down: Option<&'static str>,
+    pub(super) triggers_checked: bool,
 }
