@@ -76,6 +76,8 @@ fn events(db: &TestDb) -> Client {
     client
         .batch_execute(
             "CREATE TABLE events (code text UNIQUE, n bigint NOT NULL);
+             CREATE UNIQUE INDEX events_positive_n ON events (n) WHERE n > 0;
+             CREATE UNIQUE INDEX events_n_text ON events ((n::text));
              INSERT INTO events SELECT 'event ' || g, g FROM generate_series(1, 600) g;",
         )
         .unwrap();
@@ -85,7 +87,8 @@ fn events(db: &TestDb) -> Client {
 #[test]
 fn a_table_without_a_key_to_page_by_is_refused_before_any_change() {
     let db = TestDb::new("refusals_no_key");
-    // A unique index over a column that accepts NULLs is no key: NULLs repeat.
+    // No key: a unique index over a column that accepts NULLs (NULLs repeat), a partial
+    // one (rows outside it repeat), one over an expression (no column to compare).
     let mut client = events(&db);
     let mut runner = db.runner();
     let reason =
@@ -372,5 +375,42 @@ fn skipping_user_triggers_is_refused_before_any_change_where_the_role_may_not() 
          not set (a superuser may, and from PostgreSQL 15 a role granted SET ON PARAMETER \
          session_replication_role); grant it, or run without `skip_user_triggers`, and the backfill fires the \
          tables' own triggers for every row it writes",
+    );
+}
+
+#[zero_downtime(
+    id = "accounts_tenant_fk",
+    add_foreign_key(
+        table = "accounts",
+        column = "tenant",
+        references = "tenants",
+        existing_column
+    )
+)]
+struct AccountsTenant;
+
+#[test]
+fn row_level_security_on_the_referenced_table_is_refused_before_any_change() {
+    let role = "zdm_refusals_rls_referenced";
+    let (db, mut client) = accounts_owned_by("refusals_rls_referenced", role);
+    client
+        .batch_execute(
+            "CREATE TABLE tenants (id int PRIMARY KEY);
+             INSERT INTO tenants VALUES (0), (1), (2);
+             ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
+             ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
+             CREATE POLICY tenant_zero ON tenants USING (id = 0);",
+        )
+        .unwrap();
+    let mut runner = Runner::new(db.connect_as(role), test_options()).unwrap();
+    refused(
+        &mut runner,
+        &mut client,
+        &AccountsTenant,
+        "accounts",
+        "row-level security on \"tenants\" applies to this role, so a backfill or data check would see only \
+         the rows its policies (tenant_zero) let it see and report done over the rest; run zdm as a role with \
+         BYPASSRLS, or as the table's owner with row-level security not forced (ALTER TABLE … NO FORCE ROW \
+         LEVEL SECURITY)",
     );
 }

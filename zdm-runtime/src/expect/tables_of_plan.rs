@@ -9,7 +9,7 @@ use postgres::Client;
 
 use crate::error::{Error, Result};
 use zdm_plan::sql::quote_ident;
-use zdm_plan::{Action, CarryWork, Plan};
+use zdm_plan::{Action, CarryWork, Expectation, Plan};
 
 /// The tables a plan's forward steps touch, by what the steps do there.
 #[derive(Default)]
@@ -47,6 +47,10 @@ fn uses(plan: &Plan) -> Uses<'_> {
                 if let Some(table) = &step.table {
                     uses.scanned.insert(table);
                 }
+            }
+            // The check for orphans reads the referenced table too.
+            Action::Expect(Expectation::ForeignKeyTarget { references, .. }) => {
+                uses.scanned.insert(references);
             }
             Action::CreateIndexConcurrently { index, .. } => {
                 if let Some(table) = &step.table {
