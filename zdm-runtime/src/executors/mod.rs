@@ -109,3 +109,37 @@ fn run_action(session: &mut Session, context: &StepContext, report: &mut StepRep
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::scans;
+    use zdm_plan::{Check, Lock, Step};
+
+    #[test]
+    fn validations_and_data_checks_run_as_scans_and_ddl_does_not() {
+        let table = "\"users\"";
+        let validate = Step::transaction(
+            "validate",
+            Lock::ShareUpdateExclusive,
+            table,
+            ["ALTER TABLE \"users\" VALIDATE CONSTRAINT \"c\""],
+        );
+        let ddl = Step::transaction(
+            "add",
+            Lock::AccessExclusive,
+            table,
+            ["ALTER TABLE \"users\" ADD COLUMN \"c\" text"],
+        );
+        let check = Step::check(
+            "no NULL",
+            Lock::AccessShare,
+            Some(table),
+            Check::new("no NULL", "SELECT 0", "SELECT ''"),
+        );
+        let backfill = Step::backfill("fill", table, ["UPDATE \"users\" SET \"c\" = '' WHERE {range}"]);
+        assert!(scans(&validate));
+        assert!(scans(&check));
+        assert!(!scans(&ddl));
+        assert!(!scans(&backfill));
+    }
+}
