@@ -271,3 +271,18 @@ fn rewrite_rule(
         _ => format!("the rule {rule} on {name} uses {label}"),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::mentions;
+
+    #[test]
+    fn a_column_is_mentioned_as_a_word_of_its_own_in_any_case() {
+        assert!(mentions("NEW.email := lower(NEW.email);", "email"));
+        assert!(mentions("NEW.\"Email\" := 1;", "Email"));
+        assert!(mentions("SELECT EMAIL FROM t", "email"));
+        assert!(!mentions("NEW.email_addr := lower(NEW.email_addr);", "email"));
+        assert!(!mentions("v_email := 1; emails$ := 2;", "email"));
+        assert!(!mentions("NEW.updated_at := now();", "email"));
+    }
+}
