@@ -414,3 +414,22 @@ fn row_level_security_on_the_referenced_table_is_refused_before_any_change() {
          LEVEL SECURITY)",
     );
 }
+
+#[test]
+fn a_trigger_whose_update_of_names_the_column_is_refused_even_when_checked() {
+    let db = TestDb::new("refusals_update_of_trigger");
+    let mut client = users(&db);
+    client
+        .batch_execute(
+            "CREATE TRIGGER audit_email AFTER UPDATE OF email ON users FOR EACH ROW EXECUTE FUNCTION touch()",
+        )
+        .unwrap();
+    refused(
+        &mut db.runner(),
+        &mut client,
+        &RenameEmailChecked,
+        "users",
+        "\"users\".\"email\" cannot be carried to \"email_addr\" safely:\n  - trigger audit_email on table users \
+         fires on \"email\" (UPDATE OF or WHEN); drop it and re-create it over the new column",
+    );
+}
