@@ -1,6 +1,7 @@
 //! What zdm's integration tests, UI tests and examples share: a fresh database per test,
 //! and readings of the catalog and of table contents to assert on.
 
+use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -68,6 +69,16 @@ impl TestDb {
     /// A new connection to the database.
     pub fn connect(&self) -> Client {
         connect_or_exit(&self.url)
+    }
+
+    /// A new connection to the database as `role` (the test servers trust local
+    /// connections).
+    pub fn connect_as(&self, role: &str) -> Client {
+        let mut config = postgres::Config::from_str(&self.url).expect("the test database URL parses");
+        config.user(role);
+        config
+            .connect(postgres::NoTls)
+            .unwrap_or_else(|error| panic!("connecting as {role}: {error}"))
     }
 
     /// A runner with a lock policy sized for tests: short waits, small batches.
@@ -142,8 +153,10 @@ pub fn test_options() -> Options {
     Options {
         lock_timeout: Duration::from_millis(200),
         statement_timeout: Duration::from_secs(60),
+        scan_timeout: None,
         lock_budget: Duration::from_secs(3),
         batch: BatchSize::Fixed(250),
+        skip_user_triggers: false,
     }
 }
 

@@ -131,7 +131,11 @@ fn dry_run_changes_nothing() {
         )
     };
     let table_before = table(&mut client);
-    let output = zdm(db.url(), &["up", "--dry-run"]);
+    // The options of the run are accepted beside it.
+    let output = zdm(
+        db.url(),
+        &["up", "--dry-run", "--scan-timeout", "30m", "--skip-user-triggers"],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.contains(&format!("would run expand of {EMAIL}")), "{text}");

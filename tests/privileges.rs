@@ -3,10 +3,8 @@
 //! database. An administrator made the state schema for it; the role has CREATE on the
 //! schema its tables live in, which the operations that add triggers, views or tables need.
 
-use std::str::FromStr;
-
 use postgres::error::SqlState;
-use postgres::{Client, NoTls};
+use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Migration, Phase, Runner};
 use zdm_suite::{scalar, table_catalog, test_options, TestDb};
 
@@ -91,13 +89,6 @@ const TABLES: &str = "
     INSERT INTO items SELECT g, 'item ' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END, g::text
     FROM generate_series(1, 300) g;";
 
-/// A connection to `db` as `role` (the test server trusts local connections).
-fn connect_as(db: &TestDb, role: &str) -> Client {
-    let mut config = postgres::Config::from_str(db.url()).expect("the test database URL parses");
-    config.user(role);
-    config.connect(NoTls).expect("connecting as the restricted role")
-}
-
 /// A database whose tables belong to `role`, made afresh: it may connect and use temporary
 /// tables, create objects in `public`, and nothing else. A failed run's database goes first,
 /// with the privileges that kept the role from being dropped.
@@ -117,7 +108,7 @@ fn restricted_database(name: &str, role: &str) -> (TestDb, Client) {
     owner
         .batch_execute(&format!("GRANT USAGE, CREATE ON SCHEMA public TO {role}"))
         .unwrap();
-    let mut client = connect_as(&db, role);
+    let mut client = db.connect_as(role);
     client.batch_execute(TABLES).unwrap();
     (db, client)
 }
@@ -155,7 +146,7 @@ fn every_operation_runs_and_reverts_as_a_role_without_create_on_the_database() {
     );
 
     // Without the schema, the runner says what it needs, and creates nothing.
-    let refused = Runner::new(connect_as(&db, ROLE), test_options())
+    let refused = Runner::new(db.connect_as(ROLE), test_options())
         .err()
         .expect("refused");
     assert!(matches!(&refused, Error::StateSchema { .. }), "{refused:?}");
@@ -172,7 +163,7 @@ fn every_operation_runs_and_reverts_as_a_role_without_create_on_the_database() {
     db.connect()
         .batch_execute(&format!("CREATE SCHEMA zdm AUTHORIZATION {ROLE}"))
         .unwrap();
-    let mut runner = Runner::new(connect_as(&db, ROLE), test_options()).unwrap();
+    let mut runner = Runner::new(db.connect_as(ROLE), test_options()).unwrap();
     let before = (
         table_catalog(&mut client, "items"),
         table_catalog(&mut client, "owners"),
@@ -207,7 +198,7 @@ fn every_operation_runs_and_reverts_as_a_role_without_create_on_the_database() {
 fn a_role_that_may_not_create_in_the_state_schema_is_told_what_to_grant() {
     let (db, _client) = restricted_database("least_privilege_schema_not_granted", ROLE_WITHOUT_GRANT);
     db.connect().batch_execute("CREATE SCHEMA zdm").unwrap();
-    let refused = Runner::new(connect_as(&db, ROLE_WITHOUT_GRANT), test_options())
+    let refused = Runner::new(db.connect_as(ROLE_WITHOUT_GRANT), test_options())
         .err()
         .expect("refused");
     let Error::StateSchema { source, .. } = &refused else {

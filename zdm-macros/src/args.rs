@@ -196,7 +196,13 @@ fn unknown_key(rest: &str, within: &str, operation: Option<&str>, location: &[&s
 }
 
 /// Keys that are flags: present or absent, never given a value.
-const FLAGS: &[&str] = &["not_null", "index", "unique", "existing_column"];
+const FLAGS: &[&str] = &[
+    "not_null",
+    "index",
+    "unique",
+    "existing_column",
+    "triggers_checked",
+];
 
 /// What a key takes, for a value of the wrong kind (`id = 20260101`, `not_null = "yes"`).
 fn wrong_kind(key: &str, found: &str) -> Option<String> {

@@ -7,8 +7,14 @@ pub struct Plain;
 #[zero_downtime(id = "odd_names", rename_column(table = "Order Items", from = "Qty", to = "quantity \"n\""))]
 pub struct OddNames;
 
-zdm_runtime::migrations!(pub static MIGRATIONS = [Plain, OddNames]);
+#[zero_downtime(
+    id = "triggers_checked",
+    rename_column(table = "users", from = "email", to = "email_addr", triggers_checked)
+)]
+pub struct TriggersChecked;
+
+zdm_runtime::migrations!(pub static MIGRATIONS = [Plain, OddNames, TriggersChecked]);
 
 fn main() {
-    assert_eq!(MIGRATIONS.len(), 2);
+    assert_eq!(MIGRATIONS.len(), 3);
 }

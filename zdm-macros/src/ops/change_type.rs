@@ -13,7 +13,7 @@
 //! cases where an index would be rebuilt (a partial index whose predicate casts the
 //! column). A CHECK or FOREIGN KEY on the column, or declared conversions, mean the copy.
 
-use darling::util::SpannedValue;
+use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
 use crate::ops::column_swap::ColumnSwap;
@@ -33,6 +33,7 @@ pub struct ChangeType {
     up: Option<SpannedValue<String>>,
     down: Option<SpannedValue<String>>,
     default: Option<SpannedValue<String>>,
+    triggers_checked: Flag,
 }
 
 /// Placeholders zdm replaces in the statements it generates; an expression containing one
@@ -53,7 +54,7 @@ fn serial_base(ty: &str) -> Option<(String, &'static str)> {
 
 impl ChangeType {
     /// The keys of the arguments above, as written, for the message about an unknown one.
-    pub const KEYS: &'static [&'static str] = &["schema", "table", "column", "to", "up", "down", "default"];
+    pub const KEYS: &'static [&'static str] = &["schema", "table", "column", "to", "up", "down", "default", "triggers_checked"];
 }
 
 impl Operation for ChangeType {
@@ -127,6 +128,7 @@ impl Operation for ChangeType {
             default: self.default.as_deref().map(String::as_str),
             up: self.up.as_deref().map(String::as_str),
             down: self.down.as_deref().map(String::as_str),
+            triggers_checked: self.triggers_checked.is_present(),
         }
         .plan(id, description)
     }

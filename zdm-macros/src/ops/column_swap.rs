@@ -36,6 +36,8 @@ pub struct ColumnSwap<'a> {
     /// The declared conversions, over the column's name (change_type).
     pub up: Option<&'a str>,
     pub down: Option<&'a str>,
+    /// `triggers_checked`: the user has checked the table's row triggers against the swap.
+    pub triggers_checked: bool,
 }
 
 impl ColumnSwap<'_> {
@@ -230,6 +232,7 @@ impl ColumnSwap<'_> {
                 converts: self.up.is_some() || self.down.is_some(),
                 up: self.ty.map(|_| self.up_from(&old)).map(Into::into),
                 down: self.ty.map(|_| self.down_from(&new)).map(Into::into),
+                triggers_checked: self.triggers_checked,
             },
             format!(
                 "-- read {table}.{old}: type, collation, default, NOT NULL, comment, statistics target, \
@@ -589,6 +592,7 @@ mod tests {
             default: None,
             up: None,
             down: None,
+            triggers_checked: false,
         }
     }
 
@@ -602,6 +606,7 @@ mod tests {
             default: None,
             up: Some("amount * 1.0"),
             down: None,
+            triggers_checked: false,
         }
     }
 

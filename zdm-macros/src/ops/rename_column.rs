@@ -4,7 +4,7 @@
 //! default, NOT NULL, constraints and indexes are carried to the new one (see
 //! [`crate::ops::column_swap`]), under their original names.
 
-use darling::util::SpannedValue;
+use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
 use crate::ops::column_swap::ColumnSwap;
@@ -20,11 +20,12 @@ pub struct RenameColumn {
     table: SpannedValue<String>,
     from: SpannedValue<String>,
     to: SpannedValue<String>,
+    triggers_checked: Flag,
 }
 
 impl RenameColumn {
     /// The keys of the arguments above, as written, for the message about an unknown one.
-    pub const KEYS: &'static [&'static str] = &["schema", "table", "from", "to"];
+    pub const KEYS: &'static [&'static str] = &["schema", "table", "from", "to", "triggers_checked"];
 }
 
 impl Operation for RenameColumn {
@@ -75,6 +76,7 @@ impl RenameColumn {
             default: None,
             up: None,
             down: None,
+            triggers_checked: self.triggers_checked.is_present(),
         }
     }
 }
@@ -158,7 +160,8 @@ mod tests {
                     default: None,
                     converts: false,
                     up: None,
-                    down: None
+                    down: None,
+                    triggers_checked: false
                 },
                 CarryWork::AddColumn,
             ]

@@ -68,6 +68,10 @@ struct Cli {
     /// How long one statement of a step may run.
     #[arg(long, value_parser = parse_duration, default_value = "15m", global = true)]
     statement_timeout: Duration,
+    /// How long one statement of a scan that blocks no read or write (VALIDATE CONSTRAINT,
+    /// the checks of the data) may run; no limit unless given.
+    #[arg(long, value_parser = parse_duration, global = true)]
+    scan_timeout: Option<Duration>,
     /// The total time a step may spend retrying lock timeouts.
     #[arg(long, value_parser = parse_duration, default_value = "60s", global = true)]
     lock_budget: Duration,
@@ -77,6 +81,10 @@ struct Cli {
     /// Adapt backfill batches to take about this long.
     #[arg(long, value_parser = parse_duration, global = true)]
     batch_time: Option<Duration>,
+    /// Run backfill batches with session_replication_role = replica, so the tables' own
+    /// triggers do not fire for the rows they write (needs a role that may set it).
+    #[arg(long, global = true)]
+    skip_user_triggers: bool,
     /// Print what would run and change nothing.
     #[arg(long, global = true)]
     dry_run: bool,
@@ -449,12 +457,14 @@ fn perform(
     let options = Options {
         lock_timeout: cli.lock_timeout,
         statement_timeout: cli.statement_timeout,
+        scan_timeout: cli.scan_timeout,
         lock_budget: cli.lock_budget,
         batch: match (cli.batch_size, cli.batch_time) {
             (Some(size), _) => BatchSize::Fixed(size),
             (None, Some(time)) => BatchSize::Target(time),
             (None, None) => Options::default().batch,
         },
+        skip_user_triggers: cli.skip_user_triggers,
     };
     let mut runner = Runner::new(client, options)?;
     runner.observe(progress::progress_observer(cli.database_url.clone()));

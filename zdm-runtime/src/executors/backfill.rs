@@ -1,4 +1,5 @@
-//! Batched backfill by keyset pagination on the primary key.
+//! Batched backfill by keyset pagination on the primary key, or else on a unique index over
+//! NOT NULL columns.
 //!
 //! Each batch is one short transaction that finds the batch's upper key through the primary
 //! key index, runs the step's statements over the key range `(cursor, upper]`, and stores
@@ -12,7 +13,9 @@ use postgres::Transaction;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::expect;
 use crate::session::{short_transaction, BatchSize, Session, StepContext};
+use crate::statement::ExecuteOne;
 use crate::store;
 use zdm_plan::sql::{quote_ident, quote_literal};
 use zdm_plan::Backfill;
@@ -46,11 +49,7 @@ pub(crate) fn run_statements(
 ) -> Result<Outcome> {
     let key = primary_key(session, context, table)?;
     // `{key}` in a statement: the key columns, for statements that record the rows they fill.
-    let key_list = key
-        .iter()
-        .map(|column| column.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let key_list = column_list(&key);
     let state = store::load(session.client(), &context.plan.id)?;
     let mut cursor = state.cursor;
     let estimate = row_estimate(session, context, table)?;
@@ -71,6 +70,9 @@ pub(crate) fn run_statements(
         let after = cursor.as_deref().map(|values| row_bound(&key, ">", values));
         outcome.lock_retries += session.with_lock_retries(context, |client, options| {
             let mut transaction = short_transaction(client, options)?;
+            if options.skip_user_triggers {
+                transaction.execute_one("SET LOCAL session_replication_role = replica")?;
+            }
             let upper = batch_upper_bound(&mut transaction, table, &key, after.as_deref(), batch)?;
             let mut range = after.clone().unwrap_or_else(|| "true".to_owned());
             if let Some(upper) = &upper {
@@ -154,14 +156,18 @@ fn batch_upper_bound(
     Ok(row.map(|row| (0..key.len()).map(|index| row.get(index)).collect()))
 }
 
+/// `"k1", "k2"`.
+fn column_list(key: &[KeyColumn]) -> String {
+    key.iter()
+        .map(|column| column.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `(k1, k2) <op> ('v1'::t1, 'v2'::t2)`: a row comparison the primary key index serves.
 /// The values were read from the table itself and are passed back as typed literals.
 fn row_bound(key: &[KeyColumn], op: &str, values: &[String]) -> String {
-    let columns = key
-        .iter()
-        .map(|column| column.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = column_list(key);
     let literals = key
         .iter()
         .zip(values)
@@ -172,30 +178,19 @@ fn row_bound(key: &[KeyColumn], op: &str, values: &[String]) -> String {
 }
 
 fn primary_key(session: &mut Session, context: &StepContext, table: &str) -> Result<Vec<KeyColumn>> {
-    let rows = session
-        .client()
-        .query(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
-             FROM pg_index i \
-             JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position) ON true \
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-             WHERE i.indrelid = to_regclass($1) AND i.indisprimary \
-             ORDER BY k.position",
-            &[&table],
-        )
-        .map_err(|error| context.failed(error))?;
-    if rows.is_empty() {
+    let key = expect::batch_key(session.client(), table).map_err(|error| context.failed(error))?;
+    if key.is_empty() {
         return Err(Error::Drift {
             migration: context.plan.id.to_string(),
-            expected: format!("a primary key on {table} to paginate the backfill by"),
-            found: "no primary key".to_owned(),
+            expected: format!("a primary key or a unique index over NOT NULL columns on {table} to paginate the backfill by"),
+            found: "neither".to_owned(),
         });
     }
-    Ok(rows
-        .iter()
-        .map(|row| KeyColumn {
-            name: quote_ident(row.get::<_, &str>(0)),
-            ty: row.get(1),
+    Ok(key
+        .into_iter()
+        .map(|(name, ty)| KeyColumn {
+            name: quote_ident(&name),
+            ty,
         })
         .collect())
 }

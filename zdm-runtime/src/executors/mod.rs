@@ -12,7 +12,7 @@ use crate::expect;
 use crate::report::StepReport;
 use crate::session::{Session, StepContext};
 use crate::statement::ExecuteOne;
-use zdm_plan::Action;
+use zdm_plan::{Action, CarryWork, Lock, Step};
 
 /// Whether a step of this kind only reads: a check of the schema or of the data.
 pub(crate) fn changes_nothing(action: &Action) -> bool {
@@ -31,6 +31,31 @@ pub(crate) fn run(session: &mut Session, context: &StepContext) -> Result<StepRe
         already_done: false,
         note: None,
     };
+    if scans(context.step) {
+        session.scanning(|session| run_action(session, context, &mut report))?;
+    } else {
+        run_action(session, context, &mut report)?;
+    }
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// Whether a step scans a table under a lock that blocks no read or write
+/// (`VALIDATE CONSTRAINT` under SHARE UPDATE EXCLUSIVE, the checks of the data): its length
+/// harms no one, so it runs under the scan timeout, not the one that bounds DDL.
+fn scans(step: &Step) -> bool {
+    match &step.action {
+        Action::Check(_) => true,
+        Action::Transaction(_) => step.lock == Lock::ShareUpdateExclusive,
+        Action::Carry(carry) => matches!(
+            carry.work,
+            CarryWork::CheckNulls(_) | CarryWork::CheckConvertible { .. } | CarryWork::ValidateConstraints(_)
+        ),
+        _ => false,
+    }
+}
+
+fn run_action(session: &mut Session, context: &StepContext, report: &mut StepReport) -> Result<()> {
     match &context.step.action {
         Action::Transaction(statements) => {
             // Of several statements, the error shows the one that failed.
@@ -82,6 +107,39 @@ pub(crate) fn run(session: &mut Session, context: &StepContext) -> Result<StepRe
             report.note = outcome.note;
         }
     }
-    report.duration = started.elapsed();
-    Ok(report)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scans;
+    use zdm_plan::{Check, Lock, Step};
+
+    #[test]
+    fn validations_and_data_checks_run_as_scans_and_ddl_does_not() {
+        let table = "\"users\"";
+        let validate = Step::transaction(
+            "validate",
+            Lock::ShareUpdateExclusive,
+            table,
+            ["ALTER TABLE \"users\" VALIDATE CONSTRAINT \"c\""],
+        );
+        let ddl = Step::transaction(
+            "add",
+            Lock::AccessExclusive,
+            table,
+            ["ALTER TABLE \"users\" ADD COLUMN \"c\" text"],
+        );
+        let check = Step::check(
+            "no NULL",
+            Lock::AccessShare,
+            Some(table),
+            Check::new("no NULL", "SELECT 0", "SELECT ''"),
+        );
+        let backfill = Step::backfill("fill", table, ["UPDATE \"users\" SET \"c\" = '' WHERE {range}"]);
+        assert!(scans(&validate));
+        assert!(scans(&check));
+        assert!(!scans(&ddl));
+        assert!(!scans(&backfill));
+    }
 }

@@ -6,6 +6,7 @@ mod columns;
 mod fragments;
 mod index;
 mod tables;
+mod tables_of_plan;
 mod view;
 
 use postgres::Client;
@@ -15,6 +16,7 @@ use crate::session::StepContext;
 use zdm_plan::{Check, Expectation, Plan};
 
 pub use index::{index_build_progress, IndexBuildProgress};
+pub(crate) use tables_of_plan::{batch_key, check as check_tables_of_plan};
 
 pub(crate) fn check_expectation(client: &mut Client, plan: &Plan, expectation: &Expectation) -> Result<()> {
     match expectation {

@@ -9,6 +9,7 @@ use postgres::Client;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::executors;
+use crate::expect;
 use crate::report::PhaseReport;
 use crate::session::{self, Options, Session, StepContext};
 use crate::statement::ExecuteOne;
@@ -44,6 +45,11 @@ impl Runner {
                 "DO $$ BEGIN IF current_setting('client_min_messages') = 'notice' THEN \
                  PERFORM set_config('client_min_messages', 'warning', false); END IF; END $$",
             )
+            .map_err(Error::Session)?;
+        // A policy that would hide rows from a backfill or a data check makes the statement
+        // fail instead; expand refuses such tables before any change.
+        client
+            .execute_one("SET row_security = off")
             .map_err(Error::Session)?;
         let locked: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&RUNNER_LOCK_KEY])
@@ -124,6 +130,10 @@ impl Runner {
         let resumed = state.running == Some((phase, direction));
         let first_step = if resumed { state.step as usize } else { 0 };
         pin_names(session, &self.search_path, plan, phase, direction, &state)?;
+        if phase == Phase::Expand && direction == Direction::Forward && !resumed {
+            let skip_user_triggers = session.options().skip_user_triggers;
+            expect::check_tables_of_plan(session.client(), plan, skip_user_triggers)?;
+        }
         if !resumed {
             store::begin(session.client(), plan, phase, direction, &checksum)?;
         }

@@ -14,6 +14,7 @@ use postgres::Client;
 
 use crate::error::{describe_statement, Error, Result};
 use crate::events::Event;
+use crate::statement::ExecuteOne;
 use zdm_plan::{Action, Phase, Plan, Step};
 
 pub(crate) use connect::check_server_version;
@@ -36,12 +37,25 @@ pub struct Options {
     /// retried. Anything queued behind a waiting `ACCESS EXCLUSIVE` request waits too, so
     /// this bounds how long the application can be stalled by a step.
     pub lock_timeout: Duration,
-    /// How long one statement of a transactional step may run.
+    /// How long one statement of a transactional step may run: a bound on DDL, which
+    /// holds locks the application waits for.
     pub statement_timeout: Duration,
+    /// How long one statement of a step that scans a table under a lock blocking no read
+    /// or write (`VALIDATE CONSTRAINT`, the checks of the data) may run; `None`, the
+    /// default, for no limit. A scan of a large table may need more than
+    /// `statement_timeout`, and failing it at the end would only leave the constraint
+    /// NOT VALID.
+    pub scan_timeout: Option<Duration>,
     /// The total time a step may spend retrying lock timeouts before it gives up.
     pub lock_budget: Duration,
     /// Batch sizing of backfills.
     pub batch: BatchSize,
+    /// Whether backfill batches run with `session_replication_role = replica`, so the
+    /// table's own triggers (a `set_updated_at`, an audit log) do not fire for the rows a
+    /// backfill writes; PostgreSQL skips their foreign-key checks too. Setting it takes a
+    /// superuser, or from PostgreSQL 15 a role granted `SET` on the parameter; expand
+    /// refuses before any change when the role may not.
+    pub skip_user_triggers: bool,
 }
 
 impl Default for Options {
@@ -49,8 +63,10 @@ impl Default for Options {
         Options {
             lock_timeout: Duration::from_secs(1),
             statement_timeout: Duration::from_secs(15 * 60),
+            scan_timeout: None,
             lock_budget: Duration::from_secs(60),
             batch: BatchSize::Target(Duration::from_millis(200)),
+            skip_user_triggers: false,
         }
     }
 }
@@ -94,6 +110,22 @@ impl Session {
 
     pub(crate) fn options(&self) -> &Options {
         &self.options
+    }
+
+    /// Runs `work` under the scan timeout instead of the statement timeout, in its short
+    /// transactions and in the statements it runs outside one.
+    pub(crate) fn scanning<T>(&mut self, work: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
+        let scan = self.options.scan_timeout.unwrap_or(Duration::ZERO);
+        let statement_timeout = std::mem::replace(&mut self.options.statement_timeout, scan);
+        let outcome = self
+            .client
+            .execute_one(&format!("SET statement_timeout = {}", scan.as_millis()))
+            .map_err(Error::Session)
+            .and_then(|()| work(self));
+        self.options.statement_timeout = statement_timeout;
+        // A lost connection has reset everything already; `outcome` says what happened.
+        let _ = self.client.execute_one("RESET statement_timeout");
+        outcome
     }
 }
 

@@ -257,9 +257,13 @@ impl ToTokens for CarryWork {
                 converts,
                 up,
                 down,
+                triggers_checked,
             } => {
                 let (ty, default, up, down) = (optional(ty), optional(default), optional(up), optional(down));
-                quote!(#work::Inspect { ty: #ty, default: #default, converts: #converts, up: #up, down: #down })
+                quote!(#work::Inspect {
+                    ty: #ty, default: #default, converts: #converts, up: #up, down: #down,
+                    triggers_checked: #triggers_checked
+                })
             }
             CarryWork::CheckConvertible { conversion } => {
                 let conversion = text(conversion);

@@ -13,7 +13,6 @@ pub(super) struct Relation {
     pub(super) kind: String,
     /// Whether it has inheritance parents or children.
     pub(super) inherits: bool,
-    pub(super) has_primary_key: bool,
 }
 
 pub(super) fn relation(
@@ -22,8 +21,7 @@ pub(super) fn relation(
 ) -> Result<Option<Relation>, postgres::Error> {
     let row = transaction.query_opt(
         "SELECT c.oid, c.relkind::text, c.relnamespace, \
-                EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid OR i.inhparent = c.oid), \
-                EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) \
+                EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid OR i.inhparent = c.oid) \
          FROM pg_class c WHERE c.oid = to_regclass($1)",
         &[&table],
     )?;
@@ -32,7 +30,6 @@ pub(super) fn relation(
         kind: row.get(1),
         namespace: row.get(2),
         inherits: row.get(3),
-        has_primary_key: row.get(4),
     }))
 }
 
@@ -152,4 +149,5 @@ pub(super) struct Declared {
     pub(super) converts: bool,
     pub(super) up: Option<&'static str>,
     pub(super) down: Option<&'static str>,
+    pub(super) triggers_checked: bool,
 }

@@ -124,6 +124,16 @@ fn examine(
             Verdict::Refuse(reason) => refusals.push(reason),
         }
     }
+    if !declared.triggers_checked {
+        refusals.extend(rules::user_triggers(
+            transaction,
+            &relation,
+            &column,
+            &label,
+            &carry.column,
+            declared.ty.is_none(),
+        )?);
+    }
     let carried = definitions::read_all(transaction, &relation, &column, found, &mut refusals)?;
     if !refusals.is_empty() {
         return Findings::refused(refusals);

@@ -46,6 +46,7 @@ pub(crate) fn run(session: &mut Session, context: &StepContext, carry: &'static 
             converts,
             up,
             down,
+            triggers_checked,
         } => inspect::inspect(
             session,
             context,
@@ -56,6 +57,7 @@ pub(crate) fn run(session: &mut Session, context: &StepContext, carry: &'static 
                 converts: *converts,
                 up: up.as_deref(),
                 down: down.as_deref(),
+                triggers_checked: *triggers_checked,
             },
         ),
         CarryWork::Forget => {

@@ -394,6 +394,9 @@ pub enum CarryWork {
         /// The expression the reverse backfill assigns to the old column (over the new one),
         /// with `{old_type}` for the recorded type.
         down: Option<Text>,
+        /// Whether the declaration says the functions of the table's row triggers were
+        /// checked; otherwise a trigger whose function mentions the column is refused.
+        triggers_checked: bool,
     },
     /// Counts rows whose value the conversion cannot turn into the new type, and refuses
     /// with samples. The expression reads the old value as `$1`.

@@ -100,7 +100,16 @@ impl Step {
         match &self.action {
             Action::Expect(_) => "catalog check".to_owned(),
             Action::Check(_) => "data check, no lock beyond ACCESS SHARE".to_owned(),
-            Action::Backfill(_) => format!("{}, one transaction per batch", self.lock),
+            // A backfill is ordinary writes: the table's triggers fire for each row, which a
+            // reviewer with a `set_updated_at` or an audit trigger needs to know.
+            Action::Backfill(_)
+            | Action::Carry(Carry {
+                work: CarryWork::Backfill { .. },
+                ..
+            }) => format!(
+                "{}, one transaction per batch, firing the table's triggers for each row written",
+                self.lock
+            ),
             _ if self.transactional() => format!("{}, in a transaction", self.lock),
             _ => format!("{}, outside a transaction", self.lock),
         }
