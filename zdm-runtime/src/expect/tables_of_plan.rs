@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use postgres::Client;
 
 use crate::error::{Error, Result};
-use zdm_plan::sql::quote_ident;
 use zdm_plan::{Action, CarryWork, Expectation, Plan};
 
 /// The tables a plan's forward steps touch, by what the steps do there.
@@ -154,11 +153,10 @@ fn partitioned_index(client: &mut Client, table: &str, index: &str) -> Result<Op
         .is_some_and(|row| row.get(0));
     Ok(partitioned.then(|| {
         format!(
-            "{table} is partitioned, and PostgreSQL cannot build the index {} on a partitioned table \
+            "{table} is partitioned, and PostgreSQL cannot build the index {index} on a partitioned table \
              concurrently; declare the change without the index and build it yourself without blocking \
              writes: CREATE INDEX … ON ONLY {table}, CREATE INDEX CONCURRENTLY on each partition, and \
-             ALTER INDEX … ATTACH PARTITION for each",
-            quote_ident(index)
+             ALTER INDEX … ATTACH PARTITION for each"
         )
     }))
 }
