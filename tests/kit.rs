@@ -210,3 +210,84 @@ fn a_lock_file_line_that_is_no_entry_is_refused_before_anything_runs() {
     assert!(!database_exists("zdm_kit_lock_malformed"));
     std::fs::remove_file(&path).unwrap();
 }
+
+mod every_operation {
+    //! One declaration of each operation, rehearsed in sequence on tables with rows: the
+    //! kit's check of each reversal holds for every operation zdm carries out.
+    use zdm_runtime::zero_downtime;
+
+    #[zero_downtime(
+        id = "kit_all_01_add_column",
+        add_column(
+            table = "people",
+            column = "email_lower",
+            ty = "text",
+            backfill = "lower(email)",
+            not_null,
+            index
+        )
+    )]
+    pub struct AddColumn;
+
+    #[zero_downtime(
+        id = "kit_all_02_rename_column",
+        rename_column(table = "people", from = "name", to = "full_name")
+    )]
+    pub struct RenameColumn;
+
+    #[zero_downtime(
+        id = "kit_all_03_change_type",
+        change_type(table = "people", column = "score", to = "bigint")
+    )]
+    pub struct ChangeType;
+
+    #[zero_downtime(
+        id = "kit_all_04_add_not_null",
+        add_not_null(table = "people", column = "city", backfill = "'unknown'")
+    )]
+    pub struct AddNotNull;
+
+    #[zero_downtime(id = "kit_all_05_add_index", add_index(table = "people", columns = ["city"]))]
+    pub struct AddIndex;
+
+    #[zero_downtime(
+        id = "kit_all_06_add_foreign_key",
+        add_foreign_key(table = "pets", column = "owner_id", references = "people", existing_column)
+    )]
+    pub struct AddForeignKey;
+
+    #[zero_downtime(
+        id = "kit_all_07_split_table",
+        split_table(
+            table = "pets",
+            key = "id",
+            into(table = "pet_names", columns = ["pet_name"]),
+            into(table = "pet_owners", columns = ["owner_id"])
+        )
+    )]
+    pub struct SplitTable;
+
+    #[zero_downtime(id = "kit_all_08_rename_table", rename_table(from = "people", to = "persons"))]
+    pub struct RenameTable;
+
+    zdm_runtime::migrations!(pub static ALL = [
+        AddColumn, RenameColumn, ChangeType, AddNotNull, AddIndex, AddForeignKey, SplitTable, RenameTable
+    ]);
+
+    pub const SCHEMA: &str = "
+        CREATE TABLE people (id bigint PRIMARY KEY, email text NOT NULL, name text, score integer, city text);
+        INSERT INTO people SELECT g, 'P' || g || '@Example.COM', 'person ' || g, g * 3,
+                                  CASE WHEN g % 3 = 0 THEN NULL ELSE 'city ' || g % 7 END
+                             FROM generate_series(1, 300) g;
+        CREATE TABLE pets (id bigint PRIMARY KEY, pet_name text, owner_id bigint);
+        INSERT INTO pets SELECT g, 'pet ' || g, CASE WHEN g % 5 = 0 THEN NULL ELSE 1 + g % 300 END
+                           FROM generate_series(1, 200) g;";
+}
+
+#[test]
+fn every_operation_rehearses_without_a_difference() {
+    Rehearsal::new("kit_every_operation")
+        .schema(every_operation::SCHEMA)
+        .run(every_operation::ALL)
+        .unwrap_or_else(|failure| panic!("{failure}"));
+}

@@ -41,7 +41,7 @@ fn the_kit_fails_on_a_reversal_that_loses_data() {
     assert!(matches!(
         failure,
         RehearsalError::NotRestored {
-            phase: Phase::Contract,
+            phase: Some(Phase::Contract),
             ..
         }
     ));
