@@ -95,3 +95,34 @@ fn a_pipeline_step_refused_or_wrongly_called_exits_with_its_code() {
     let (code, _, _) = migrate("postgres://postgres@127.0.0.1:1/shop", &["status"]);
     assert_eq!(code, 6);
 }
+
+#[test]
+fn a_declaration_changed_after_its_migration_started_is_refused() {
+    use zdm_runtime::Migration;
+    let database = shop_database("shop_pipeline_changed");
+    let url = database.url();
+    let id = "2026_12_01_01_email_lower";
+    assert_eq!(migrate(url, &["expand", id]).0, 0);
+    // What the database holds once a build with another declaration of this id ran expand.
+    database
+        .connect()
+        .unwrap()
+        .execute(
+            "UPDATE zdm.migrations SET plan_checksum = '00000000000000ff' WHERE id = $1",
+            &[&id],
+        )
+        .unwrap();
+    let (code, _, stderr) = migrate(url, &["sync", id]);
+    assert_eq!(
+        (code, stderr),
+        (
+            3,
+            format!(
+                "error: {id}: the declaration changed after the migration started (plan checksum 00000000000000ff \
+                 in the database, {} compiled); revert with the old build, or give the changed declaration a \
+                 new id\n",
+                shop::migrations::AddEmailLower.plan().checksum()
+            )
+        )
+    );
+}

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use postgres::Client;
+use postgres::GenericClient;
 
 /// The schemas a snapshot leaves out: the system's, and zdm's own records, which a reversal
 /// updates by design.
@@ -72,7 +72,7 @@ const SHOWN: usize = 5;
 
 impl Snapshot {
     /// Reads the catalog and every row; `client` must run with an empty search path.
-    pub(crate) fn read(client: &mut Client) -> Result<Snapshot, postgres::Error> {
+    pub(crate) fn read(client: &mut impl GenericClient) -> Result<Snapshot, postgres::Error> {
         let mut catalog: Vec<String> = client
             .query(&CATALOG.replace("{own}", OWN_SCHEMAS), &[])?
             .iter()
@@ -156,6 +156,7 @@ fn shown(lines: &[&String], label: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::FreshDatabase;
 
     fn lines(texts: &[&str]) -> Vec<String> {
         texts.iter().map(|text| text.to_string()).collect()
@@ -182,5 +183,63 @@ mod tests {
         let shown = one_sided(&before, &[], "");
         assert_eq!(shown.len(), SHOWN + 1);
         assert_eq!(shown[SHOWN], "only before: … and 3 more");
+    }
+
+    /// Each kind of fact the README lists, changed in a transaction that is rolled back:
+    /// the snapshot sees the change, names it, and sees nothing once it is undone. Column
+    /// order and zdm's own schema do not count.
+    #[test]
+    fn a_snapshot_sees_every_kind_of_change_an_application_could_see() {
+        let database = FreshDatabase::create("runtime_snapshot").unwrap_or_else(|error| panic!("{error}"));
+        let mut client = database.connect().unwrap();
+        client
+            .batch_execute(
+                "CREATE TABLE t (id bigint PRIMARY KEY, a text, b int CHECK (b > 0));
+                 INSERT INTO t VALUES (1, 'x', 1), (2, NULL, 2);
+                 CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+                 CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();
+                 CREATE VIEW v AS SELECT id, a FROM t;
+                 DROP ROLE IF EXISTS zdm_snapshot_reader; CREATE ROLE zdm_snapshot_reader;
+                 CREATE SCHEMA zdm; CREATE TABLE zdm.records (id int);
+                 SET search_path = '';",
+            )
+            .unwrap();
+        let before = Snapshot::read(&mut client).unwrap();
+        let changes = [
+            ("INSERT INTO public.t VALUES (3, 'y', 3)", "row of public.t only after the reversal: {\"a\": \"y\", \"b\": 3, \"id\": 3}"),
+            ("UPDATE public.t SET a = 'z' WHERE id = 1", "row of public.t only before: {\"a\": \"x\", \"b\": 1, \"id\": 1}"),
+            ("ALTER TABLE public.t ALTER a SET DEFAULT 'd'", "only after the reversal: column public.t.a text collate \"default\" not null f default 'd'::text"),
+            ("COMMENT ON COLUMN public.t.b IS 'note'", "comment note"),
+            ("CREATE INDEX i ON public.t (a)", "only after the reversal: index public.i valid t: CREATE INDEX i ON public.t USING btree (a)"),
+            ("ALTER TABLE public.t DROP CONSTRAINT t_b_check", "only before: constraint t_b_check on public.t valid t: CHECK ((b > 0))"),
+            ("ALTER TABLE public.t DISABLE TRIGGER tr", "only after the reversal: trigger enabled D: CREATE TRIGGER tr"),
+            ("CREATE OR REPLACE VIEW public.v AS SELECT id, a FROM public.t WHERE id > 0", "only after the reversal: view public.v:"),
+            ("CREATE OR REPLACE FUNCTION public.f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$", "RETURN NULL"),
+            ("GRANT SELECT ON public.t TO zdm_snapshot_reader", "zdm_snapshot_reader=r/"),
+            ("ALTER TABLE public.t OWNER TO zdm_snapshot_reader", "owner zdm_snapshot_reader"),
+        ];
+        for (change, shown) in changes {
+            let mut transaction = client.transaction().unwrap();
+            transaction.batch_execute(change).unwrap();
+            let differences = Snapshot::read(&mut transaction).unwrap().differences(&before);
+            assert!(
+                differences.iter().any(|line| line.contains(shown)),
+                "{change}: {differences:#?}"
+            );
+            transaction.rollback().unwrap();
+        }
+        let unseen = "DROP VIEW public.v; ALTER TABLE public.t DROP COLUMN a; ALTER TABLE public.t ADD COLUMN a text; \
+                      UPDATE public.t SET a = 'x' WHERE id = 1; CREATE OR REPLACE VIEW public.v AS SELECT id, a FROM public.t; \
+                      INSERT INTO zdm.records VALUES (1)";
+        let mut transaction = client.transaction().unwrap();
+        transaction.batch_execute(unseen).unwrap();
+        assert_eq!(
+            Snapshot::read(&mut transaction).unwrap().differences(&before),
+            Vec::<String>::new()
+        );
+        transaction.rollback().unwrap();
+        client
+            .batch_execute("DROP OWNED BY zdm_snapshot_reader; DROP ROLE zdm_snapshot_reader")
+            .unwrap();
     }
 }
