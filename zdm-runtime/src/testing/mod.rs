@@ -31,6 +31,7 @@
 mod database;
 mod lock;
 mod snapshot;
+mod versions;
 
 use std::path::PathBuf;
 
@@ -42,6 +43,9 @@ use zdm_plan::{Migration, Phase};
 
 pub use database::FreshDatabase;
 use lock::LockFile;
+/// The PostgreSQL driver whose `Client` the setup and version closures get, so that an
+/// application names its types without a dependency of its own.
+pub use postgres;
 use snapshot::Snapshot;
 
 /// Why a rehearsal stopped.
@@ -120,6 +124,17 @@ pub enum RehearsalError {
         /// The compiled declaration's checksum.
         compiled: String,
     },
+    /// A write of the old or the new application version failed during the pipeline pass.
+    #[error("rehearsal: the {version} version's write failed {moment}: {reason}")]
+    Write {
+        /// `old` or `new`.
+        version: &'static str,
+        /// When: before which step of which phase of which migration, after which phase,
+        /// or at the roll-out.
+        moment: String,
+        /// The server's error, with its SQLSTATE.
+        reason: String,
+    },
     /// The lock file cannot be read or written, or a line of it is not an entry.
     #[error("cannot use the lock file {}: {reason}", .path.display())]
     LockFile {
@@ -139,6 +154,8 @@ pub struct Rehearsal<'a> {
     setup: Option<Setup<'a>>,
     lock_file: Option<PathBuf>,
     options: Options,
+    old_version: Option<versions::Write>,
+    new_version: Option<versions::Write>,
 }
 
 impl<'a> Rehearsal<'a> {
@@ -151,6 +168,8 @@ impl<'a> Rehearsal<'a> {
             setup: None,
             lock_file: None,
             options: Options::default(),
+            old_version: None,
+            new_version: None,
         }
     }
 
@@ -179,6 +198,31 @@ impl<'a> Rehearsal<'a> {
         self
     }
 
+    /// What the version deployed before these migrations writes, for the pipeline pass:
+    /// with a version given, once every migration has been rehearsed phase by phase it is
+    /// reverted, latest first, and run as the deploy pipeline runs it. The old version
+    /// writes before every step of expand, sync and backfill and after each of them; the
+    /// old and the new version write once each at the roll-out; the new version writes
+    /// before every step of contract and after it. Each version writes on a connection of
+    /// its own, and `n` is unique to the call (for new keys). A write that fails stops the
+    /// rehearsal with [`RehearsalError::Write`].
+    pub fn old_version(
+        mut self,
+        write: impl Fn(&mut Client, i64) -> Result<(), postgres::Error> + Send + Sync + 'static,
+    ) -> Rehearsal<'a> {
+        self.old_version = Some(Box::new(write));
+        self
+    }
+
+    /// What the version these migrations are for writes; see [`Rehearsal::old_version`].
+    pub fn new_version(
+        mut self,
+        write: impl Fn(&mut Client, i64) -> Result<(), postgres::Error> + Send + Sync + 'static,
+    ) -> Rehearsal<'a> {
+        self.new_version = Some(Box::new(write));
+        self
+    }
+
     /// The runner's options (default: [`Options::default`]).
     pub fn options(mut self, options: Options) -> Rehearsal<'a> {
         self.options = options;
@@ -197,7 +241,21 @@ impl<'a> Rehearsal<'a> {
             None => None,
         };
         let mut database = FreshDatabase::create(&self.name)?;
-        if let Err(error) = rehearse(&database, self.schema, self.setup, self.options, migrations) {
+        let versions = match (self.old_version, self.new_version) {
+            (None, None) => None,
+            (old, new) => Some((
+                old.unwrap_or_else(|| Box::new(|_, _| Ok(()))),
+                new.unwrap_or_else(|| Box::new(|_, _| Ok(()))),
+            )),
+        };
+        let outcome =
+            rehearse(&database, self.schema, self.setup, self.options, migrations).and_then(|mut runner| {
+                match versions {
+                    Some((old, new)) => versions::pipeline(&database, &mut runner, migrations, old, new),
+                    None => Ok(()),
+                }
+            });
+        if let Err(error) = outcome {
             database.keep();
             return Err(error);
         }
@@ -215,7 +273,7 @@ fn rehearse(
     setup: Option<Setup<'_>>,
     options: Options,
     migrations: &[&dyn Migration],
-) -> Result<(), RehearsalError> {
+) -> Result<Runner, RehearsalError> {
     let mut client = database.connect()?;
     let failed = |what| {
         move |error: postgres::Error| RehearsalError::Setup {
@@ -237,7 +295,7 @@ fn rehearse(
     for &migration in migrations {
         rehearse_one(&mut runner, &mut client, migration)?;
     }
-    Ok(())
+    Ok(runner)
 }
 
 /// Each phase run, reverted, compared and run again; then every phase reverted, latest
