@@ -291,3 +291,48 @@ fn every_operation_rehearses_without_a_difference() {
         .run(every_operation::ALL)
         .unwrap_or_else(|failure| panic!("{failure}"));
 }
+
+#[test]
+fn a_fresh_database_names_what_kept_it_from_being_made() {
+    let failure = FreshDatabase::create_on("postgres://postgres@127.0.0.1:1/postgres", "kit_no_server")
+        .err()
+        .expect("no server listens on port 1");
+    assert!(matches!(failure, RehearsalError::Connect(_)), "{failure:?}");
+    assert!(
+        failure
+            .to_string()
+            .starts_with("cannot connect to PostgreSQL at "),
+        "{failure}"
+    );
+
+    // A role without CREATEDB, on the tests' server.
+    let role = "zdm_kit_no_createdb";
+    let mut admin = connect_or_exit(&database_url());
+    admin
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN NOCREATEDB"
+        ))
+        .unwrap();
+    let config: postgres::Config = database_url().parse().unwrap();
+    let host = match &config.get_hosts()[0] {
+        postgres::config::Host::Tcp(host) => host.clone(),
+        other => panic!("the tests' server is reached over TCP, not {other:?}"),
+    };
+    let url = format!(
+        "host={host} port={} user={role} dbname=postgres",
+        config.get_ports().first().copied().unwrap_or(5432)
+    );
+    let failure = FreshDatabase::create_on(&url, "kit_no_createdb")
+        .err()
+        .expect("the role may not create databases");
+    let RehearsalError::Database { name, reason } = &failure else {
+        panic!("{failure}");
+    };
+    assert_eq!(name, "zdm_kit_no_createdb");
+    assert!(reason.ends_with("(SQLSTATE 42501)"), "{reason}");
+    assert_eq!(
+        failure.to_string(),
+        format!("cannot create the database zdm_kit_no_createdb: {reason}")
+    );
+    admin.batch_execute(&format!("DROP ROLE {role}")).unwrap();
+}

@@ -24,9 +24,11 @@
 //! whose plan has no reversal steps is not compared (split_table's backfill leaves its
 //! copies, which its sync's reversal removes). Then it reverts every phase, contract to
 //! expand, checks the database against what it was before expand, and runs every phase
-//! again, so the next migration starts where production would. The first failure stops
-//! the rehearsal and is returned as a [`RehearsalError`] naming the
-//! migration, the phase and, for a failed statement, the step and the server's error.
+//! again, so the next migration starts where production would. With the writes of the
+//! application's versions given ([`Rehearsal::old_version`], [`Rehearsal::new_version`]),
+//! a pipeline pass follows, in which they write between the steps. The first failure
+//! stops the rehearsal and is returned as a [`RehearsalError`] naming the migration, the
+//! phase and, for a failed statement, the step and the server's error.
 
 mod database;
 mod lock;
