@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use postgres::Client;
+use zdm_runtime::testing::{FreshDatabase, RehearsalError};
 use zdm_runtime::{BatchSize, Options, Runner};
 
 pub use zdm_runtime::database_url;
@@ -31,44 +32,36 @@ pub fn connect_or_exit(url: &str) -> Client {
 /// A database of its own for one test, created empty and dropped when the test passes.
 /// A failed test leaves it behind for inspection; the next run of the test replaces it.
 pub struct TestDb {
-    name: String,
-    url: String,
+    database: FreshDatabase,
 }
 
 impl TestDb {
-    /// Creates (or re-creates) the database `zdm_<test_name>`. On PostgreSQL 12 it gets the
-    /// `pgcrypto` extension, which provides `gen_random_uuid()` (built in from 13 on), so
-    /// that tests and examples use it on every supported major.
+    /// Creates (or re-creates) the database `zdm_<test_name>` with the test kit's
+    /// [`FreshDatabase`] (on PostgreSQL 12 it gets `pgcrypto`, for `gen_random_uuid()`).
     pub fn new(test_name: &str) -> TestDb {
-        let name = database_name(test_name);
-        let mut admin = connect_or_exit(&database_url());
-        drop_database(&mut admin, &name)
-            .unwrap_or_else(|error| panic!("dropping the old test database {name}: {error}"));
-        admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .unwrap_or_else(|error| panic!("creating the test database {name}: {error}"));
-        let url = url_with_database(&database_url(), &name);
-        if server_version_num(&mut admin) < 130_000 {
-            connect_or_exit(&url)
-                .batch_execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-                .unwrap_or_else(|error| panic!("creating pgcrypto in {name}: {error}"));
+        match FreshDatabase::create(test_name) {
+            Ok(database) => TestDb { database },
+            Err(RehearsalError::Connect(error)) => {
+                connect_or_exit(&database_url());
+                panic!("{error}")
+            }
+            Err(error) => panic!("{error}"),
         }
-        TestDb { name, url }
     }
 
     /// The database's URL.
     pub fn url(&self) -> &str {
-        &self.url
+        self.database.url()
     }
 
     /// The database's name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.database.name()
     }
 
     /// A new connection to the database.
     pub fn connect(&self) -> Client {
-        connect_or_exit(&self.url)
+        connect_or_exit(self.url())
     }
 
     /// A new connection to the database as `role` (the test servers trust local
@@ -88,22 +81,7 @@ impl TestDb {
 
     /// A runner with the given options.
     pub fn runner_with(&self, options: Options) -> Runner {
-        Runner::connect(&self.url, options).unwrap_or_else(|error| panic!("{error}"))
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "kept the database {} of the failed test for inspection",
-                self.name
-            );
-            return;
-        }
-        if let Ok(mut admin) = zdm_runtime::connect(&database_url()) {
-            let _ = drop_database(&mut admin, &self.name);
-        }
+        Runner::connect(self.url(), options).unwrap_or_else(|error| panic!("{error}"))
     }
 }
 
@@ -117,7 +95,7 @@ impl TestDb {
     pub fn runner_with_notices(&self) -> (Runner, Notices) {
         let notices = Notices::default();
         let sink = notices.clone();
-        let mut config: postgres::Config = self.url.parse().expect("test database URL");
+        let mut config: postgres::Config = self.url().parse().expect("test database URL");
         config.notice_callback(move |notice| {
             sink.lock()
                 .expect("notice sink")
@@ -125,26 +103,13 @@ impl TestDb {
         });
         let mut client = config
             .connect(postgres::NoTls)
-            .unwrap_or_else(|error| panic!("connecting to {}: {error}", self.name));
+            .unwrap_or_else(|error| panic!("connecting to {}: {error}", self.name()));
         client
             .batch_execute("SET client_min_messages = debug1")
             .expect("SET client_min_messages");
         let runner = Runner::new(client, test_options()).unwrap_or_else(|error| panic!("{error}"));
         (runner, notices)
     }
-}
-
-/// Drops a database and the sessions still connected to it (what `WITH (FORCE)` does from
-/// PostgreSQL 13 on, written so that 12 runs it too).
-fn drop_database(admin: &mut Client, name: &str) -> Result<(), postgres::Error> {
-    admin.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-        &[&name],
-    )?;
-    admin.batch_execute(&format!(
-        "DROP DATABASE IF EXISTS {}",
-        zdm_runtime::quote_ident(name)
-    ))
 }
 
 /// Options for tests: waits of 200 ms within a 3 s budget, batches of 250 rows so that
@@ -157,37 +122,6 @@ pub fn test_options() -> Options {
         lock_budget: Duration::from_secs(3),
         batch: BatchSize::Fixed(250),
         skip_user_triggers: false,
-    }
-}
-
-fn database_name(test_name: &str) -> String {
-    let cleaned: String = test_name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    zdm_plan::names::bounded_name(&["zdm", &cleaned])
-}
-
-/// `url` with its database replaced by `database`.
-fn url_with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |at| at + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{database}?{query}"),
-        None => format!("{base}/{database}"),
     }
 }
 
@@ -680,22 +614,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_get_the_test_database() {
-        assert_eq!(
-            url_with_database("postgres://u@h:5432/postgres", "zdm_x"),
-            "postgres://u@h:5432/zdm_x"
-        );
-        assert_eq!(
-            url_with_database("postgres://u@h", "zdm_x"),
-            "postgres://u@h/zdm_x"
-        );
-        assert_eq!(
-            url_with_database("postgres://u@h/db?sslmode=disable", "d"),
-            "postgres://u@h/d?sslmode=disable"
-        );
-    }
-
-    #[test]
     fn the_not_null_proof_is_read_in_the_wording_of_every_major() {
         let tail = "are sufficient to prove that it does not contain nulls";
         for named in ["\"users\".\"email\"", "\"users.email\""] {
@@ -704,13 +622,5 @@ mod tests {
             assert!(!proves_not_null(&notice, "users", "name"), "{notice}");
         }
         assert!(!proves_not_null("verifying table \"users\"", "users", "email"));
-    }
-
-    #[test]
-    fn long_test_names_give_distinct_short_database_names() {
-        let a = database_name(&"a".repeat(80));
-        let b = database_name(&format!("{}b", "a".repeat(80)));
-        assert!(a.len() <= 63 && b.len() <= 63);
-        assert_ne!(a, b);
     }
 }

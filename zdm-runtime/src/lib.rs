@@ -36,6 +36,8 @@ mod runner;
 mod session;
 mod statement;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{Blocker, Error, Result};
 pub use events::Event;

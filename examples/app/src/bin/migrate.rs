@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    zdm_runtime::cli::main(shop::migrations::MIGRATIONS)
+}
