@@ -67,7 +67,7 @@ impl TestDb {
     /// A new connection to the database as `role` (the test servers trust local
     /// connections).
     pub fn connect_as(&self, role: &str) -> Client {
-        let mut config = postgres::Config::from_str(&self.url).expect("the test database URL parses");
+        let mut config = postgres::Config::from_str(self.url()).expect("the test database URL parses");
         config.user(role);
         config
             .connect(postgres::NoTls)
