@@ -161,8 +161,8 @@ fn every_operation_runs_and_reverts_as_a_role_without_create_on_the_database() {
     assert!(matches!(&refused, Error::StateSchema { .. }), "{refused:?}");
     assert_eq!(
         refused.to_string(),
-        "zdm cannot set up its state schema: the schema zdm does not exist, and this role may not create \
-         schemas in the database; have an administrator run CREATE SCHEMA zdm AUTHORIZATION <this role>"
+        "zdm cannot set up its state schema: the schema \"zdm\" does not exist, and this role may not create \
+         schemas in the database; have an administrator run CREATE SCHEMA \"zdm\" AUTHORIZATION <this role>"
     );
     assert!(scalar::<bool>(
         &mut client,
@@ -216,7 +216,7 @@ fn a_role_that_may_not_create_in_the_state_schema_is_told_what_to_grant() {
     assert_eq!(source.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
     assert_eq!(
         refused.to_string(),
-        "zdm cannot set up its state schema: this role may not create tables in the schema zdm; grant it \
+        "zdm cannot set up its state schema: this role may not create tables in the schema \"zdm\"; grant it \
          USAGE and CREATE on the schema, or make it the schema's owner"
     );
 }

@@ -33,10 +33,11 @@ pub(crate) fn run(session: &mut Session, context: &StepContext) -> Result<StepRe
     };
     match &context.step.action {
         Action::Transaction(statements) => {
+            let statements: Vec<String> = statements.iter().map(|sql| context.state.sql(sql)).collect();
             // Of several statements, the error shows the one that failed.
             let mut running: Option<&str> = None;
             let outcome = session.in_transaction(context, |transaction| {
-                for statement in statements.iter() {
+                for statement in &statements {
                     running = Some(statement);
                     transaction.execute_one(statement)?;
                 }

@@ -3,6 +3,10 @@
 
 use crate::lexer::tokenize;
 
+/// Stands for the state schema (`Options::state_schema`, quoted) in planned statements: the
+/// schema is chosen where the runner runs, after the plan was compiled.
+pub const STATE_SCHEMA: &str = "{state}";
+
 /// `"name"`, with embedded double quotes doubled: a name can never end the identifier
 /// early, whatever it contains.
 pub fn quote_ident(name: &str) -> String {
