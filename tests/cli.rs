@@ -164,7 +164,10 @@ fn the_state_schema_comes_from_the_flag_or_the_environment() {
     let output = zdm(db.url(), &["status", "--state-schema", ""]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("expected a schema name, found an empty one"),
+        stderr(&output).contains(
+            "zdm cannot set up its state schema: the configured state schema name \"\" is 0 bytes long; \
+             PostgreSQL names are 1 to 63 bytes"
+        ),
         "{}",
         stderr(&output)
     );

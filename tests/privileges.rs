@@ -506,7 +506,10 @@ fn a_configured_state_schema_that_is_missing_and_cannot_be_made_is_refused_by_na
     let refused = Runner::new(connect_as(&db, ROLE), options(STATE))
         .err()
         .expect("refused");
-    let Error::StateSchema { source, .. } = &refused else {
+    let Error::StateSchema {
+        source: Some(source), ..
+    } = &refused
+    else {
         panic!("{refused:?}");
     };
     assert_eq!(source.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
@@ -533,7 +536,10 @@ fn a_role_that_may_not_create_in_the_state_schema_is_told_what_to_grant() {
     let refused = Runner::new(connect_as(&db, ROLE), options(STATE))
         .err()
         .expect("refused");
-    let Error::StateSchema { source, .. } = &refused else {
+    let Error::StateSchema {
+        source: Some(source), ..
+    } = &refused
+    else {
         panic!("{refused:?}");
     };
     assert_eq!(source.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
@@ -544,4 +550,39 @@ fn a_role_that_may_not_create_in_the_state_schema_is_told_what_to_grant() {
     );
     let mut admin = db.connect();
     assert_eq!(relations_in(&mut admin, STATE), Vec::<String>::new());
+}
+
+#[test]
+fn a_state_schema_name_postgres_would_not_keep_is_refused_before_any_change() {
+    let db = TestDb::new("state_schema_bad_name");
+    let long = "s".repeat(64);
+    for (name, reason) in [
+        ("", "the configured state schema name \"\" is 0 bytes long"),
+        (
+            long.as_str(),
+            "the configured state schema name \"ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss\" \
+             is 64 bytes long",
+        ),
+    ] {
+        let refused = Runner::connect(db.url(), options(name))
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(&refused, Error::StateSchema { source: None, .. }),
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "zdm cannot set up its state schema: {reason}; PostgreSQL names are 1 to 63 bytes"
+            )
+        );
+    }
+    assert_eq!(
+        scalar::<i64>(
+            &mut db.connect(),
+            "SELECT count(*) FROM pg_namespace WHERE nspname IN ('zdm', repeat('s', 63))"
+        ),
+        0
+    );
 }

@@ -142,12 +142,12 @@ fn parse_target(text: &str) -> Result<Target, String> {
     parse_phase(text).map(|phase| Target(Some(phase)))
 }
 
-/// A schema name: any text but the empty one, which PostgreSQL refuses as an identifier.
+/// A schema name PostgreSQL keeps as given; refused as a usage error here rather than at
+/// connect.
 fn parse_schema(text: &str) -> Result<String, String> {
-    if text.is_empty() {
-        return Err("expected a schema name, found an empty one".to_owned());
-    }
-    Ok(text.to_owned())
+    StateSchema::new(text)
+        .map(|_| text.to_owned())
+        .map_err(|error| error.to_string())
 }
 
 /// `250ms`, `1s`, `2m`, `1h`; a bare number is seconds.
@@ -380,7 +380,7 @@ fn step(
 /// The state of a migration, read without creating the state schema (a dry run or a
 /// status query changes nothing).
 fn read_state(cli: &Cli, client: &mut Client, id: &str) -> Result<MigrationState, Failure> {
-    let state = StateSchema::new(&cli.state_schema);
+    let state = StateSchema::new(&cli.state_schema)?;
     let exists: bool = client
         .query_one(
             "SELECT to_regclass($1) IS NOT NULL",

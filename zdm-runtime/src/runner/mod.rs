@@ -38,6 +38,7 @@ impl Runner {
 
     /// Like [`Runner::connect`], over a client the caller opened.
     pub fn new(mut client: Client, options: Options) -> Result<Runner> {
+        let state = StateSchema::new(&options.state_schema)?;
         session::check_server_version(&mut client)?;
         // Idempotent steps (`DROP … IF EXISTS`) would otherwise print NOTICEs; a session
         // that asked for more (debug messages) keeps its setting.
@@ -56,7 +57,6 @@ impl Runner {
                 holder: runner_lock_holder(&mut client)?,
             });
         }
-        let state = StateSchema::new(&options.state_schema);
         store::ensure_schema(&mut client, &state)?;
         let search_path: String = client
             .query_one("SELECT current_setting('search_path')", &[])

@@ -13,6 +13,7 @@ use postgres::{Client, GenericClient};
 
 use crate::error::{Error, Result};
 use crate::statement::ExecuteOne;
+use zdm_plan::names::MAX_IDENTIFIER_BYTES;
 use zdm_plan::sql::{quote_ident, substitute, STATE_SCHEMA};
 
 pub(crate) use migrations::{advance, advance_in, begin, checkpoint, finish, load, record_error, restore};
@@ -28,11 +29,26 @@ pub(crate) struct StateSchema {
 }
 
 impl StateSchema {
-    pub(crate) fn new(name: &str) -> StateSchema {
-        StateSchema {
+    /// The schema `name`, refused when PostgreSQL would not keep it as given: it refuses an
+    /// empty name and cuts a longer one to 63 bytes, so the schema an administrator made
+    /// under the long name would never be found by it.
+    pub(crate) fn new(name: &str) -> Result<StateSchema> {
+        if name.is_empty() || name.len() > MAX_IDENTIFIER_BYTES {
+            return Err(Error::StateSchema {
+                reason: format!(
+                    "the configured state schema name {} is {} bytes long; PostgreSQL names are 1 to {} \
+                     bytes",
+                    quote_ident(name),
+                    name.len(),
+                    MAX_IDENTIFIER_BYTES
+                ),
+                source: None,
+            });
+        }
+        Ok(StateSchema {
             name: name.to_owned(),
             quoted: quote_ident(name),
-        }
+        })
     }
 
     /// `sql` with `{state}` replaced by the quoted schema, where it stands as code.
@@ -138,7 +154,7 @@ pub(crate) fn ensure_schema(client: &mut Client, state: &StateSchema) -> Result<
                         "the schema {quoted} does not exist, and this role may not create schemas in the \
                          database; have an administrator run CREATE SCHEMA {quoted} AUTHORIZATION <this role>"
                     ),
-                    source,
+                    source: Some(source),
                 },
                 _ => Error::State(source),
             })?;
@@ -153,7 +169,7 @@ pub(crate) fn ensure_schema(client: &mut Client, state: &StateSchema) -> Result<
                         "this role may not create tables in the schema {quoted}; grant it USAGE and CREATE \
                          on the schema, or make it the schema's owner"
                     ),
-                    source,
+                    source: Some(source),
                 },
                 _ => Error::State(source),
             })?;
