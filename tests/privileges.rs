@@ -586,3 +586,49 @@ fn a_state_schema_name_postgres_would_not_keep_is_refused_before_any_change() {
         0
     );
 }
+
+#[zero_downtime(
+    id = "state_placeholder_keys",
+    add_not_null(table = "tagged", column = "note", backfill = "'none'")
+)]
+struct FillTagged;
+
+#[test]
+fn a_key_value_that_spells_a_placeholder_is_data_not_the_state_schema() {
+    let db = TestDb::new("state_schema_placeholder_keys");
+    let mut admin = db.connect();
+    admin
+        .batch_execute(
+            "CREATE TABLE tagged (id text COLLATE \"C\" PRIMARY KEY, note text);
+             INSERT INTO tagged (id) VALUES ('a'), ('b'), ('z'), ('{key}'), ('{range}'), ('{state}'), ('{state}x');",
+        )
+        .unwrap();
+    // One row per batch: every key, `{state}` included, is a batch's bound, written as a
+    // literal; a schema name with a quote in it would end that literal early.
+    let mut runner = Runner::connect(
+        db.url(),
+        Options {
+            batch: zdm_runtime::BatchSize::Fixed(1),
+            ..options("it's state")
+        },
+    )
+    .unwrap();
+    runner.run_to(&FillTagged, Phase::Backfill).unwrap();
+    let unfilled: Vec<String> = admin
+        .query("SELECT id FROM tagged WHERE note IS NULL ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(unfilled, Vec::<String>::new());
+    let recorded: i64 = scalar(
+        &mut admin,
+        "SELECT count(*) FROM \"it's state\".state_placeholder_keys_filled",
+    );
+    assert_eq!(recorded, 7);
+    runner.revert(&FillTagged, Phase::Backfill).unwrap();
+    assert!(scalar::<bool>(
+        &mut admin,
+        "SELECT count(*) = 7 FROM tagged WHERE note IS NULL"
+    ));
+}
