@@ -121,7 +121,7 @@ pub fn test_options() -> Options {
         scan_timeout: None,
         lock_budget: Duration::from_secs(3),
         batch: BatchSize::Fixed(250),
-        skip_user_triggers: false,
+        ..Options::default()
     }
 }
 

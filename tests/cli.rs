@@ -27,10 +27,16 @@ fn example_binary() -> PathBuf {
 }
 
 fn zdm(url: &str, args: &[&str]) -> Output {
+    zdm_with_env(url, args, &[])
+}
+
+fn zdm_with_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(example_binary())
         .args(args)
         .env("DATABASE_URL", url)
         .env_remove("RUST_LOG")
+        .env_remove("ZDM_STATE_SCHEMA")
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
@@ -116,6 +122,55 @@ fn status_json_follows_the_phases() {
 
     let table = stdout(&zdm(db.url(), &["status"]));
     assert!(table.contains("next: contract"), "{table}");
+}
+
+#[test]
+fn the_state_schema_comes_from_the_flag_or_the_environment() {
+    let db = TestDb::new("cli_state_schema");
+    demo_table(&db);
+    let output = zdm(
+        db.url(),
+        &["up", EMAIL, "--to", "expand", "--state-schema", "cli_state"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut client = db.connect();
+    assert_eq!(
+        scalar::<String>(
+            &mut client,
+            "SELECT string_agg(id || ' ' || completed, ',') FROM cli_state.migrations"
+        ),
+        format!("{EMAIL} expand")
+    );
+    assert!(scalar::<bool>(
+        &mut client,
+        "SELECT to_regnamespace('zdm') IS NULL"
+    ));
+    let status = |env: &[(&str, &str)]| -> serde_json::Value {
+        let output = zdm_with_env(db.url(), &["status", "--json"], env);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        serde_json::from_str(&stdout(&output)).unwrap()
+    };
+    assert_eq!(
+        status(&[("ZDM_STATE_SCHEMA", "cli_state")])["migrations"][0]["completed"],
+        "expand"
+    );
+    // The default schema holds nothing, and reading it makes nothing.
+    assert_eq!(status(&[])["migrations"][0]["completed"], serde_json::Value::Null);
+    assert!(scalar::<bool>(
+        &mut client,
+        "SELECT to_regnamespace('zdm') IS NULL"
+    ));
+
+    let output = zdm(db.url(), &["status", "--state-schema", ""]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(
+            "zdm cannot set up its state schema: the configured state schema name \"\" is 0 bytes long; \
+             PostgreSQL names are 1 to 63 bytes"
+        ),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

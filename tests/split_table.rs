@@ -1054,7 +1054,7 @@ fn reverting_contract_without_its_record_is_refused() {
     assert_eq!(
         error.to_string(),
         "split_users: the database does not match the declaration: expected table \"users\", or the record \
-         contract keeps of it in zdm.split_snapshots to rebuild it, found neither; nothing was changed"
+         contract keeps of it in \"zdm\".split_snapshots to rebuild it, found neither; nothing was changed"
     );
     assert!(!exists(&mut client, "users"));
     assert!(triggers(&mut client, "profiles").is_empty());

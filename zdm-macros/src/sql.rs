@@ -6,7 +6,7 @@ use crate::grammar::{self, Place};
 pub use crate::known::closest;
 use zdm_plan::lexer::{tokenize, Kind, Token};
 pub use zdm_plan::names::MAX_IDENTIFIER_BYTES;
-pub use zdm_plan::sql::{dollar_quote, quote_ident, quote_literal};
+pub use zdm_plan::sql::{dollar_quote, quote_ident, quote_literal, STATE_SCHEMA};
 
 /// Why an identifier cannot be used, if it cannot.
 pub fn identifier_problem(name: &str) -> Option<String> {

@@ -177,13 +177,15 @@ pub enum Error {
         #[source]
         source: postgres::Error,
     },
-    /// The state schema is missing and cannot be made by this role.
+    /// The state schema is missing and cannot be made by this role, or its configured name
+    /// is no name PostgreSQL keeps as given.
     #[error("zdm cannot set up its state schema: {reason}")]
     StateSchema {
         /// What is missing and what to do.
         reason: String,
+        /// The server's refusal; none when the name was refused before asking the server.
         #[source]
-        source: postgres::Error,
+        source: Option<postgres::Error>,
     },
     /// Reading or writing the state table failed.
     #[error("zdm state table: {}", describe(.0))]

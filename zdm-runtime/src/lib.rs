@@ -4,8 +4,9 @@
 //! A `#[zero_downtime(...)]` attribute on a struct declares one schema change and generates
 //! its [`Plan`]: the expand, sync, backfill and contract phases and the reversal of each,
 //! as data. A [`Runner`] executes the phases against a live database in order, one short
-//! step at a time, under a lock timeout with retries, recording progress in the `zdm`
-//! schema so that an interrupted phase resumes where it stopped.
+//! step at a time, under a lock timeout with retries, recording progress in the state
+//! schema (`zdm`, or [`Options::state_schema`]) so that an interrupted phase resumes where it
+//! stopped.
 //!
 //! ```no_run
 //! use zdm_runtime::{zero_downtime, Options, Phase, Runner};

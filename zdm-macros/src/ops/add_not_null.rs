@@ -276,9 +276,9 @@ mod tests {
         assert_eq!(
             sql(&plan.phase(zdm_plan::Phase::Backfill).forward),
             [
-                "CREATE TABLE IF NOT EXISTS zdm.\"m_filled\" (zdm_key text PRIMARY KEY)",
+                "CREATE TABLE IF NOT EXISTS {state}.\"m_filled\" (zdm_key text PRIMARY KEY)",
                 "WITH zdm_filled AS (UPDATE \"users\" SET \"email\" = ('unknown@example.com') WHERE {range} AND \"email\" IS NULL \
-                 RETURNING {key}) INSERT INTO zdm.\"m_filled\" (zdm_key) SELECT zdm_filled::text FROM zdm_filled \
+                 RETURNING {key}) INSERT INTO {state}.\"m_filled\" (zdm_key) SELECT zdm_filled::text FROM zdm_filled \
                  ON CONFLICT DO NOTHING",
             ]
         );

@@ -16,7 +16,7 @@
 //!   have the trigger convert the value back.
 
 use crate::ops::steps::{self, Trigger};
-use crate::sql::{embedded, quote_ident, quote_literal};
+use crate::sql::{embedded, quote_ident, quote_literal, STATE_SCHEMA};
 use crate::table::Table;
 use zdm_plan::names;
 use zdm_plan::{Action, Carry, CarryTarget, CarryWork, Lock, PhasePlan, Plan, Step};
@@ -212,7 +212,7 @@ impl ColumnSwap<'_> {
             Lock::None,
             CarryWork::Forget,
             format!(
-                "DELETE FROM zdm.carried_columns WHERE migration = {}",
+                "DELETE FROM {STATE_SCHEMA}.carried_columns WHERE migration = {}",
                 quote_literal(id)
             ),
         ));

@@ -2,7 +2,9 @@
 //! NULL sequence, concurrent index builds, sync trigger installation, the trigger that
 //! fills NULLs and the batched backfill of NULLs, each with its idempotent reversal.
 
-use crate::sql::{dollar_quote, quote_ident, quote_literal};
+use std::fmt;
+
+use crate::sql::{dollar_quote, quote_ident, quote_literal, STATE_SCHEMA};
 use crate::table::Table;
 use zdm_plan::names;
 use zdm_plan::{Action, Check, Expectation, Lock, Step};
@@ -424,29 +426,48 @@ pub fn reset_to_null(table: &Table, column: &str) -> Step {
     )
 }
 
-/// The table, in the `zdm` schema, where the backfill of a column that existed before
+/// The table, in the state schema, where the backfill of a column that existed before
 /// records the primary key of every row it filled, so that its reversal restores exactly
 /// those NULLs and no value the application wrote.
-pub fn fill_record(id: &str) -> String {
-    format!("zdm.{}", quote_ident(&names::fill_record(id)))
+pub struct FillRecord {
+    /// `{state}."<id>_filled"`, as statements name it: the runner fills in the schema.
+    table: String,
+    /// `"<id>_filled"`, as descriptions name it (they are shown as they are).
+    name: String,
 }
 
-fn create_fill_record(record: &str) -> Step {
+impl fmt::Display for FillRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} in the state schema", self.name)
+    }
+}
+
+pub fn fill_record(id: &str) -> FillRecord {
+    let name = quote_ident(&names::fill_record(id));
+    FillRecord {
+        table: format!("{STATE_SCHEMA}.{name}"),
+        name,
+    }
+}
+
+fn create_fill_record(record: &FillRecord) -> Step {
+    let table = &record.table;
     Step::transaction(
         format!("create {record}, the record of the rows the backfill fills"),
         Lock::None,
-        record,
+        table,
         vec![format!(
-            "CREATE TABLE IF NOT EXISTS {record} (zdm_key text PRIMARY KEY)"
+            "CREATE TABLE IF NOT EXISTS {table} (zdm_key text PRIMARY KEY)"
         )],
     )
 }
 
 /// [`backfill_nulls`] for a column that existed before: each batch also records the keys
 /// of the rows it filled in `record` (see [`fill_record`]), in the same transaction.
-pub fn backfill_nulls_recorded(table: &Table, column: &str, value: &str, record: &str) -> Vec<Step> {
+pub fn backfill_nulls_recorded(table: &Table, column: &str, value: &str, record: &FillRecord) -> Vec<Step> {
     let table_q = table.sql();
     let column_q = quote_ident(column);
+    let record_table = &record.table;
     vec![
         create_fill_record(record),
         Step::backfill(
@@ -455,7 +476,7 @@ pub fn backfill_nulls_recorded(table: &Table, column: &str, value: &str, record:
             [format!(
                 "WITH zdm_filled AS (UPDATE {table_q} SET {column_q} = ({value}) \
                  WHERE {{range}} AND {column_q} IS NULL RETURNING {{key}}) \
-                 INSERT INTO {record} (zdm_key) SELECT zdm_filled::text FROM zdm_filled ON CONFLICT DO NOTHING"
+                 INSERT INTO {record_table} (zdm_key) SELECT zdm_filled::text FROM zdm_filled ON CONFLICT DO NOTHING"
             )],
         ),
     ]
@@ -465,9 +486,10 @@ pub fn backfill_nulls_recorded(table: &Table, column: &str, value: &str, record:
 /// record goes. Safe after a partial backfill (the record is created if it never was).
 /// With `bypass`, the name of an [`FillWhen::AnyNull`] trigger on the table, each batch
 /// tells that trigger to let its NULLs through.
-pub fn unfill_recorded(table: &Table, column: &str, record: &str, bypass: Option<&str>) -> Vec<Step> {
+pub fn unfill_recorded(table: &Table, column: &str, record: &FillRecord, bypass: Option<&str>) -> Vec<Step> {
     let table_q = table.sql();
     let column_q = quote_ident(column);
+    let record_table = &record.table;
     // The one-row FROM item runs before the first row is updated, so the trigger sees the
     // setting for every row of the batch; it ends with the batch's transaction.
     let from = bypass.map_or_else(String::new, |trigger| {
@@ -483,15 +505,15 @@ pub fn unfill_recorded(table: &Table, column: &str, record: &str, bypass: Option
             &table_q,
             [format!(
                 "UPDATE {table_q} SET {column_q} = NULL{from} WHERE {{range}} AND {column_q} IS NOT NULL \
-                 AND EXISTS (SELECT 1 FROM {record} AS zdm_f \
+                 AND EXISTS (SELECT 1 FROM {record_table} AS zdm_f \
                  WHERE zdm_f.zdm_key = (SELECT zdm_k::text FROM (SELECT {{key}}) AS zdm_k))"
             )],
         ),
         Step::transaction(
             format!("drop {record}"),
             Lock::AccessExclusive,
-            record,
-            vec![format!("DROP TABLE IF EXISTS {record}")],
+            record_table,
+            vec![format!("DROP TABLE IF EXISTS {record_table}")],
         ),
     ]
 }

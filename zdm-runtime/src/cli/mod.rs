@@ -26,7 +26,7 @@ use postgres::Client;
 use crate::error::Error;
 use crate::runner::Runner;
 use crate::session::{self, BatchSize, Options};
-use crate::store::{self, Direction, MigrationState};
+use crate::store::{self, Direction, MigrationState, StateSchema};
 use zdm_plan::{Migration, Phase};
 
 /// The process exit codes of the CLI.
@@ -88,6 +88,9 @@ struct Cli {
     /// Print what would run and change nothing.
     #[arg(long, global = true)]
     dry_run: bool,
+    /// The schema zdm keeps its state in; made by the first run unless it exists.
+    #[arg(long, env = "ZDM_STATE_SCHEMA", default_value = "zdm", value_parser = parse_schema, global = true)]
+    state_schema: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -145,6 +148,14 @@ fn parse_target(text: &str) -> Result<Target, String> {
         return Ok(Target(None));
     }
     parse_phase(text).map(|phase| Target(Some(phase)))
+}
+
+/// A schema name PostgreSQL keeps as given; refused as a usage error here rather than at
+/// connect.
+fn parse_schema(text: &str) -> Result<String, String> {
+    StateSchema::new(text)
+        .map(|_| text.to_owned())
+        .map_err(|error| error.to_string())
 }
 
 /// `250ms`, `1s`, `2m`, `1h`; a bare number is seconds.
@@ -315,7 +326,7 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration], out: &mut Output) -> Result
             let mut client = session::connect(&cli.database_url)?;
             let mut work = Vec::new();
             for migration in selected {
-                let state = read_state(&mut client, migration.id())?;
+                let state = read_state(cli, &mut client, migration.id())?;
                 work.extend(
                     forward_phases(&state, *to)
                         .into_iter()
@@ -331,7 +342,7 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration], out: &mut Output) -> Result
         } => {
             let migration = find(migrations, id)?;
             let mut client = session::connect(&cli.database_url)?;
-            let state = read_state(&mut client, migration.id())?;
+            let state = read_state(cli, &mut client, migration.id())?;
             let phases = reverse_phases(&state, *to);
             if phases.is_empty() {
                 outln!(out, "{id}: nothing to revert");
@@ -374,17 +385,21 @@ fn step(
     perform(cli, out, client, vec![(migration, phase, Direction::Forward)])
 }
 
-/// The state of a migration, read without creating the `zdm` schema (a dry run or a
+/// The state of a migration, read without creating the state schema (a dry run or a
 /// status query changes nothing).
-fn read_state(client: &mut Client, id: &str) -> Result<MigrationState, Failure> {
+fn read_state(cli: &Cli, client: &mut Client, id: &str) -> Result<MigrationState, Failure> {
+    let state = StateSchema::new(&cli.state_schema)?;
     let exists: bool = client
-        .query_one("SELECT to_regclass('zdm.migrations') IS NOT NULL", &[])
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&state.table("migrations")],
+        )
         .map_err(Error::State)?
         .get(0);
     if !exists {
         return Ok(MigrationState::default());
     }
-    Ok(store::load(client, id)?)
+    Ok(store::load(client, &state, id)?)
 }
 
 /// The phases `up --to` runs from `state`: a failed or interrupted phase first, then the
@@ -465,6 +480,7 @@ fn perform(
             (None, None) => Options::default().batch,
         },
         skip_user_triggers: cli.skip_user_triggers,
+        state_schema: cli.state_schema.clone(),
     };
     let mut runner = Runner::new(client, options)?;
     runner.observe(progress::progress_observer(cli.database_url.clone()));
@@ -482,7 +498,7 @@ fn status(cli: &Cli, migrations: &[&dyn Migration], json: bool, out: &mut Output
     let mut client = session::connect(&cli.database_url)?;
     let mut states = Vec::new();
     for migration in migrations {
-        states.push((*migration, read_state(&mut client, migration.id())?));
+        states.push((*migration, read_state(cli, &mut client, migration.id())?));
     }
     if json {
         let entries: Vec<serde_json::Value> = states

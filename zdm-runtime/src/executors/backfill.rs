@@ -17,7 +17,7 @@ use crate::expect;
 use crate::session::{short_transaction, BatchSize, Session, StepContext};
 use crate::statement::ExecuteOne;
 use crate::store;
-use zdm_plan::sql::{quote_ident, quote_literal};
+use zdm_plan::sql::{quote_ident, quote_literal, STATE_SCHEMA};
 use zdm_plan::Backfill;
 
 const FIRST_ADAPTIVE_BATCH: u32 = 1_000;
@@ -50,7 +50,7 @@ pub(crate) fn run_statements(
     let key = primary_key(session, context, table)?;
     // `{key}` in a statement: the key columns, for statements that record the rows they fill.
     let key_list = column_list(&key);
-    let state = store::load(session.client(), &context.plan.id)?;
+    let state = store::load(session.client(), context.state, &context.plan.id)?;
     let mut cursor = state.cursor;
     let estimate = row_estimate(session, context, table)?;
     let mut rows_done = u64::try_from(state.rows_done).unwrap_or(0);
@@ -78,21 +78,18 @@ pub(crate) fn run_statements(
             if let Some(upper) = &upper {
                 range = format!("{range} AND {}", row_bound(&key, "<=", upper));
             }
-            rows = 0;
-            for statement in statements {
-                // In one pass, outside quotes: the range holds values read from the table
-                // and names hold anything, `{key}` and `{range}` included.
-                let statement = zdm_plan::sql::substitute(
-                    statement.as_ref(),
-                    &[("{key}", &key_list), ("{range}", &format!("({range})"))],
-                );
-                rows += transaction.execute(statement.as_str(), &[])?;
-            }
+            rows = run_batch(&mut transaction, context, statements, &key_list, &range)?;
             match &upper {
                 Some(upper) => {
-                    store::checkpoint(&mut transaction, &context.plan.id, upper, rows as i64)?;
+                    store::checkpoint(
+                        &mut transaction,
+                        context.state,
+                        &context.plan.id,
+                        upper,
+                        rows as i64,
+                    )?;
                 }
-                None => store::advance_in(&mut transaction, &context.plan.id, context.index)?,
+                None => store::advance_in(&mut transaction, context.state, &context.plan.id, context.index)?,
             }
             transaction.commit()?;
             last_batch = upper.is_none();
@@ -116,6 +113,31 @@ pub(crate) fn run_statements(
             batch = adapt(batch, started.elapsed(), target);
         }
     }
+}
+
+/// Runs `statements` over the rows in `range`, with `{key}` standing for `key_list`;
+/// returns the rows they wrote.
+fn run_batch(
+    transaction: &mut Transaction<'_>,
+    context: &StepContext,
+    statements: &[impl AsRef<str>],
+    key_list: &str,
+    range: &str,
+) -> Result<u64, postgres::Error> {
+    let range = format!("({range})");
+    // In one pass, outside quotes: the range holds values read from the table and names
+    // hold anything, `{key}` and `{range}` included.
+    let replacements = [
+        ("{key}", key_list),
+        ("{range}", &range),
+        (STATE_SCHEMA, context.state.quoted()),
+    ];
+    let mut rows = 0;
+    for statement in statements {
+        let statement = zdm_plan::sql::substitute(statement.as_ref(), &replacements);
+        rows += transaction.execute(statement.as_str(), &[])?;
+    }
+    Ok(rows)
 }
 
 /// The next batch size: scaled toward the target duration, at most doubling or halving

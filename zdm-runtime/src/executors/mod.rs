@@ -58,10 +58,11 @@ fn scans(step: &Step) -> bool {
 fn run_action(session: &mut Session, context: &StepContext, report: &mut StepReport) -> Result<()> {
     match &context.step.action {
         Action::Transaction(statements) => {
+            let statements: Vec<String> = statements.iter().map(|sql| context.state.sql(sql)).collect();
             // Of several statements, the error shows the one that failed.
             let mut running: Option<&str> = None;
             let outcome = session.in_transaction(context, |transaction| {
-                for statement in statements.iter() {
+                for statement in &statements {
                     running = Some(statement);
                     transaction.execute_one(statement)?;
                 }

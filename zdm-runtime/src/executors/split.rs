@@ -93,7 +93,7 @@ fn transaction(
             // Dropping the transaction rolls it back.
             return Ok(());
         }
-        store::advance_in(&mut transaction, &context.plan.id, context.index)?;
+        store::advance_in(&mut transaction, context.state, &context.plan.id, context.index)?;
         transaction.commit()
     })?;
     match refusal {
@@ -403,11 +403,13 @@ fn drop_source(session: &mut Session, context: &StepContext, split: &Split) -> R
             )?
             .get(0);
         let statements = snapshot(transaction, &source_q, &qualified)?;
-        store::ensure_split_snapshots(transaction)?;
+        store::ensure_split_snapshots(transaction, context.state)?;
         transaction.execute(
-            "INSERT INTO zdm.split_snapshots (migration, source, statements) VALUES ($1, $2, $3) \
-             ON CONFLICT (migration) DO UPDATE SET source = EXCLUDED.source, \
-                 statements = EXCLUDED.statements, taken_at = now()",
+            &context.state.sql(
+                "INSERT INTO {state}.split_snapshots (migration, source, statements) VALUES ($1, $2, $3) \
+                 ON CONFLICT (migration) DO UPDATE SET source = EXCLUDED.source, \
+                     statements = EXCLUDED.statements, taken_at = now()",
+            ),
             &[&context.plan.id, &qualified, &statements],
         )?;
         // A sequence the source owns would be dropped with it, though the new tables'
@@ -448,10 +450,11 @@ fn restore_source(session: &mut Session, context: &StepContext, split: &Split) -
         // A source still there was never dropped (contract failed before its last step):
         // only the triggers are missing, if anything.
         if !exists(transaction, &source_q)? {
-            let recorded: Option<Vec<String>> = if exists(transaction, "zdm.split_snapshots")? {
+            let snapshots = context.state.table("split_snapshots");
+            let recorded: Option<Vec<String>> = if exists(transaction, &snapshots)? {
                 transaction
                     .query_opt(
-                        "SELECT statements FROM zdm.split_snapshots WHERE migration = $1",
+                        &format!("SELECT statements FROM {snapshots} WHERE migration = $1"),
                         &[&context.plan.id],
                     )?
                     .map(|row| row.get(0))
@@ -462,8 +465,7 @@ fn restore_source(session: &mut Session, context: &StepContext, split: &Split) -
                 return Ok(Err(drift(
                     context,
                     format!(
-                        "table {source_q}, or the record contract keeps of it in zdm.split_snapshots \
-                         to rebuild it"
+                        "table {source_q}, or the record contract keeps of it in {snapshots} to rebuild it"
                     ),
                     "neither".to_owned(),
                 )));

@@ -1,5 +1,5 @@
 //! The runner: executes the phases of a plan against a live database in order, one step at
-//! a time, recording progress in the `zdm` schema. It owns phase order, resume, the
+//! a time, recording progress in the state schema. It owns phase order, resume, the
 //! checksum and the state row; what a step does is its executor's business.
 
 mod order;
@@ -13,7 +13,7 @@ use crate::expect;
 use crate::report::PhaseReport;
 use crate::session::{self, Options, Session, StepContext};
 use crate::statement::ExecuteOne;
-use crate::store::{self, Direction, MigrationState};
+use crate::store::{self, Direction, MigrationState, StateSchema};
 use zdm_plan::{Migration, Phase, Plan};
 
 /// The key of the session-level advisory lock that keeps two runners apart ("zdm").
@@ -23,6 +23,8 @@ const RUNNER_LOCK_KEY: i64 = 0x007a_646d;
 /// whole life, so a second runner on the same database is refused.
 pub struct Runner {
     session: Session,
+    /// Where the state lives: [`Options::state_schema`].
+    state: StateSchema,
     /// The connection's own search path, set again before each phase: a migration runs
     /// under the path it started with, a new one under this.
     search_path: String,
@@ -30,13 +32,14 @@ pub struct Runner {
 
 impl Runner {
     /// Connects to `url`, checks the server version, takes the runner lock and creates the
-    /// `zdm` state schema if needed.
+    /// state schema ([`Options::state_schema`]) and its tables if needed.
     pub fn connect(url: &str, options: Options) -> Result<Runner> {
         Runner::new(session::connect(url)?, options)
     }
 
     /// Like [`Runner::connect`], over a client the caller opened.
     pub fn new(mut client: Client, options: Options) -> Result<Runner> {
+        let state = StateSchema::new(&options.state_schema)?;
         session::check_server_version(&mut client)?;
         // Idempotent steps (`DROP … IF EXISTS`) would otherwise print NOTICEs; a session
         // that asked for more (debug messages) keeps its setting.
@@ -60,13 +63,14 @@ impl Runner {
                 holder: runner_lock_holder(&mut client)?,
             });
         }
-        store::ensure_schema(&mut client)?;
+        store::ensure_schema(&mut client, &state)?;
         let search_path: String = client
             .query_one("SELECT current_setting('search_path')", &[])
             .map_err(Error::State)?
             .get(0);
         Ok(Runner {
             session: Session::new(client, options),
+            state,
             search_path,
         })
     }
@@ -89,7 +93,7 @@ impl Runner {
 
     /// Where a migration stands.
     pub fn state(&mut self, migration: &dyn Migration) -> Result<MigrationState> {
-        store::load(self.session.client(), migration.id())
+        store::load(self.session.client(), &self.state, migration.id())
     }
 
     /// Runs one phase. It must be the phase after the last completed one, or the phase
@@ -123,19 +127,19 @@ impl Runner {
     }
 
     fn execute(&mut self, plan: &'static Plan, phase: Phase, direction: Direction) -> Result<PhaseReport> {
-        let session = &mut self.session;
         let checksum = plan.checksum();
-        let state = store::load(session.client(), &plan.id)?;
+        let state = store::load(self.session.client(), &self.state, &plan.id)?;
         order::check_order(plan, &state, phase, direction, &checksum)?;
         let resumed = state.running == Some((phase, direction));
         let first_step = if resumed { state.step as usize } else { 0 };
-        pin_names(session, &self.search_path, plan, phase, direction, &state)?;
+        self.pin_names(plan, phase, direction, &state)?;
+        let (session, state_schema) = (&mut self.session, &self.state);
         if phase == Phase::Expand && direction == Direction::Forward && !resumed {
             let skip_user_triggers = session.options().skip_user_triggers;
             expect::check_tables_of_plan(session.client(), plan, skip_user_triggers)?;
         }
         if !resumed {
-            store::begin(session.client(), plan, phase, direction, &checksum)?;
+            store::begin(session.client(), state_schema, plan, phase, direction, &checksum)?;
         }
         let steps = match direction {
             Direction::Forward => &plan.phase(phase).forward,
@@ -160,6 +164,7 @@ impl Runner {
                 phase,
                 index,
                 step,
+                state: state_schema,
             };
             session.emit(Event::StepStarted {
                 migration: &plan.id,
@@ -184,18 +189,46 @@ impl Runner {
                             .iter()
                             .all(|step| executors::changes_nothing(&step.action));
                     if changed_nothing {
-                        store::restore(session.client(), &plan.id, &state)?;
+                        store::restore(session.client(), state_schema, &plan.id, &state)?;
                         return Err(error);
                     }
                     // The state row keeps the phase as running, so the next call resumes or
                     // reverts it; the message is kept for `status`.
-                    let _ = store::record_error(session.client(), &plan.id, &error.to_string());
+                    let _ = store::record_error(session.client(), state_schema, &plan.id, &error.to_string());
                     return Err(error);
                 }
             }
         }
-        store::finish(session.client(), &plan.id, phase, direction)?;
+        store::finish(session.client(), state_schema, &plan.id, phase, direction)?;
         Ok(report)
+    }
+
+    /// Sets the search path a phase runs under and checks the names it acts on: a fresh
+    /// expand records them under the connection's own path; every other run works under the
+    /// record.
+    fn pin_names(
+        &mut self,
+        plan: &Plan,
+        phase: Phase,
+        direction: Direction,
+        state: &MigrationState,
+    ) -> Result<()> {
+        let client = self.session.client();
+        client
+            .execute(
+                "SELECT set_config('search_path', $1, false)",
+                &[&self.search_path],
+            )
+            .map_err(Error::State)?;
+        // Expand with nothing done yet records the names afresh, under the caller's path;
+        // every other run works under the record, if the migration has one.
+        let nothing_done = state.completed.is_none() && (state.running.is_none() || state.step == 0);
+        if phase == Phase::Expand && direction == Direction::Forward && nothing_done {
+            store::start_pins(client, &self.state, plan)?;
+        } else if let Some(pins) = store::load_pins(client, &self.state, &plan.id)? {
+            store::apply_pins(client, plan, &pins)?;
+        }
+        Ok(())
     }
 }
 
@@ -209,31 +242,6 @@ impl Drop for Runner {
             let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&RUNNER_LOCK_KEY]);
         }
     }
-}
-
-/// Sets the search path a phase runs under and checks the names it acts on: a fresh expand
-/// records them under the connection's own path; every other run works under the record.
-fn pin_names(
-    session: &mut Session,
-    own_search_path: &str,
-    plan: &Plan,
-    phase: Phase,
-    direction: Direction,
-    state: &MigrationState,
-) -> Result<()> {
-    session
-        .client()
-        .execute("SELECT set_config('search_path', $1, false)", &[&own_search_path])
-        .map_err(Error::State)?;
-    // Expand with nothing done yet records the names afresh, under the caller's path;
-    // every other run works under the record, if the migration has one.
-    let nothing_done = state.completed.is_none() && (state.running.is_none() || state.step == 0);
-    if phase == Phase::Expand && direction == Direction::Forward && nothing_done {
-        store::start_pins(session.client(), plan)?;
-    } else if let Some(pins) = store::load_pins(session.client(), &plan.id)? {
-        store::apply_pins(session.client(), plan, &pins)?;
-    }
-    Ok(())
 }
 
 fn runner_lock_holder(client: &mut Client) -> Result<i32> {

@@ -22,7 +22,7 @@ impl Session {
     ) -> Result<u32> {
         self.transaction(context, |transaction| {
             work(transaction)?;
-            store::advance_in(transaction, &context.plan.id, context.index)
+            store::advance_in(transaction, context.state, &context.plan.id, context.index)
         })
     }
 
@@ -54,7 +54,7 @@ impl Session {
                 Err(error) if Error::is_lock_timeout(&error) => {
                     timeouts += 1;
                     let mut now_blocking = match &context.step.table {
-                        Some(table) => blockers::lock_holders(&mut self.client, table)?,
+                        Some(table) => blockers::lock_holders(&mut self.client, &context.state.sql(table))?,
                         None => Vec::new(),
                     };
                     if let Some(since) = &self.concurrent_since {

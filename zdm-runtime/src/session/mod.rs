@@ -15,6 +15,7 @@ use postgres::Client;
 use crate::error::{describe_statement, Error, Result};
 use crate::events::Event;
 use crate::statement::ExecuteOne;
+use crate::store::StateSchema;
 use zdm_plan::{Action, Phase, Plan, Step};
 
 pub(crate) use connect::check_server_version;
@@ -56,6 +57,10 @@ pub struct Options {
     /// superuser, or from PostgreSQL 15 a role granted `SET` on the parameter; expand
     /// refuses before any change when the role may not.
     pub skip_user_triggers: bool,
+    /// The schema zdm keeps its state in (default `zdm`). A runner creates it when it is
+    /// missing; one an administrator made is used as it is, so the migrating role needs no
+    /// CREATE on the database.
+    pub state_schema: String,
 }
 
 impl Default for Options {
@@ -67,6 +72,7 @@ impl Default for Options {
             lock_budget: Duration::from_secs(60),
             batch: BatchSize::Target(Duration::from_millis(200)),
             skip_user_triggers: false,
+            state_schema: "zdm".to_owned(),
         }
     }
 }
@@ -130,14 +136,16 @@ impl Session {
 }
 
 /// Where the runner is in a plan; passed to the executor of one step.
-pub(crate) struct StepContext {
+pub(crate) struct StepContext<'a> {
     pub(crate) plan: &'static Plan,
     pub(crate) phase: Phase,
     pub(crate) index: usize,
     pub(crate) step: &'static Step,
+    /// Where the step records its progress, and what the plan's `{state}` stands for.
+    pub(crate) state: &'a StateSchema,
 }
 
-impl StepContext {
+impl StepContext<'_> {
     pub(crate) fn failed(&self, source: postgres::Error) -> Error {
         self.failed_in(source, self.single_statement())
     }
@@ -164,6 +172,6 @@ impl StepContext {
 
     /// Records that this step is done, for steps whose work is not transactional.
     pub(crate) fn advance(&self, session: &mut Session) -> Result<()> {
-        crate::store::advance(session.client(), &self.plan.id, self.index)
+        crate::store::advance(session.client(), self.state, &self.plan.id, self.index)
     }
 }

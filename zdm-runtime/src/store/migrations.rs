@@ -1,8 +1,9 @@
-//! `zdm.migrations`: one row per migration, written in the same transaction as the work it
+//! The `migrations` state table: one row per migration, written in the same transaction as the work it
 //! records, so the row never claims more than was done.
 
 use postgres::{Client, GenericClient};
 
+use super::StateSchema;
 use crate::error::{Error, Result};
 use zdm_plan::{Phase, Plan};
 
@@ -48,11 +49,13 @@ fn phase_from_column(value: Option<String>) -> Option<Phase> {
     value.as_deref().and_then(Phase::from_name)
 }
 
-pub(crate) fn load(client: &mut Client, id: &str) -> Result<MigrationState> {
+pub(crate) fn load(client: &mut Client, state: &StateSchema, id: &str) -> Result<MigrationState> {
     let row = client
         .query_opt(
-            "SELECT completed, running, direction, step, rows_done, cursor, error, plan_checksum \
-             FROM zdm.migrations WHERE id = $1",
+            &state.sql(
+                "SELECT completed, running, direction, step, rows_done, cursor, error, plan_checksum \
+             FROM {state}.migrations WHERE id = $1",
+            ),
             &[&id],
         )
         .map_err(Error::State)?;
@@ -79,6 +82,7 @@ pub(crate) fn load(client: &mut Client, id: &str) -> Result<MigrationState> {
 
 pub(crate) fn begin(
     client: &mut Client,
+    state: &StateSchema,
     plan: &Plan,
     phase: Phase,
     direction: Direction,
@@ -86,10 +90,12 @@ pub(crate) fn begin(
 ) -> Result<()> {
     client
         .execute(
-            "INSERT INTO zdm.migrations AS m (id, operation, running, direction, plan_checksum) \
+            &state.sql(
+                "INSERT INTO {state}.migrations AS m (id, operation, running, direction, plan_checksum) \
              VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (id) DO UPDATE SET running = $3, direction = $4, step = 0, rows_done = 0, \
                  cursor = NULL, error = NULL, updated_at = now()",
+            ),
             &[
                 &plan.id,
                 &plan.operation,
@@ -104,10 +110,15 @@ pub(crate) fn begin(
 
 /// Puts the row back as `before` had it, after a phase refused before any change: deleted
 /// if there was none.
-pub(crate) fn restore(client: &mut Client, id: &str, before: &MigrationState) -> Result<()> {
+pub(crate) fn restore(
+    client: &mut Client,
+    state: &StateSchema,
+    id: &str,
+    before: &MigrationState,
+) -> Result<()> {
     if before.plan_checksum.is_none() {
         return client
-            .execute("DELETE FROM zdm.migrations WHERE id = $1", &[&id])
+            .execute(&state.sql("DELETE FROM {state}.migrations WHERE id = $1"), &[&id])
             .map(drop)
             .map_err(Error::State);
     }
@@ -115,8 +126,10 @@ pub(crate) fn restore(client: &mut Client, id: &str, before: &MigrationState) ->
     let direction = before.running.map(|(_, direction)| direction.verb());
     client
         .execute(
-            "UPDATE zdm.migrations SET completed = $2, running = $3, direction = $4, step = $5, \
+            &state.sql(
+                "UPDATE {state}.migrations SET completed = $2, running = $3, direction = $4, step = $5, \
                  rows_done = $6, cursor = $7, error = $8, updated_at = now() WHERE id = $1",
+            ),
             &[
                 &id,
                 &before.completed.map(Phase::name),
@@ -136,56 +149,66 @@ pub(crate) fn restore(client: &mut Client, id: &str, before: &MigrationState) ->
 /// caller's transaction.
 pub(crate) fn advance_in(
     client: &mut impl GenericClient,
+    state: &StateSchema,
     id: &str,
     index: usize,
 ) -> Result<(), postgres::Error> {
     let next = i32::try_from(index + 1).unwrap_or(i32::MAX);
     client.execute(
-        "UPDATE zdm.migrations SET step = $2, rows_done = 0, cursor = NULL, updated_at = now() WHERE id = $1",
+        &state.sql("UPDATE {state}.migrations SET step = $2, rows_done = 0, cursor = NULL, updated_at = now() WHERE id = $1"),
         &[&id, &next],
     )?;
-    super::pins::refresh_in(client, id)
+    super::pins::refresh_in(client, state, id)
 }
 
 /// Records that step `index` is done, for steps whose work is not transactional.
-pub(crate) fn advance(client: &mut Client, id: &str, index: usize) -> Result<()> {
-    advance_in(client, id, index).map_err(Error::State)
+pub(crate) fn advance(client: &mut Client, state: &StateSchema, id: &str, index: usize) -> Result<()> {
+    advance_in(client, state, id, index).map_err(Error::State)
 }
 
 /// Records a backfill batch inside the batch's transaction.
 pub(crate) fn checkpoint(
     client: &mut impl GenericClient,
+    state: &StateSchema,
     id: &str,
     cursor: &[String],
     rows: i64,
 ) -> Result<(), postgres::Error> {
     client
         .execute(
-            "UPDATE zdm.migrations SET cursor = $2, rows_done = rows_done + $3, updated_at = now() WHERE id = $1",
+            &state.sql("UPDATE {state}.migrations SET cursor = $2, rows_done = rows_done + $3, updated_at = now() WHERE id = $1"),
             &[&id, &cursor, &rows],
         )
         .map(drop)
 }
 
-pub(crate) fn finish(client: &mut Client, id: &str, phase: Phase, direction: Direction) -> Result<()> {
+pub(crate) fn finish(
+    client: &mut Client,
+    state: &StateSchema,
+    id: &str,
+    phase: Phase,
+    direction: Direction,
+) -> Result<()> {
     let completed = match direction {
         Direction::Forward => Some(phase.name()),
         Direction::Reverse => phase.previous().map(Phase::name),
     };
     client
         .execute(
-            "UPDATE zdm.migrations SET completed = $2, running = NULL, direction = NULL, step = 0, \
+            &state.sql(
+                "UPDATE {state}.migrations SET completed = $2, running = NULL, direction = NULL, step = 0, \
                  rows_done = 0, cursor = NULL, error = NULL, updated_at = now() WHERE id = $1",
+            ),
             &[&id, &completed],
         )
         .map(drop)
         .map_err(Error::State)
 }
 
-pub(crate) fn record_error(client: &mut Client, id: &str, message: &str) -> Result<()> {
+pub(crate) fn record_error(client: &mut Client, state: &StateSchema, id: &str, message: &str) -> Result<()> {
     client
         .execute(
-            "UPDATE zdm.migrations SET error = $2, updated_at = now() WHERE id = $1",
+            &state.sql("UPDATE {state}.migrations SET error = $2, updated_at = now() WHERE id = $1"),
             &[&id, &message],
         )
         .map(drop)

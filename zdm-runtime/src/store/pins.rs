@@ -1,4 +1,4 @@
-//! `zdm.pins`: what a migration's names meant when it ran. The search path expand ran with
+//! The `pins` state table: what a migration's names meant when it ran. The search path expand ran with
 //! is set again for every later phase and reversal, so a session with another path acts on
 //! the same tables; and each table name the plan uses is recorded with the relation it
 //! named after each phase, so a name that has come to mean another relation since (a table
@@ -7,6 +7,7 @@
 
 use postgres::{Client, GenericClient};
 
+use super::StateSchema;
 use crate::error::{Error, Result};
 use zdm_plan::Plan;
 
@@ -18,14 +19,15 @@ pub(crate) struct Pins {
     relations: Vec<(String, u32, String)>,
 }
 
-/// Every table name a plan's steps act on, each once.
-fn names(plan: &Plan) -> Vec<String> {
+/// Every table name a plan's steps act on, each once, with the state schema filled in.
+fn names(plan: &Plan, state: &StateSchema) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for phase in &plan.phases {
         for step in phase.forward.iter().chain(phase.reverse.iter()) {
             if let Some(table) = &step.table {
-                if !names.iter().any(|name| name == &**table) {
-                    names.push(table.to_string());
+                let table = state.sql(table);
+                if !names.contains(&table) {
+                    names.push(table);
                 }
             }
         }
@@ -33,10 +35,12 @@ fn names(plan: &Plan) -> Vec<String> {
     names
 }
 
-pub(crate) fn load(client: &mut Client, migration: &str) -> Result<Option<Pins>> {
+pub(crate) fn load(client: &mut Client, state: &StateSchema, migration: &str) -> Result<Option<Pins>> {
     let row = client
         .query_opt(
-            "SELECT search_path, names, relations, qualified FROM zdm.pins WHERE migration = $1",
+            &state.sql(
+                "SELECT search_path, names, relations, qualified FROM {state}.pins WHERE migration = $1",
+            ),
             &[&migration],
         )
         .map_err(Error::State)?;
@@ -58,34 +62,38 @@ pub(crate) fn load(client: &mut Client, migration: &str) -> Result<Option<Pins>>
 
 /// Records the session's search path and the plan's names with what they mean now, when a
 /// migration starts (again, after a full reversal or a refused expand).
-pub(crate) fn start(client: &mut Client, plan: &Plan) -> Result<()> {
+pub(crate) fn start(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
     client
         .execute(
-            "INSERT INTO zdm.pins (migration, search_path, names, relations, qualified) \
+            &state.sql("INSERT INTO {state}.pins (migration, search_path, names, relations, qualified) \
              VALUES ($1, current_setting('search_path'), $2, '{}', '{}') \
-             ON CONFLICT (migration) DO UPDATE SET search_path = EXCLUDED.search_path, names = EXCLUDED.names",
-            &[&&*plan.id, &names(plan)],
+             ON CONFLICT (migration) DO UPDATE SET search_path = EXCLUDED.search_path, names = EXCLUDED.names"),
+            &[&&*plan.id, &names(plan, state)],
         )
         .map_err(Error::State)?;
-    refresh_in(client, &plan.id).map_err(Error::State)
+    refresh_in(client, state, &plan.id).map_err(Error::State)
 }
 
 /// Records what the names mean now, inside the transaction of the step that may have
 /// changed it (`rename_table` moves a name to its view), so the record is never behind the
 /// catalog. Nothing for a migration without a record.
-pub(crate) fn refresh_in(client: &mut impl GenericClient, migration: &str) -> Result<(), postgres::Error> {
+pub(crate) fn refresh_in(
+    client: &mut impl GenericClient,
+    state: &StateSchema,
+    migration: &str,
+) -> Result<(), postgres::Error> {
     client
         .execute(
-            "UPDATE zdm.pins AS p SET relations = r.relations, qualified = r.qualified \
+            &state.sql("UPDATE {state}.pins AS p SET relations = r.relations, qualified = r.qualified \
              FROM (SELECT coalesce(array_agg(coalesce(c.oid, 0) ORDER BY n.position), '{}') AS relations, \
                           coalesce(array_agg(CASE WHEN c.oid IS NULL THEN '' \
                               ELSE format('%I.%I', s.nspname, c.relname) END ORDER BY n.position), '{}') AS qualified \
-                   FROM zdm.pins AS q \
+                   FROM {state}.pins AS q \
                    CROSS JOIN LATERAL unnest(q.names) WITH ORDINALITY AS n(name, position) \
                    LEFT JOIN pg_class c ON c.oid = to_regclass(n.name) AND c.relkind IN ('r', 'p') \
                    LEFT JOIN pg_namespace s ON s.oid = c.relnamespace \
                    WHERE q.migration = $1) AS r \
-             WHERE p.migration = $1",
+             WHERE p.migration = $1"),
             &[&migration],
         )
         .map(drop)

@@ -93,7 +93,7 @@ pub fn fill_insert_trigger(table: &str, column: &str) -> String {
     bounded_name(&["zdm_sync", table, column, "insert"])
 }
 
-/// The table (in the `zdm` schema, unquoted) where a backfill records the rows it filled.
+/// The table (in the state schema, unquoted) where a backfill records the rows it filled.
 pub fn fill_record(migration: &str) -> String {
     bounded_name(&[migration, "filled"])
 }

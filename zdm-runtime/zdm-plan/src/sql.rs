@@ -3,6 +3,10 @@
 
 use crate::lexer::tokenize;
 
+/// Stands for the state schema (`Options::state_schema`, quoted) in planned statements: the
+/// schema is chosen where the runner runs, after the plan was compiled.
+pub const STATE_SCHEMA: &str = "{state}";
+
 /// `"name"`, with embedded double quotes doubled: a name can never end the identifier
 /// early, whatever it contains.
 pub fn quote_ident(name: &str) -> String {
@@ -40,12 +44,25 @@ pub fn substitute(sql: &str, replacements: &[(&str, &str)]) -> String {
     // Placeholders span several tokens (`{`, `range`, `}`), so each run of code is
     // replaced as a whole.
     let mut code = String::new();
+    // Left to right, each placeholder where it starts, and never again inside a value put
+    // in: a key value read from the table may spell `{state}`, a name `{range}`.
     let flush = |code: &mut String, out: &mut String| {
-        let mut text = std::mem::take(code);
-        for (placeholder, value) in replacements {
-            text = text.replace(placeholder, value);
+        let text = std::mem::take(code);
+        let mut rest = text.as_str();
+        loop {
+            let next = replacements
+                .iter()
+                .filter(|(placeholder, _)| !placeholder.is_empty())
+                .filter_map(|(placeholder, value)| rest.find(placeholder).map(|at| (at, placeholder, value)))
+                .min_by_key(|(at, ..)| *at);
+            let Some((at, placeholder, value)) = next else {
+                out.push_str(rest);
+                return;
+            };
+            out.push_str(&rest[..at]);
+            out.push_str(value);
+            rest = &rest[at + placeholder.len()..];
         }
-        out.push_str(&text);
     };
     for token in tokenize(sql) {
         match token.dollar_parts() {
@@ -96,6 +113,21 @@ mod tests {
         assert_eq!(
             replace(r"SELECT name'\' {range} -- {key}"),
             r"SELECT name'\' (id > 5) -- {key}"
+        );
+    }
+
+    #[test]
+    fn a_value_put_in_is_never_substituted_again() {
+        assert_eq!(
+            substitute(
+                "SELECT {key} WHERE {range} FROM {state}.t",
+                &[
+                    ("{key}", "\"{range}\""),
+                    ("{range}", "(id > '{state}')"),
+                    ("{state}", "\"s\""),
+                ],
+            ),
+            "SELECT \"{range}\" WHERE (id > '{state}') FROM \"s\".t"
         );
     }
 

@@ -4,7 +4,7 @@
 
 use super::layout::Layout;
 use crate::ops::steps;
-use crate::sql::quote_ident;
+use crate::sql::{quote_ident, STATE_SCHEMA};
 use zdm_plan::{Action, Lock, PhasePlan, Split, SplitOperation, SplitTarget, Step};
 
 impl Layout {
@@ -162,7 +162,7 @@ impl Layout {
                 self.remove_statements(),
                 vec![
                     format!(
-                        "INSERT INTO zdm.split_snapshots … -- the CREATE TABLE of {source_q} and its \
+                        "INSERT INTO {STATE_SCHEMA}.split_snapshots … -- the CREATE TABLE of {source_q} and its \
                          constraints, indexes, sequence ownership and grants, as the catalog has them"
                     ),
                     format!(
@@ -189,7 +189,7 @@ impl Layout {
                 SplitOperation::RestoreSource,
                 self.install_statements(),
                 vec![format!(
-                    "-- unless {source_q} exists: the statements recorded in zdm.split_snapshots by contract \
+                    "-- unless {source_q} exists: the statements recorded in {STATE_SCHEMA}.split_snapshots by contract \
                      (CREATE TABLE, constraints, indexes, sequence ownership, grants)"
                 )],
             ),

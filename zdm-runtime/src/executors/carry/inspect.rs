@@ -65,7 +65,7 @@ pub(super) fn inspect(
         .record
         .expect("examine returns a record when it has no refusal");
     let more = session.in_transaction(context, |transaction| {
-        save_record(transaction, &context.plan.id, &record)
+        save_record(transaction, context.state, &context.plan.id, &record)
     })?;
     let note = if record.in_place {
         format!(

@@ -62,7 +62,7 @@ pub(crate) fn run(session: &mut Session, context: &StepContext, carry: &'static 
         ),
         CarryWork::Forget => {
             let retries = session.in_transaction(context, |transaction| {
-                record::forget(transaction, &context.plan.id)
+                record::forget(transaction, context.state, &context.plan.id)
             })?;
             Ok(Outcome::done(retries))
         }

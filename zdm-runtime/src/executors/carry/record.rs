@@ -6,7 +6,7 @@ use postgres::{Client, Transaction};
 
 use crate::error::{Error, Result};
 use crate::session::{Session, StepContext};
-use crate::store;
+use crate::store::{self, StateSchema};
 use zdm_plan::sql::quote_ident;
 use zdm_plan::{Carry, CarryTarget};
 
@@ -229,17 +229,23 @@ pub(super) fn set_stage(
 ) -> Result<(), postgres::Error> {
     transaction
         .execute(
-            "UPDATE zdm.carried_columns SET stage = $2 WHERE migration = $1",
+            &context
+                .state
+                .sql("UPDATE {state}.carried_columns SET stage = $2 WHERE migration = $1"),
             &[&context.plan.id, &stage.name()],
         )
         .map(drop)
 }
 
 /// Deletes what expand recorded, with the carried objects (`ON DELETE CASCADE`).
-pub(super) fn forget(transaction: &mut Transaction<'_>, migration: &str) -> Result<(), postgres::Error> {
-    if store::has_carried(transaction)? {
+pub(super) fn forget(
+    transaction: &mut Transaction<'_>,
+    state: &StateSchema,
+    migration: &str,
+) -> Result<(), postgres::Error> {
+    if store::has_carried(transaction, state)? {
         transaction.execute(
-            "DELETE FROM zdm.carried_columns WHERE migration = $1",
+            &state.sql("DELETE FROM {state}.carried_columns WHERE migration = $1"),
             &[&migration],
         )?;
     }
@@ -247,27 +253,33 @@ pub(super) fn forget(transaction: &mut Transaction<'_>, migration: &str) -> Resu
 }
 
 pub(super) fn load(client: &mut Client, context: &StepContext) -> Result<Option<Record>> {
-    load_record(client, &context.plan.id).map_err(|error| context.failed(error))
+    load_record(client, context.state, &context.plan.id).map_err(|error| context.failed(error))
 }
 
 pub(super) fn required(session: &mut Session, context: &StepContext) -> Result<Record> {
     load(session.client(), context)?.ok_or_else(|| Error::Refused {
         migration: context.plan.id.to_string(),
         before: "any change".to_owned(),
-        reason: "zdm has no record of the column this migration carries (zdm.carried_columns); \
-                 expand records it, so run expand first"
-            .to_owned(),
+        reason: format!(
+            "zdm has no record of the column this migration carries ({}); expand records it, so run \
+             expand first",
+            context.state.table("carried_columns")
+        ),
     })
 }
 
-pub(super) fn load_record(client: &mut Client, migration: &str) -> Result<Option<Record>, postgres::Error> {
-    if !store::has_carried(client)? {
+pub(super) fn load_record(
+    client: &mut Client,
+    state: &StateSchema,
+    migration: &str,
+) -> Result<Option<Record>, postgres::Error> {
+    if !store::has_carried(client, state)? {
         return Ok(None);
     }
     let Some(row) = client.query_opt(
-        "SELECT stage, in_place, old_type, new_type, old_collation, new_collation, old_default, new_default, \
+        &state.sql("SELECT stage, in_place, old_type, new_type, old_collation, new_collation, old_default, new_default, \
                 not_null, comment, statistics \
-         FROM zdm.carried_columns WHERE migration = $1",
+         FROM {state}.carried_columns WHERE migration = $1"),
         &[&migration],
     )?
     else {
@@ -275,8 +287,10 @@ pub(super) fn load_record(client: &mut Client, migration: &str) -> Result<Option
     };
     let objects = client
         .query(
-            "SELECT kind, name, carried_name, definition, carried_definition, validated, attributes \
-             FROM zdm.carried_objects WHERE migration = $1 ORDER BY position",
+            &state.sql(
+                "SELECT kind, name, carried_name, definition, carried_definition, validated, attributes \
+             FROM {state}.carried_objects WHERE migration = $1 ORDER BY position",
+            ),
             &[&migration],
         )?
         .iter()
@@ -308,18 +322,19 @@ pub(super) fn load_record(client: &mut Client, migration: &str) -> Result<Option
 
 pub(super) fn save_record(
     transaction: &mut Transaction<'_>,
+    state: &StateSchema,
     migration: &str,
     record: &Record,
 ) -> Result<(), postgres::Error> {
-    store::ensure_carried(transaction)?;
+    store::ensure_carried(transaction, state)?;
     transaction.execute(
-        "DELETE FROM zdm.carried_columns WHERE migration = $1",
+        &state.sql("DELETE FROM {state}.carried_columns WHERE migration = $1"),
         &[&migration],
     )?;
     transaction.execute(
-        "INSERT INTO zdm.carried_columns (migration, stage, in_place, old_type, new_type, old_collation, \
+        &state.sql("INSERT INTO {state}.carried_columns (migration, stage, in_place, old_type, new_type, old_collation, \
              new_collation, old_default, new_default, not_null, comment, statistics) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
         &[
             &migration,
             &record.stage.name(),
@@ -337,9 +352,9 @@ pub(super) fn save_record(
     )?;
     for (position, object) in record.objects.iter().enumerate() {
         transaction.execute(
-            "INSERT INTO zdm.carried_objects (migration, position, kind, name, carried_name, definition, \
+            &state.sql("INSERT INTO {state}.carried_objects (migration, position, kind, name, carried_name, definition, \
                  carried_definition, validated, attributes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
             &[
                 &migration,
                 &(position as i32),

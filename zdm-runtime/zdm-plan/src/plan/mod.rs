@@ -445,7 +445,8 @@ pub struct Step {
     pub description: Text,
     /// The strongest table lock the step takes.
     pub lock: Lock,
-    /// The table whose lock the step waits for; named in blocker reports.
+    /// The table whose lock the step waits for; named in blocker reports. A table of the
+    /// state schema is written `{state}.…`, like the statements that use it.
     pub table: Option<Text>,
     /// The work.
     pub action: Action,

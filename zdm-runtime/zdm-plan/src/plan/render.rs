@@ -21,7 +21,8 @@ impl Step {
     }
 
     /// The SQL the step runs, as it would be printed by a plan; the backfill's `{range}`
-    /// stands for the keyset predicate chosen at run time.
+    /// stands for the keyset predicate chosen at run time, `{state}` for the state schema
+    /// the runner is given.
     pub fn statements(&self) -> Vec<&str> {
         match &self.action {
             Action::Transaction(statements) => borrow_all(statements),
