@@ -1,10 +1,12 @@
 //! What SQL fragments read and call, checked before any change: a `backfill` reading a
 //! generated column, or calling a volatile function of the user's own, is refused at
 //! expand with the table untouched; built-ins and non-volatile functions of the user's pass.
+//! A `default` calling a function of the user's is judged by the catalog at expand: a
+//! volatile one is set after the column and backfilled, any other stored in the catalog.
 
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Error, Phase};
-use zdm_suite::{table_catalog, TestDb};
+use zdm_suite::{scalar, table_catalog, TestDb};
 
 #[zero_downtime(
     id = "add_total_units",
@@ -146,16 +148,95 @@ fn a_volatile_function_of_your_own_is_refused_before_any_change() {
     refused(&db, &mut client, &AddCode, reason);
     refused(&db, &mut client, &AddQualifiedCode, reason);
     refused(&db, &mut client, &NameRequired, reason);
-    refused(
-        &db,
+}
+
+#[zero_downtime(
+    id = "add_shouted_default",
+    add_column(
+        table = "orders",
+        column = "label",
+        ty = "text",
+        default = "shout('x')",
+        not_null
+    )
+)]
+struct AddShoutedDefault;
+
+/// The table's file and whether `column` of `orders` reads a value stored in the catalog
+/// for the rows that existed when it was added.
+fn storage(client: &mut Client, column: &str) -> (u32, bool) {
+    let row = client
+        .query_one(
+            "SELECT c.relfilenode, a.atthasmissing FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid \
+             WHERE c.oid = 'orders'::regclass AND a.attname = $1",
+            &[&column],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[test]
+fn a_default_calling_a_volatile_function_of_your_own_is_set_after_the_column_and_backfilled() {
+    let db = TestDb::new("fragments_volatile_default");
+    let mut client = orders(&db);
+    let file: u32 = scalar(
         &mut client,
-        &AddDefaultCode,
-        "`default` calls next_code(text), a volatile function of your own: zdm cannot tell what it does, takes \
-         the default for a constant and puts it in `ADD COLUMN … DEFAULT`, where PostgreSQL evaluates a \
-         volatile default for every existing row, rewriting the whole table under ACCESS EXCLUSIVE; declare \
-         the function STABLE or IMMUTABLE if it is, or add the column with `backfill = \"…\"` to fill it in \
-         batches",
+        "SELECT relfilenode FROM pg_class WHERE oid = 'orders'::regclass",
     );
+    let mut runner = db.runner();
+    runner.run(&AddDefaultCode, Phase::Expand).unwrap();
+    assert_eq!(
+        storage(&mut client, "code"),
+        (file, false),
+        "no rewrite, no value stored for old rows"
+    );
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM orders WHERE code IS NULL"),
+        20
+    );
+    runner.run_to(&AddDefaultCode, Phase::Backfill).unwrap();
+    assert_eq!(
+        scalar::<i64>(
+            &mut client,
+            "SELECT count(DISTINCT code) FROM orders WHERE code LIKE 'x%'"
+        ),
+        20,
+        "the default ran once per row, in batches"
+    );
+    // Its reversal takes back exactly what it filled.
+    runner.revert(&AddDefaultCode, Phase::Backfill).unwrap();
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM orders WHERE code IS NULL"),
+        20
+    );
+}
+
+#[test]
+fn a_default_calling_a_function_of_your_own_that_is_not_volatile_stays_in_the_catalog() {
+    let db = TestDb::new("fragments_stable_default");
+    let mut client = orders(&db);
+    let file: u32 = scalar(
+        &mut client,
+        "SELECT relfilenode FROM pg_class WHERE oid = 'orders'::regclass",
+    );
+    let mut runner = db.runner();
+    runner.run(&AddShoutedDefault, Phase::Expand).unwrap();
+    assert_eq!(
+        storage(&mut client, "label"),
+        (file, true),
+        "the default is stored in the catalog"
+    );
+    let reports = runner.run_to(&AddShoutedDefault, Phase::Backfill).unwrap();
+    let written: u64 = reports.last().unwrap().steps.iter().map(|step| step.rows).sum();
+    assert_eq!(written, 0, "the backfill found no NULL to fill");
+    runner.revert(&AddShoutedDefault, Phase::Backfill).unwrap();
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM orders WHERE label = 'X'"),
+        20,
+        "the reversal of a backfill that filled nothing leaves the stored default"
+    );
+    runner.run_to(&AddShoutedDefault, Phase::Contract).unwrap();
+    assert_eq!(storage(&mut client, "label"), (file, true));
 }
 
 #[test]

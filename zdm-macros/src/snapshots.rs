@@ -211,3 +211,15 @@ snapshot!(
         references = "customers"
     )
 );
+
+snapshot!(
+    add_column_default_the_catalog_decides,
+    id = "m_decided",
+    add_column(
+        table = "users",
+        column = "code",
+        ty = "text",
+        default = "next_code('u')",
+        not_null
+    )
+);

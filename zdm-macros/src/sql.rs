@@ -119,6 +119,59 @@ const VOLATILE_FUNCTIONS: &[&str] = &[
 ];
 
 /// Whether the expression calls a function known to be volatile.
+/// Built-in functions a default may call and stay catalog-only: none is volatile.
+const NON_VOLATILE_FUNCTIONS: &[&str] = &[
+    "now",
+    "transaction_timestamp",
+    "statement_timestamp",
+    "current_setting",
+    "lower",
+    "upper",
+    "btrim",
+    "ltrim",
+    "rtrim",
+    "concat",
+    "concat_ws",
+    "md5",
+    "length",
+    "abs",
+    "round",
+    "floor",
+    "ceil",
+    "date_trunc",
+    "to_char",
+    "to_date",
+    "to_timestamp",
+    "to_json",
+    "to_jsonb",
+    "json_build_object",
+    "jsonb_build_object",
+    "json_build_array",
+    "jsonb_build_array",
+    "array_to_string",
+    "replace",
+    "substr",
+    "left",
+    "right",
+    "format",
+    "make_interval",
+    "make_date",
+    "timezone",
+    "encode",
+    "decode",
+    "sha256",
+];
+
+/// Whether `default` calls a function zdm does not know to be other than volatile: one
+/// of the user's, or a built-in outside [`NON_VOLATILE_FUNCTIONS`]. Only the catalog can
+/// say what such a default does to `ADD COLUMN`.
+pub fn calls_undecided_function(default: &str) -> bool {
+    grammar::reads(default).functions.iter().any(|name| {
+        let name = name.strip_prefix("pg_catalog.").unwrap_or(name);
+        !NON_VOLATILE_FUNCTIONS.contains(&name)
+    })
+}
+
 pub fn calls_volatile_function(sql: &str) -> bool {
     let lower = sql.to_ascii_lowercase();
     VOLATILE_FUNCTIONS.iter().any(|function| {

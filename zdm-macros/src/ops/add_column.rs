@@ -8,6 +8,9 @@
 //! - a volatile `default` (`gen_random_uuid()`, …): the column is added bare and the default
 //!   set afterwards, both catalog-only; inserts get the default, existing rows are
 //!   backfilled with it one batch at a time;
+//! - a `default` calling a function only the catalog can judge (one of the user's): expand
+//!   asks the catalog whether any function of that name is volatile and takes one of the two
+//!   ways above; the backfill then finds NULLs to fill only in the volatile case;
 //! - a `backfill` expression of other columns: a sync trigger computes it for every row
 //!   written with the column NULL, and the backfill computes it for existing rows. A
 //!   `default` given beside it applies to inserts that leave the column out.
@@ -19,7 +22,7 @@ use crate::ops::steps::{self, FillWhen, Trigger};
 use crate::ops::Operation;
 use crate::relations::{self, Relations};
 use crate::table::Table;
-use crate::sql::{calls_volatile_function, embedded, quote_ident};
+use crate::sql::{calls_undecided_function, calls_volatile_function, dollar_quote, embedded, quote_ident, quote_literal};
 use crate::validate::{self, Errors};
 use zdm_plan::names;
 use zdm_plan::{Lock, PhasePlan, Plan, Step};
@@ -45,6 +48,9 @@ enum Fill<'a> {
     CatalogDefault(&'a str),
     /// A volatile default, evaluated per row by the backfill.
     VolatileDefault(&'a str),
+    /// A default whose volatility the catalog decides at expand: stored in the catalog, or
+    /// set after the column and evaluated per row by the backfill.
+    DecidedDefault(&'a str),
     /// An expression of other columns, computed by trigger and backfill.
     Expression(&'a str),
 }
@@ -83,7 +89,7 @@ impl Operation for AddColumn {
     }
 
     fn plan(&self, id: &str, description: &str) -> Plan {
-        let phases = [self.expand(), self.sync(), self.backfill(), self.contract()];
+        let phases = [self.expand(), self.sync(), self.backfill(id), self.contract()];
         Plan::new(id, Self::NAME, description, phases)
     }
 }
@@ -97,6 +103,7 @@ impl AddColumn {
         match (self.backfill.as_deref(), self.default.as_deref()) {
             (Some(expression), _) => Fill::Expression(expression),
             (None, Some(default)) if calls_volatile_function(default) => Fill::VolatileDefault(default),
+            (None, Some(default)) if calls_undecided_function(default) => Fill::DecidedDefault(default),
             (None, Some(default)) => Fill::CatalogDefault(default),
             (None, None) => Fill::Nothing,
         }
@@ -118,6 +125,9 @@ impl AddColumn {
             let default = embedded(default);
             return vec![format!("ALTER TABLE {table_q} ADD COLUMN {column_q} {ty} DEFAULT {default}")];
         }
+        if let Fill::DecidedDefault(default) = self.fill() {
+            return vec![decided_add(&table_q, &column_q, ty, default)];
+        }
         let mut add = vec![format!("ALTER TABLE {table_q} ADD COLUMN {column_q} {ty}")];
         if let Some(default) = self.default.as_deref().map(String::as_str).map(embedded) {
             add.push(format!("ALTER TABLE {table_q} ALTER COLUMN {column_q} SET DEFAULT {default}"));
@@ -131,7 +141,8 @@ impl AddColumn {
         match self.fill() {
             Fill::Expression(expression) => steps::fragment_reads(table_q, "backfill", expression),
             Fill::CatalogDefault(default) => steps::default_calls(table_q, default),
-            Fill::VolatileDefault(_) | Fill::Nothing => None,
+            // A default is refused no function: a volatile one takes the backfill's way.
+            Fill::VolatileDefault(_) | Fill::DecidedDefault(_) | Fill::Nothing => None,
         }
         .into_iter()
         .collect()
@@ -147,7 +158,13 @@ impl AddColumn {
         forward.extend([
             steps::column_absent(&table_q, column),
             Step::transaction(
-                format!("add column {column_q} {ty}"),
+                match self.fill() {
+                    Fill::DecidedDefault(_) => format!(
+                        "add column {column_q} {ty}, its default stored in the catalog unless the catalog says a \
+                         function it calls is volatile; then set after the column, for the backfill to fill old rows"
+                    ),
+                    _ => format!("add column {column_q} {ty}"),
+                },
                 Lock::AccessExclusive,
                 &table_q,
                 self.add_statements(),
@@ -184,9 +201,10 @@ impl AddColumn {
         )
     }
 
-    fn backfill(&self) -> PhasePlan {
+    fn backfill(&self, id: &str) -> PhasePlan {
         let value = match self.fill() {
             Fill::Expression(expression) | Fill::VolatileDefault(expression) => expression,
+            Fill::DecidedDefault(default) => return self.decided_backfill(id, default),
             Fill::CatalogDefault(_) => {
                 return PhasePlan::nothing("nothing to backfill: existing rows read the default from the catalog")
             }
@@ -204,6 +222,23 @@ impl AddColumn {
             "every value of {table_q}.{column_q}, including those the new version wrote (a rerun of \
              backfill computes the others again)"
         ))
+    }
+
+    /// The backfill of a default the catalog decided at expand: the rows it fills are
+    /// recorded, since with a default stored in the catalog the rows hold it already and a
+    /// reversal must not take it from them.
+    fn decided_backfill(&self, id: &str, default: &str) -> PhasePlan {
+        let (table, column) = (&self.table(), self.column.as_str());
+        let column_q = quote_ident(column);
+        let record = steps::fill_record(id);
+        PhasePlan::new(
+            format!(
+                "fill {column_q} of existing rows in primary-key batches where expand set the default after the \
+                 column (a volatile default); a default stored in the catalog left no NULL to fill"
+            ),
+            steps::backfill_nulls_recorded(table, column, default, &record),
+            steps::unfill_recorded(table, column, &record, None),
+        )
     }
 
     fn contract(&self) -> PhasePlan {
@@ -231,6 +266,43 @@ impl AddColumn {
         };
         PhasePlan::new(summary, forward, reverse)
     }
+}
+
+/// `ADD COLUMN` with a default that calls functions only the catalog can judge, in one DO
+/// block: when a function of one of those names on the search path is volatile, PostgreSQL
+/// would evaluate the default for every row and rewrite the table under ACCESS EXCLUSIVE,
+/// so the column is added bare and the default set after it (the backfill fills the rows);
+/// otherwise the default is stored in the catalog and no row is rewritten or backfilled.
+fn decided_add(table_q: &str, column_q: &str, ty: &str, default: &str) -> String {
+    let names = crate::grammar::reads(default)
+        .functions
+        .iter()
+        .map(|name| quote_literal(name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let default = embedded(default);
+    format!(
+        "DO {}",
+        dollar_quote(&format!(
+            "\n\
+             BEGIN\n\
+             \x20 IF EXISTS (\n\
+             \x20   SELECT 1 FROM unnest(ARRAY[{names}]::text[]) AS f(written)\n\
+             \x20   CROSS JOIN LATERAL parse_ident(f.written) AS parts\n\
+             \x20   JOIN pg_proc p ON p.proname = parts[cardinality(parts)]\n\
+             \x20   JOIN pg_namespace n ON n.oid = p.pronamespace\n\
+             \x20   WHERE p.provolatile = 'v'\n\
+             \x20     AND CASE WHEN cardinality(parts) > 1 THEN n.nspname = parts[cardinality(parts) - 1]\n\
+             \x20              ELSE n.nspname = ANY (current_schemas(true)) END)\n\
+             \x20 THEN\n\
+             \x20   ALTER TABLE {table_q} ADD COLUMN {column_q} {ty};\n\
+             \x20   ALTER TABLE {table_q} ALTER COLUMN {column_q} SET DEFAULT {default};\n\
+             \x20 ELSE\n\
+             \x20   ALTER TABLE {table_q} ADD COLUMN {column_q} {ty} DEFAULT {default};\n\
+             \x20 END IF;\n\
+             END\n"
+        ))
+    )
 }
 
 #[cfg(test)]
