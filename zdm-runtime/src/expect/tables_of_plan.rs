@@ -39,10 +39,9 @@ fn uses(plan: &Plan) -> Uses<'_> {
                 }
                 _ => {}
             },
-            Action::Split(split) => {
-                uses.scanned.insert(&split.source);
-            }
-            Action::Check(_) => {
+            // The step names the source as SQL does (quoted, qualified when declared);
+            // `Split::source` is the bare name.
+            Action::Split(_) | Action::Check(_) => {
                 if let Some(table) = &step.table {
                     uses.scanned.insert(table);
                 }
