@@ -144,6 +144,7 @@ pub fn test_options() -> Options {
         statement_timeout: Duration::from_secs(60),
         lock_budget: Duration::from_secs(3),
         batch: BatchSize::Fixed(250),
+        ..Options::default()
     }
 }
 

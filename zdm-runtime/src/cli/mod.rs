@@ -455,6 +455,7 @@ fn perform(
             (None, Some(time)) => BatchSize::Target(time),
             (None, None) => Options::default().batch,
         },
+        ..Options::default()
     };
     let mut runner = Runner::new(client, options)?;
     runner.observe(progress::progress_observer(cli.database_url.clone()));

@@ -59,6 +59,7 @@ pub(crate) fn run(session: &mut Session, context: &StepContext) -> Result<StepRe
             context.advance(session)?;
         }
         Action::CreateIndexConcurrently { index, sql } => {
+            session.wait_for_replicas(context)?;
             report.already_done = session.create_index_concurrently(context, index, sql)?;
             context.advance(session)?;
         }
@@ -70,6 +71,7 @@ pub(crate) fn run(session: &mut Session, context: &StepContext) -> Result<StepRe
             let outcome = backfill::run(session, context, spec)?;
             report.rows = outcome.rows;
             report.lock_retries = outcome.lock_retries;
+            report.note = outcome.note;
         }
         Action::Split(spec) => {
             report.lock_retries = split::run(session, context, spec)?;

@@ -6,6 +6,7 @@ mod blockers;
 mod concurrent;
 mod connect;
 mod locks;
+mod replicas;
 mod tls;
 
 use std::time::Duration;
@@ -29,6 +30,40 @@ pub enum BatchSize {
     Target(Duration),
 }
 
+/// How a backfill walks its table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackfillRoute {
+    /// Heap pages on PostgreSQL 14 and later (a plain table), the primary key otherwise.
+    Auto,
+    /// Ranges of heap pages (`ctid >= '(p,0)' AND ctid < '(q,0)'`), read in physical order
+    /// like one `UPDATE` reads them. Needs PostgreSQL 14 (TID range scans); older servers
+    /// and partitioned tables take the primary key instead.
+    HeapPages,
+    /// Keyset pagination on the primary key.
+    PrimaryKey,
+}
+
+/// When bulk steps wait for streaming replicas (`pg_stat_replication`) to catch up.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplicaLag {
+    /// WAL bytes a replica may have left to replay.
+    pub max_bytes: u64,
+    /// How far behind a replica's replay may be (`replay_lag`).
+    pub max_replay_lag: Duration,
+    /// How often the lag is read again while waiting.
+    pub poll: Duration,
+}
+
+impl Default for ReplicaLag {
+    fn default() -> Self {
+        ReplicaLag {
+            max_bytes: 64 * 1024 * 1024,
+            max_replay_lag: Duration::from_secs(10),
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
 /// The lock policy and batch settings of a runner.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -42,6 +77,18 @@ pub struct Options {
     pub lock_budget: Duration,
     /// Batch sizing of backfills.
     pub batch: BatchSize,
+    /// How backfills walk their table.
+    pub route: BackfillRoute,
+    /// A `VACUUM` of the backfilled table after every so many batches, so that later
+    /// batches reuse the space of the rows replaced before; 0 never vacuums.
+    pub vacuum_every: u32,
+    /// At most this many rows per second, on average, in a backfill.
+    pub max_rows_per_second: Option<u32>,
+    /// A pause after each backfill batch.
+    pub batch_pause: Duration,
+    /// Bulk steps (backfill batches, concurrent index builds) wait while a streaming
+    /// replica lags more than this; `None` never waits.
+    pub replica_lag: Option<ReplicaLag>,
 }
 
 impl Default for Options {
@@ -51,6 +98,11 @@ impl Default for Options {
             statement_timeout: Duration::from_secs(15 * 60),
             lock_budget: Duration::from_secs(60),
             batch: BatchSize::Target(Duration::from_millis(200)),
+            route: BackfillRoute::Auto,
+            vacuum_every: 20,
+            max_rows_per_second: None,
+            batch_pause: Duration::ZERO,
+            replica_lag: Some(ReplicaLag::default()),
         }
     }
 }

@@ -1,0 +1,105 @@
+//! What happens between batches: the batch size adapts to its target duration, the
+//! optional rate limit and pause hold the backfill back, and a `VACUUM` every so many
+//! batches frees the space of the rows replaced so far, which later batches reuse.
+
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use crate::events::Event;
+use crate::session::{BatchSize, Session, StepContext};
+
+const FIRST_ADAPTIVE_BATCH: u32 = 1_000;
+const MIN_BATCH: u32 = 100;
+const MAX_BATCH: u32 = 100_000;
+
+pub(super) struct Pacing {
+    /// Rows the next batch should cover.
+    pub(super) batch: u32,
+    started: Instant,
+    rows: u64,
+    batches: u32,
+}
+
+impl Pacing {
+    pub(super) fn new(session: &Session) -> Pacing {
+        Pacing {
+            batch: match session.options().batch {
+                BatchSize::Fixed(size) => size.max(1),
+                BatchSize::Target(_) => FIRST_ADAPTIVE_BATCH,
+            },
+            started: Instant::now(),
+            rows: 0,
+            batches: 0,
+        }
+    }
+
+    /// After a batch of `rows` rows that took `took`: vacuums when due, then waits as the
+    /// rate limit and pause ask.
+    pub(super) fn after_batch(
+        &mut self,
+        session: &mut Session,
+        context: &StepContext,
+        table: &str,
+        rows: u64,
+        took: Duration,
+    ) -> Result<()> {
+        self.rows += rows;
+        self.batches += 1;
+        let options = session.options().clone();
+        if let BatchSize::Target(target) = options.batch {
+            self.batch = adapt(self.batch, took, target);
+        }
+        if options.vacuum_every > 0 && self.batches.is_multiple_of(options.vacuum_every) {
+            vacuum(session, context, table)?;
+        }
+        let mut wait = options.batch_pause;
+        if let Some(limit) = options.max_rows_per_second.filter(|limit| *limit > 0) {
+            let due = Duration::from_secs_f64(self.rows as f64 / f64::from(limit));
+            wait = wait.max(due.saturating_sub(self.started.elapsed()));
+        }
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        Ok(())
+    }
+}
+
+/// The next batch size: scaled toward the target duration, at most doubling or halving
+/// per batch so one slow batch (a checkpoint, a lock wait) does not swing it.
+fn adapt(batch: u32, took: Duration, target: Duration) -> u32 {
+    let ratio = target.as_secs_f64() / took.as_secs_f64().max(1e-4);
+    let next = f64::from(batch) * ratio.clamp(0.5, 2.0);
+    (next as u32).clamp(MIN_BATCH, MAX_BATCH)
+}
+
+/// The table's size in bytes (`pg_table_size`: heap, free space and visibility maps, TOAST).
+pub(super) fn table_size(session: &mut Session, context: &StepContext, table: &str) -> Result<u64> {
+    let size: i64 = session
+        .client()
+        .query_one("SELECT coalesce(pg_table_size(to_regclass($1)), 0)", &[&table])
+        .map_err(|error| context.failed(error))?
+        .get(0);
+    Ok(u64::try_from(size).unwrap_or(0))
+}
+
+/// A `VACUUM` of the table: it runs beside reads and writes, and records the space of the
+/// rows replaced so far in the free space map, where the next batches' new row versions
+/// go instead of the end of the table. `SKIP_LOCKED`: when another vacuum or a schema
+/// change holds the table, this round is skipped rather than queued behind it. Index
+/// cleanup is left to autovacuum: reclaiming the heap space needs none, and scanning every
+/// index each round would cost more than the batches between rounds.
+fn vacuum(session: &mut Session, context: &StepContext, table: &str) -> Result<()> {
+    let size_before = table_size(session, context, table)?;
+    session
+        .client()
+        .batch_execute(&format!("VACUUM (SKIP_LOCKED, INDEX_CLEANUP OFF) {table}"))
+        .map_err(|error| context.failed(error))?;
+    let size_after = table_size(session, context, table)?;
+    session.emit(Event::BackfillVacuum {
+        migration: &context.plan.id,
+        step: context.step,
+        size_before,
+        size_after,
+    });
+    Ok(())
+}
