@@ -167,3 +167,67 @@ fn a_vacuum_between_batches_keeps_the_table_near_its_size() {
         40000
     );
 }
+
+#[test]
+fn a_write_waiting_behind_a_batch_halves_the_next_batch() {
+    let db = TestDb::new("backfill_held_write");
+    let mut client = db.connect();
+    // The first batch (rows 1 to 1000) sleeps at row 500, holding row 1 meanwhile.
+    client
+        .batch_execute(
+            "CREATE TABLE items (id bigint PRIMARY KEY, label text);
+             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 6000) g;
+             ANALYZE items;
+             CREATE FUNCTION slow_at() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF NEW.id = 500 AND NEW.score IS NOT NULL THEN PERFORM pg_sleep(2); END IF;
+               RETURN NEW;
+             END $$;
+             CREATE TRIGGER slow_at BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION slow_at();",
+        )
+        .unwrap();
+    let mut runner = db.runner_with(Options {
+        // Far longer than any batch here: without a write held, each batch doubles.
+        batch: BatchSize::Target(std::time::Duration::from_secs(30)),
+        route: BackfillRoute::PrimaryKey,
+        ..test_options()
+    });
+    runner.run_to(&AddScore, Phase::Sync).unwrap();
+    let runner_pid: i32 = scalar(runner.client(), "SELECT pg_backend_pid()");
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let seen = sizes.clone();
+    runner.observe(move |event| {
+        if let Event::BackfillProgress { batch_size, .. } = event {
+            seen.lock().unwrap().push(*batch_size);
+        }
+    });
+    let backfill = std::thread::spawn(move || runner.run(&AddScore, Phase::Backfill).map(drop));
+    // The application writes row 1 while the first batch sleeps: it waits for the batch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'PgSleep')",
+            &[&runner_pid],
+        )
+        .unwrap()
+        .get::<_, bool>(0)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first batch never slept"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    client
+        .execute("UPDATE items SET label = 'written' WHERE id = 1", &[])
+        .unwrap();
+    backfill.join().unwrap().unwrap();
+    let sizes = sizes.lock().unwrap();
+    assert_eq!(sizes[..2], [1000, 500], "{sizes:?}");
+    // Then it grows back: no write waited behind the later batches.
+    assert!(sizes[2] > 500, "{sizes:?}");
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score = id * 3"),
+        6000
+    );
+}

@@ -90,23 +90,7 @@ pub(super) fn progress_observer(database_url: String) -> impl FnMut(&Event<'_>) 
                 tracing::info!("{}", backfill_line(migration, *rows_done, *estimate, *batch_size));
             }
         }
-        Event::ReplicaLag {
-            migration,
-            replica,
-            bytes,
-            waited,
-            ..
-        } => tracing::warn!("{}", replica_line(migration, replica, *bytes, *waited)),
-        Event::BackfillVacuum {
-            migration,
-            size_before,
-            size_after,
-            ..
-        } => tracing::info!(
-            "{migration}: backfill: vacuumed the table between batches ({} MB before, {} MB after)",
-            size_before / 1_048_576,
-            size_after / 1_048_576
-        ),
+        Event::ReplicaLag { .. } | Event::BackfillVacuum { .. } => log_pacing(event),
         Event::StepFinished { .. } => {
             if let Some(bar) = bar.take() {
                 bar.finish_and_clear();
@@ -170,6 +154,30 @@ fn backfill_line(migration: &str, rows_done: u64, estimate: u64, batch_size: u32
         )
     } else {
         format!("{migration}: backfill: {rows_done} of about {estimate} rows (batch {batch_size})")
+    }
+}
+
+/// Logs a wait for a replica, or a vacuum between backfill batches.
+fn log_pacing(event: &Event<'_>) {
+    match event {
+        Event::ReplicaLag {
+            migration,
+            replica,
+            bytes,
+            waited,
+            ..
+        } => tracing::warn!("{}", replica_line(migration, replica, *bytes, *waited)),
+        Event::BackfillVacuum {
+            migration,
+            size_before,
+            size_after,
+            ..
+        } => tracing::info!(
+            "{migration}: backfill: vacuumed the table between batches ({} MB before, {} MB after)",
+            size_before / 1_048_576,
+            size_after / 1_048_576
+        ),
+        _ => {}
     }
 }
 

@@ -12,7 +12,7 @@ mod keys;
 mod pacing;
 mod pages;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::events::Event;
@@ -73,41 +73,19 @@ pub(crate) fn run_statements(
         lock_retries: 0,
         note: None,
     };
+    let batch = Batch {
+        table,
+        statements,
+        key_list: &key_list,
+        key_len,
+    };
     loop {
         session.wait_for_replicas(context)?;
         let started = Instant::now();
-        let mut rows = 0u64;
-        let mut ended_at = None;
-        outcome.lock_retries += session.with_lock_retries(context, |client, options| {
-            let mut transaction = short_transaction(client, options)?;
-            let (range, checkpoint) = match &walk {
-                Walk::Keys(key, after) => {
-                    keys::next_range(&mut transaction, table, key, after.as_deref(), pacing.batch)?
-                }
-                Walk::Pages(pages) => pages.next_range(table, pacing.batch, key_len),
-            };
-            rows = 0;
-            for statement in statements {
-                // In one pass, outside quotes: the range holds values read from the table
-                // and names hold anything, `{key}` and `{range}` included.
-                let statement = zdm_plan::sql::substitute(
-                    statement.as_ref(),
-                    &[("{key}", &key_list), ("{range}", &format!("({range})"))],
-                );
-                rows += transaction.execute(statement.as_str(), &[])?;
-            }
-            match &checkpoint {
-                Some(checkpoint) => {
-                    store::checkpoint(&mut transaction, &context.plan.id, checkpoint, rows as i64)?;
-                }
-                None => store::advance_in(&mut transaction, &context.plan.id, context.index)?,
-            }
-            transaction.commit()?;
-            ended_at = Some(checkpoint);
-            Ok(())
-        })?;
-        outcome.rows += rows;
-        rows_done += rows;
+        let done = batch.run(session, context, &walk, pacing.batch)?;
+        outcome.lock_retries += done.lock_retries;
+        outcome.rows += done.rows;
+        rows_done += done.rows;
         let batch_size = match &walk {
             Walk::Keys(..) => pacing.batch,
             Walk::Pages(pages) => pages.rows_per_batch(pacing.batch),
@@ -119,7 +97,7 @@ pub(crate) fn run_statements(
             estimate,
             batch_size,
         });
-        let Some(Some(checkpoint)) = ended_at else {
+        let Some(checkpoint) = done.checkpoint else {
             if session.options().vacuum_every > 0 {
                 let size_after = table_size(session, context, table)?;
                 outcome.note = Some(format!(
@@ -134,7 +112,68 @@ pub(crate) fn run_statements(
             Walk::Keys(_, after) => *after = Some(checkpoint),
             Walk::Pages(pages) => pages.advance(&checkpoint, key_len),
         }
-        pacing.after_batch(session, context, table, rows, started.elapsed())?;
+        pacing.after_batch(session, context, table, (done.rows, started.elapsed(), done.held))?;
+    }
+}
+
+/// What every batch of a step runs.
+struct Batch<'a, S> {
+    table: &'a str,
+    statements: &'a [S],
+    key_list: &'a str,
+    key_len: usize,
+}
+
+/// What one committed batch did.
+struct Done {
+    rows: u64,
+    lock_retries: u32,
+    /// How long an application write had waited behind the batch when it committed.
+    held: Duration,
+    /// Where the next batch starts; `None` after the last.
+    checkpoint: Option<Vec<String>>,
+}
+
+impl<S: AsRef<str>> Batch<'_, S> {
+    /// Runs the next batch of about `size` rows in one short transaction with its
+    /// checkpoint, or, for the last batch, the step's completion.
+    fn run(&self, session: &mut Session, context: &StepContext, walk: &Walk, size: u32) -> Result<Done> {
+        let mut done = Done {
+            rows: 0,
+            lock_retries: 0,
+            held: Duration::ZERO,
+            checkpoint: None,
+        };
+        done.lock_retries = session.with_lock_retries(context, |client, options| {
+            let mut transaction = short_transaction(client, options)?;
+            let (range, checkpoint) = match walk {
+                Walk::Keys(key, after) => {
+                    keys::next_range(&mut transaction, self.table, key, after.as_deref(), size)?
+                }
+                Walk::Pages(pages) => pages.next_range(self.table, size, self.key_len),
+            };
+            done.rows = 0;
+            for statement in self.statements {
+                // In one pass, outside quotes: the range holds values read from the table
+                // and names hold anything, `{key}` and `{range}` included.
+                let statement = zdm_plan::sql::substitute(
+                    statement.as_ref(),
+                    &[("{key}", self.key_list), ("{range}", &format!("({range})"))],
+                );
+                done.rows += transaction.execute(statement.as_str(), &[])?;
+            }
+            done.held = pacing::longest_waiter(&mut transaction)?;
+            match &checkpoint {
+                Some(checkpoint) => {
+                    store::checkpoint(&mut transaction, &context.plan.id, checkpoint, done.rows as i64)?;
+                }
+                None => store::advance_in(&mut transaction, &context.plan.id, context.index)?,
+            }
+            transaction.commit()?;
+            done.checkpoint = checkpoint;
+            Ok(())
+        })?;
+        Ok(done)
     }
 }
 

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use postgres::Transaction;
+
 use crate::error::Result;
 use crate::events::Event;
 use crate::session::{BatchSize, Session, StepContext};
@@ -11,10 +13,16 @@ use crate::session::{BatchSize, Session, StepContext};
 const FIRST_ADAPTIVE_BATCH: u32 = 1_000;
 const MIN_BATCH: u32 = 100;
 const MAX_BATCH: u32 = 100_000;
+/// An application write that has waited this long behind a batch, for a row the batch
+/// holds, halves the batch's ceiling: a batch's length is what such a write waits at most.
+const HELD_TOO_LONG: Duration = Duration::from_millis(50);
 
 pub(super) struct Pacing {
     /// Rows the next batch should cover.
     pub(super) batch: u32,
+    /// The largest batch the application's waits allow: halved when a write waited too
+    /// long behind a batch, grown back a tenth per batch no write waited behind.
+    ceiling: u32,
     started: Instant,
     rows: u64,
     batches: u32,
@@ -27,27 +35,33 @@ impl Pacing {
                 BatchSize::Fixed(size) => size.max(1),
                 BatchSize::Target(_) => FIRST_ADAPTIVE_BATCH,
             },
+            ceiling: MAX_BATCH,
             started: Instant::now(),
             rows: 0,
             batches: 0,
         }
     }
 
-    /// After a batch of `rows` rows that took `took`: vacuums when due, then waits as the
-    /// rate limit and pause ask.
+    /// After a batch of `rows` rows that took `took`, with an application write waiting
+    /// behind it for `held` when it committed: adapts the size, vacuums when due, then
+    /// waits as the rate limit and pause ask.
     pub(super) fn after_batch(
         &mut self,
         session: &mut Session,
         context: &StepContext,
         table: &str,
-        rows: u64,
-        took: Duration,
+        (rows, took, held): (u64, Duration, Duration),
     ) -> Result<()> {
         self.rows += rows;
         self.batches += 1;
         let options = session.options().clone();
         if let BatchSize::Target(target) = options.batch {
-            self.batch = adapt(self.batch, took, target);
+            self.ceiling = if held > HELD_TOO_LONG {
+                (self.batch / 2).max(MIN_BATCH)
+            } else {
+                self.ceiling.saturating_add(self.ceiling / 10).min(MAX_BATCH)
+            };
+            self.batch = adapt(self.batch, took, target).min(self.ceiling);
         }
         if options.vacuum_every > 0 && self.batches.is_multiple_of(options.vacuum_every) {
             vacuum(session, context, table)?;
@@ -62,6 +76,22 @@ impl Pacing {
         }
         Ok(())
     }
+}
+
+/// How long the application's longest-waiting write has been queued behind the batch of
+/// `transaction`, for a row the batch updated: what the batch costs the application, read
+/// just before it commits.
+pub(super) fn longest_waiter(transaction: &mut Transaction<'_>) -> Result<Duration, postgres::Error> {
+    let seconds: f64 = transaction
+        .query_one(
+            "SELECT coalesce(max(extract(epoch FROM clock_timestamp() - a.query_start)), 0)::float8 \
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE NOT l.granted AND l.locktype = 'transactionid' \
+               AND l.transactionid::text = (txid_current_if_assigned() % 4294967296)::text",
+            &[],
+        )?
+        .get(0);
+    Ok(Duration::from_secs_f64(seconds.max(0.0)))
 }
 
 /// The next batch size: scaled toward the target duration, at most doubling or halving
