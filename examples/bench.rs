@@ -218,10 +218,11 @@ fn median_cost(costs: &[Cost]) -> Cost {
 }
 
 /// The zdm variants measured, each against the plain UPDATE: what each change bought.
-const VARIANTS: [(&str, BackfillRoute, u32); 3] = [
-    ("primary key, no vacuum", BackfillRoute::PrimaryKey, 0),
+const VARIANTS: [(&str, BackfillRoute, u64); 4] = [
     ("heap pages, no vacuum", BackfillRoute::HeapPages, 0),
-    ("heap pages, vacuum (default)", BackfillRoute::Auto, 20),
+    ("heap pages, vacuum", BackfillRoute::HeapPages, 50_000),
+    ("primary key, no vacuum", BackfillRoute::PrimaryKey, 0),
+    ("primary key, vacuum (default)", BackfillRoute::PrimaryKey, 50_000),
 ];
 
 struct Backfill {
@@ -254,12 +255,12 @@ fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
     // zdm: expand and sync first (the trigger is installed, as in production), then the
     // timed backfill, with the options of `variant`.
     let zdm = |migration: &dyn Migration, table: &str, variant: usize| -> Result<Cost, Failure> {
-        let (_, route, vacuum_every) = VARIANTS[variant];
+        let (_, route, vacuum_every_rows) = VARIANTS[variant];
         let mut runner = Runner::connect(
             url,
             Options {
                 route,
-                vacuum_every,
+                vacuum_every_rows,
                 ..Options::default()
             },
         )?;

@@ -1,6 +1,7 @@
-//! The backfill's routes and pacing against a real PostgreSQL: heap-page batches on 14+
-//! (the primary key on older servers or when chosen), resume from a page checkpoint, and
-//! the vacuum between batches that keeps the table near its size.
+//! The backfill's routes and pacing against a real PostgreSQL: heap-page batches when
+//! chosen on 14+ (the primary key otherwise), resume from a page checkpoint, the vacuum
+//! between batches that keeps the table near its size, and batches that shrink when an
+//! application write waited behind one.
 
 use std::sync::{Arc, Mutex};
 
@@ -43,6 +44,7 @@ fn heap_page_batches_checkpoint_a_page_and_resume_after_it() {
     client.batch_execute(FAIL_ONCE).unwrap();
     let mut runner = db.runner_with(Options {
         batch: BatchSize::Fixed(500),
+        route: BackfillRoute::HeapPages,
         ..test_options()
     });
     runner.run_to(&AddScore, Phase::Sync).unwrap();
@@ -90,7 +92,7 @@ fn heap_page_batches_checkpoint_a_page_and_resume_after_it() {
 }
 
 #[test]
-fn the_primary_key_route_is_kept_when_chosen() {
+fn a_backfill_resumes_by_the_route_it_started_with() {
     let db = TestDb::new("backfill_key_route");
     let mut client = db.connect();
     client.batch_execute(SETUP).unwrap();
@@ -137,7 +139,7 @@ fn a_vacuum_between_batches_keeps_the_table_near_its_size() {
     let before: i64 = scalar(&mut client, "SELECT pg_table_size('items')");
     let mut runner = db.runner_with(Options {
         batch: BatchSize::Fixed(1000),
-        vacuum_every: 2,
+        vacuum_every_rows: 2_000,
         ..test_options()
     });
     runner.run_to(&AddScore, Phase::Sync).unwrap();

@@ -91,11 +91,8 @@ fn a_connection_lost_mid_backfill_resumes_without_revisiting_rows() {
 
     let mut runner = db.runner();
     let state = runner.state(&AddScore).unwrap();
-    assert!(state.cursor.is_some(), "a checkpoint was written");
-    assert_eq!(
-        scalar::<i64>(&mut client, "SELECT count(*) FROM visits"),
-        state.rows_done
-    );
+    let cursor: i64 = state.cursor.expect("checkpoint")[0].parse().unwrap();
+    assert_eq!(scalar::<i64>(&mut client, "SELECT count(*) FROM visits"), cursor);
     let report = runner.run(&AddScore, Phase::Backfill).unwrap();
     assert!(report.resumed);
     runner.run(&AddScore, Phase::Contract).unwrap();

@@ -3,7 +3,7 @@
 //! the transition meeting in both columns, and refusals that change nothing.
 
 use postgres::Client;
-use zdm_runtime::{zero_downtime, BackfillRoute, Error, Migration, Options, Phase};
+use zdm_runtime::{zero_downtime, Error, Migration, Options, Phase};
 use zdm_suite::{assert_revert_restores, contents, table_catalog};
 use zdm_suite::{
     column, constraints, db_error, indexes, run_phases_under_load, scalar, test_options, triggers, TestDb,
@@ -544,11 +544,7 @@ fn the_backfill_writes_each_row_once_in_key_order_batches() {
     let db = TestDb::new("rename_column_backfill_once");
     let rows = 3_000;
     let mut client = users(&db, rows);
-    // The primary-key route (PostgreSQL 14+ walks heap pages unless told otherwise).
-    let mut runner = db.runner_with(Options {
-        route: BackfillRoute::PrimaryKey,
-        ..test_options()
-    });
+    let mut runner = db.runner();
     runner.run_to(&RenameName, Phase::Sync).unwrap();
     client
         .batch_execute(

@@ -33,14 +33,17 @@ pub enum BatchSize {
 /// How a backfill walks its table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackfillRoute {
-    /// Heap pages on PostgreSQL 14 and later (a plain table), the primary key otherwise.
-    Auto,
+    /// Keyset pagination on the primary key: every row is found by its key, wherever
+    /// updates move it. The default, and measured as fast as heap pages (`BENCHMARKS.md`).
+    PrimaryKey,
     /// Ranges of heap pages (`ctid >= '(p,0)' AND ctid < '(q,0)'`), read in physical order
     /// like one `UPDATE` reads them. Needs PostgreSQL 14 (TID range scans); older servers
-    /// and partitioned tables take the primary key instead.
+    /// and partitioned tables take the primary key instead. Only for changes whose sync
+    /// trigger fills every row the application writes (`add_column` and `add_not_null`
+    /// with `backfill`): a row that an application update moves to a page the backfill has
+    /// passed is not visited again, and `rename_column`'s trigger, for one, leaves a row
+    /// whose update touched neither name as it was.
     HeapPages,
-    /// Keyset pagination on the primary key.
-    PrimaryKey,
 }
 
 /// When bulk steps wait for streaming replicas (`pg_stat_replication`) to catch up.
@@ -79,9 +82,9 @@ pub struct Options {
     pub batch: BatchSize,
     /// How backfills walk their table.
     pub route: BackfillRoute,
-    /// A `VACUUM` of the backfilled table after every so many batches, so that later
+    /// A `VACUUM` of the backfilled table after every so many rows written, so that later
     /// batches reuse the space of the rows replaced before; 0 never vacuums.
-    pub vacuum_every: u32,
+    pub vacuum_every_rows: u64,
     /// At most this many rows per second, on average, in a backfill.
     pub max_rows_per_second: Option<u32>,
     /// A pause after each backfill batch.
@@ -97,9 +100,11 @@ impl Default for Options {
             lock_timeout: Duration::from_secs(1),
             statement_timeout: Duration::from_secs(15 * 60),
             lock_budget: Duration::from_secs(60),
-            batch: BatchSize::Target(Duration::from_millis(200)),
-            route: BackfillRoute::Auto,
-            vacuum_every: 20,
+            // A write that wants a row a batch holds waits for the batch: short batches keep
+            // that wait under 100 ms (BENCHMARKS.md).
+            batch: BatchSize::Target(Duration::from_millis(80)),
+            route: BackfillRoute::PrimaryKey,
+            vacuum_every_rows: 50_000,
             max_rows_per_second: None,
             batch_pause: Duration::ZERO,
             replica_lag: Some(ReplicaLag::default()),

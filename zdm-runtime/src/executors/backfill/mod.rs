@@ -1,5 +1,5 @@
-//! Batched backfill: by ranges of heap pages on PostgreSQL 14+ ([`pages`]), by keyset
-//! pagination on the primary key elsewhere ([`keys`]).
+//! Batched backfill: by keyset pagination on the primary key ([`keys`]), or, when chosen
+//! on PostgreSQL 14+, by ranges of heap pages ([`pages`]).
 //!
 //! Each batch is one short transaction that runs the step's statements over the batch's
 //! range and stores the range's end as the new cursor in the state row before committing.
@@ -98,7 +98,7 @@ pub(crate) fn run_statements(
             batch_size,
         });
         let Some(checkpoint) = done.checkpoint else {
-            if session.options().vacuum_every > 0 {
+            if session.options().vacuum_every_rows > 0 {
                 let size_after = table_size(session, context, table)?;
                 outcome.note = Some(format!(
                     "table {} before, {} after",

@@ -1,6 +1,6 @@
 //! What happens between batches: the batch size adapts to its target duration, the
 //! optional rate limit and pause hold the backfill back, and a `VACUUM` every so many
-//! batches frees the space of the rows replaced so far, which later batches reuse.
+//! rows frees the space of the rows replaced so far, which later batches reuse.
 
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,8 @@ pub(super) struct Pacing {
     ceiling: u32,
     started: Instant,
     rows: u64,
-    batches: u32,
+    /// `rows` at the last vacuum.
+    vacuumed_at: u64,
 }
 
 impl Pacing {
@@ -38,7 +39,7 @@ impl Pacing {
             ceiling: MAX_BATCH,
             started: Instant::now(),
             rows: 0,
-            batches: 0,
+            vacuumed_at: 0,
         }
     }
 
@@ -53,7 +54,6 @@ impl Pacing {
         (rows, took, held): (u64, Duration, Duration),
     ) -> Result<()> {
         self.rows += rows;
-        self.batches += 1;
         let options = session.options().clone();
         if let BatchSize::Target(target) = options.batch {
             self.ceiling = if held > HELD_TOO_LONG {
@@ -63,8 +63,9 @@ impl Pacing {
             };
             self.batch = adapt(self.batch, took, target).min(self.ceiling);
         }
-        if options.vacuum_every > 0 && self.batches.is_multiple_of(options.vacuum_every) {
+        if options.vacuum_every_rows > 0 && self.rows - self.vacuumed_at >= options.vacuum_every_rows {
             vacuum(session, context, table)?;
+            self.vacuumed_at = self.rows;
         }
         let mut wait = options.batch_pause;
         if let Some(limit) = options.max_rows_per_second.filter(|limit| *limit > 0) {

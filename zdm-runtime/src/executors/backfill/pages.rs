@@ -3,10 +3,11 @@
 //! `UPDATE` reads the table, with no index look-up and no query to find the batch's end.
 //!
 //! A row an update moves to a page not yet reached is met again there and skipped by the
-//! statement's own condition (`IS NULL`, `IS DISTINCT FROM`, `ON CONFLICT DO NOTHING`); a
-//! row moved behind the cursor was either done already or written after sync, which the
-//! trigger keeps right. The last batch has no upper page, so rows appended while the
-//! backfill runs are covered too.
+//! statement's own condition (`IS NULL`, `IS DISTINCT FROM`, `ON CONFLICT DO NOTHING`). A
+//! row an application update moves behind the cursor is not met again: only a sync trigger
+//! that fills every row written makes that safe, which is why this route is an option
+//! ([`BackfillRoute::HeapPages`]) and not the default. The last batch has no upper page, so
+//! rows appended while the backfill runs are covered too.
 
 use postgres::Client;
 
@@ -38,7 +39,7 @@ pub(super) fn chosen(
     if let Some(cursor) = cursor {
         return Ok(page_of(cursor, key_len).is_some());
     }
-    if session.options().route == BackfillRoute::PrimaryKey {
+    if session.options().route != BackfillRoute::HeapPages {
         return Ok(false);
     }
     // A partitioned table has no heap of its own; its partitions' ctids overlap.
