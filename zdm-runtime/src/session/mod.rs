@@ -100,8 +100,8 @@ impl Default for Options {
             lock_timeout: Duration::from_secs(1),
             statement_timeout: Duration::from_secs(15 * 60),
             lock_budget: Duration::from_secs(60),
-            // A write that wants a row a batch holds waits for the batch: short batches keep
-            // that wait under 100 ms (BENCHMARKS.md).
+            // A write that wants a row a batch holds waits for the whole batch, so a batch's
+            // length bounds that wait.
             batch: BatchSize::Target(Duration::from_millis(80)),
             route: BackfillRoute::PrimaryKey,
             vacuum_every_rows: 50_000,

@@ -134,7 +134,29 @@ impl Pages {
 
 #[cfg(test)]
 mod tests {
-    use super::page_of;
+    use super::{page_of, Pages};
+
+    #[test]
+    fn a_batch_covers_whole_pages_and_the_last_one_runs_to_the_end() {
+        let pages = Pages {
+            next: 10,
+            end: 100,
+            rows_per_page: 50.0,
+        };
+        assert_eq!(
+            pages.next_range("\"t\"", 480, 1),
+            (
+                "\"t\".ctid >= '(10,0)'::tid AND \"t\".ctid < '(20,0)'::tid".to_owned(),
+                Some(vec!["heap page".to_owned(), "20".to_owned()])
+            )
+        );
+        assert_eq!(pages.rows_per_batch(480), 500);
+        let last = Pages { next: 95, ..pages };
+        assert_eq!(
+            last.next_range("\"t\"", 480, 2),
+            ("\"t\".ctid >= '(95,0)'::tid".to_owned(), None)
+        );
+    }
 
     #[test]
     fn a_page_checkpoint_is_one_element_longer_than_the_key() {
