@@ -82,8 +82,9 @@ pub struct Options {
     pub batch: BatchSize,
     /// How backfills walk their table.
     pub route: BackfillRoute,
-    /// A `VACUUM` of the backfilled table after every so many rows written, so that later
-    /// batches reuse the space of the rows replaced before; 0 never vacuums.
+    /// A `VACUUM` of the backfilled table after every so many rows written (or a twentieth
+    /// of the table, when that is more), so that later batches reuse the space of the rows
+    /// replaced before; 0 never vacuums.
     pub vacuum_every_rows: u64,
     /// At most this many rows per second, on average, in a backfill.
     pub max_rows_per_second: Option<u32>,

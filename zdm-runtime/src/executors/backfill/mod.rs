@@ -67,7 +67,7 @@ pub(crate) fn run_statements(
     let estimate = row_estimate(session, context, table)?;
     let size_before = table_size(session, context, table)?;
     let mut rows_done = u64::try_from(state.rows_done).unwrap_or(0);
-    let mut pacing = Pacing::new(session);
+    let mut pacing = Pacing::new(session, estimate);
     let mut outcome = Outcome {
         rows: 0,
         lock_retries: 0,

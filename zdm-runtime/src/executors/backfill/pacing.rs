@@ -13,6 +13,8 @@ use crate::session::{BatchSize, Session, StepContext};
 const FIRST_ADAPTIVE_BATCH: u32 = 1_000;
 const MIN_BATCH: u32 = 100;
 const MAX_BATCH: u32 = 100_000;
+/// At most this many vacuums in a backfill, over a table of any size.
+const VACUUMS: u64 = 20;
 /// An application write that has waited this long behind a batch, for a row the batch
 /// holds, halves the batch's ceiling: a batch's length is what such a write waits at most.
 const HELD_TOO_LONG: Duration = Duration::from_millis(50);
@@ -27,10 +29,16 @@ pub(super) struct Pacing {
     rows: u64,
     /// `rows` at the last vacuum.
     vacuumed_at: u64,
+    /// Rows between vacuums: the option's, or a twentieth of the table when that is more.
+    /// Each vacuum reads every page the backfill changed so far (index cleanup is off, so
+    /// their dead line pointers keep them from the visibility map), so a fixed number of
+    /// vacuums keeps their cost linear in the table.
+    vacuum_every: u64,
 }
 
 impl Pacing {
-    pub(super) fn new(session: &Session) -> Pacing {
+    pub(super) fn new(session: &Session, estimate: u64) -> Pacing {
+        let every = session.options().vacuum_every_rows;
         Pacing {
             batch: match session.options().batch {
                 BatchSize::Fixed(size) => size.max(1),
@@ -40,6 +48,11 @@ impl Pacing {
             started: Instant::now(),
             rows: 0,
             vacuumed_at: 0,
+            vacuum_every: if every == 0 {
+                0
+            } else {
+                every.max(estimate / VACUUMS)
+            },
         }
     }
 
@@ -63,7 +76,7 @@ impl Pacing {
             };
             self.batch = adapt(self.batch, took, target).min(self.ceiling);
         }
-        if options.vacuum_every_rows > 0 && self.rows - self.vacuumed_at >= options.vacuum_every_rows {
+        if self.vacuum_every > 0 && self.rows - self.vacuumed_at >= self.vacuum_every {
             vacuum(session, context, table)?;
             self.vacuumed_at = self.rows;
         }
