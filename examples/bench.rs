@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use postgres::Client;
-use zdm_runtime::{zero_downtime, Event, Lock, Migration, Options, Phase, Runner};
+use zdm_runtime::{zero_downtime, BackfillRoute, Event, Lock, Migration, Options, Phase, Runner};
 
 #[derive(Debug, Parser)]
 #[command(about = "zdm benchmarks: backfill, trigger overhead, availability, compile cost")]
@@ -46,6 +46,9 @@ struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Only the backfill figures: no trigger overhead, no availability run.
+    #[arg(long)]
+    backfill_only: bool,
 }
 
 /// The derived column of the backfill benchmark.
@@ -168,9 +171,64 @@ fn rate(rows: i64, took: Duration) -> f64 {
     rows as f64 / took.as_secs_f64().max(1e-9)
 }
 
+/// One method's run: its speed, the WAL it wrote and the table's size after it.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    rows_per_s: f64,
+    wal_bytes: f64,
+    /// The table's size after, over its size before.
+    size_ratio: f64,
+}
+
+/// WAL position and table size before a method runs.
+fn mark(client: &mut Client, table: &str) -> Result<(String, i64), Failure> {
+    let row = client.query_one(
+        "SELECT pg_current_wal_lsn()::text, pg_table_size(to_regclass($1))",
+        &[&table],
+    )?;
+    Ok((row.get(0), row.get(1)))
+}
+
+fn cost(
+    client: &mut Client,
+    table: &str,
+    before: &(String, i64),
+    rows: i64,
+    took: Duration,
+) -> Result<Cost, Failure> {
+    let row = client.query_one(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $2::text::pg_lsn)::float8, \
+                pg_table_size(to_regclass($1))::float8",
+        &[&table, &before.0],
+    )?;
+    Ok(Cost {
+        rows_per_s: rate(rows, took),
+        wal_bytes: row.get(0),
+        size_ratio: row.get::<_, f64>(1) / before.1.max(1) as f64,
+    })
+}
+
+/// Medians of each figure.
+fn median_cost(costs: &[Cost]) -> Cost {
+    Cost {
+        rows_per_s: median(costs.iter().map(|cost| cost.rows_per_s).collect()),
+        wal_bytes: median(costs.iter().map(|cost| cost.wal_bytes).collect()),
+        size_ratio: median(costs.iter().map(|cost| cost.size_ratio).collect()),
+    }
+}
+
+/// The zdm variants measured, each against the plain UPDATE: what each change bought.
+const VARIANTS: [(&str, BackfillRoute, u64); 4] = [
+    ("heap pages, no vacuum", BackfillRoute::HeapPages, 0),
+    ("heap pages, vacuum", BackfillRoute::HeapPages, 50_000),
+    ("primary key, no vacuum", BackfillRoute::PrimaryKey, 0),
+    ("primary key, vacuum (default)", BackfillRoute::PrimaryKey, 50_000),
+];
+
 struct Backfill {
-    update_rows_per_s: f64,
-    zdm_rows_per_s: f64,
+    update: Cost,
+    zdm: Cost,
+    variants: Vec<Cost>,
     copy_update_rows_per_s: f64,
     rename_rows_per_s: f64,
     seed_rows_per_s: Option<f64>,
@@ -180,29 +238,39 @@ struct Backfill {
 
 fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
     let mut client = zdm_runtime::connect(url)?;
-    let mut runner = Runner::connect(url, Options::default())?;
     let rows = args.rows;
 
     // The physical limit: one UPDATE over the whole table, the column already added.
-    let plain = |client: &mut Client, column: &str, value: &str| -> Result<f64, Failure> {
+    let plain = |client: &mut Client, column: &str, value: &str| -> Result<Cost, Failure> {
         make_table(client, "bench_plain", rows)?;
         client.batch_execute(&format!("ALTER TABLE bench_plain ADD COLUMN {column} text"))?;
         client.batch_execute("CHECKPOINT")?;
+        let before = mark(client, "bench_plain")?;
         let started = Instant::now();
         client.batch_execute(&format!("UPDATE bench_plain SET {column} = {value}"))?;
-        let took = started.elapsed();
+        let cost = cost(client, "bench_plain", &before, rows, started.elapsed())?;
         client.batch_execute("DROP TABLE bench_plain")?;
-        Ok(rate(rows, took))
+        Ok(cost)
     };
     // zdm: expand and sync first (the trigger is installed, as in production), then the
-    // timed backfill.
-    let zdm = |runner: &mut Runner, migration: &dyn Migration, table: &str| -> Result<f64, Failure> {
+    // timed backfill, with the options of `variant`.
+    let zdm = |migration: &dyn Migration, table: &str, variant: usize| -> Result<Cost, Failure> {
+        let (_, route, vacuum_every_rows) = VARIANTS[variant];
+        let mut runner = Runner::connect(
+            url,
+            Options {
+                route,
+                vacuum_every_rows,
+                ..Options::default()
+            },
+        )?;
         make_table(runner.client(), table, rows)?;
         runner
             .client()
             .execute("DELETE FROM zdm.migrations WHERE id = $1", &[&migration.id()])?;
         runner.run_to(migration, Phase::Sync)?;
         runner.client().batch_execute("CHECKPOINT")?;
+        let before = mark(runner.client(), table)?;
         let started = Instant::now();
         let report = runner.run(migration, Phase::Backfill)?;
         let took = started.elapsed();
@@ -210,7 +278,7 @@ fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
             report.steps[0].rows as i64, rows,
             "the backfill wrote every row once"
         );
-        Ok(rate(rows, took))
+        cost(runner.client(), table, &before, rows, took)
     };
     // The seed's loop: a batch of ids still NULL, re-found by a scan each time, a commit
     // per batch.
@@ -231,13 +299,15 @@ fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
 
     // Each method in turn, `--repeat` times, so that a slow minute of the shared machine
     // hits them all; the medians are compared.
-    let (mut updates, mut zdms, mut copies, mut renames, mut seeds) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut updates, mut copies, mut renames, mut seeds) = (vec![], vec![], vec![], vec![]);
+    let mut variants = vec![vec![]; VARIANTS.len()];
     for _ in 0..args.repeat.max(1) {
         updates.push(plain(&mut client, "email_lower", "lower(email)")?);
-        zdms.push(zdm(&mut runner, &BenchEmailLower, "bench_zdm")?);
-        copies.push(plain(&mut client, "contact", "email")?);
-        renames.push(zdm(&mut runner, &BenchRename, "bench_rename")?);
+        for (variant, costs) in variants.iter_mut().enumerate() {
+            costs.push(zdm(&BenchEmailLower, "bench_zdm", variant)?);
+        }
+        copies.push(plain(&mut client, "contact", "email")?.rows_per_s);
+        renames.push(zdm(&BenchRename, "bench_rename", VARIANTS.len() - 1)?.rows_per_s);
         if rows <= args.seed_loop_max_rows {
             seeds.push(seed(&mut client)?);
         }
@@ -253,6 +323,7 @@ fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
             .get(0))
     };
     let file_before = relfilenode(&mut client)?;
+    let mut runner = Runner::connect(url, Options::default())?;
     let reports = runner.run_to(&BenchConstant, Phase::Contract)?;
     let constant_rows_written = reports
         .iter()
@@ -262,9 +333,11 @@ fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
     let file_after = relfilenode(&mut client)?;
     drop(runner);
     client.batch_execute("DROP TABLE bench_zdm; DROP TABLE bench_rename; DELETE FROM zdm.migrations")?;
+    let variants: Vec<Cost> = variants.iter().map(|costs| median_cost(costs)).collect();
     Ok(Backfill {
-        update_rows_per_s: median(updates),
-        zdm_rows_per_s: median(zdms),
+        update: median_cost(&updates),
+        zdm: variants[VARIANTS.len() - 1],
+        variants,
         copy_update_rows_per_s: median(copies),
         rename_rows_per_s: median(renames),
         seed_rows_per_s: (!seeds.is_empty()).then(|| median(seeds)),
@@ -573,17 +646,91 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
+/// The backfill figures as JSON keys, every one a ratio to the plain UPDATE of the same run.
+fn backfill_json(args: &Args, backfill: &Backfill) -> serde_json::Value {
+    let update = backfill.update;
+    let variants: Vec<_> = VARIANTS
+        .iter()
+        .zip(&backfill.variants)
+        .map(|((name, _, _), cost)| {
+            serde_json::json!({
+                "variant": name,
+                "vs_update": cost.rows_per_s / update.rows_per_s,
+                "wal_vs_update": cost.wal_bytes / update.wal_bytes,
+                "size_after_vs_before": cost.size_ratio,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "rows": args.rows,
+        "update_rows_per_s": update.rows_per_s,
+        "zdm_backfill_rows_per_s": backfill.zdm.rows_per_s,
+        "backfill_vs_update": backfill.zdm.rows_per_s / update.rows_per_s,
+        "backfill_wal_vs_update": backfill.zdm.wal_bytes / update.wal_bytes,
+        "update_size_after_vs_before": update.size_ratio,
+        "backfill_size_after_vs_before": backfill.zdm.size_ratio,
+        "backfill_size_vs_update_size": backfill.zdm.size_ratio / update.size_ratio,
+        "backfill_variants": variants,
+        "rename_backfill_vs_update": backfill.rename_rows_per_s / backfill.copy_update_rows_per_s,
+        "seed_loop_vs_update": backfill.seed_rows_per_s.map(|seed| seed / update.rows_per_s),
+        "constant_default_rows_written": backfill.constant_rows_written,
+        "constant_default_rewrote_table": backfill.constant_rewrote_table,
+    })
+}
+
+fn print_backfill(args: &Args, backfill: &Backfill) {
+    let update = backfill.update;
+    println!(
+        "zdm benchmarks, {} rows, {} client threads",
+        args.rows, args.threads
+    );
+    println!();
+    println!("backfill                                  speed   WAL     table size after/before");
+    println!(
+        "  plain UPDATE ({:>9.0} rows/s)          1.00    1.00    {:.2}",
+        update.rows_per_s, update.size_ratio
+    );
+    for ((name, _, _), cost) in VARIANTS.iter().zip(&backfill.variants) {
+        println!(
+            "  zdm, {name:<32} {:.2}    {:.2}    {:.2}",
+            cost.rows_per_s / update.rows_per_s,
+            cost.wal_bytes / update.wal_bytes,
+            cost.size_ratio
+        );
+    }
+    println!(
+        "  rename_column backfill {:>8.0}        {:.2} (of one UPDATE copying the column, {:.0} rows/s)",
+        backfill.rename_rows_per_s,
+        backfill.rename_rows_per_s / backfill.copy_update_rows_per_s,
+        backfill.copy_update_rows_per_s
+    );
+    match backfill.seed_rows_per_s {
+        Some(seed) => println!(
+            "  seed's loop           {seed:>12.0}        {:.2}",
+            seed / update.rows_per_s
+        ),
+        None => println!("  seed's loop           skipped above --seed-loop-max-rows"),
+    }
+    println!(
+        "  constant default      {} rows written, table rewritten: {}",
+        backfill.constant_rows_written, backfill.constant_rewrote_table
+    );
+}
+
 fn run(args: &Args) -> Result<(), Failure> {
     let url = bench_url()?;
     let backfill = backfill(&url, args)?;
+    if args.backfill_only {
+        match args.json {
+            true => println!("{}", backfill_json(args, &backfill)),
+            false => print_backfill(args, &backfill),
+        }
+        return Ok(());
+    }
     let triggers = trigger_overhead(&url, args)?;
     let availability = availability(&url, args)?;
     let compile = if args.compile { Some(compile_cost()?) } else { None };
 
-    let backfill_vs_update = backfill.zdm_rows_per_s / backfill.update_rows_per_s;
-    let seed_vs_update = backfill
-        .seed_rows_per_s
-        .map(|seed| seed / backfill.update_rows_per_s);
     let trigger_ratio = triggers.with / triggers.without;
     let workload_errors: usize = availability
         .phases
@@ -597,6 +744,16 @@ fn run(args: &Args) -> Result<(), Failure> {
         .max()
         .copied()
         .unwrap_or_default();
+    let during_backfill = availability
+        .phases
+        .iter()
+        .find(|phase| phase.phase == "backfill")
+        .map(|phase| phase.latencies.clone())
+        .unwrap_or_default();
+    let baseline = &availability.baseline;
+    let p50_ratio = ms(during_backfill.percentile(0.5)) / ms(baseline.percentile(0.5));
+    let p99_ratio = ms(during_backfill.percentile(0.99)) / ms(baseline.percentile(0.99));
+    let longest_backfill_wait = during_backfill.percentile(1.0);
 
     if args.json {
         let phases: Vec<_> = availability
@@ -614,64 +771,33 @@ fn run(args: &Args) -> Result<(), Failure> {
                 })
             })
             .collect();
-        println!(
-            "{}",
+        let mut json = backfill_json(args, &backfill);
+        json.as_object_mut().expect("an object").extend(
             serde_json::json!({
-                "rows": args.rows,
-                "update_rows_per_s": backfill.update_rows_per_s,
-                "zdm_backfill_rows_per_s": backfill.zdm_rows_per_s,
-                "backfill_vs_update": backfill_vs_update,
-                "rename_backfill_vs_update": backfill.rename_rows_per_s / backfill.copy_update_rows_per_s,
-                "seed_loop_vs_update": seed_vs_update,
-                "constant_default_rows_written": backfill.constant_rows_written,
-                "constant_default_rewrote_table": backfill.constant_rewrote_table,
                 "writes_per_s_without_trigger": triggers.without,
                 "writes_per_s_with_trigger": triggers.with,
                 "trigger_write_ratio": trigger_ratio,
                 "workload_errors": workload_errors,
-                "baseline_p50_ms": ms(availability.baseline.percentile(0.5)),
-                "baseline_p99_ms": ms(availability.baseline.percentile(0.99)),
-                "baseline_max_ms": ms(availability.baseline.percentile(1.0)),
+                "baseline_p50_ms": ms(baseline.percentile(0.5)),
+                "baseline_p99_ms": ms(baseline.percentile(0.99)),
+                "baseline_max_ms": ms(baseline.percentile(1.0)),
+                "backfill_write_p50_vs_baseline": p50_ratio,
+                "backfill_write_p99_vs_baseline": p99_ratio,
+                "backfill_longest_write_ms": ms(longest_backfill_wait),
                 "phases": phases,
                 "max_query_wait_ms": ms(max_wait),
                 "max_access_exclusive_ms": ms(availability.max_access_exclusive),
                 "compile_seconds_declarations": compile.map(|c| c.0),
                 "compile_seconds_plain_sql": compile.map(|c| c.1),
             })
+            .as_object()
+            .expect("an object")
+            .clone(),
         );
+        println!("{json}");
         return Ok(());
     }
-    println!(
-        "zdm benchmarks, {} rows, {} client threads",
-        args.rows, args.threads
-    );
-    println!();
-    println!("backfill (rows/s)                         ratio to one plain UPDATE");
-    println!(
-        "  plain UPDATE          {:>12.0}        1.00",
-        backfill.update_rows_per_s
-    );
-    println!(
-        "  zdm backfill          {:>12.0}        {backfill_vs_update:.2}",
-        backfill.zdm_rows_per_s
-    );
-    println!(
-        "  rename_column backfill {:>8.0}        {:.2} (of one UPDATE copying the column, {:.0} rows/s)",
-        backfill.rename_rows_per_s,
-        backfill.rename_rows_per_s / backfill.copy_update_rows_per_s,
-        backfill.copy_update_rows_per_s
-    );
-    match backfill.seed_rows_per_s {
-        Some(seed) => println!(
-            "  seed's loop           {seed:>12.0}        {:.2}",
-            seed / backfill.update_rows_per_s
-        ),
-        None => println!("  seed's loop           skipped above --seed-loop-max-rows"),
-    }
-    println!(
-        "  constant default      {} rows written, table rewritten: {}",
-        backfill.constant_rows_written, backfill.constant_rewrote_table
-    );
+    print_backfill(args, &backfill);
     println!();
     println!(
         "single-row writes/s    without trigger {:.0}, with sync trigger {:.0}, ratio {trigger_ratio:.2}",
@@ -697,10 +823,14 @@ fn run(args: &Args) -> Result<(), Failure> {
             ms(latencies.percentile(1.0))
         )
     };
-    line("baseline", &availability.baseline);
+    line("baseline", baseline);
     for phase in &availability.phases {
         line(phase.phase, &phase.latencies);
     }
+    println!(
+        "  during backfill / baseline: write p50 {p50_ratio:.2}, p99 {p99_ratio:.2}; longest write {:.1} ms",
+        ms(longest_backfill_wait)
+    );
     println!(
         "  workload errors {workload_errors}, longest query {:.1} ms, longest ACCESS EXCLUSIVE step {:.1} ms",
         ms(max_wait),

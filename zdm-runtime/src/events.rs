@@ -50,7 +50,29 @@ pub enum Event<'a> {
         rows_done: u64,
         /// The planner's estimate of the table's rows (`pg_class.reltuples`); 0 if unknown.
         estimate: u64,
-        /// Key values per batch, as adapted.
+        /// Rows per batch, as adapted: key values, or the estimated rows of the batch's
+        /// heap pages.
         batch_size: u32,
+    },
+    /// A bulk step waits for a streaming replica to catch up before its next write.
+    ReplicaLag {
+        migration: &'a str,
+        step: &'static Step,
+        /// The replica's `application_name`.
+        replica: &'a str,
+        /// WAL bytes the replica has still to replay.
+        bytes: u64,
+        /// The replica's `replay_lag`, when the server has measured one.
+        replay_lag: Option<Duration>,
+        /// How long this wait has lasted so far.
+        waited: Duration,
+    },
+    /// A backfill vacuumed its table between batches, so later batches reuse the space.
+    BackfillVacuum {
+        migration: &'a str,
+        step: &'static Step,
+        /// The table's size (`pg_table_size`) before and after the vacuum, in bytes.
+        size_before: u64,
+        size_after: u64,
     },
 }

@@ -45,7 +45,7 @@ pub use events::Event;
 pub use expect::{index_build_progress, IndexBuildProgress};
 pub use report::{PhaseReport, StepReport};
 pub use runner::Runner;
-pub use session::{connect, database_url, BatchSize, Options};
+pub use session::{connect, database_url, BackfillRoute, BatchSize, Options, ReplicaLag};
 pub use store::{Direction, MigrationState};
 pub use zdm_macros::zero_downtime;
 pub use zdm_plan::sql::{quote_ident, quote_literal};

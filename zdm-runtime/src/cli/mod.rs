@@ -481,6 +481,7 @@ fn perform(
         },
         skip_user_triggers: cli.skip_user_triggers,
         state_schema: cli.state_schema.clone(),
+        ..Options::default()
     };
     let mut runner = Runner::new(client, options)?;
     runner.observe(progress::progress_observer(cli.database_url.clone()));

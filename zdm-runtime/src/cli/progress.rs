@@ -90,6 +90,7 @@ pub(super) fn progress_observer(database_url: String) -> impl FnMut(&Event<'_>) 
                 tracing::info!("{}", backfill_line(migration, *rows_done, *estimate, *batch_size));
             }
         }
+        Event::ReplicaLag { .. } | Event::BackfillVacuum { .. } => log_pacing(event),
         Event::StepFinished { .. } => {
             if let Some(bar) = bar.take() {
                 bar.finish_and_clear();
@@ -156,9 +157,51 @@ fn backfill_line(migration: &str, rows_done: u64, estimate: u64, batch_size: u32
     }
 }
 
+/// Logs a wait for a replica, or a vacuum between backfill batches.
+fn log_pacing(event: &Event<'_>) {
+    match event {
+        Event::ReplicaLag {
+            migration,
+            replica,
+            bytes,
+            waited,
+            ..
+        } => tracing::warn!("{}", replica_line(migration, replica, *bytes, *waited)),
+        Event::BackfillVacuum {
+            migration,
+            size_before,
+            size_after,
+            ..
+        } => tracing::info!(
+            "{migration}: backfill: vacuumed the table between batches ({} MB before, {} MB after)",
+            size_before / 1_048_576,
+            size_after / 1_048_576
+        ),
+        _ => {}
+    }
+}
+
+/// The log line of a bulk step waiting for a replica.
+fn replica_line(migration: &str, replica: &str, bytes: u64, waited: std::time::Duration) -> String {
+    format!(
+        "{migration}: paused for replica {replica}, {} kB of WAL behind (waiting {} s); \
+         resuming when it catches up",
+        bytes / 1024,
+        waited.as_secs()
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::backfill_line;
+    use super::{backfill_line, replica_line};
+
+    #[test]
+    fn a_replica_wait_names_the_replica_and_its_lag() {
+        assert_eq!(
+            replica_line("m1", "standby1", 5 * 1024 * 1024, std::time::Duration::from_secs(3)),
+            "m1: paused for replica standby1, 5120 kB of WAL behind (waiting 3 s); resuming when it catches up"
+        );
+    }
 
     #[test]
     fn an_unknown_total_is_shown_as_unknown() {

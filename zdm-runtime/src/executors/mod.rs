@@ -85,6 +85,7 @@ fn run_action(session: &mut Session, context: &StepContext, report: &mut StepRep
             context.advance(session)?;
         }
         Action::CreateIndexConcurrently { index, sql } => {
+            session.wait_for_replicas(context)?;
             report.already_done = session.create_index_concurrently(context, index, sql)?;
             context.advance(session)?;
         }
@@ -96,6 +97,7 @@ fn run_action(session: &mut Session, context: &StepContext, report: &mut StepRep
             let outcome = backfill::run(session, context, spec)?;
             report.rows = outcome.rows;
             report.lock_retries = outcome.lock_retries;
+            report.note = outcome.note;
         }
         Action::Split(spec) => {
             report.lock_retries = split::run(session, context, spec)?;

@@ -6,6 +6,7 @@ mod blockers;
 mod concurrent;
 mod connect;
 mod locks;
+mod replicas;
 mod tls;
 
 use std::time::Duration;
@@ -29,6 +30,43 @@ pub enum BatchSize {
     Fixed(u32),
     /// Adapt the batch so that each takes about this long.
     Target(Duration),
+}
+
+/// How a backfill walks its table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackfillRoute {
+    /// Keyset pagination on the primary key: every row is found by its key, wherever
+    /// updates move it. The default, and measured as fast as heap pages (`BENCHMARKS.md`).
+    PrimaryKey,
+    /// Ranges of heap pages (`ctid >= '(p,0)' AND ctid < '(q,0)'`), read in physical order
+    /// like one `UPDATE` reads them. Needs PostgreSQL 14 (TID range scans); older servers
+    /// and partitioned tables take the primary key instead. Only for changes whose sync
+    /// trigger fills every row the application writes (`add_column` and `add_not_null`
+    /// with `backfill`): a row that an application update moves to a page the backfill has
+    /// passed is not visited again, and `rename_column`'s trigger, for one, leaves a row
+    /// whose update touched neither name as it was.
+    HeapPages,
+}
+
+/// When bulk steps wait for streaming replicas (`pg_stat_replication`) to catch up.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplicaLag {
+    /// WAL bytes a replica may have left to replay.
+    pub max_bytes: u64,
+    /// How far behind a replica's replay may be (`replay_lag`).
+    pub max_replay_lag: Duration,
+    /// How often the lag is read again while waiting.
+    pub poll: Duration,
+}
+
+impl Default for ReplicaLag {
+    fn default() -> Self {
+        ReplicaLag {
+            max_bytes: 64 * 1024 * 1024,
+            max_replay_lag: Duration::from_secs(10),
+            poll: Duration::from_millis(500),
+        }
+    }
 }
 
 /// The lock policy and batch settings of a runner.
@@ -61,6 +99,19 @@ pub struct Options {
     /// missing; one an administrator made is used as it is, so the migrating role needs no
     /// CREATE on the database.
     pub state_schema: String,
+    /// How backfills walk their table.
+    pub route: BackfillRoute,
+    /// A `VACUUM` of the backfilled table after every so many rows written (or a twentieth
+    /// of the table, when that is more), so that later batches reuse the space of the rows
+    /// replaced before; 0 never vacuums.
+    pub vacuum_every_rows: u64,
+    /// At most this many rows per second, on average, in a backfill.
+    pub max_rows_per_second: Option<u32>,
+    /// A pause after each backfill batch.
+    pub batch_pause: Duration,
+    /// Bulk steps (backfill batches, concurrent index builds) wait while a streaming
+    /// replica lags more than this; `None` never waits.
+    pub replica_lag: Option<ReplicaLag>,
 }
 
 impl Default for Options {
@@ -70,9 +121,16 @@ impl Default for Options {
             statement_timeout: Duration::from_secs(15 * 60),
             scan_timeout: None,
             lock_budget: Duration::from_secs(60),
-            batch: BatchSize::Target(Duration::from_millis(200)),
+            // A write that wants a row a batch holds waits for the whole batch, so a batch's
+            // length bounds that wait.
+            batch: BatchSize::Target(Duration::from_millis(80)),
             skip_user_triggers: false,
             state_schema: "zdm".to_owned(),
+            route: BackfillRoute::PrimaryKey,
+            vacuum_every_rows: 50_000,
+            max_rows_per_second: None,
+            batch_pause: Duration::ZERO,
+            replica_lag: Some(ReplicaLag::default()),
         }
     }
 }

@@ -1,0 +1,235 @@
+//! The backfill's routes and pacing against a real PostgreSQL: heap-page batches when
+//! chosen on 14+ (the primary key otherwise), resume from a page checkpoint, the vacuum
+//! between batches that keeps the table near its size, and batches that shrink when an
+//! application write waited behind one.
+
+use std::sync::{Arc, Mutex};
+
+use zdm_runtime::{zero_downtime, BackfillRoute, BatchSize, Event, Options, Phase};
+use zdm_suite::{scalar, server_version_num, test_options, TestDb};
+
+#[zero_downtime(
+    id = "backfill_score",
+    add_column(table = "items", column = "score", ty = "bigint", backfill = "id * 3")
+)]
+struct AddScore;
+
+const SETUP: &str = "CREATE TABLE items (id bigint PRIMARY KEY, label text);
+     INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 6000) g;
+     ANALYZE items;
+     CREATE TABLE visits (id bigint NOT NULL);
+     CREATE FUNCTION log_visit() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF NEW.score IS DISTINCT FROM OLD.score THEN INSERT INTO visits VALUES (NEW.id); END IF;
+       RETURN NEW;
+     END $$;
+     CREATE TRIGGER log_visit AFTER UPDATE ON items FOR EACH ROW EXECUTE FUNCTION log_visit();";
+
+/// Fails the batch that reaches row 4000, once: `zdm_test.fail` is cleared to let it pass.
+const FAIL_ONCE: &str = "CREATE FUNCTION fail_at() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF NEW.id = 4000 AND NOT EXISTS (SELECT FROM passed) THEN
+         RAISE EXCEPTION 'stopped at 4000';
+       END IF;
+       RETURN NEW;
+     END $$;
+     CREATE TABLE passed ();
+     CREATE TRIGGER fail_at BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION fail_at();";
+
+#[test]
+fn heap_page_batches_checkpoint_a_page_and_resume_after_it() {
+    let db = TestDb::new("backfill_heap_pages");
+    let mut client = db.connect();
+    client.batch_execute(SETUP).unwrap();
+    client.batch_execute(FAIL_ONCE).unwrap();
+    let mut runner = db.runner_with(Options {
+        batch: BatchSize::Fixed(500),
+        route: BackfillRoute::HeapPages,
+        ..test_options()
+    });
+    runner.run_to(&AddScore, Phase::Sync).unwrap();
+    let error = runner.run(&AddScore, Phase::Backfill).unwrap_err();
+    assert!(error.to_string().contains("stopped at 4000"), "{error}");
+
+    let state = runner.state(&AddScore).unwrap();
+    let cursor = state.cursor.expect("a checkpoint was written");
+    if server_version_num(&mut client) >= 140000 {
+        // One element more than the key's one column: a page, and the page of a row not
+        // yet done.
+        assert_eq!(cursor.len(), 2, "{cursor:?}");
+        assert_eq!(cursor[0], "heap page");
+        let page: i64 = cursor[1].parse().unwrap();
+        let last_done: i64 = scalar(
+            &mut client,
+            "SELECT max((ctid::text::point)[0])::bigint FROM items WHERE id IN (SELECT id FROM visits)",
+        );
+        assert!(page > 0, "{cursor:?}");
+        let first_left: i64 = scalar(
+            &mut client,
+            "SELECT min((ctid::text::point)[0])::bigint FROM items WHERE score IS NULL",
+        );
+        assert_eq!(first_left, page, "the checkpoint is the first page not done");
+        assert!(last_done >= page, "updated rows moved past the checkpoint");
+    } else {
+        assert_eq!(cursor.len(), 1, "{cursor:?}");
+    }
+    let visits: i64 = scalar(&mut client, "SELECT count(*) FROM visits");
+    assert_eq!(visits, state.rows_done);
+
+    client.batch_execute("INSERT INTO passed DEFAULT VALUES").unwrap();
+    let report = runner.run(&AddScore, Phase::Backfill).unwrap();
+    assert!(report.resumed);
+    assert_eq!(report.steps[0].rows as i64, 6000 - visits);
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score = id * 3"),
+        6000
+    );
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(DISTINCT id) FROM visits"),
+        6000
+    );
+    assert_eq!(scalar::<i64>(&mut client, "SELECT count(*) FROM visits"), 6000);
+}
+
+#[test]
+fn a_backfill_resumes_by_the_route_it_started_with() {
+    let db = TestDb::new("backfill_key_route");
+    let mut client = db.connect();
+    client.batch_execute(SETUP).unwrap();
+    client.batch_execute(FAIL_ONCE).unwrap();
+    let mut runner = db.runner_with(Options {
+        batch: BatchSize::Fixed(500),
+        route: BackfillRoute::PrimaryKey,
+        ..test_options()
+    });
+    runner.run_to(&AddScore, Phase::Sync).unwrap();
+    runner.run(&AddScore, Phase::Backfill).unwrap_err();
+    let state = runner.state(&AddScore).unwrap();
+    assert_eq!(state.cursor, Some(vec!["3500".to_owned()]));
+    assert_eq!(state.rows_done, 3500);
+
+    client.batch_execute("INSERT INTO passed DEFAULT VALUES").unwrap();
+    // A run resumes by the route it started with, whatever the options say now.
+    drop(runner);
+    let mut runner = db.runner_with(Options {
+        batch: BatchSize::Fixed(500),
+        route: BackfillRoute::HeapPages,
+        ..test_options()
+    });
+    let report = runner.run(&AddScore, Phase::Backfill).unwrap();
+    assert_eq!(report.steps[0].rows, 2500);
+    assert_eq!(scalar::<i64>(&mut client, "SELECT count(*) FROM visits"), 6000);
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(DISTINCT id) FROM visits"),
+        6000
+    );
+}
+
+#[test]
+fn a_vacuum_between_batches_keeps_the_table_near_its_size() {
+    let db = TestDb::new("backfill_vacuum");
+    let mut client = db.connect();
+    client
+        .batch_execute(
+            "CREATE TABLE items (id bigint PRIMARY KEY, label text) WITH (autovacuum_enabled = off);
+             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 40000) g;",
+        )
+        .unwrap();
+    client.batch_execute("VACUUM ANALYZE items").unwrap();
+    let before: i64 = scalar(&mut client, "SELECT pg_table_size('items')");
+    let mut runner = db.runner_with(Options {
+        batch: BatchSize::Fixed(1000),
+        vacuum_every_rows: 2_000,
+        ..test_options()
+    });
+    runner.run_to(&AddScore, Phase::Sync).unwrap();
+    let vacuums = Arc::new(Mutex::new(0));
+    let count = vacuums.clone();
+    runner.observe(move |event| {
+        if let Event::BackfillVacuum { .. } = event {
+            *count.lock().unwrap() += 1;
+        }
+    });
+    let report = runner.run(&AddScore, Phase::Backfill).unwrap();
+    assert!(*vacuums.lock().unwrap() >= 10);
+    let after: i64 = scalar(&mut client, "SELECT pg_table_size('items')");
+    // A whole-table UPDATE leaves it twice its size; rows written into the space of the
+    // rows the previous batches replaced leave it at most a few batches larger.
+    assert!(
+        (after as f64) < before as f64 * 1.4,
+        "the table grew from {before} to {after} bytes"
+    );
+    let note = report.steps[0].note.as_deref().unwrap();
+    assert!(
+        note.starts_with("table ") && note.contains(" MB before, "),
+        "{note}"
+    );
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score = id * 3"),
+        40000
+    );
+}
+
+#[test]
+fn a_write_waiting_behind_a_batch_halves_the_next_batch() {
+    let db = TestDb::new("backfill_held_write");
+    let mut client = db.connect();
+    // The first batch (rows 1 to 1000) sleeps at row 500, holding row 1 meanwhile.
+    client
+        .batch_execute(
+            "CREATE TABLE items (id bigint PRIMARY KEY, label text);
+             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 6000) g;
+             ANALYZE items;
+             CREATE FUNCTION slow_at() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF NEW.id = 500 AND NEW.score IS NOT NULL THEN PERFORM pg_sleep(2); END IF;
+               RETURN NEW;
+             END $$;
+             CREATE TRIGGER slow_at BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION slow_at();",
+        )
+        .unwrap();
+    let mut runner = db.runner_with(Options {
+        // Far longer than any batch here: without a write held, each batch doubles.
+        batch: BatchSize::Target(std::time::Duration::from_secs(30)),
+        route: BackfillRoute::PrimaryKey,
+        ..test_options()
+    });
+    runner.run_to(&AddScore, Phase::Sync).unwrap();
+    let runner_pid: i32 = scalar(runner.client(), "SELECT pg_backend_pid()");
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let seen = sizes.clone();
+    runner.observe(move |event| {
+        if let Event::BackfillProgress { batch_size, .. } = event {
+            seen.lock().unwrap().push(*batch_size);
+        }
+    });
+    let backfill = std::thread::spawn(move || runner.run(&AddScore, Phase::Backfill).map(drop));
+    // The application writes row 1 while the first batch sleeps: it waits for the batch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'PgSleep')",
+            &[&runner_pid],
+        )
+        .unwrap()
+        .get::<_, bool>(0)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first batch never slept"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    client
+        .execute("UPDATE items SET label = 'written' WHERE id = 1", &[])
+        .unwrap();
+    backfill.join().unwrap().unwrap();
+    let sizes = sizes.lock().unwrap();
+    assert_eq!(sizes[..2], [1000, 500], "{sizes:?}");
+    // Then it grows back: no write waited behind the later batches.
+    assert!(sizes[2] > 500, "{sizes:?}");
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score = id * 3"),
+        6000
+    );
+}

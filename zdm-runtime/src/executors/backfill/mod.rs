@@ -1,0 +1,211 @@
+//! Batched backfill: by keyset pagination on the primary key or a unique index over NOT
+//! NULL columns ([`keys`]), or, when chosen
+//! on PostgreSQL 14+, by ranges of heap pages ([`pages`]).
+//!
+//! Each batch is one short transaction that runs the step's statements over the batch's
+//! range and stores the range's end as the new cursor in the state row before committing.
+//! A killed runner therefore resumes exactly after the last committed batch: no row is done
+//! twice or skipped, and no batch re-scans rows already done, so the cost is linear in the
+//! table size. Between batches, [`pacing`] adapts, throttles and vacuums, and every batch
+//! first waits for lagging replicas.
+
+mod keys;
+mod pacing;
+mod pages;
+
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use crate::events::Event;
+use crate::session::{short_transaction, Session, StepContext};
+use crate::statement::ExecuteOne;
+use crate::store;
+use zdm_plan::sql::STATE_SCHEMA;
+use zdm_plan::Backfill;
+
+use keys::KeyColumn;
+use pacing::{table_size, Pacing};
+use pages::Pages;
+
+/// What a backfill step did.
+pub(crate) struct Outcome {
+    pub(crate) rows: u64,
+    pub(crate) lock_retries: u32,
+    /// The table's size before and after, when the backfill vacuumed it.
+    pub(crate) note: Option<String>,
+}
+
+/// How the batches walk the table.
+enum Walk {
+    Keys(Vec<KeyColumn>, Option<Vec<String>>),
+    Pages(Pages),
+}
+
+pub(crate) fn run(session: &mut Session, context: &StepContext, spec: &Backfill) -> Result<Outcome> {
+    run_statements(session, context, &spec.table, &spec.statements)
+}
+
+/// [`run`] over statements composed at run time.
+pub(crate) fn run_statements(
+    session: &mut Session,
+    context: &StepContext,
+    table: &str,
+    statements: &[impl AsRef<str>],
+) -> Result<Outcome> {
+    let key = keys::primary_key(session, context, table)?;
+    let key_len = key.len();
+    // `{key}` in a statement: the key columns, for statements that record the rows they fill.
+    let key_list = key
+        .iter()
+        .map(|column| column.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let state = store::load(session.client(), context.state, &context.plan.id)?;
+    let cursor = state.cursor.as_deref();
+    let mut walk = if pages::chosen(session, context, table, key_len, cursor)? {
+        Walk::Pages(Pages::start(session.client(), context, table, key_len, cursor)?)
+    } else {
+        Walk::Keys(key, state.cursor.clone())
+    };
+    let estimate = row_estimate(session, context, table)?;
+    let size_before = table_size(session, context, table)?;
+    let mut rows_done = u64::try_from(state.rows_done).unwrap_or(0);
+    let mut pacing = Pacing::new(session, estimate);
+    let mut outcome = Outcome {
+        rows: 0,
+        lock_retries: 0,
+        note: None,
+    };
+    let batch = Batch {
+        table,
+        statements,
+        key_list: &key_list,
+        key_len,
+    };
+    loop {
+        session.wait_for_replicas(context)?;
+        let started = Instant::now();
+        let done = batch.run(session, context, &walk, pacing.batch)?;
+        outcome.lock_retries += done.lock_retries;
+        outcome.rows += done.rows;
+        rows_done += done.rows;
+        let batch_size = match &walk {
+            Walk::Keys(..) => pacing.batch,
+            Walk::Pages(pages) => pages.rows_per_batch(pacing.batch),
+        };
+        session.emit(Event::BackfillProgress {
+            migration: &context.plan.id,
+            step: context.step,
+            rows_done,
+            estimate,
+            batch_size,
+        });
+        let Some(checkpoint) = done.checkpoint else {
+            if session.options().vacuum_every_rows > 0 {
+                let size_after = table_size(session, context, table)?;
+                outcome.note = Some(format!(
+                    "table {} before, {} after",
+                    megabytes(size_before),
+                    megabytes(size_after)
+                ));
+            }
+            return Ok(outcome);
+        };
+        match &mut walk {
+            Walk::Keys(_, after) => *after = Some(checkpoint),
+            Walk::Pages(pages) => pages.advance(&checkpoint, key_len),
+        }
+        pacing.after_batch(session, context, table, (done.rows, started.elapsed(), done.held))?;
+    }
+}
+
+/// What every batch of a step runs.
+struct Batch<'a, S> {
+    table: &'a str,
+    statements: &'a [S],
+    key_list: &'a str,
+    key_len: usize,
+}
+
+/// What one committed batch did.
+struct Done {
+    rows: u64,
+    lock_retries: u32,
+    /// How long an application write had waited behind the batch when it committed.
+    held: Duration,
+    /// Where the next batch starts; `None` after the last.
+    checkpoint: Option<Vec<String>>,
+}
+
+impl<S: AsRef<str>> Batch<'_, S> {
+    /// Runs the next batch of about `size` rows in one short transaction with its
+    /// checkpoint, or, for the last batch, the step's completion.
+    fn run(&self, session: &mut Session, context: &StepContext, walk: &Walk, size: u32) -> Result<Done> {
+        let mut done = Done {
+            rows: 0,
+            lock_retries: 0,
+            held: Duration::ZERO,
+            checkpoint: None,
+        };
+        done.lock_retries = session.with_lock_retries(context, |client, options| {
+            let mut transaction = short_transaction(client, options)?;
+            if options.skip_user_triggers {
+                transaction.execute_one("SET LOCAL session_replication_role = replica")?;
+            }
+            let (range, checkpoint) = match walk {
+                Walk::Keys(key, after) => {
+                    keys::next_range(&mut transaction, self.table, key, after.as_deref(), size)?
+                }
+                Walk::Pages(pages) => pages.next_range(self.table, size, self.key_len),
+            };
+            done.rows = 0;
+            for statement in self.statements {
+                // In one pass, outside quotes: the range holds values read from the table
+                // and names hold anything, `{key}` and `{range}` included.
+                let statement = zdm_plan::sql::substitute(
+                    statement.as_ref(),
+                    &[
+                        ("{key}", self.key_list),
+                        ("{range}", &format!("({range})")),
+                        (STATE_SCHEMA, context.state.quoted()),
+                    ],
+                );
+                done.rows += transaction.execute(statement.as_str(), &[])?;
+            }
+            done.held = pacing::longest_waiter(&mut transaction)?;
+            match &checkpoint {
+                Some(checkpoint) => {
+                    store::checkpoint(
+                        &mut transaction,
+                        context.state,
+                        &context.plan.id,
+                        checkpoint,
+                        done.rows as i64,
+                    )?;
+                }
+                None => store::advance_in(&mut transaction, context.state, &context.plan.id, context.index)?,
+            }
+            transaction.commit()?;
+            done.checkpoint = checkpoint;
+            Ok(())
+        })?;
+        Ok(done)
+    }
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_048_576.0)
+}
+
+/// The planner's row count of `table`, for progress; 0 when the table was never analyzed.
+fn row_estimate(session: &mut Session, context: &StepContext, table: &str) -> Result<u64> {
+    let estimate: f32 = session
+        .client()
+        .query_one(
+            "SELECT coalesce((SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)), 0)",
+            &[&table],
+        )
+        .map_err(|error| context.failed(error))?
+        .get(0);
+    Ok(estimate.max(0.0) as u64)
+}
