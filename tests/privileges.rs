@@ -490,11 +490,10 @@ fn a_configured_state_schema_holds_every_state_table_and_zdm_is_never_made() {
     ));
 }
 
-#[test]
-fn a_configured_state_schema_that_is_missing_and_cannot_be_made_is_refused_by_name() {
-    const ROLE: &str = "zdm_least_missing";
-    let db = restricted_database("least_privilege_missing_schema", ROLE, &[]);
-    let refused = Runner::new(db.connect_as(ROLE), options(STATE))
+/// The refusal of a runner connecting as `role` with the state schema [`STATE`], which must
+/// be a state schema error caused by a missing privilege.
+fn refused_for_privilege(db: &TestDb, role: &str) -> Error {
+    let refused = Runner::new(db.connect_as(role), options(STATE))
         .err()
         .expect("refused");
     let Error::StateSchema {
@@ -504,6 +503,14 @@ fn a_configured_state_schema_that_is_missing_and_cannot_be_made_is_refused_by_na
         panic!("{refused:?}");
     };
     assert_eq!(source.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    refused
+}
+
+#[test]
+fn a_configured_state_schema_that_is_missing_and_cannot_be_made_is_refused_by_name() {
+    const ROLE: &str = "zdm_least_missing";
+    let db = restricted_database("least_privilege_missing_schema", ROLE, &[]);
+    let refused = refused_for_privilege(&db, ROLE);
     assert_eq!(
         refused.to_string(),
         "zdm cannot set up its state schema: the schema \"ops_state\" does not exist, and this role may not \
@@ -524,16 +531,7 @@ fn a_role_that_may_not_create_in_the_state_schema_is_told_what_to_grant() {
     db.connect()
         .batch_execute(&format!("CREATE SCHEMA {STATE}"))
         .unwrap();
-    let refused = Runner::new(db.connect_as(ROLE), options(STATE))
-        .err()
-        .expect("refused");
-    let Error::StateSchema {
-        source: Some(source), ..
-    } = &refused
-    else {
-        panic!("{refused:?}");
-    };
-    assert_eq!(source.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    let refused = refused_for_privilege(&db, ROLE);
     assert_eq!(
         refused.to_string(),
         "zdm cannot set up its state schema: this role may not create tables in the schema \"ops_state\"; \
