@@ -11,7 +11,7 @@ use std::fmt;
 
 use darling::util::SpannedValue;
 
-use crate::sql::quote_ident;
+use zdm_plan::sql::qualified;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Table {
@@ -44,10 +44,7 @@ impl Table {
 
     /// An object of the table's schema (a trigger function, an index, a view), in SQL.
     pub fn beside(&self, object: &str) -> String {
-        match &self.schema {
-            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(object)),
-            None => quote_ident(object),
-        }
+        qualified(self.schema.as_deref(), object)
     }
 }
 

@@ -41,10 +41,7 @@ pub(crate) fn run(session: &mut Session, context: &StepContext, split: &Split) -
 /// A table of the split as SQL names it: qualified when the declaration names the schema,
 /// else resolved through the migration's pinned search path.
 fn relation(split: &Split, name: &str) -> String {
-    match &split.schema {
-        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
-        None => quote_ident(name),
-    }
+    zdm_plan::sql::qualified(split.schema.as_deref(), name)
 }
 
 /// A column of the source as the catalog describes it.

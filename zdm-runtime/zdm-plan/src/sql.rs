@@ -13,6 +13,15 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `name` as SQL names an object: `"schema"."name"` when the schema is given, else `"name"`,
+/// resolved through the search path.
+pub fn qualified(schema: Option<&str>, name: &str) -> String {
+    match schema {
+        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
+        None => quote_ident(name),
+    }
+}
+
 /// `'value'`, with embedded single quotes doubled (the server runs with
 /// `standard_conforming_strings`, its default since 9.1, so backslashes are plain).
 pub fn quote_literal(value: &str) -> String {

@@ -62,14 +62,18 @@ fn batch_upper_bound(
     Ok(row.map(|row| (0..key.len()).map(|index| row.get(index)).collect()))
 }
 
+/// `"k1", "k2"`: the key's columns, quoted.
+pub(super) fn column_list(key: &[KeyColumn]) -> String {
+    key.iter()
+        .map(|column| column.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `(k1, k2) <op> ('v1'::t1, 'v2'::t2)`: a row comparison the primary key index serves.
 /// The values were read from the table itself and are passed back as typed literals.
 fn row_bound(key: &[KeyColumn], op: &str, values: &[String]) -> String {
-    let columns = key
-        .iter()
-        .map(|column| column.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = column_list(key);
     let literals = key
         .iter()
         .zip(values)

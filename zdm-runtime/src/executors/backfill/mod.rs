@@ -55,11 +55,7 @@ pub(crate) fn run_statements(
     let key = keys::primary_key(session, context, table)?;
     let key_len = key.len();
     // `{key}` in a statement: the key columns, for statements that record the rows they fill.
-    let key_list = key
-        .iter()
-        .map(|column| column.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let key_list = keys::column_list(&key);
     let state = store::load(session.client(), context.state, &context.plan.id)?;
     let cursor = state.cursor.as_deref();
     let mut walk = if pages::chosen(session, context, table, key_len, cursor)? {

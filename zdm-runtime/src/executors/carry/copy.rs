@@ -147,7 +147,7 @@ pub(super) fn build_indexes(
 ) -> Result<Outcome> {
     let Work { carry, record } = *work;
     let table = &carry.table;
-    let schema_q = facts::table_schema(session.client(), table).map_err(|error| context.failed(error))?;
+    let schema = facts::table_schema(session.client(), table).map_err(|error| context.failed(error))?;
     let mut outcome = Outcome::done(0);
     let mut built = 0;
     for object in record.objects.iter().filter(|object| object.kind.is_index()) {
@@ -159,7 +159,11 @@ pub(super) fn build_indexes(
             continue;
         }
         let sql = object.create_index(table, target, true);
-        if !session.create_index_concurrently(context, &facts::index_in(schema_q.as_deref(), name), &sql)? {
+        if !session.create_index_concurrently(
+            context,
+            &zdm_plan::sql::qualified(schema.as_deref(), name),
+            &sql,
+        )? {
             built += 1;
         }
         if object.kind == ObjectKind::Unique && target == CarryTarget::Original {
@@ -181,12 +185,12 @@ pub(super) fn build_indexes(
 pub(super) fn drop_indexes(session: &mut Session, context: &StepContext, work: &Work<'_>) -> Result<Outcome> {
     let Work { carry, record } = *work;
     let mut retries = 0;
-    let schema_q =
+    let schema =
         facts::table_schema(session.client(), &carry.table).map_err(|error| context.failed(error))?;
     for object in record.objects.iter().filter(|object| object.kind.is_index()) {
         let sql = format!(
             "DROP INDEX CONCURRENTLY IF EXISTS {}",
-            facts::index_in(schema_q.as_deref(), &object.carried_name)
+            zdm_plan::sql::qualified(schema.as_deref(), &object.carried_name)
         );
         retries += session.outside_transaction(context, &sql)?;
     }

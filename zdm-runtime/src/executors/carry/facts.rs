@@ -33,26 +33,19 @@ pub(super) fn relation(
     }))
 }
 
-/// The schema of `table`, quoted: carried indexes live there, and are named with it so
-/// that no statement about them depends on the search path. `None` when the table is gone.
+/// The schema of `table`: carried indexes live there, and are named with it (through
+/// [`zdm_plan::sql::qualified`]) so that no statement about them depends on the search
+/// path. `None` when the table is gone.
 pub(super) fn table_schema(
     client: &mut impl postgres::GenericClient,
     table: &str,
 ) -> Result<Option<String>, postgres::Error> {
     let row = client.query_opt(
-        "SELECT quote_ident(n.nspname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+        "SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.oid = to_regclass($1)",
         &[&table],
     )?;
     Ok(row.map(|row| row.get(0)))
-}
-
-/// An index of the schema `schema_q` (quoted, as [`table_schema`] gives it), in SQL.
-pub(super) fn index_in(schema_q: Option<&str>, index: &str) -> String {
-    match schema_q {
-        Some(schema_q) => format!("{schema_q}.{}", zdm_plan::sql::quote_ident(index)),
-        None => zdm_plan::sql::quote_ident(index),
-    }
 }
 
 /// The column being carried, as `pg_attribute` and its neighbours describe it.

@@ -23,8 +23,8 @@ pub(super) fn swap(
 ) -> Result<Outcome> {
     let Work { carry, record } = *work;
     let table = &carry.table;
-    let schema_q = facts::table_schema(session.client(), table).map_err(|error| context.failed(error))?;
-    let sql = swap_statements(carry, record, statements, rename, schema_q.as_deref());
+    let schema = facts::table_schema(session.client(), table).map_err(|error| context.failed(error))?;
+    let sql = swap_statements(carry, record, statements, rename, schema.as_deref());
     if record.stage == Stage::Swapped {
         context.advance(session)?;
         return Ok(Outcome::done(0).noted("already swapped"));
@@ -121,7 +121,7 @@ fn swap_statements(
     record: &Record,
     statements: &[Text],
     rename: bool,
-    schema_q: Option<&str>,
+    schema: Option<&str>,
 ) -> Vec<String> {
     let table = &carry.table;
     let final_column: &str = if rename { &carry.column } else { &carry.new_column };
@@ -148,7 +148,7 @@ fn swap_statements(
             ObjectKind::Index | ObjectKind::UniqueIndex => {
                 format!(
                     "ALTER INDEX {} RENAME TO {original}",
-                    facts::index_in(schema_q, &object.carried_name)
+                    zdm_plan::sql::qualified(schema, &object.carried_name)
                 )
             }
             ObjectKind::Unique => format!(
@@ -201,11 +201,11 @@ pub(super) fn unswap(
         &carry.table,
         &carry.new_column,
     )?);
-    let schema_q =
+    let schema =
         facts::table_schema(session.client(), &carry.table).map_err(|error| context.failed(error))?;
     let (sql, stage) = if record.stage == Stage::Swapped {
         (
-            unswap_after_swap(carry, record, statements, rename, schema_q.as_deref()),
+            unswap_after_swap(carry, record, statements, rename, schema.as_deref()),
             Stage::Unswapped,
         )
     } else {
@@ -226,7 +226,7 @@ fn unswap_after_swap(
     record: &Record,
     statements: &[Text],
     rename: bool,
-    schema_q: Option<&str>,
+    schema: Option<&str>,
 ) -> Vec<String> {
     let table = &carry.table;
     let column_q = quote_ident(&carry.column);
@@ -241,7 +241,7 @@ fn unswap_after_swap(
             ObjectKind::Index | ObjectKind::UniqueIndex => {
                 format!(
                     "ALTER INDEX IF EXISTS {} RENAME TO {carried}",
-                    facts::index_in(schema_q, &object.name)
+                    zdm_plan::sql::qualified(schema, &object.name)
                 )
             }
             ObjectKind::Unique | ObjectKind::Check | ObjectKind::ForeignKey => {
