@@ -135,14 +135,13 @@ impl AddColumn {
         add
     }
 
-    /// The checks of what the fragments read: the `backfill` the trigger and the backfill
-    /// compute, a `default` that goes into `ADD COLUMN`.
+    /// The check of what a `backfill` reads, which the trigger and the backfill compute. A
+    /// default needs none: one that goes into `ADD COLUMN` calls only built-ins known not to
+    /// be volatile, and any other is decided by the catalog when the column is added.
     fn fragment_reads(&self, table_q: &str) -> Vec<Step> {
         match self.fill() {
             Fill::Expression(expression) => steps::fragment_reads(table_q, "backfill", expression),
-            Fill::CatalogDefault(default) => steps::default_calls(table_q, default),
-            // A default is refused no function: a volatile one takes the backfill's way.
-            Fill::VolatileDefault(_) | Fill::DecidedDefault(_) | Fill::Nothing => None,
+            Fill::CatalogDefault(_) | Fill::VolatileDefault(_) | Fill::DecidedDefault(_) | Fill::Nothing => None,
         }
         .into_iter()
         .collect()

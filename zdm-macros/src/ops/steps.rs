@@ -63,13 +63,6 @@ pub fn fragment_reads(table_q: &str, key: &str, fragment: &str) -> Option<Step> 
     reads_step(table_q, key, reads.columns, reads.functions)
 }
 
-/// [`fragment_reads`] of a `default` that `ADD COLUMN … DEFAULT` evaluates: only its
-/// functions matter, since PostgreSQL refuses any column in a default by itself.
-pub fn default_calls(table_q: &str, default: &str) -> Option<Step> {
-    let reads = crate::grammar::reads(default);
-    reads_step(table_q, "default", Vec::new(), reads.functions)
-}
-
 fn reads_step(table_q: &str, key: &str, columns: Vec<String>, functions: Vec<String>) -> Option<Step> {
     if columns.is_empty() && functions.is_empty() {
         return None;

@@ -92,17 +92,8 @@ const VOLATILE_FUNCTION: &str = "WITH given AS ( \
                               AND b.pronamespace = 'pg_catalog'::regnamespace) END \
  ORDER BY g.ord, 1 LIMIT 1";
 
-/// Why a volatile function of the user's is refused, for the place the fragment fills.
+/// Why a volatile function of the user's is refused in a fragment the sync trigger runs.
 fn volatile_reason(key: &str, function: &str) -> String {
-    if key == "default" {
-        return format!(
-            "`default` calls {function}, a volatile function of your own: zdm cannot tell what it does, takes \
-             the default for a constant and puts it in `ADD COLUMN … DEFAULT`, where PostgreSQL evaluates a \
-             volatile default for every existing row, rewriting the whole table under ACCESS EXCLUSIVE; declare \
-             the function STABLE or IMMUTABLE if it is, or add the column with `backfill = \"…\"` to fill it in \
-             batches"
-        );
-    }
     format!(
         "`{key}` calls {function}, a volatile function of your own: zdm cannot tell what it does, and the sync \
          trigger runs it again on every write of a row, so each write and the backfill may give the row a \
