@@ -84,6 +84,17 @@ struct RenameColumn;
 )]
 struct ChangeType;
 
+/// Several operations in one declaration: a backfill, two index builds, a foreign key and a
+/// NOT NULL on another table, in the phases they share.
+#[zero_downtime(
+    id = "crash_multi_operation",
+    add_column(table = "items", column = "owner_id", ty = "bigint", backfill = "(id % 20) + 1"),
+    add_index(table = "items", columns = ["owner_id", "label"]),
+    add_foreign_key(table = "items", column = "owner_id", references = "owners", existing_column),
+    add_not_null(table = "owners", column = "name")
+)]
+struct MultiOperation;
+
 /// The table every pattern starts from: `items`, plus `owners` for the foreign key.
 const SETUP: &str = "
     CREATE TABLE owners (id bigint PRIMARY KEY, name text);
@@ -103,6 +114,7 @@ fn patterns() -> Vec<(&'static str, &'static dyn Migration)> {
         ("add_not_null", &AddNotNull),
         ("rename_table", &RenameTable),
         ("split_table", &SplitTable),
+        ("multi_operation", &MultiOperation),
     ]
 }
 

@@ -1,13 +1,14 @@
 //! Reading the attribute's arguments ([`Args`], which the operation registry writes):
-//! darling's errors in zdm's voice, the one operation chosen, the id checked.
+//! darling's errors in zdm's voice, the operations in written order, the id checked.
 
 use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
 use darling::FromMeta;
 use proc_macro2::Span;
 
+use crate::compose::Written;
 pub use crate::ops::Args;
-use crate::ops::{keys, Operation, OPERATIONS};
+use crate::ops::{keys, OPERATIONS};
 use crate::validate::{self, Errors};
 
 impl Args {
@@ -27,49 +28,41 @@ impl Args {
         }
     }
 
-    /// The one operation, or an error at the second one or at the attribute.
-    pub fn operation(&self, items: &[NestedMeta], errors: &mut Errors) -> Option<&dyn Operation> {
-        let written: Vec<(String, Span)> = items
-            .iter()
-            .filter_map(|item| match item {
-                NestedMeta::Meta(meta) => {
-                    let name = meta.path().get_ident()?.to_string();
-                    OPERATIONS
-                        .contains(&name.as_str())
-                        .then(|| (name, syn::spanned::Spanned::span(meta.path())))
-                }
-                NestedMeta::Lit(_) => None,
-            })
-            .collect();
-        if let [first, second, ..] = written.as_slice() {
-            validate::push(
-                errors,
-                second.1,
-                format_args!(
-                    "one declaration is one schema change: `{}` follows `{}`; declare it on a struct of its own",
-                    second.0, first.0
-                ),
-            );
-            return None;
-        }
-        match self.first_operation() {
-            Some(operation) => Some(operation),
-            None => {
-                validate::push(
-                    errors,
-                    Span::call_site(),
-                    format_args!(
-                        "`#[zero_downtime]` needs an operation after the id, one of: {}",
-                        OPERATIONS
-                            .iter()
-                            .map(|op| format!("`{op}(…)`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                );
-                None
+    /// The operations in the order they were written, or an error at the attribute when
+    /// there is none.
+    pub fn operations(&self, items: &[NestedMeta], errors: &mut Errors) -> Vec<Written<'_>> {
+        let mut seen: Vec<&str> = Vec::new();
+        let mut written = Vec::new();
+        for item in items {
+            let NestedMeta::Meta(meta) = item else { continue };
+            let Some(name) = meta.path().get_ident().map(ToString::to_string) else {
+                continue;
+            };
+            let nth = seen.iter().filter(|kind| **kind == name).count();
+            if let Some((name, operation)) = self.written(&name, nth) {
+                seen.push(name);
+                written.push(Written {
+                    name,
+                    span: syn::spanned::Spanned::span(meta.path()),
+                    operation,
+                });
             }
         }
+        if written.is_empty() {
+            validate::push(
+                errors,
+                Span::call_site(),
+                format_args!(
+                    "`#[zero_downtime]` needs an operation after the id, one of: {}",
+                    OPERATIONS
+                        .iter()
+                        .map(|op| format!("`{op}(…)`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        written
     }
 }
 
@@ -93,14 +86,15 @@ pub fn validate_id(id: &SpannedValue<String>, errors: &mut Errors) {
 /// user wrote it, and spanned at that operation when darling has no better token.
 fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
     let text = error.to_string();
-    // darling's location: the operation, then any nested list inside it
-    // (`split_table/into[0]`).
+    // darling's location: the operation, numbered as operations of one kind may be
+    // written several times (`add_column[1]`), then any nested list inside it
+    // (`split_table[0]/into[0]`).
     let (message, location) = match text.rsplit_once(" at ") {
         Some((message, location))
             if location
                 .split('/')
                 .next()
-                .is_some_and(|first| OPERATIONS.contains(&first)) =>
+                .is_some_and(|first| OPERATIONS.contains(&unnumbered(first))) =>
         {
             (message.to_owned(), location.split('/').collect::<Vec<_>>())
         }
@@ -113,7 +107,7 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
         }
         _ => (message, None),
     };
-    let operation = location.first().copied();
+    let operation = location.first().map(|first| unnumbered(first));
     let location_span = located(items, &location);
     let span = error
         .explicit_span()
@@ -154,6 +148,11 @@ fn restyle(error: darling::Error, items: &[NestedMeta]) -> darling::Error {
         }
     };
     syn::Error::new(span, rewritten).into()
+}
+
+/// A segment of darling's location without its number: `add_column` for `add_column[1]`.
+fn unnumbered(segment: &str) -> &str {
+    segment.split('[').next().unwrap_or(segment)
 }
 
 /// darling's "Unknown field" message in zdm's words: the key, darling's suggestion, and the

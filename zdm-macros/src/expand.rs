@@ -6,6 +6,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use crate::args::{self, Args};
+use crate::compose::{self, Written};
 use crate::relations::Relations;
 use zdm_plan::Plan;
 
@@ -93,17 +94,46 @@ pub fn declaration(attr: TokenStream, item: &syn::ItemStruct) -> darling::Result
             errors.push(syn::Error::new(path.span(), "a declaration cannot run after itself").into());
         }
     }
-    let operation = args.operation(&items, &mut errors);
-    if let Some(operation) = &operation {
-        operation.validate(&mut errors);
+    let written = args.operations(&items, &mut errors);
+    for operation in &written {
+        operation.operation.validate(&mut errors);
     }
+    errors = errors.checkpoint()?;
+    let description = doc_comment(&item.attrs);
+    let plans: Vec<Plan> = written
+        .iter()
+        .enumerate()
+        .map(|(position, operation)| {
+            let id = compose::operation_id(&args.id, position);
+            operation.operation.plan(&id, &description)
+        })
+        .collect();
+    compose::check(&written, &plans, &mut errors);
     errors.finish()?;
-    let operation = operation.expect("an operation was found, or errors.finish() returned");
     Ok(Declaration {
-        plan: operation.plan(&args.id, &doc_comment(&item.attrs)),
-        relations: operation.relations(),
+        plan: Plan::combined(&args.id, &description, plans),
+        relations: relations(&written),
         after,
     })
+}
+
+/// What the declaration reads and creates as a whole: a name one operation creates is not
+/// needed from an earlier declaration by the ones after it.
+fn relations(written: &[Written<'_>]) -> Relations {
+    if let [one] = written {
+        return one.operation.relations();
+    }
+    let mut all = Relations::default();
+    for operation in written {
+        let relations = operation.operation.relations();
+        for name in relations.uses {
+            if !all.provides.contains(&name) && !all.uses.contains(&name) {
+                all.uses.push(name);
+            }
+        }
+        all.provides.extend(relations.provides);
+    }
+    all
 }
 
 /// The struct's doc comment, lines joined, for `plan` output.

@@ -6,6 +6,7 @@
 //! token) → plan model → tokens.
 
 mod args;
+mod compose;
 mod expand;
 mod grammar;
 mod known;

@@ -20,6 +20,7 @@ use darling::FromMeta;
 
 use crate::ops::steps::{self, FillWhen, Trigger};
 use crate::ops::Operation;
+use crate::compose::Footprint;
 use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::sql::{calls_undecided_function, calls_volatile_function, dollar_quote, embedded, quote_ident, quote_literal};
@@ -61,6 +62,16 @@ impl AddColumn {
 }
 
 impl Operation for AddColumn {
+    /// Filling the column (a sync trigger and a backfill) or making it NOT NULL changes it
+    /// beyond adding it.
+    fn footprint(&self) -> Footprint {
+        let mut footprint = Footprint::of(self.relations());
+        if self.backfill.is_some() || self.not_null.is_present() {
+            footprint.changes.push(relations::column(&self.table(), &self.column));
+        }
+        footprint
+    }
+
     fn relations(&self) -> Relations {
         Relations {
             uses: vec![relations::table(&self.table())],

@@ -23,6 +23,7 @@ use darling::FromMeta;
 
 use crate::ops::steps::{self, FillWhen, Trigger};
 use crate::ops::Operation;
+use crate::compose::Footprint;
 use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::sql::{closest, quote_ident};
@@ -80,6 +81,15 @@ impl AddForeignKey {
 }
 
 impl Operation for AddForeignKey {
+    /// A fix-up of the referencing values fills the column with a sync trigger and a backfill.
+    fn footprint(&self) -> Footprint {
+        let mut footprint = Footprint::of(self.relations());
+        if self.trigger().is_some() {
+            footprint.changes.push(relations::column(&self.table(), &self.column));
+        }
+        footprint
+    }
+
     fn relations(&self) -> Relations {
         let referenced_column = self
             .referenced_column

@@ -18,6 +18,7 @@ use darling::FromMeta;
 
 use crate::ops::steps::{self, FillWhen, Trigger};
 use crate::ops::Operation;
+use crate::compose::Footprint;
 use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::sql::quote_ident;
@@ -38,6 +39,13 @@ impl AddNotNull {
 }
 
 impl Operation for AddNotNull {
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            changes: vec![relations::column(&self.table(), &self.column)],
+            ..Footprint::of(self.relations())
+        }
+    }
+
     fn relations(&self) -> Relations {
         Relations {
             uses: vec![

@@ -18,6 +18,7 @@ use darling::FromMeta;
 
 use crate::ops::column_swap::ColumnSwap;
 use crate::ops::Operation;
+use crate::compose::Footprint;
 use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::validate::{self, Errors};
@@ -58,6 +59,18 @@ impl ChangeType {
 }
 
 impl Operation for ChangeType {
+    /// The column is replaced by its transition column at contract: what another operation
+    /// built on the old one would go with it.
+    fn footprint(&self) -> Footprint {
+        let column = relations::column(&self.table(), &self.column);
+        Footprint {
+            changes: vec![column.clone()],
+            removes: vec![column],
+            swaps: true,
+            ..Footprint::of(self.relations())
+        }
+    }
+
     fn relations(&self) -> Relations {
         Relations {
             uses: vec![

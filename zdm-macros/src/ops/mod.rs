@@ -11,6 +11,7 @@ mod registry;
 pub mod column_swap;
 pub mod steps;
 
+use crate::compose::Footprint;
 use crate::relations::Relations;
 use crate::validate::Errors;
 use zdm_plan::Plan;
@@ -25,6 +26,13 @@ pub trait Operation {
 
     /// The plan, built once [`Operation::validate`] found nothing.
     fn plan(&self, id: &str, description: &str) -> Plan;
+
+    /// What it does to the names it touches, to check it against the other operations of
+    /// its declaration. By default what its relations say: it reads what it uses and
+    /// creates what it provides.
+    fn footprint(&self) -> Footprint {
+        Footprint::of(self.relations())
+    }
 }
 
 // In alphabetical order: messages list the operations in the order of these lines.

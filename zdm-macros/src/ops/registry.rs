@@ -3,7 +3,7 @@
 
 /// For each `module: Type`, in order: the module `ops/module.rs`, `Type::NAME` (the key as
 /// the user writes it), the key's place in [`OPERATIONS`] and in the attribute's darling
-/// arguments, and the dispatch from those arguments to the one operation given.
+/// arguments, and the dispatch from those arguments to the operations given.
 macro_rules! registry {
     ($($module:ident: $operation:ident,)*) => {
         $(pub mod $module;)*
@@ -19,14 +19,15 @@ macro_rules! registry {
         )*
 
         /// The attribute's arguments as darling reads them: `id = "…"`, `after(...)` and
-        /// the operations, of which the declaration gives exactly one.
+        /// the operations, each kind as often as it is written; [`Args::written`] gives
+        /// them back in the order they were written.
         #[derive(Debug, darling::FromMeta)]
         pub struct Args {
             pub id: darling::util::SpannedValue<String>,
             /// Declarations that must run before this one, each creating a table or column
             /// it uses.
             pub after: Option<darling::util::PathList>,
-            $(pub $module: Option<$module::$operation>,)*
+            $(#[darling(multiple)] pub $module: Vec<$module::$operation>,)*
         }
 
         /// The keys an operation takes, as written, if `operation` is one.
@@ -61,9 +62,13 @@ macro_rules! registry {
         }
 
         impl Args {
-            /// The first operation given, if any.
-            pub fn first_operation(&self) -> Option<&dyn Operation> {
-                None$(.or_else(|| self.$module.as_ref().map(|operation| operation as &dyn Operation)))*
+            /// The `nth` operation of kind `name` (0 for the first `add_column(…)`), if the
+            /// declaration wrote that many.
+            pub fn written(&self, name: &str, nth: usize) -> Option<(&'static str, &dyn Operation)> {
+                $(if name == stringify!($module) {
+                    return self.$module.get(nth).map(|operation| (stringify!($module), operation as &dyn Operation));
+                })*
+                None
             }
         }
     };

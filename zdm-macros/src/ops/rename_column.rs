@@ -9,6 +9,7 @@ use darling::FromMeta;
 
 use crate::ops::column_swap::ColumnSwap;
 use crate::ops::Operation;
+use crate::compose::Footprint;
 use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::validate::{self, Errors};
@@ -29,6 +30,16 @@ impl RenameColumn {
 }
 
 impl Operation for RenameColumn {
+    /// The new column is filled from the old one until contract drops the old name.
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            changes: vec![relations::column(&self.table(), &self.to)],
+            removes: vec![relations::column(&self.table(), &self.from)],
+            swaps: true,
+            ..Footprint::of(self.relations())
+        }
+    }
+
     fn relations(&self) -> Relations {
         Relations {
             uses: vec![

@@ -17,6 +17,7 @@ use darling::FromMeta;
 
 use crate::ops::Operation;
 use crate::ops::steps;
+use crate::compose::Footprint;
 use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::sql::{dollar_quote, quote_ident, quote_literal};
@@ -36,6 +37,13 @@ impl RenameTable {
 }
 
 impl Operation for RenameTable {
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            alone: Some("it moves the table's name to a view, which the other operations' steps would act on"),
+            ..Footprint::of(self.relations())
+        }
+    }
+
     fn relations(&self) -> Relations {
         Relations {
             uses: vec![relations::table(&self.from())],

@@ -39,6 +39,7 @@ use darling::FromMeta;
 use self::layout::Layout;
 use crate::names::Names;
 use crate::ops::Operation;
+use crate::compose::Footprint;
 use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::validate::Errors;
@@ -67,6 +68,13 @@ impl SplitTable {
 }
 
 impl Operation for SplitTable {
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            alone: Some("it replaces the table the other operations would work on"),
+            ..Footprint::of(self.relations())
+        }
+    }
+
     fn relations(&self) -> Relations {
         let mut provides = Vec::new();
         for target in &self.into {

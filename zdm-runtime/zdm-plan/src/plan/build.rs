@@ -107,3 +107,58 @@ impl Plan {
         }
     }
 }
+
+impl Plan {
+    /// The plan of several operations declared together, run phase by phase as one: each
+    /// phase runs every operation's steps in the order they were written, so a later one
+    /// finds what an earlier one made in the same phase, and each reversal undoes them
+    /// latest first, so nothing is removed while something built on it remains. A single
+    /// plan is returned as it is, so a declaration of one operation keeps its checksum.
+    pub fn combined(id: &str, description: &str, mut plans: Vec<Plan>) -> Plan {
+        if plans.len() == 1 {
+            let mut plan = plans.remove(0);
+            plan.id = Text::Owned(id.to_owned());
+            return plan;
+        }
+        let operation = plans
+            .iter()
+            .map(|plan| &*plan.operation)
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let phases = [0, 1, 2, 3].map(|index| combined_phase(&plans, index));
+        Plan::new(id, &operation, description, phases)
+    }
+}
+
+/// One phase of [`Plan::combined`]: summaries and discards name their operation, since
+/// two of the same kind may say the same words about different columns.
+fn combined_phase(plans: &[Plan], index: usize) -> PhasePlan {
+    let phases = || {
+        plans
+            .iter()
+            .map(move |plan| (&plan.operation, &plan.phases[index]))
+    };
+    let summary = phases()
+        .map(|(operation, phase)| format!("{operation}: {}", phase.summary))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let forward: Vec<Step> = phases()
+        .flat_map(|(_, phase)| phase.forward.iter().cloned())
+        .collect();
+    let reverse: Vec<Step> = phases()
+        .rev()
+        .flat_map(|(_, phase)| phase.reverse.iter().cloned())
+        .collect();
+    let discards: Vec<String> = phases()
+        .filter_map(|(operation, phase)| {
+            let discards = phase.reverse_discards.as_ref()?;
+            Some(format!("{operation}: {discards}"))
+        })
+        .collect();
+    let phase = PhasePlan::new(summary, forward, reverse);
+    if discards.is_empty() {
+        phase
+    } else {
+        phase.discarding(discards.join("; "))
+    }
+}

@@ -1,0 +1,11 @@
+use zdm_runtime::zero_downtime;
+
+// The split replaces the table the index would be built on.
+#[zero_downtime(
+    id = "m1",
+    split_table(table = "users", key = "id", into(table = "profiles", columns = "bio")),
+    add_index(table = "users", columns = "email")
+)]
+pub struct SplitAndIndex;
+
+fn main() {}
