@@ -477,3 +477,55 @@ fn several_operations_over_hostile_names() {
         initial
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// the command line
+
+/// `examples/multi_operation.rs`'s binary, the zdm CLI over its one declaration.
+fn example(url: &str, args: &[&str]) -> String {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--example", "multi_operation"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the multi_operation example");
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_owned();
+    let output = std::process::Command::new(deps.parent().unwrap().join("examples").join("multi_operation"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env_remove("RUST_LOG")
+        .env_remove("ZDM_STATE_SCHEMA")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn plan_and_status_name_every_operation_in_written_order() {
+    let db = TestDb::new("multi_cli");
+    let plan = example(db.url(), &["plan"]);
+    assert!(
+        plan.starts_with("example_multi_order_customer (add_column + add_foreign_key + add_index)\n"),
+        "{plan}"
+    );
+    let status = example(db.url(), &["status"]);
+    let lines: Vec<&str> = status.lines().collect();
+    let operations = "add_column + add_foreign_key + add_index";
+    assert_eq!(
+        lines,
+        [
+            format!("{:<36} {:<40} {:<10} STATE", "ID", "OPERATION", "COMPLETED").as_str(),
+            format!(
+                "{:<36} {operations} {:<10} next: expand",
+                "example_multi_order_customer", "pending"
+            )
+            .as_str(),
+        ]
+    );
+}

@@ -20,7 +20,7 @@ use darling::FromMeta;
 
 use crate::ops::steps::{self, FillWhen, Trigger};
 use crate::ops::Operation;
-use crate::compose::Footprint;
+use crate::ops::footprint::Footprint;
 use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::sql::{calls_undecided_function, calls_volatile_function, dollar_quote, embedded, quote_ident, quote_literal};

@@ -18,7 +18,7 @@ use darling::FromMeta;
 
 use crate::ops::steps::{self, FillWhen, Trigger};
 use crate::ops::Operation;
-use crate::compose::Footprint;
+use crate::ops::footprint::Footprint;
 use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::sql::quote_ident;

@@ -9,11 +9,12 @@
 mod registry;
 
 pub mod column_swap;
+pub mod footprint;
 pub mod steps;
 
-use crate::compose::Footprint;
 use crate::relations::Relations;
 use crate::validate::Errors;
+use footprint::Footprint;
 use zdm_plan::Plan;
 
 /// One kind of schema change, as the attribute's key of the same name declares it.

@@ -17,7 +17,7 @@ use darling::FromMeta;
 
 use crate::ops::Operation;
 use crate::ops::steps;
-use crate::compose::Footprint;
+use crate::ops::footprint::Footprint;
 use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::sql::{dollar_quote, quote_ident, quote_literal};

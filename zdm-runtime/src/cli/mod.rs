@@ -521,7 +521,21 @@ fn status(cli: &Cli, migrations: &[&dyn Migration], json: bool, out: &mut Output
         outln!(out, "{}", serde_json::json!({ "migrations": entries }));
         return Ok(());
     }
-    outln!(out, "{:<36} {:<16} {:<10} STATE", "ID", "OPERATION", "COMPLETED");
+    // As wide as a multi-operation declaration's names (`add_column + add_index`) need, so
+    // the columns after it stay aligned.
+    let width = states
+        .iter()
+        .map(|(migration, _)| migration.plan().operation.len())
+        .max()
+        .unwrap_or(0)
+        .max(16);
+    outln!(
+        out,
+        "{:<36} {:<width$} {:<10} STATE",
+        "ID",
+        "OPERATION",
+        "COMPLETED"
+    );
     for (migration, state) in &states {
         let completed = state.completed.map_or("pending", Phase::name);
         let describe = match state.running {
@@ -542,7 +556,7 @@ fn status(cli: &Cli, migrations: &[&dyn Migration], json: bool, out: &mut Output
         };
         outln!(
             out,
-            "{:<36} {:<16} {:<10} {describe}",
+            "{:<36} {:<width$} {:<10} {describe}",
             migration.id(),
             migration.plan().operation,
             completed

@@ -39,7 +39,7 @@ use darling::FromMeta;
 use self::layout::Layout;
 use crate::names::Names;
 use crate::ops::Operation;
-use crate::compose::Footprint;
+use crate::ops::footprint::Footprint;
 use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::validate::Errors;
