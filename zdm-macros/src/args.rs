@@ -183,7 +183,7 @@ fn unknown_key(rest: &str, within: &str, operation: Option<&str>, location: &[&s
     }
     if operation.is_none() && suggestion.is_empty() {
         text.push_str(&format!(
-            "; it takes `id`, `after(…)` and one operation: {}",
+            "; it takes `id`, `after(…)` and operations, in the order they run: {}",
             OPERATIONS
                 .iter()
                 .map(|op| format!("`{op}(…)`"))

@@ -223,3 +223,22 @@ snapshot!(
         not_null
     )
 );
+
+snapshot!(
+    several_operations_in_one_declaration,
+    id = "m_several",
+    add_column(
+        table = "orders",
+        column = "customer_id",
+        ty = "bigint",
+        backfill = "(id % 5) + 1"
+    ),
+    add_index(table = "orders", columns = ["customer_id", "created_at"]),
+    add_foreign_key(
+        table = "orders",
+        column = "customer_id",
+        references = "customers",
+        existing_column
+    ),
+    add_not_null(table = "customers", column = "name", backfill = "'nameless'")
+);

@@ -31,7 +31,11 @@ pub struct RenameThenIndex;
 )]
 pub struct TwoColumns;
 
-zdm_runtime::migrations!(pub static MIGRATIONS = [ColumnIndexReference, ColumnThenNotNull, RenameThenIndex, TwoColumns]);
+/// `after(...)` sees every column a multi-operation declaration creates.
+#[zero_downtime(id = "country_index", after(ColumnThenNotNull), add_index(table = "users", columns = "country"))]
+pub struct CountryIndex;
+
+zdm_runtime::migrations!(pub static MIGRATIONS = [ColumnIndexReference, ColumnThenNotNull, RenameThenIndex, TwoColumns, CountryIndex]);
 
 fn main() {
     use zdm_runtime::Migration;
@@ -40,5 +44,5 @@ fn main() {
         "add_column + add_index + add_foreign_key"
     );
     assert_eq!(TwoColumns.plan().operation, "add_column + add_column");
-    assert_eq!(MIGRATIONS.len(), 4);
+    assert_eq!(MIGRATIONS.len(), 5);
 }
