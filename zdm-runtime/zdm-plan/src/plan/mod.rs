@@ -472,7 +472,8 @@ pub struct PhasePlan {
 pub struct Plan {
     /// The migration's unique id.
     pub id: Text,
-    /// The operation, as written in the attribute (`add_column`, …).
+    /// The operation, as written in the attribute (`add_column`, …); for a declaration of
+    /// several, their names in written order joined by ` + ` (`add_column + add_index`).
     pub operation: Text,
     /// The declaration's doc comment, if any.
     pub description: Text,
