@@ -107,8 +107,18 @@ pub struct ChangeType;
 #[derive(Debug)]
 pub struct Gin;
 
+/// Several operations in one declaration.
+#[zero_downtime(
+    id = "lint_12",
+    add_column(table = "s", column = "c", ty = "text"),
+    add_index(table = "s", columns = "c"),
+    add_not_null(table = "s", column = "c", backfill = "''")
+)]
+#[derive(Debug)]
+pub struct Several;
+
 zdm_runtime::migrations!(static MIGRATIONS = [
-    Expression, Constant, Private, Index, ForeignKey, NotNull, Rename, Split, RenameColumn, ChangeType, Gin
+    Expression, Constant, Private, Index, ForeignKey, NotNull, Rename, Split, RenameColumn, ChangeType, Gin, Several
 ]);
 
 #[test]
@@ -120,8 +130,9 @@ fn lint_clean_declarations_expand() {
             .collect::<Vec<_>>(),
         [
             "lint_1", "lint_2", "lint_3", "lint_4", "lint_5", "lint_6", "lint_7", "lint_8", "lint_9",
-            "lint_10", "lint_11"
+            "lint_10", "lint_11", "lint_12"
         ]
     );
     assert_eq!(Private.plan().operation, "add_column");
+    assert_eq!(Several.plan().operation, "add_column + add_index + add_not_null");
 }
