@@ -1,15 +1,16 @@
 //! Several operations in one declaration, end to end against a real PostgreSQL: each phase
 //! runs every operation's steps in written order (a later one builds on what an earlier one
 //! made in the same phase), each reversal undoes them latest first, one state row records
-//! the whole, and every phase reverts to the table it started from. The crash test
+//! the whole, every phase reverts to the table it started from, old and new versions write
+//! through every phase, and hostile names are quoted everywhere. The crash test
 //! (`tests/crash.rs`, pattern `multi_operation`) kills and resumes such a declaration in
 //! every phase.
 
 use postgres::Client;
 use zdm_runtime::{quote_ident, zero_downtime, Action, Migration, Phase, Runner};
 use zdm_suite::{
-    assert_revert_restores, column, constraints, contents, indexes, scalar, sqlstate, table_catalog,
-    triggers, TestDb,
+    assert_revert_restores, column, constraints, contents, indexes, run_phases_under_load, scalar, sqlstate,
+    table_catalog, triggers, TestDb, Writer,
 };
 
 /// Orders get a customer: the column, an index of each customer's orders by total and the
@@ -411,6 +412,55 @@ fn a_later_operation_refused_mid_phase_leaves_the_phase_revertible() {
         .batch_execute("ALTER TABLE customers ADD PRIMARY KEY (id)")
         .unwrap();
     every_phase(&mut runner, &OrderCustomer);
+}
+
+/// Old and new versions write through every phase: the old one inserts orders without a
+/// customer and changes totals, the new one inserts orders with one. At the end every order
+/// has the customer its version gave it (the old version's from the declared expression),
+/// and the foreign key is validated over all of them.
+#[test]
+fn old_and_new_versions_write_through_every_phase() {
+    let db = TestDb::new("multi_customer_mixed");
+    orders(&db);
+    let old_version = Writer::new("old version", Phase::Expand..=Phase::Backfill, |client, _, n| {
+        let id = 100_000 + n;
+        client
+            .execute("INSERT INTO orders (id, total) VALUES ($1, 7)", &[&id])
+            .unwrap();
+        client
+            .execute(
+                "UPDATE orders SET total = total + 1 WHERE id = $1",
+                &[&(n % 600 + 1)],
+            )
+            .unwrap();
+    });
+    let new_version = Writer::new("new version", Phase::Sync..=Phase::Contract, |client, _, n| {
+        let id = 1_000_000 + n;
+        client
+            .execute(
+                "INSERT INTO orders (id, total, customer_id) VALUES ($1, 9, $2)",
+                &[&id, &(n % 5 + 1)],
+            )
+            .unwrap();
+    });
+    run_phases_under_load(&db, &OrderCustomer, vec![old_version, new_version]);
+    let mut client = db.connect();
+    let wrong: i64 = scalar(
+        &mut client,
+        "SELECT count(*) FROM orders WHERE customer_id IS DISTINCT FROM CASE \
+         WHEN id >= 1000000 THEN (id - 1000000) % 5 + 1 ELSE (id % 5) + 1 END",
+    );
+    assert_eq!(wrong, 0);
+    let written: i64 = scalar(
+        &mut client,
+        "SELECT count(DISTINCT id >= 1000000) FROM orders WHERE id >= 100000",
+    );
+    assert_eq!(written, 2, "both versions wrote");
+    let key = constraints(&mut client, "orders")
+        .into_iter()
+        .find(|(name, ..)| name == "orders_customer_id_fkey")
+        .expect("the foreign key");
+    assert!(key.2, "{key:?}");
 }
 
 // ---------------------------------------------------------------------------------------
