@@ -1,6 +1,6 @@
-//! The catalog-only operations end to end against a real PostgreSQL: `rename_index`,
-//! `rename_constraint`, `drop_not_null`, `set_default`, `drop_default` and
-//! `set_replica_identity`. For each: the catalog after the phase that changes it, the
+//! The catalog operations end to end against a real PostgreSQL: `drop_index`,
+//! `drop_constraint`, `rename_index`, `rename_constraint`, `drop_not_null`, `set_default`,
+//! `drop_default` and `set_replica_identity`. For each: the catalog after the phase that changes it, the
 //! refusal of a database that does not match, every phase reverted (catalog, contents and
 //! replica identity as before), old and new versions writing through named prepared
 //! statements while every phase runs, and names built to break badly quoted SQL.
@@ -57,6 +57,42 @@ struct ReplicaFull;
 )]
 struct ReplicaIndex;
 
+#[zero_downtime(
+    id = "cat_drop_index",
+    drop_index(table = "accounts", index = "accounts_email_idx")
+)]
+struct DropIndex;
+
+#[zero_downtime(
+    id = "cat_drop_index_pkey",
+    drop_index(table = "accounts", index = "accounts_pkey")
+)]
+struct DropIndexOfKey;
+
+#[zero_downtime(
+    id = "cat_drop_check",
+    drop_constraint(table = "accounts", constraint = "accounts_score_check")
+)]
+struct DropCheck;
+
+#[zero_downtime(
+    id = "cat_drop_foreign_key",
+    drop_constraint(table = "accounts", constraint = "accounts_team_id_fkey")
+)]
+struct DropForeignKey;
+
+#[zero_downtime(
+    id = "cat_drop_unique",
+    drop_constraint(table = "accounts", constraint = "accounts_email_key")
+)]
+struct DropUnique;
+
+#[zero_downtime(
+    id = "cat_drop_primary_key",
+    drop_constraint(table = "accounts", constraint = "accounts_pkey")
+)]
+struct DropPrimaryKey;
+
 const ROWS: i64 = 300;
 
 /// `accounts`: a plain index, a unique one, a CHECK, a NOT NULL column and two defaults.
@@ -64,11 +100,14 @@ fn accounts(db: &TestDb) -> Client {
     let mut client = db.connect();
     client
         .batch_execute(&format!(
-            "CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL, status text NOT NULL DEFAULT 'new',
-                 score int DEFAULT 0 CONSTRAINT accounts_score_check CHECK (score >= 0), code text NOT NULL);
+            "CREATE TABLE teams (id bigint PRIMARY KEY);
+             INSERT INTO teams SELECT generate_series(1, 3);
+             CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL CONSTRAINT accounts_email_key UNIQUE,
+                 status text NOT NULL DEFAULT 'new', score int DEFAULT 0 CONSTRAINT accounts_score_check CHECK (score >= 0),
+                 code text NOT NULL, team_id bigint REFERENCES teams);
              CREATE INDEX accounts_email_idx ON accounts (email);
              CREATE UNIQUE INDEX accounts_code_key ON accounts (code);
-             INSERT INTO accounts SELECT g, 'a' || g || '@x', 'old', g % 5, 'c' || g FROM generate_series(1, {ROWS}) g;"
+             INSERT INTO accounts SELECT g, 'a' || g || '@x', 'old', g % 5, 'c' || g, g % 3 + 1 FROM generate_series(1, {ROWS}) g;"
         ))
         .unwrap();
     client
@@ -109,6 +148,99 @@ fn every_phase_reverts(test: &str, migration: &dyn Migration) {
 }
 
 #[test]
+fn drop_index_drops_concurrently_at_contract_and_its_reversal_rebuilds_it() {
+    let db = TestDb::new("cat_drop_index");
+    let mut client = accounts(&db);
+    let mut runner = db.runner();
+    let before = indexes(&mut client, "accounts");
+    runner.run_to(&DropIndex, Phase::Backfill).unwrap();
+    assert_eq!(
+        indexes(&mut client, "accounts"),
+        before,
+        "the old version keeps the index until contract"
+    );
+    runner.run(&DropIndex, Phase::Contract).unwrap();
+    assert!(indexes(&mut client, "accounts")
+        .iter()
+        .all(|(name, ..)| name != "accounts_email_idx"));
+    // A failed build under the same name leaves an INVALID index, which the rebuild drops
+    // first.
+    let failed = client
+        .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY accounts_email_idx ON accounts (status)")
+        .unwrap_err();
+    assert_eq!(failed.code(), Some(&SqlState::UNIQUE_VIOLATION));
+    runner.revert(&DropIndex, Phase::Contract).unwrap();
+    assert_eq!(indexes(&mut client, "accounts"), before);
+    every_phase_reverts("cat_drop_index_revert", &DropIndex);
+}
+
+#[test]
+fn drop_index_refuses_the_index_of_a_constraint_naming_it() {
+    let db = TestDb::new("cat_drop_index_refused");
+    accounts(&db);
+    let error = db.runner().run(&DropIndexOfKey, Phase::Expand).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cat_drop_index_pkey: expand refused before any lock-heavy step: expected \"accounts_pkey\" backs no constraint, \
+         found 1 offending row(s); for example:\n  constraint accounts_pkey of accounts uses it"
+    );
+}
+
+/// Runs `migration` to contract, checks `constraint` is gone, reverts the contract and
+/// checks the catalog is what it was, then reverts each phase in turn.
+fn drop_constraint_and_revert(test: &str, migration: &dyn Migration, constraint: &str) {
+    let db = TestDb::new(test);
+    let mut client = accounts(&db);
+    let mut runner = db.runner();
+    let before = snapshot(&mut client);
+    runner.run_to(migration, Phase::Backfill).unwrap();
+    assert_eq!(
+        snapshot(&mut client),
+        before,
+        "the constraint holds until contract"
+    );
+    runner.run(migration, Phase::Contract).unwrap();
+    assert!(constraints(&mut client, "accounts")
+        .iter()
+        .all(|(name, ..)| name != constraint));
+    runner.revert(migration, Phase::Contract).unwrap();
+    assert_eq!(snapshot(&mut client), before, "{constraint} is back, validated");
+    every_phase_reverts(&format!("{test}_revert"), migration);
+}
+
+#[test]
+fn drop_constraint_drops_a_check_and_its_reversal_re_adds_and_validates_it() {
+    drop_constraint_and_revert("cat_drop_check", &DropCheck, "accounts_score_check");
+}
+
+#[test]
+fn drop_constraint_drops_a_foreign_key_and_its_reversal_re_adds_and_validates_it() {
+    drop_constraint_and_revert("cat_drop_foreign_key", &DropForeignKey, "accounts_team_id_fkey");
+}
+
+#[test]
+fn drop_constraint_drops_a_unique_constraint_and_its_reversal_rebuilds_it_over_a_concurrent_index() {
+    drop_constraint_and_revert("cat_drop_unique", &DropUnique, "accounts_email_key");
+    drop_constraint_and_revert("cat_drop_primary_key", &DropPrimaryKey, "accounts_pkey");
+}
+
+#[test]
+fn drop_constraint_refuses_a_key_a_foreign_key_references() {
+    let db = TestDb::new("cat_drop_constraint_refused");
+    let mut client = accounts(&db);
+    client
+        .batch_execute("CREATE TABLE notes (account_id bigint CONSTRAINT notes_account REFERENCES accounts)")
+        .unwrap();
+    let error = db.runner().run(&DropPrimaryKey, Phase::Expand).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cat_drop_primary_key: expand refused before any lock-heavy step: expected \"accounts\" has a constraint \
+         \"accounts_pkey\" zdm can re-add on reversal, found 1 offending row(s); for example:\n  \
+         constraint notes_account of notes references it"
+    );
+}
+
+#[test]
 fn rename_index_renames_at_contract_and_back() {
     let db = TestDb::new("cat_rename_index");
     let mut client = accounts(&db);
@@ -127,12 +259,22 @@ fn rename_index_renames_at_contract_and_back() {
     runner.run(&RenameIndex, Phase::Contract).unwrap();
     assert_eq!(
         names(&mut client),
-        ["accounts_by_email", "accounts_code_key", "accounts_pkey"]
+        [
+            "accounts_by_email",
+            "accounts_code_key",
+            "accounts_email_key",
+            "accounts_pkey"
+        ]
     );
     runner.revert(&RenameIndex, Phase::Contract).unwrap();
     assert_eq!(
         names(&mut client),
-        ["accounts_code_key", "accounts_email_idx", "accounts_pkey"]
+        [
+            "accounts_code_key",
+            "accounts_email_idx",
+            "accounts_email_key",
+            "accounts_pkey"
+        ]
     );
     every_phase_reverts("cat_rename_index_revert", &RenameIndex);
 }
@@ -201,7 +343,7 @@ fn drop_not_null_allows_nulls_from_expand_and_its_reversal_refuses_while_nulls_r
         "the refusal changed nothing"
     );
     client
-        .batch_execute("UPDATE accounts SET email = 'back' WHERE email IS NULL")
+        .batch_execute("UPDATE accounts SET email = 'back' || id WHERE email IS NULL")
         .unwrap();
     runner.revert(&DropNotNull, Phase::Expand).unwrap();
     assert!(column(&mut client, "accounts", "email").unwrap().not_null);

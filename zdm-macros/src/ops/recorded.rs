@@ -73,6 +73,19 @@ impl Record {
         ]
     }
 
+    /// A query of `expression` (over the record's row, `zdm_r`) for `item`, where
+    /// `condition` holds if one is given: no row when nothing was recorded.
+    pub fn select(&self, item: &str, expression: &str, condition: Option<&str>) -> String {
+        let condition = condition
+            .map(|condition| format!(" AND ({condition})"))
+            .unwrap_or_default();
+        format!(
+            "SELECT {expression} FROM {} AS zdm_r WHERE zdm_r.item = {}{condition}",
+            self.table,
+            quote_literal(item)
+        )
+    }
+
     /// Drops the record; safe when it is gone already.
     pub fn forget(&self) -> Step {
         Step::transaction(
