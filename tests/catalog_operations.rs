@@ -570,3 +570,157 @@ fn mixed_versions_write_through_every_catalog_operation() {
         },
     );
 }
+
+// Names built to break badly quoted SQL: quotes that would end an identifier or a literal
+// and run the rest as a statement dropping the sentinel table `x`, and the text zdm gives a
+// meaning in the SQL it composes (`$zdm$`, `{state}`, `{range}`, `{key}`).
+
+const HOSTILE: &str = "Order \"Items\"; DROP TABLE x";
+
+#[zero_downtime(
+    id = "hostile_drop_index",
+    drop_index(table = "Order \"Items\"; DROP TABLE x", index = "idx $zdm$ {state}")
+)]
+struct HostileDropIndex;
+
+#[zero_downtime(
+    id = "hostile_rename_index",
+    rename_index(
+        table = "Order \"Items\"; DROP TABLE x",
+        from = "idx $zdm$ {state}",
+        to = "renamed \"idx\"; DROP TABLE x"
+    )
+)]
+struct HostileRenameIndex;
+
+#[zero_downtime(
+    id = "hostile_drop_check",
+    drop_constraint(
+        table = "Order \"Items\"; DROP TABLE x",
+        constraint = "chk \"x\"'; DROP TABLE x"
+    )
+)]
+struct HostileDropCheck;
+
+#[zero_downtime(
+    id = "hostile_drop_unique",
+    drop_constraint(table = "Order \"Items\"; DROP TABLE x", constraint = "uniq 'x' {range}")
+)]
+struct HostileDropUnique;
+
+#[zero_downtime(
+    id = "hostile_drop_foreign_key",
+    drop_constraint(table = "Order \"Items\"; DROP TABLE x", constraint = "fk {state}")
+)]
+struct HostileDropForeignKey;
+
+#[zero_downtime(
+    id = "hostile_rename_constraint",
+    rename_constraint(
+        table = "Order \"Items\"; DROP TABLE x",
+        from = "chk \"x\"'; DROP TABLE x",
+        to = "chk {key}'; DROP TABLE x"
+    )
+)]
+struct HostileRenameConstraint;
+
+#[zero_downtime(
+    id = "hostile_drop_not_null",
+    drop_not_null(table = "Order \"Items\"; DROP TABLE x", column = "it's")
+)]
+struct HostileDropNotNull;
+
+#[zero_downtime(
+    id = "hostile_set_default",
+    set_default(
+        table = "Order \"Items\"; DROP TABLE x",
+        column = "it's",
+        default = "'it''s $zdm$ {state}''; DROP TABLE x'"
+    )
+)]
+struct HostileSetDefault;
+
+#[zero_downtime(
+    id = "hostile_drop_default",
+    drop_default(table = "Order \"Items\"; DROP TABLE x", column = "it's")
+)]
+struct HostileDropDefault;
+
+#[zero_downtime(
+    id = "hostile_replica_identity",
+    set_replica_identity(table = "Order \"Items\"; DROP TABLE x", index = "uniq 'x' {range}")
+)]
+struct HostileReplicaIdentity;
+
+fn hostile_table(db: &TestDb) -> Client {
+    let mut client = db.connect();
+    client
+        .batch_execute(
+            r#"CREATE TABLE x (id int PRIMARY KEY); INSERT INTO x VALUES (1);
+               CREATE TABLE "Team ""{range}""" ("ID" bigint PRIMARY KEY);
+               INSERT INTO "Team ""{range}""" SELECT generate_series(1, 3);
+               CREATE TABLE "Order ""Items""; DROP TABLE x" (
+                   "ID" bigint PRIMARY KEY,
+                   "it's" text NOT NULL DEFAULT 'it''s',
+                   "select" int CONSTRAINT "chk ""x""'; DROP TABLE x" CHECK ("select" >= 0),
+                   "$zdm$" text NOT NULL CONSTRAINT "uniq 'x' {range}" UNIQUE,
+                   "team" bigint CONSTRAINT "fk {state}" REFERENCES "Team ""{range}""");
+               CREATE INDEX "idx $zdm$ {state}" ON "Order ""Items""; DROP TABLE x" ("it's");
+               INSERT INTO "Order ""Items""; DROP TABLE x" SELECT g, 'v' || g, g, 'k' || g, g % 3 + 1
+               FROM generate_series(1, 200) g;"#,
+        )
+        .unwrap();
+    client
+}
+
+fn hostile_snapshot(client: &mut Client) -> (Vec<String>, String, String, i64) {
+    let replica: String = scalar(
+        client,
+        r#"SELECT relreplident::text FROM pg_class WHERE oid = '"Order ""Items""; DROP TABLE x"'::regclass"#,
+    );
+    let sentinel: i64 = scalar(
+        client,
+        "SELECT CASE WHEN to_regclass('public.x') IS NULL THEN 0 ELSE (SELECT count(*) FROM public.x) END",
+    );
+    (
+        table_catalog(client, HOSTILE),
+        contents(client, HOSTILE),
+        replica,
+        sentinel,
+    )
+}
+
+#[test]
+fn every_catalog_operation_runs_and_reverts_over_hostile_names() {
+    let migrations: [&dyn Migration; 10] = [
+        &HostileDropIndex,
+        &HostileRenameIndex,
+        &HostileDropCheck,
+        &HostileDropUnique,
+        &HostileDropForeignKey,
+        &HostileRenameConstraint,
+        &HostileDropNotNull,
+        &HostileSetDefault,
+        &HostileDropDefault,
+        &HostileReplicaIdentity,
+    ];
+    for migration in migrations {
+        let db = TestDb::new(migration.id());
+        let mut client = hostile_table(&db);
+        let before = hostile_snapshot(&mut client);
+        let mut runner = db.runner();
+        runner.run_to(migration, Phase::Contract).unwrap();
+        let after = hostile_snapshot(&mut client);
+        assert_eq!(after.3, 1, "{}: the sentinel table x is intact", migration.id());
+        assert_ne!(after, before, "{} changed the table", migration.id());
+        for phase in Phase::ALL.into_iter().rev() {
+            runner.revert(migration, phase).unwrap();
+        }
+        assert_eq!(
+            hostile_snapshot(&mut client),
+            before,
+            "{} reverted",
+            migration.id()
+        );
+    }
+}
