@@ -241,6 +241,55 @@ fn drop_constraint_refuses_a_key_a_foreign_key_references() {
 }
 
 #[test]
+fn drop_constraint_refuses_what_it_could_not_re_add_as_it_was() {
+    for (kind, definition, found) in [
+        (
+            "deferrable",
+            "UNIQUE (email) DEFERRABLE",
+            "a deferrable constraint",
+        ),
+        (
+            "exclude",
+            "EXCLUDE USING btree (email WITH =)",
+            "a constraint of kind x",
+        ),
+    ] {
+        let db = TestDb::new(&format!("cat_drop_constraint_{kind}"));
+        let mut client = accounts(&db);
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE accounts DROP CONSTRAINT accounts_email_key, ADD CONSTRAINT accounts_email_key {definition}"
+            ))
+            .unwrap();
+        let before = snapshot(&mut client);
+        let error = db.runner().run(&DropUnique, Phase::Expand).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "cat_drop_unique: expand refused before any lock-heavy step: expected \"accounts\" has a constraint \
+                 \"accounts_email_key\" zdm can re-add on reversal, found 1 offending row(s); for example:\n  {found}"
+            )
+        );
+        assert_eq!(snapshot(&mut client), before);
+    }
+    let db = TestDb::new("cat_drop_constraint_inherited");
+    let mut client = accounts(&db);
+    client
+        .batch_execute(
+            "ALTER TABLE accounts RENAME TO parent; ALTER TABLE parent ALTER COLUMN email DROP NOT NULL;
+             CREATE TABLE accounts (id bigint PRIMARY KEY) INHERITS (parent);",
+        )
+        .unwrap();
+    let error = db.runner().run(&DropCheck, Phase::Expand).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("for example:\n  an inherited constraint"),
+        "{error}"
+    );
+}
+
+#[test]
 fn rename_index_renames_at_contract_and_back() {
     let db = TestDb::new("cat_rename_index");
     let mut client = accounts(&db);

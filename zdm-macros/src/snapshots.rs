@@ -242,7 +242,11 @@ snapshot!(
 snapshot!(
     rename_constraint_at_contract,
     id = "c_rename_constraint",
-    rename_constraint(table = "users", from = "users_age_check", to = "users_age_positive")
+    rename_constraint(
+        table = "users",
+        from = "users_age_check",
+        to = "users_age_positive"
+    )
 );
 snapshot!(
     drop_not_null_at_expand,
