@@ -142,7 +142,7 @@ impl DropConstraint {
 
     /// A UNIQUE or PRIMARY KEY constraint's index, built concurrently from its record;
     /// nothing for the other kinds.
-    fn rebuild_index(&self, record: &recorded::Record) -> Step {
+    fn rebuild_index(&self, record: &recorded::CatalogRecord) -> Step {
         let table = self.table();
         let index_q = table.beside(&self.constraint);
         Step {
@@ -166,7 +166,7 @@ impl DropConstraint {
 
     /// The constraint again: a CHECK or FOREIGN KEY `NOT VALID`, a UNIQUE or PRIMARY KEY
     /// over the rebuilt index; nothing when it is there already.
-    fn re_add(&self, record: &recorded::Record) -> Step {
+    fn re_add(&self, record: &recorded::CatalogRecord) -> Step {
         let table_q = self.table().sql();
         let body = format!(
             "  IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {table_l}::regclass AND conname = {name_l}) THEN\n    \
@@ -190,7 +190,7 @@ impl DropConstraint {
 
     /// `VALIDATE` of a re-added CHECK or FOREIGN KEY that was valid before, in a
     /// transaction of its own under SHARE UPDATE EXCLUSIVE: reads and writes go on.
-    fn re_validate(&self, record: &recorded::Record) -> Step {
+    fn re_validate(&self, record: &recorded::CatalogRecord) -> Step {
         let table_q = self.table().sql();
         let body = format!(
             "  IF definition::jsonb ->> 'kind' IN ('c', 'f') AND (definition::jsonb ->> 'validated')::boolean THEN\n    \

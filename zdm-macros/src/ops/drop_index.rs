@@ -106,7 +106,7 @@ impl DropIndex {
 }
 
 /// Builds the recorded index again, concurrently, from its recorded definition.
-fn rebuild(table: &Table, index_q: &str, record: &recorded::Record) -> Step {
+fn rebuild(table: &Table, index_q: &str, record: &recorded::CatalogRecord) -> Step {
     Step {
         description: format!("rebuild index {index_q} concurrently from the definition recorded in {record}").into(),
         lock: Lock::ShareUpdateExclusive,

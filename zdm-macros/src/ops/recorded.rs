@@ -12,31 +12,31 @@ use crate::sql::{dollar_quote, quote_ident, quote_literal, STATE_SCHEMA};
 use zdm_plan::names;
 use zdm_plan::{Lock, Step};
 
-/// The setting a loaded record travels in, from [`Record::load`] to [`with_recorded`].
+/// The setting a loaded record travels in, from [`CatalogRecord::load`] to [`with_recorded`].
 const SETTING: &str = "zdm.recorded";
 
 /// `{state}."<id>_catalog"`: one row per recorded item, its definition NULL when there was
 /// nothing (no default).
-pub struct Record {
+pub struct CatalogRecord {
     table: String,
     name: String,
 }
 
-impl fmt::Display for Record {
+impl fmt::Display for CatalogRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} in the state schema", self.name)
     }
 }
 
-pub fn record(id: &str) -> Record {
+pub fn record(id: &str) -> CatalogRecord {
     let name = quote_ident(&names::catalog_record(id));
-    Record {
+    CatalogRecord {
         table: format!("{STATE_SCHEMA}.{name}"),
         name,
     }
 }
 
-impl Record {
+impl CatalogRecord {
     fn create(&self) -> String {
         format!(
             "CREATE TABLE IF NOT EXISTS {} (item text PRIMARY KEY, definition text)",
@@ -98,7 +98,7 @@ impl Record {
 }
 
 /// A `DO` block running `body` (PL/pgSQL) with `definition text` holding the definition
-/// [`Record::load`] loaded; when nothing was recorded the block does nothing.
+/// [`CatalogRecord::load`] loaded; when nothing was recorded the block does nothing.
 pub fn with_recorded(body: &str) -> String {
     format!(
         "DO {}",

@@ -124,7 +124,7 @@ pub fn current_default(table_q: &str, column: &str) -> String {
 }
 
 /// Puts the recorded default back: `SET DEFAULT` it, or `DROP DEFAULT` when there was none.
-pub fn restore_default(record: &recorded::Record, table: &Table, column: &str) -> Step {
+pub fn restore_default(record: &recorded::CatalogRecord, table: &Table, column: &str) -> Step {
     let table_q = table.sql();
     let body = format!(
         "  IF definition IS NULL THEN\n    EXECUTE format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT', {table_l}, {column_l});\n  \
