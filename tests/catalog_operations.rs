@@ -602,6 +602,11 @@ fn mixed_versions_write_through_every_catalog_operation() {
     mixed_versions("cat_mixed_rename_constraint", &RenameConstraint, plain());
     mixed_versions("cat_mixed_drop_default", &DropDefault, plain());
     mixed_versions("cat_mixed_replica_index", &ReplicaIndex, plain());
+    mixed_versions("cat_mixed_replica_full", &ReplicaFull, plain());
+    mixed_versions("cat_mixed_drop_index", &DropIndex, plain());
+    mixed_versions("cat_mixed_drop_check", &DropCheck, plain());
+    mixed_versions("cat_mixed_drop_unique", &DropUnique, plain());
+    mixed_versions("cat_mixed_drop_foreign_key", &DropForeignKey, plain());
     mixed_versions(
         "cat_mixed_drop_not_null",
         &DropNotNull,
