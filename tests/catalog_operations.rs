@@ -186,6 +186,25 @@ fn drop_index_refuses_the_index_of_a_constraint_naming_it() {
     );
 }
 
+#[test]
+fn drop_index_refuses_the_replica_identity_index() {
+    let db = TestDb::new("cat_drop_index_replica_identity");
+    let mut client = accounts(&db);
+    client
+        .batch_execute(
+            "DROP INDEX accounts_email_idx; CREATE UNIQUE INDEX accounts_email_idx ON accounts (email);
+                        ALTER TABLE accounts REPLICA IDENTITY USING INDEX accounts_email_idx",
+        )
+        .unwrap();
+    let error = db.runner().run(&DropIndex, Phase::Expand).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("for example:\n  the replica identity of accounts"),
+        "{error}"
+    );
+}
+
 /// Runs `migration` to contract, checks `constraint` is gone, reverts the contract and
 /// checks the catalog is what it was, then reverts each phase in turn.
 fn drop_constraint_and_revert(test: &str, migration: &dyn Migration, constraint: &str) {

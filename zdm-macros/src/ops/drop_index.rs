@@ -6,7 +6,9 @@
 //! contract's reversal rebuilds it concurrently from that record, an INVALID leftover of
 //! an interrupted rebuild dropped first, as `add_index` does. An index that backs a
 //! constraint (a primary key, a unique constraint, what a foreign key references) is
-//! refused, naming the constraint: `drop_constraint` is the operation for it.
+//! refused, naming the constraint: `drop_constraint` is the operation for it. So are the
+//! replica identity index (dropping it would leave the table with none) and the index of a
+//! partitioned table, which `DROP INDEX CONCURRENTLY` cannot drop.
 
 use darling::util::SpannedValue;
 use darling::FromMeta;
@@ -81,6 +83,23 @@ impl DropIndex {
                     &format!(
                         "(SELECT string_agg(format('constraint %I of %s uses it', conname, conrelid::regclass), ', ' \
                          ORDER BY conname) {backing})"
+                    ),
+                ),
+                catalog_holds(
+                    format!(
+                        "{index_q} is neither the replica identity nor the index of a partitioned table \
+                         (DROP INDEX CONCURRENTLY cannot drop that one)"
+                    ),
+                    &format!(
+                        "NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                         WHERE i.indexrelid = {index} AND (i.indisreplident OR c.relkind = 'I'))",
+                        index = regclass(&index_q)
+                    ),
+                    &format!(
+                        "(SELECT CASE WHEN i.indisreplident THEN 'the replica identity of ' || i.indrelid::regclass \
+                         ELSE 'an index of the partitioned table ' || i.indrelid::regclass END FROM pg_index i \
+                         WHERE i.indexrelid = {})",
+                        regclass(&index_q)
                     ),
                 ),
                 Step::transaction(
