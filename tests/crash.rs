@@ -95,14 +95,64 @@ struct ChangeType;
 )]
 struct MultiOperation;
 
-/// The table every pattern starts from: `items`, plus `owners` for the foreign key.
+#[zero_downtime(id = "crash_drop_index", drop_index(table = "tags", index = "tags_color"))]
+struct DropIndex;
+
+#[zero_downtime(
+    id = "crash_drop_unique",
+    drop_constraint(table = "tags", constraint = "tags_name_key")
+)]
+struct DropUnique;
+
+#[zero_downtime(
+    id = "crash_drop_check",
+    drop_constraint(table = "tags", constraint = "tags_weight_check")
+)]
+struct DropCheck;
+
+#[zero_downtime(
+    id = "crash_rename_index",
+    rename_index(table = "tags", from = "tags_color", to = "tags_by_color")
+)]
+struct RenameIndex;
+
+#[zero_downtime(
+    id = "crash_rename_constraint",
+    rename_constraint(table = "tags", from = "tags_weight_check", to = "tags_weight_positive")
+)]
+struct RenameConstraint;
+
+#[zero_downtime(id = "crash_drop_not_null", drop_not_null(table = "tags", column = "name"))]
+struct DropNotNull;
+
+#[zero_downtime(
+    id = "crash_set_default",
+    set_default(table = "tags", column = "color", default = "'blue'")
+)]
+struct SetDefault;
+
+#[zero_downtime(id = "crash_drop_default", drop_default(table = "tags", column = "color"))]
+struct DropDefault;
+
+#[zero_downtime(
+    id = "crash_set_replica_identity",
+    set_replica_identity(table = "tags", identity = "full")
+)]
+struct SetReplicaIdentity;
+
+/// The table every pattern starts from: `items`, plus `owners` for the foreign key, and
+/// `tags` for the catalog operations.
 const SETUP: &str = "
     CREATE TABLE owners (id bigint PRIMARY KEY, name text);
     INSERT INTO owners SELECT g, 'owner ' || g FROM generate_series(1, 20) g;
     CREATE TABLE items (id bigint PRIMARY KEY, label text NOT NULL, note text, id_text text NOT NULL);
     CREATE INDEX items_label ON items (label);
     INSERT INTO items SELECT g, 'item ' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END, g::text
-    FROM generate_series(1, 600) g;";
+    FROM generate_series(1, 600) g;
+    CREATE TABLE tags (id bigint PRIMARY KEY, name text NOT NULL CONSTRAINT tags_name_key UNIQUE, color text DEFAULT 'red',
+        weight int CONSTRAINT tags_weight_check CHECK (weight >= 0), owner_id bigint REFERENCES owners);
+    CREATE INDEX tags_color ON tags (color);
+    INSERT INTO tags SELECT g, 'tag ' || g, 'c' || g % 4, g, g % 20 + 1 FROM generate_series(1, 300) g;";
 
 fn patterns() -> Vec<(&'static str, &'static dyn Migration)> {
     vec![
@@ -115,6 +165,15 @@ fn patterns() -> Vec<(&'static str, &'static dyn Migration)> {
         ("rename_table", &RenameTable),
         ("split_table", &SplitTable),
         ("multi_operation", &MultiOperation),
+        ("drop_index", &DropIndex),
+        ("drop_unique", &DropUnique),
+        ("drop_check", &DropCheck),
+        ("rename_index", &RenameIndex),
+        ("rename_constraint", &RenameConstraint),
+        ("drop_not_null", &DropNotNull),
+        ("set_default", &SetDefault),
+        ("drop_default", &DropDefault),
+        ("set_replica_identity", &SetReplicaIdentity),
     ]
 }
 
@@ -223,6 +282,9 @@ fn snapshot(client: &mut Client) -> String {
                WHERE p.pronamespace IN ('public'::regnamespace, 'zdm'::regnamespace) AND p.prokind <> 'a'
                UNION ALL
                SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = 'public'
+               UNION ALL
+               SELECT 'replica identity ' || relname || ' ' || relreplident FROM pg_class
+               WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
                UNION ALL
                SELECT 'state ' || id || ' ' || coalesce(completed, 'pending') || ' ' || coalesce(running, 'idle')
                FROM zdm.migrations

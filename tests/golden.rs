@@ -30,6 +30,9 @@ mod bench;
 #[path = "../examples/change_column_type.rs"]
 mod change_column_type;
 #[allow(dead_code, unused_imports)]
+#[path = "../examples/drop_index.rs"]
+mod drop_index;
+#[allow(dead_code, unused_imports)]
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
 #[allow(dead_code, unused_imports)]
@@ -177,6 +180,7 @@ fn every_declaration() -> Vec<&'static dyn Migration> {
         rename_column::MIGRATIONS,
         rename_table::MIGRATIONS,
         split_table::MIGRATIONS,
+        drop_index::MIGRATIONS,
     ] {
         all.extend_from_slice(migrations);
     }

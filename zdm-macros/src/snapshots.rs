@@ -242,3 +242,47 @@ snapshot!(
     ),
     add_not_null(table = "customers", column = "name", backfill = "'nameless'")
 );
+snapshot!(
+    drop_index_recorded,
+    id = "c_drop_index",
+    drop_index(table = "users", index = "users_email_idx")
+);
+snapshot!(
+    drop_constraint_recorded,
+    id = "c_drop_constraint",
+    drop_constraint(schema = "app", table = "users", constraint = "users_age_check")
+);
+snapshot!(
+    rename_index_at_contract,
+    id = "c_rename_index",
+    rename_index(table = "users", from = "users_email_idx", to = "users_by_email")
+);
+snapshot!(
+    rename_constraint_at_contract,
+    id = "c_rename_constraint",
+    rename_constraint(
+        table = "users",
+        from = "users_age_check",
+        to = "users_age_positive"
+    )
+);
+snapshot!(
+    drop_not_null_at_expand,
+    id = "c_drop_not_null",
+    drop_not_null(table = "users", column = "email")
+);
+snapshot!(
+    set_default_volatile,
+    id = "c_set_default",
+    set_default(table = "users", column = "token", default = "gen_random_uuid()")
+);
+snapshot!(
+    drop_default_at_contract,
+    id = "c_drop_default",
+    drop_default(table = "users", column = "status")
+);
+snapshot!(
+    set_replica_identity_index,
+    id = "c_replica_identity",
+    set_replica_identity(table = "users", index = "users_code_key")
+);

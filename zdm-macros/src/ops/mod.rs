@@ -10,6 +10,7 @@ mod registry;
 
 pub mod column_swap;
 pub mod footprint;
+pub mod recorded;
 pub mod steps;
 
 use crate::relations::Relations;
@@ -43,8 +44,16 @@ registry! {
     add_index: AddIndex,
     add_not_null: AddNotNull,
     change_type: ChangeType,
+    drop_constraint: DropConstraint,
+    drop_default: DropDefault,
+    drop_index: DropIndex,
+    drop_not_null: DropNotNull,
     rename_column: RenameColumn,
+    rename_constraint: RenameConstraint,
+    rename_index: RenameIndex,
     rename_table: RenameTable,
+    set_default: SetDefault,
+    set_replica_identity: SetReplicaIdentity,
     split_table: SplitTable,
 }
 

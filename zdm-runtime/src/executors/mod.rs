@@ -89,6 +89,22 @@ fn run_action(session: &mut Session, context: &StepContext, report: &mut StepRep
             report.already_done = session.create_index_concurrently(context, index, sql)?;
             context.advance(session)?;
         }
+        Action::CreateIndexConcurrentlyFromQuery { index, query } => {
+            let query = context.state.sql(query);
+            let statement: Option<String> = session
+                .client()
+                .query_opt(&query, &[])
+                .map_err(|error| context.failed_in(error, Some(&query)))?
+                .map(|row| row.get(0));
+            match statement {
+                Some(sql) => {
+                    session.wait_for_replicas(context)?;
+                    report.already_done = session.create_index_concurrently(context, index, &sql)?;
+                }
+                None => report.already_done = true,
+            }
+            context.advance(session)?;
+        }
         Action::DropIndexConcurrently { sql, .. } => {
             session.outside_transaction(context, sql)?;
             context.advance(session)?;

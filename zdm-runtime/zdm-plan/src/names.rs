@@ -98,6 +98,12 @@ pub fn fill_record(migration: &str) -> String {
     bounded_name(&[migration, "filled"])
 }
 
+/// The table (in the state schema, unquoted) where expand records what a catalog-only change
+/// overwrites (a default, a definition, a replica identity), for the reversal to put back.
+pub fn catalog_record(migration: &str) -> String {
+    bounded_name(&[migration, "catalog"])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

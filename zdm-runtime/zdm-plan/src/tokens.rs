@@ -189,6 +189,10 @@ impl ToTokens for Action {
                 let (index, sql) = (text(index), text(sql));
                 quote!(#variant::CreateIndexConcurrently { index: #index, sql: #sql })
             }
+            Action::CreateIndexConcurrentlyFromQuery { index, query } => {
+                let (index, query) = (text(index), text(query));
+                quote!(#variant::CreateIndexConcurrentlyFromQuery { index: #index, query: #query })
+            }
             Action::DropIndexConcurrently { index, sql } => {
                 let (index, sql) = (text(index), text(sql));
                 quote!(#variant::DropIndexConcurrently { index: #index, sql: #sql })

@@ -133,6 +133,17 @@ pub enum Action {
         /// The complete `CREATE INDEX CONCURRENTLY` statement.
         sql: Text,
     },
+    /// [`Action::CreateIndexConcurrently`] of a statement the database composes when the
+    /// step runs, from what an earlier phase recorded (an index's definition, say): `query`
+    /// returns the `CREATE [UNIQUE] INDEX CONCURRENTLY` statement, or no row when there is
+    /// nothing to build. An INVALID leftover of `index` is dropped first, as there.
+    CreateIndexConcurrentlyFromQuery {
+        /// The index, as written in SQL (quoted; qualified when the declaration names its
+        /// table's schema).
+        index: Text,
+        /// One row, one text column: the statement. `{state}` stands for the state schema.
+        query: Text,
+    },
     /// `DROP INDEX CONCURRENTLY IF EXISTS`, run outside any transaction.
     DropIndexConcurrently {
         /// The index, as written in SQL (quoted; qualified when the declaration names its

@@ -12,6 +12,7 @@ impl Step {
         !matches!(
             self.action,
             Action::CreateIndexConcurrently { .. }
+                | Action::CreateIndexConcurrentlyFromQuery { .. }
                 | Action::DropIndexConcurrently { .. }
                 | Action::Carry(Carry {
                     work: CarryWork::BuildIndexes(_) | CarryWork::DropIndexes,
@@ -26,9 +27,9 @@ impl Step {
     pub fn statements(&self) -> Vec<&str> {
         match &self.action {
             Action::Transaction(statements) => borrow_all(statements),
-            Action::CreateIndexConcurrently { sql, .. } | Action::DropIndexConcurrently { sql, .. } => {
-                vec![sql]
-            }
+            Action::CreateIndexConcurrently { sql, .. }
+            | Action::CreateIndexConcurrentlyFromQuery { query: sql, .. }
+            | Action::DropIndexConcurrently { sql, .. } => vec![sql],
             Action::Backfill(backfill) => borrow_all(&backfill.statements),
             Action::Check(check) => vec![&check.count_sql],
             Action::Expect(_) => Vec::new(),

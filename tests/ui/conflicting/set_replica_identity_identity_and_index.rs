@@ -1,0 +1,6 @@
+use zdm_runtime::zero_downtime;
+
+#[zero_downtime(id = "m1", set_replica_identity(table = "users", identity = "full", index = "users_code_key"))]
+pub struct Migration;
+
+fn main() {}

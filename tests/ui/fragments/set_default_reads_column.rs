@@ -1,0 +1,6 @@
+use zdm_runtime::zero_downtime;
+
+#[zero_downtime(id = "m1", set_default(table = "users", column = "score", default = "age * 2"))]
+pub struct Migration;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use zdm_runtime::zero_downtime;
+
+#[zero_downtime(id = "m1", set_default(table = "users", column = "score", default = "0; DROP TABLE users"))]
+pub struct Migration;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use zdm_runtime::zero_downtime;
+
+#[zero_downtime(id = "m1", set_replica_identity(table = "users", index = "iiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiii"))]
+pub struct Migration;
+
+fn main() {}
