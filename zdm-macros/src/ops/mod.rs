@@ -29,6 +29,7 @@ pub trait Operation {
 
 // In alphabetical order: messages list the operations in the order of these lines.
 registry! {
+    add_check: AddCheck,
     add_column: AddColumn,
     add_foreign_key: AddForeignKey,
     add_index: AddIndex,

@@ -98,6 +98,17 @@ pub fn fill_record(migration: &str) -> String {
     bounded_name(&[migration, "filled"])
 }
 
+/// The trigger (and function) of `add_check` that fixes the writes breaking `constraint`.
+pub fn check_fix_trigger(table: &str, constraint: &str) -> String {
+    bounded_name(&["zdm_fix", table, constraint])
+}
+
+/// The table (in the state schema, unquoted) where `add_check`'s backfill records the old
+/// value of each row it fixed.
+pub fn fix_record(migration: &str) -> String {
+    bounded_name(&[migration, "fixed"])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
