@@ -31,10 +31,12 @@ pub trait Operation {
 registry! {
     add_check: AddCheck,
     add_column: AddColumn,
+    add_enum_value: AddEnumValue,
     add_foreign_key: AddForeignKey,
     add_index: AddIndex,
     add_not_null: AddNotNull,
     change_type: ChangeType,
+    create_enum: CreateEnum,
     rename_column: RenameColumn,
     rename_table: RenameTable,
     split_table: SplitTable,
