@@ -35,6 +35,8 @@ registry! {
     add_foreign_key: AddForeignKey,
     add_index: AddIndex,
     add_not_null: AddNotNull,
+    add_primary_key: AddPrimaryKey,
+    add_unique: AddUnique,
     change_type: ChangeType,
     create_enum: CreateEnum,
     rename_column: RenameColumn,
