@@ -118,14 +118,16 @@ impl AddEnumValue {
 
     /// Counts the rows holding the value, in every column of the type, and names the
     /// columns. The columns are found in the catalog, so each is counted by a query of its
-    /// own that `query_to_xml` runs: a check is one statement and does no PL/pgSQL.
+    /// own that `query_to_xml` runs: a check is one statement and does no PL/pgSQL. The
+    /// column is compared as text: an expand interrupted before its `ADD VALUE` leaves a
+    /// value the type does not know, which as an enum literal would be an error.
     fn value_unused(&self) -> Step {
         let type_q = self.type_q();
         let type_l = quote_literal(&type_q);
         let value_l = quote_literal(&self.value);
         let per_column = format!(
             "SELECT format('%s.%I', c.oid::regclass, a.attname) AS zdm_column, \
-             (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM ONLY %s WHERE %I = %L', \
+             (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM ONLY %s WHERE %I::text = %L', \
              c.oid::regclass, a.attname, {value_l}), false, true, '')))[1]::text::bigint AS zdm_rows \
              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
              WHERE a.atttypid = to_regtype({type_l}) AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind = 'r'"
