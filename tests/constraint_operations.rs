@@ -289,7 +289,12 @@ fn create_enum_creates_the_type_and_its_reversal_drops_it_only_when_unused() {
     assert!(mood(&mut client).is_some(), "the type is still there");
     assert_eq!(runner.state(&CreateMood).unwrap().completed, Some(Phase::Expand));
 
-    client.batch_execute("DROP TABLE people").unwrap();
+    client
+        .batch_execute("DROP TABLE people; CREATE DOMAIN fine_mood AS mood")
+        .unwrap();
+    let error = runner.revert(&CreateMood, Phase::Expand).unwrap_err();
+    assert!(error.to_string().ends_with("for example:\n  type fine_mood"), "{error}");
+    client.batch_execute("DROP DOMAIN fine_mood").unwrap();
     runner.revert(&CreateMood, Phase::Expand).unwrap();
     assert_eq!(mood(&mut client), None);
     assert_eq!(runner.state(&CreateMood).unwrap().completed, None);
@@ -324,8 +329,15 @@ fn create_enum_each_reversal_restores_the_catalog() {
 fn add_enum_value_places_the_value_and_refuses_a_missing_neighbour() {
     let db = TestDb::new("add_enum_value_cycle");
     let mut client = db.connect();
-    client.batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')").unwrap();
     let mut runner = db.runner();
+    let error = runner.run(&AddHappy, Phase::Expand).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "enum_happy: expand refused before any lock-heavy step: expected an enum type \"mood\" with the \
+         value(s) 'ok', found 2 offending row(s); for example:\n  no enum type \"mood\"\n  \
+         no value 'ok' in the enum type \"mood\""
+    );
+    client.batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')").unwrap();
     let error = runner.run(&AddElatedAfterMissing, Phase::Expand).unwrap_err();
     assert_eq!(
         error.to_string(),
