@@ -149,6 +149,37 @@ mod snapshot_declarations {
     )]
     pub struct A1;
 
+    #[zero_downtime(
+        id = "c1",
+        add_check(table = "items", name = "items_price_not_negative", check = "price >= 0")
+    )]
+    pub struct C1;
+
+    #[zero_downtime(
+        id = "c2",
+        add_check(
+            schema = "shop",
+            table = "items",
+            name = "items_price_not_negative",
+            check = "price >= 0",
+            fix_column = "price",
+            fix = "abs(price)"
+        )
+    )]
+    pub struct C2;
+
+    #[zero_downtime(id = "u1", add_unique(table = "accounts", columns = ["tenant", "email"]))]
+    pub struct U1;
+
+    #[zero_downtime(id = "p1", add_primary_key(schema = "app", table = "events", columns = ["id"]))]
+    pub struct P1;
+
+    #[zero_downtime(id = "e1", create_enum(name = "mood", values = ["sad", "ok"]))]
+    pub struct E1;
+
+    #[zero_downtime(id = "e2", add_enum_value(name = "mood", value = "happy", before = "ok"))]
+    pub struct E2;
+
     pub static ALL: &[&dyn zdm_runtime::Migration] = &[
         &AddEmailLower,
         &M2,
@@ -163,6 +194,12 @@ mod snapshot_declarations {
         &R1,
         &S1,
         &A1,
+        &C1,
+        &C2,
+        &U1,
+        &P1,
+        &E1,
+        &E2,
     ];
 }
 
