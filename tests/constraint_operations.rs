@@ -36,7 +36,11 @@ struct PriceFixed;
 /// Items, every fifth with a negative price when `negative`, every seventh without one.
 fn items(db: &TestDb, rows: i64, negative: bool) -> Client {
     let mut client = db.connect();
-    let sign = if negative { "CASE WHEN g % 5 = 0 THEN -1 ELSE 1 END" } else { "1" };
+    let sign = if negative {
+        "CASE WHEN g % 5 = 0 THEN -1 ELSE 1 END"
+    } else {
+        "1"
+    };
     client
         .batch_execute(&format!(
             "CREATE TABLE items (id bigint PRIMARY KEY, label text NOT NULL, price integer);
@@ -62,7 +66,11 @@ fn the_check(valid: bool) -> Vec<(String, bool, String)> {
     } else {
         "CHECK ((price >= 0)) NOT VALID"
     };
-    vec![("items_price_not_negative".to_owned(), valid, definition.to_owned())]
+    vec![(
+        "items_price_not_negative".to_owned(),
+        valid,
+        definition.to_owned(),
+    )]
 }
 
 fn negatives(client: &mut Client) -> i64 {
@@ -98,12 +106,19 @@ fn add_check_without_a_fix_refuses_breaking_writes_from_expand_on() {
         .unwrap_err();
     assert_eq!(refused.code(), Some(&SqlState::CHECK_VIOLATION));
     client
-        .execute("INSERT INTO items (id, label, price) VALUES (5001, 'null passes', NULL)", &[])
+        .execute(
+            "INSERT INTO items (id, label, price) VALUES (5001, 'null passes', NULL)",
+            &[],
+        )
         .unwrap();
 
     runner.run(&PriceNotNegative, Phase::Sync).unwrap();
     runner.run(&PriceNotNegative, Phase::Backfill).unwrap();
-    assert_eq!(checks(&mut client), the_check(false), "NOT VALID until the contract");
+    assert_eq!(
+        checks(&mut client),
+        the_check(false),
+        "NOT VALID until the contract"
+    );
     runner.run(&PriceNotNegative, Phase::Contract).unwrap();
     assert_eq!(checks(&mut client), the_check(true));
     assert!(triggers(&mut client, "items").is_empty());
@@ -115,10 +130,16 @@ fn add_check_with_a_fix_fixes_old_writes_and_old_rows_then_validates() {
     let mut client = items(&db, 1_000, true);
     let mut runner = db.runner();
     runner.run(&PriceFixed, Phase::Expand).unwrap();
-    assert!(checks(&mut client).is_empty(), "the old version's writes still work");
+    assert!(
+        checks(&mut client).is_empty(),
+        "the old version's writes still work"
+    );
 
     runner.run(&PriceFixed, Phase::Sync).unwrap();
-    assert_eq!(triggers(&mut client, "items"), ["zdm_fix_items_items_price_not_negative"]);
+    assert_eq!(
+        triggers(&mut client, "items"),
+        ["zdm_fix_items_items_price_not_negative"]
+    );
     client
         .batch_execute(
             "INSERT INTO items (id, label, price) VALUES (5000, 'old', -7);
@@ -134,7 +155,10 @@ fn add_check_with_a_fix_fixes_old_writes_and_old_rows_then_validates() {
     let report = runner.run(&PriceFixed, Phase::Backfill).unwrap();
     assert_eq!(report.steps[1].rows, 172, "each breaking row fixed once");
     assert_eq!(negatives(&mut client), 0);
-    assert_eq!(scalar::<i64>(&mut client, "SELECT price::bigint FROM items WHERE id = 10"), 10);
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT price::bigint FROM items WHERE id = 10"),
+        10
+    );
     assert_eq!(
         scalar::<i64>(&mut client, "SELECT count(*) FROM zdm.check_price_fixed_fixed"),
         172
@@ -187,41 +211,58 @@ fn add_check_old_and_new_versions_writing_during_every_phase_end_consistent() {
 
     // The old version writes negative prices; it is gone once contract starts.
     let record = written.clone();
-    let old_version = Writer::new("old version", Phase::Expand..=Phase::Backfill, move |client, _, n| {
-        let id = 100_000 + n;
-        let price = -(n as i32) - 1;
-        client
-            .execute("INSERT INTO items (id, label, price) VALUES ($1, 'old', $2)", &[&id, &price])
-            .unwrap();
-        record.lock().unwrap().insert(id, price);
-        let changed = (n % 500) * 2 + 2;
-        client
-            .execute("UPDATE items SET price = $2 WHERE id = $1", &[&changed, &price])
-            .unwrap();
-        record.lock().unwrap().insert(changed, price);
-    });
+    let old_version = Writer::new(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        move |client, _, n| {
+            let id = 100_000 + n;
+            let price = -(n as i32) - 1;
+            client
+                .execute(
+                    "INSERT INTO items (id, label, price) VALUES ($1, 'old', $2)",
+                    &[&id, &price],
+                )
+                .unwrap();
+            record.lock().unwrap().insert(id, price);
+            let changed = (n % 500) * 2 + 2;
+            client
+                .execute("UPDATE items SET price = $2 WHERE id = $1", &[&changed, &price])
+                .unwrap();
+            record.lock().unwrap().insert(changed, price);
+        },
+    );
     // The new version writes prices the check accepts, from the start.
     let record = written.clone();
-    let new_version = Writer::new("new version", Phase::Expand..=Phase::Contract, move |client, _, n| {
-        let id = 1_000_000 + n;
-        let price = n as i32;
-        client
-            .execute("INSERT INTO items (id, label, price) VALUES ($1, 'new', $2)", &[&id, &price])
-            .unwrap();
-        record.lock().unwrap().insert(id, price);
-        let changed = (n % 500) * 2 + 1;
-        client
-            .execute("UPDATE items SET price = $2 WHERE id = $1", &[&changed, &price])
-            .unwrap();
-        record.lock().unwrap().insert(changed, price);
-    });
+    let new_version = Writer::new(
+        "new version",
+        Phase::Expand..=Phase::Contract,
+        move |client, _, n| {
+            let id = 1_000_000 + n;
+            let price = n as i32;
+            client
+                .execute(
+                    "INSERT INTO items (id, label, price) VALUES ($1, 'new', $2)",
+                    &[&id, &price],
+                )
+                .unwrap();
+            record.lock().unwrap().insert(id, price);
+            let changed = (n % 500) * 2 + 1;
+            client
+                .execute("UPDATE items SET price = $2 WHERE id = $1", &[&changed, &price])
+                .unwrap();
+            record.lock().unwrap().insert(changed, price);
+        },
+    );
     run_phases_under_load(&db, &PriceFixed, vec![old_version, new_version]);
 
     let mut client = db.connect();
     assert_eq!(checks(&mut client), the_check(true));
     assert_eq!(negatives(&mut client), 0);
     let written = written.lock().unwrap();
-    assert!(written.keys().any(|id| *id >= 1_000_000) && written.keys().any(|id| (100_000..1_000_000).contains(id)));
+    assert!(
+        written.keys().any(|id| *id >= 1_000_000)
+            && written.keys().any(|id| (100_000..1_000_000).contains(id))
+    );
     for (id, price) in written.iter() {
         let row: i32 = client
             .query_one("SELECT price FROM items WHERE id = $1", &[id])
@@ -240,11 +281,17 @@ fn add_check_old_and_new_versions_writing_during_every_phase_end_consistent() {
 struct CreateMood;
 
 /// People can be happy too, between sad and ok.
-#[zero_downtime(id = "enum_happy", add_enum_value(name = "mood", value = "happy", before = "ok"))]
+#[zero_downtime(
+    id = "enum_happy",
+    add_enum_value(name = "mood", value = "happy", before = "ok")
+)]
 struct AddHappy;
 
 /// People can be elated, after a value the type does not have.
-#[zero_downtime(id = "enum_elated", add_enum_value(name = "mood", value = "elated", after = "thrilled"))]
+#[zero_downtime(
+    id = "enum_elated",
+    add_enum_value(name = "mood", value = "elated", after = "thrilled")
+)]
 struct AddElatedAfterMissing;
 
 /// The labels of `mood` in their order, or `None` when there is no such type.
@@ -293,7 +340,10 @@ fn create_enum_creates_the_type_and_its_reversal_drops_it_only_when_unused() {
         .batch_execute("DROP TABLE people; CREATE DOMAIN fine_mood AS mood")
         .unwrap();
     let error = runner.revert(&CreateMood, Phase::Expand).unwrap_err();
-    assert!(error.to_string().ends_with("for example:\n  type fine_mood"), "{error}");
+    assert!(
+        error.to_string().ends_with("for example:\n  type fine_mood"),
+        "{error}"
+    );
     client.batch_execute("DROP DOMAIN fine_mood").unwrap();
     runner.revert(&CreateMood, Phase::Expand).unwrap();
     assert_eq!(mood(&mut client), None);
@@ -337,7 +387,9 @@ fn add_enum_value_places_the_value_and_refuses_a_missing_neighbour() {
          value(s) 'ok', found 2 offending row(s); for example:\n  no enum type \"mood\"\n  \
          no value 'ok' in the enum type \"mood\""
     );
-    client.batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')").unwrap();
+    client
+        .batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')")
+        .unwrap();
     let error = runner.run(&AddElatedAfterMissing, Phase::Expand).unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -345,7 +397,10 @@ fn add_enum_value_places_the_value_and_refuses_a_missing_neighbour() {
          value(s) 'thrilled', found 1 offending row(s); for example:\n  no value 'thrilled' in the enum type \"mood\""
     );
     runner.run_to(&AddHappy, Phase::Contract).unwrap();
-    assert_eq!(mood(&mut client), Some(vec!["sad".to_owned(), "happy".to_owned(), "ok".to_owned()]));
+    assert_eq!(
+        mood(&mut client),
+        Some(vec!["sad".to_owned(), "happy".to_owned(), "ok".to_owned()])
+    );
     // Ordered by the declared place, not by when it was added.
     assert!(scalar::<bool>(&mut client, "SELECT 'happy'::mood < 'ok'::mood"));
 }
@@ -354,7 +409,9 @@ fn add_enum_value_places_the_value_and_refuses_a_missing_neighbour() {
 fn add_enum_value_reversal_refuses_while_a_row_holds_the_value_and_then_leaves_it_unused() {
     let db = TestDb::new("add_enum_value_revert");
     let mut client = db.connect();
-    client.batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')").unwrap();
+    client
+        .batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')")
+        .unwrap();
     people(&mut client, 20);
     let mut runner = db.runner();
     runner.run_to(&AddHappy, Phase::Contract).unwrap();
@@ -372,7 +429,9 @@ fn add_enum_value_reversal_refuses_while_a_row_holds_the_value_and_then_leaves_i
          PostgreSQL cannot drop from the type, found 3 offending row(s); for example:\n  \
          people.feels holds it in 3 row(s)"
     );
-    client.batch_execute("UPDATE people SET feels = 'ok' WHERE feels = 'happy'").unwrap();
+    client
+        .batch_execute("UPDATE people SET feels = 'ok' WHERE feels = 'happy'")
+        .unwrap();
     runner.revert(&AddHappy, Phase::Expand).unwrap();
     assert_eq!(runner.state(&AddHappy).unwrap().completed, None);
     assert_eq!(
@@ -388,7 +447,9 @@ fn add_enum_value_each_reversal_restores_the_table() {
     for phase in Phase::ALL {
         let db = TestDb::new(&format!("add_enum_value_revert_{phase}"));
         let mut client = db.connect();
-        client.batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')").unwrap();
+        client
+            .batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')")
+            .unwrap();
         people(&mut client, 50);
         assert_revert_restores(&db, &AddHappy, phase, "people");
     }
@@ -398,28 +459,44 @@ fn add_enum_value_each_reversal_restores_the_table() {
 fn add_enum_value_old_and_new_versions_writing_during_every_phase() {
     let db = TestDb::new("add_enum_value_mixed_versions");
     let mut client = db.connect();
-    client.batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')").unwrap();
+    client
+        .batch_execute("CREATE TYPE mood AS ENUM ('sad', 'ok')")
+        .unwrap();
     people(&mut client, 100);
     let written: Arc<Mutex<BTreeMap<i64, &'static str>>> = Arc::default();
     let record = written.clone();
-    let old_version = Writer::new("old version", Phase::Expand..=Phase::Backfill, move |client, _, n| {
-        let id = 100_000 + n;
-        let feels = if n % 2 == 0 { "sad" } else { "ok" };
-        client
-            .execute("INSERT INTO people (id, feels) VALUES ($1, $2::text::mood)", &[&id, &feels])
-            .unwrap();
-        record.lock().unwrap().insert(id, feels);
-    });
+    let old_version = Writer::new(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        move |client, _, n| {
+            let id = 100_000 + n;
+            let feels = if n % 2 == 0 { "sad" } else { "ok" };
+            client
+                .execute(
+                    "INSERT INTO people (id, feels) VALUES ($1, $2::text::mood)",
+                    &[&id, &feels],
+                )
+                .unwrap();
+            record.lock().unwrap().insert(id, feels);
+        },
+    );
     // The new version writes the new value once expand has finished, as the plan says.
     let record = written.clone();
-    let new_version = Writer::new("new version", Phase::Expand..=Phase::Contract, move |client, phase, n| {
-        let id = 1_000_000 + n;
-        let feels = if phase == Phase::Expand { "ok" } else { "happy" };
-        client
-            .execute("INSERT INTO people (id, feels) VALUES ($1, $2::text::mood)", &[&id, &feels])
-            .unwrap();
-        record.lock().unwrap().insert(id, feels);
-    });
+    let new_version = Writer::new(
+        "new version",
+        Phase::Expand..=Phase::Contract,
+        move |client, phase, n| {
+            let id = 1_000_000 + n;
+            let feels = if phase == Phase::Expand { "ok" } else { "happy" };
+            client
+                .execute(
+                    "INSERT INTO people (id, feels) VALUES ($1, $2::text::mood)",
+                    &[&id, &feels],
+                )
+                .unwrap();
+            record.lock().unwrap().insert(id, feels);
+        },
+    );
     run_phases_under_load(&db, &AddHappy, vec![old_version, new_version]);
     let written = written.lock().unwrap();
     assert!(written.values().any(|feels| *feels == "happy"));
@@ -479,7 +556,10 @@ fn add_unique_refuses_duplicates_with_samples_before_any_change() {
         "unique_email: expand refused before any lock-heavy step: expected no two rows of \"accounts\" with the \
          same (\"email\"), found 5 offending row(s); for example:\n  (a2@x) appears 3 times\n  (a4@x) appears 2 times"
     );
-    assert!(zdm_suite::indexes(&mut client, "accounts").is_empty(), "no index, not even an INVALID one");
+    assert!(
+        zdm_suite::indexes(&mut client, "accounts").is_empty(),
+        "no index, not even an INVALID one"
+    );
 }
 
 #[test]
@@ -490,7 +570,12 @@ fn add_unique_builds_the_index_concurrently_and_attaches_it_in_expand() {
     runner.run(&UniqueEmail, Phase::Expand).unwrap();
     assert_eq!(
         account_constraints(&mut client),
-        [("accounts_email_key".to_owned(), "u".to_owned(), true, "UNIQUE (email)".to_owned())]
+        [(
+            "accounts_email_key".to_owned(),
+            "u".to_owned(),
+            true,
+            "UNIQUE (email)".to_owned()
+        )]
     );
     let refused = client
         .execute("INSERT INTO accounts VALUES (9000, 'a1@x')", &[])
@@ -512,8 +597,13 @@ fn add_unique_drops_an_invalid_leftover_and_builds_again() {
         .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY accounts_email_key ON accounts USING btree (email)")
         .unwrap_err();
     assert_eq!(failed.code(), Some(&SqlState::UNIQUE_VIOLATION));
-    assert_eq!(zdm_suite::indexes(&mut client, "accounts")[0].1, false);
-    client.batch_execute("DELETE FROM accounts WHERE code = -1").unwrap();
+    assert!(
+        !zdm_suite::indexes(&mut client, "accounts")[0].1,
+        "the failed build left an INVALID index"
+    );
+    client
+        .batch_execute("DELETE FROM accounts WHERE code = -1")
+        .unwrap();
     db.runner().run(&UniqueEmail, Phase::Expand).unwrap();
     let indexes = zdm_suite::indexes(&mut client, "accounts");
     assert_eq!(indexes.len(), 1);
@@ -524,7 +614,9 @@ fn add_unique_drops_an_invalid_leftover_and_builds_again() {
 fn add_primary_key_refuses_a_nullable_column_or_an_existing_key() {
     let db = TestDb::new("add_primary_key_refusals");
     let mut client = accounts(&db, 20, false);
-    client.batch_execute("ALTER TABLE accounts ALTER COLUMN code DROP NOT NULL").unwrap();
+    client
+        .batch_execute("ALTER TABLE accounts ALTER COLUMN code DROP NOT NULL")
+        .unwrap();
     let error = db.runner().run(&KeyByCode, Phase::Expand).unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -550,11 +642,21 @@ fn add_primary_key_attaches_the_concurrent_index_without_a_scan() {
     runner.run_to(&KeyByCode, Phase::Contract).unwrap();
     assert_eq!(
         account_constraints(&mut client),
-        [("accounts_pkey".to_owned(), "p".to_owned(), true, "PRIMARY KEY (code)".to_owned())]
+        [(
+            "accounts_pkey".to_owned(),
+            "p".to_owned(),
+            true,
+            "PRIMARY KEY (code)".to_owned()
+        )]
     );
     let notices = notices.lock().unwrap();
     // The messages are heard: the concurrent build reports itself at the same level.
-    assert!(notices.iter().any(|notice| notice.starts_with("building index \"accounts_pkey\"")), "{notices:#?}");
+    assert!(
+        notices
+            .iter()
+            .any(|notice| notice.starts_with("building index \"accounts_pkey\"")),
+        "{notices:#?}"
+    );
     assert!(
         !notices.iter().any(|notice| notice.starts_with("verifying table")),
         "no scan for NOT NULL: {notices:#?}"
@@ -589,12 +691,18 @@ fn writers_during_every_phase(test: &str, migration: &dyn Migration) {
             let code = base + n;
             let email = format!("{name} {n}@x");
             client
-                .execute("INSERT INTO accounts (code, email) VALUES ($1, $2)", &[&code, &email])
+                .execute(
+                    "INSERT INTO accounts (code, email) VALUES ($1, $2)",
+                    &[&code, &email],
+                )
                 .unwrap();
             let changed = n % 1_000 + 1;
             let moved = format!("{name} moved {n}@x");
             client
-                .execute("UPDATE accounts SET email = $2 WHERE code = $1", &[&changed, &moved])
+                .execute(
+                    "UPDATE accounts SET email = $2 WHERE code = $1",
+                    &[&changed, &moved],
+                )
                 .unwrap();
             let mut written = written.lock().unwrap();
             written.insert(code, email);

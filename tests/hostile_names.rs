@@ -959,8 +959,18 @@ struct AddPrimaryKey;
 #[test]
 fn add_unique_and_add_primary_key_over_hostile_names() {
     for (test, migration, constraint_name, kind) in [
-        ("hostile_add_unique", &AddUnique as &dyn Migration, "uq \"it's\"; DROP TABLE x", "u"),
-        ("hostile_add_primary_key", &AddPrimaryKey, "Order \"Items\"; DROP TABLE x_pkey", "p"),
+        (
+            "hostile_add_unique",
+            &AddUnique as &dyn Migration,
+            "uq \"it's\"; DROP TABLE x",
+            "u",
+        ),
+        (
+            "hostile_add_primary_key",
+            &AddPrimaryKey,
+            "Order \"Items\"; DROP TABLE x_pkey",
+            "p",
+        ),
     ] {
         let (db, mut client) = database(test);
         client

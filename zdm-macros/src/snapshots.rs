@@ -227,7 +227,11 @@ snapshot!(
 snapshot!(
     add_check_refusing_violations,
     id = "c1",
-    add_check(table = "items", name = "items_price_not_negative", check = "price >= 0")
+    add_check(
+        table = "items",
+        name = "items_price_not_negative",
+        check = "price >= 0"
+    )
 );
 snapshot!(
     add_check_with_fix,

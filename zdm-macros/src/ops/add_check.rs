@@ -211,10 +211,8 @@ impl AddCheck {
         forward.push(self.no_violations());
         forward.push(self.add_not_valid());
         PhasePlan::new(
-            format!(
-                "refuse while any row breaks the check, then add it NOT VALID: writes breaking it are refused \
-                 from now on, old rows are not scanned under the lock"
-            ),
+            "refuse while any row breaks the check, then add it NOT VALID: writes breaking it are refused \
+             from now on, old rows are not scanned under the lock",
             forward,
             vec![self.drop_constraint()],
         )
