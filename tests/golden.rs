@@ -12,6 +12,9 @@ use std::fmt::Write as _;
 use zdm_runtime::Migration;
 
 #[allow(dead_code, unused_imports)]
+#[path = "../examples/add_check.rs"]
+mod add_check;
+#[allow(dead_code, unused_imports)]
 #[path = "../examples/add_column.rs"]
 mod add_column;
 #[allow(dead_code, unused_imports)]
@@ -24,11 +27,17 @@ mod add_index;
 #[path = "../examples/add_not_null.rs"]
 mod add_not_null;
 #[allow(dead_code, unused_imports)]
+#[path = "../examples/add_unique.rs"]
+mod add_unique;
+#[allow(dead_code, unused_imports)]
 #[path = "../examples/bench.rs"]
 mod bench;
 #[allow(dead_code, unused_imports)]
 #[path = "../examples/change_column_type.rs"]
 mod change_column_type;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/enum_type.rs"]
+mod enum_type;
 #[allow(dead_code, unused_imports)]
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
@@ -214,6 +223,9 @@ fn every_declaration() -> Vec<&'static dyn Migration> {
         rename_column::MIGRATIONS,
         rename_table::MIGRATIONS,
         split_table::MIGRATIONS,
+        add_check::MIGRATIONS,
+        add_unique::MIGRATIONS,
+        enum_type::MIGRATIONS,
     ] {
         all.extend_from_slice(migrations);
     }
