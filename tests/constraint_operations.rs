@@ -33,6 +33,26 @@ struct PriceNotNegative;
 )]
 struct PriceFixed;
 
+/// Doubled prices are never negative: a check on a generated column.
+#[zero_downtime(
+    id = "check_doubled",
+    add_check(table = "items", name = "items_doubled_not_negative", check = "doubled >= 0")
+)]
+struct DoubledNotNegative;
+
+/// The same check with a fix, whose trigger cannot see the generated column.
+#[zero_downtime(
+    id = "check_doubled_fixed",
+    add_check(
+        table = "items",
+        name = "items_doubled_not_negative",
+        check = "doubled >= 0",
+        fix_column = "price",
+        fix = "abs(price)"
+    )
+)]
+struct DoubledFixed;
+
 /// Items, every fifth with a negative price when `negative`, every seventh without one.
 fn items(db: &TestDb, rows: i64, negative: bool) -> Client {
     let mut client = db.connect();
@@ -721,4 +741,31 @@ fn writers_during_every_phase(test: &str, migration: &dyn Migration) {
             .get(0);
         assert_eq!(&row, email, "account {code}");
     }
+}
+
+#[test]
+fn add_check_reads_a_generated_column_only_without_a_fix() {
+    let db = TestDb::new("add_check_generated_column");
+    let mut client = items(&db, 100, false);
+    client
+        .batch_execute("ALTER TABLE items ADD COLUMN doubled integer GENERATED ALWAYS AS (price * 2) STORED")
+        .unwrap();
+    let mut runner = db.runner();
+    let error = runner.run(&DoubledFixed, Phase::Expand).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "check_doubled_fixed: refused before any change: `check` reads \"items\".\"doubled\", \
+         a generated column: the sync trigger computes `check` for each row written, before PostgreSQL computes \
+         that row's generated columns, so it cannot see the row's value of \"doubled\"; write `check` over the \
+         columns \"doubled\" is generated from"
+    );
+    runner.run_to(&DoubledNotNegative, Phase::Contract).unwrap();
+    assert_eq!(
+        checks(&mut client),
+        [(
+            "items_doubled_not_negative".to_owned(),
+            true,
+            "CHECK ((doubled >= 0))".to_owned()
+        )]
+    );
 }

@@ -195,8 +195,10 @@ impl AddCheck {
     fn expand(&self) -> PhasePlan {
         let table_q = self.table().sql();
         let mut forward = vec![steps::table_exists(&table_q)];
-        forward.extend(steps::fragment_reads(&table_q, "check", &self.check));
+        // Only the fix's trigger evaluates the check and the fix itself, before PostgreSQL
+        // computes the row's generated columns; the constraint alone may read them.
         if let (Some(column), Some(fix)) = (&self.fix_column, &self.fix) {
+            forward.extend(steps::fragment_reads(&table_q, "check", &self.check));
             forward.push(steps::column_exists(&table_q, column, None));
             forward.extend(steps::fragment_reads(&table_q, "fix", fix));
         }
