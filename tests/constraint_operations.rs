@@ -396,6 +396,62 @@ fn create_enum_each_reversal_restores_the_catalog() {
 }
 
 #[test]
+fn create_enum_old_and_new_versions_writing_during_every_phase() {
+    let db = TestDb::new("create_enum_mixed_versions");
+    let mut client = db.connect();
+    client
+        .batch_execute("CREATE TABLE notes (id bigint PRIMARY KEY, feels text NOT NULL)")
+        .unwrap();
+    let written: Arc<Mutex<BTreeMap<i64, &'static str>>> = Arc::default();
+    let record = written.clone();
+    let old_version = Writer::new(
+        "old version",
+        Phase::Expand..=Phase::Backfill,
+        move |client, _, n| {
+            let id = 100_000 + n;
+            client
+                .execute("INSERT INTO notes (id, feels) VALUES ($1, 'plain')", &[&id])
+                .unwrap();
+            record.lock().unwrap().insert(id, "plain");
+        },
+    );
+    // The new version uses the type once expand has finished, as the plan says.
+    let record = written.clone();
+    let new_version = Writer::new(
+        "new version",
+        Phase::Expand..=Phase::Contract,
+        move |client, phase, n| {
+            let id = 1_000_000 + n;
+            let feels = if n % 2 == 0 { "sad" } else { "ok" };
+            if phase == Phase::Expand {
+                client
+                    .execute("INSERT INTO notes (id, feels) VALUES ($1, 'plain')", &[&id])
+                    .unwrap();
+                record.lock().unwrap().insert(id, "plain");
+            } else {
+                client
+                    .execute(
+                        "INSERT INTO notes (id, feels) VALUES ($1, $2::text::mood::text)",
+                        &[&id, &feels],
+                    )
+                    .unwrap();
+                record.lock().unwrap().insert(id, feels);
+            }
+        },
+    );
+    run_phases_under_load(&db, &CreateMood, vec![old_version, new_version]);
+    let written = written.lock().unwrap();
+    assert!(written.values().any(|feels| *feels == "sad"));
+    for (id, feels) in written.iter() {
+        let row: String = client
+            .query_one("SELECT feels FROM notes WHERE id = $1", &[id])
+            .unwrap()
+            .get(0);
+        assert_eq!(row, *feels, "note {id}");
+    }
+}
+
+#[test]
 fn add_enum_value_places_the_value_and_refuses_a_missing_neighbour() {
     let db = TestDb::new("add_enum_value_cycle");
     let mut client = db.connect();
@@ -767,5 +823,91 @@ fn add_check_reads_a_generated_column_only_without_a_fix() {
             true,
             "CHECK ((doubled >= 0))".to_owned()
         )]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// In a declared schema, with a table of the same name on the search path
+
+/// The fixed check, in the schema `app`.
+#[zero_downtime(
+    id = "app_check",
+    add_check(
+        schema = "app",
+        table = "items",
+        name = "items_price_not_negative",
+        check = "price >= 0",
+        fix_column = "price",
+        fix = "abs(price)"
+    )
+)]
+struct AppCheck;
+
+/// A unique label, in the schema `app`.
+#[zero_downtime(id = "app_unique", add_unique(schema = "app", table = "items", columns = ["label"]))]
+struct AppUnique;
+
+/// A type in the schema `app`, and a value added to it.
+#[zero_downtime(id = "app_enum", create_enum(schema = "app", name = "mood", values = ["sad", "ok"]))]
+struct AppEnum;
+
+#[zero_downtime(
+    id = "app_enum_value",
+    add_enum_value(schema = "app", name = "mood", value = "happy")
+)]
+struct AppEnumValue;
+
+#[test]
+fn every_operation_acts_on_the_declared_schema_only() {
+    let db = TestDb::new("constraint_operations_schema");
+    let mut client = items(&db, 300, true);
+    client
+        .batch_execute(
+            "CREATE SCHEMA app;
+             CREATE TABLE app.items (LIKE public.items INCLUDING ALL);
+             INSERT INTO app.items SELECT * FROM public.items;",
+        )
+        .unwrap();
+    let public_before = zdm_suite::table_catalog(&mut client, "items");
+    let mut runner = db.runner();
+    for migration in [&AppCheck as &dyn Migration, &AppUnique, &AppEnum, &AppEnumValue] {
+        runner.run_to(migration, Phase::Contract).unwrap();
+    }
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM app.items WHERE price < 0"),
+        0
+    );
+    assert_eq!(negatives(&mut client), 52, "public.items is untouched");
+    assert_eq!(zdm_suite::table_catalog(&mut client, "items"), public_before);
+    assert_eq!(
+        scalar::<Vec<String>>(
+            &mut client,
+            "SELECT array_agg(conname::text ORDER BY conname) FROM pg_constraint WHERE conrelid = 'app.items'::regclass"
+        ),
+        ["items_label_key", "items_pkey", "items_price_not_negative"]
+    );
+    assert_eq!(
+        scalar::<Vec<String>>(&mut client, "SELECT enum_range(NULL::app.mood)::text[]"),
+        ["sad", "ok", "happy"]
+    );
+    for migration in [&AppEnumValue as &dyn Migration, &AppEnum, &AppUnique, &AppCheck] {
+        for phase in Phase::ALL.into_iter().rev() {
+            runner.revert(migration, phase).unwrap();
+        }
+    }
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM app.items WHERE price < 0"),
+        52
+    );
+    assert!(scalar::<bool>(
+        &mut client,
+        "SELECT to_regtype('app.mood') IS NULL"
+    ));
+    assert_eq!(
+        scalar::<Vec<String>>(
+            &mut client,
+            "SELECT array_agg(conname::text) FROM pg_constraint WHERE conrelid = 'app.items'::regclass"
+        ),
+        ["items_pkey"]
     );
 }
