@@ -40,8 +40,12 @@ fn accounts(db: &TestDb, rows: i64, duplicates: bool) -> Client {
     client
 }
 
+/// The constraints on `accounts` but NOT NULL, which PostgreSQL 18 lists as constraints too.
 fn account_constraints(client: &mut Client) -> Vec<(String, String, bool, String)> {
     constraints(client, "accounts")
+        .into_iter()
+        .filter(|(_, kind, ..)| kind != "n")
+        .collect()
 }
 
 #[test]
