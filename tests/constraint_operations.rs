@@ -326,6 +326,31 @@ fn add_check_reads_a_generated_column_only_without_a_fix() {
     );
 }
 
+#[test]
+fn add_check_fixes_each_row_of_a_partitioned_table_once() {
+    let db = TestDb::new("add_check_partitioned");
+    let mut client = db.connect();
+    // The rows of both partitions share ctids: (0,1) holds id 1 in one and id 1001 in the other.
+    client
+        .batch_execute(
+            "CREATE TABLE items (id bigint PRIMARY KEY, label text NOT NULL, price integer) PARTITION BY RANGE (id);
+             CREATE TABLE items_low PARTITION OF items FOR VALUES FROM (1) TO (1001);
+             CREATE TABLE items_high PARTITION OF items FOR VALUES FROM (1001) TO (2001);
+             INSERT INTO items SELECT g, 'item ' || g, CASE WHEN g > 1000 THEN -g ELSE g END FROM generate_series(1, 2000) g;",
+        )
+        .unwrap();
+    let before = zdm_suite::contents(&mut client, "items");
+    let mut runner = db.runner();
+    runner.run_to(&PriceFixed, Phase::Backfill).unwrap();
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE price = abs(id)"),
+        2000,
+        "every row keeps or gets the absolute value of its own price"
+    );
+    runner.revert(&PriceFixed, Phase::Backfill).unwrap();
+    assert_eq!(zdm_suite::contents(&mut client, "items"), before);
+}
+
 // ---------------------------------------------------------------------------------------
 // In a declared schema, with a table of the same name on the search path
 

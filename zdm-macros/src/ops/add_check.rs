@@ -249,15 +249,16 @@ impl AddCheck {
             [format!("CREATE TABLE IF NOT EXISTS {record} (zdm_key text PRIMARY KEY, zdm_old jsonb)")],
         );
         // The old value is read under the row lock the update then takes, so the record
-        // holds what the update replaced.
+        // holds what the update replaced. A ctid names a row only within one table, hence
+        // the tableoid too: partitions and inheriting tables share the update.
         let fix_rows = Step::backfill(
             format!("set {column_q} = {fix} where the row breaks the check, recording the old value"),
             &table_q,
             [format!(
                 "WITH zdm_fixed AS (UPDATE {table_q} SET {column_q} = {fix} \
-                 FROM (SELECT ctid AS zdm_ctid, {column_q} AS zdm_old FROM {table_q} \
+                 FROM (SELECT tableoid AS zdm_tableoid, ctid AS zdm_ctid, {column_q} AS zdm_old FROM {table_q} \
                  WHERE {{range}} AND NOT {check} FOR UPDATE) AS zdm_o \
-                 WHERE {table_q}.ctid = zdm_o.zdm_ctid \
+                 WHERE {table_q}.tableoid = zdm_o.zdm_tableoid AND {table_q}.ctid = zdm_o.zdm_ctid \
                  RETURNING {key_text} AS zdm_key, jsonb_build_object({column_l}, zdm_o.zdm_old) AS zdm_old) \
                  INSERT INTO {record} (zdm_key, zdm_old) SELECT zdm_key, zdm_old FROM zdm_fixed ON CONFLICT DO NOTHING",
                 column_l = quote_literal(column),
