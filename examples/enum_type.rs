@@ -19,6 +19,7 @@ pub struct CreateStatus;
 /// Orders can be packed before they are shipped.
 #[zero_downtime(
     id = "example_order_packed",
+    after(CreateStatus),
     add_enum_value(name = "enum_demo_status", value = "packed", before = "shipped")
 )]
 pub struct AddPacked;

@@ -13,7 +13,7 @@ pub struct Last;
 #[zero_downtime(id = "before", add_enum_value(name = "mood", value = "meh", before = "ok"))]
 pub struct Before;
 
-#[zero_downtime(id = "after", add_enum_value(schema = "app", name = "flag", value = "off", after = "on"))]
+#[zero_downtime(id = "after", after(OneValue), add_enum_value(schema = "app", name = "flag", value = "off", after = "on"))]
 pub struct After;
 
 zdm_runtime::migrations!(pub static MIGRATIONS = [Mood, OneValue, Last, Before, After]);

@@ -13,7 +13,7 @@ use darling::FromMeta;
 
 use crate::ops::create_enum::{label_problem, type_step};
 use crate::ops::Operation;
-use crate::relations::Relations;
+use crate::relations::{self, Relations};
 use crate::sql::quote_literal;
 use crate::validate::{self, Errors};
 use zdm_plan::sql::qualified;
@@ -36,7 +36,10 @@ impl AddEnumValue {
 
 impl Operation for AddEnumValue {
     fn relations(&self) -> Relations {
-        Relations::default()
+        Relations {
+            uses: vec![relations::type_name(self.schema.as_deref().map(String::as_str), &self.name)],
+            provides: Vec::new(),
+        }
     }
 
     fn validate(&self, errors: &mut Errors) {

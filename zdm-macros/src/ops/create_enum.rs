@@ -8,7 +8,7 @@ use darling::FromMeta;
 
 use crate::names::Names;
 use crate::ops::Operation;
-use crate::relations::Relations;
+use crate::relations::{self, Relations};
 use crate::sql::{quote_literal, MAX_IDENTIFIER_BYTES};
 use crate::validate::{self, Errors};
 use zdm_plan::sql::qualified;
@@ -28,7 +28,10 @@ impl CreateEnum {
 
 impl Operation for CreateEnum {
     fn relations(&self) -> Relations {
-        Relations::default()
+        Relations {
+            provides: vec![relations::type_name(self.schema.as_deref().map(String::as_str), &self.name)],
+            uses: Vec::new(),
+        }
     }
 
     fn validate(&self, errors: &mut Errors) {
