@@ -12,6 +12,9 @@ use std::fmt::Write as _;
 use zdm_runtime::Migration;
 
 #[allow(dead_code, unused_imports)]
+#[path = "../examples/add_check.rs"]
+mod add_check;
+#[allow(dead_code, unused_imports)]
 #[path = "../examples/add_column.rs"]
 mod add_column;
 #[allow(dead_code, unused_imports)]
@@ -24,6 +27,9 @@ mod add_index;
 #[path = "../examples/add_not_null.rs"]
 mod add_not_null;
 #[allow(dead_code, unused_imports)]
+#[path = "../examples/add_unique.rs"]
+mod add_unique;
+#[allow(dead_code, unused_imports)]
 #[path = "../examples/bench.rs"]
 mod bench;
 #[allow(dead_code, unused_imports)]
@@ -32,6 +38,8 @@ mod change_column_type;
 #[allow(dead_code, unused_imports)]
 #[path = "../examples/drop_index.rs"]
 mod drop_index;
+#[path = "../examples/enum_type.rs"]
+mod enum_type;
 #[allow(dead_code, unused_imports)]
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
@@ -152,6 +160,37 @@ mod snapshot_declarations {
     )]
     pub struct A1;
 
+    #[zero_downtime(
+        id = "c1",
+        add_check(table = "items", name = "items_price_not_negative", check = "price >= 0")
+    )]
+    pub struct C1;
+
+    #[zero_downtime(
+        id = "c2",
+        add_check(
+            schema = "shop",
+            table = "items",
+            name = "items_price_not_negative",
+            check = "price >= 0",
+            fix_column = "price",
+            fix = "abs(price)"
+        )
+    )]
+    pub struct C2;
+
+    #[zero_downtime(id = "u1", add_unique(table = "accounts", columns = ["tenant", "email"]))]
+    pub struct U1;
+
+    #[zero_downtime(id = "p1", add_primary_key(schema = "app", table = "events", columns = ["id"]))]
+    pub struct P1;
+
+    #[zero_downtime(id = "e1", create_enum(name = "mood", values = ["sad", "ok"]))]
+    pub struct E1;
+
+    #[zero_downtime(id = "e2", add_enum_value(name = "mood", value = "happy", before = "ok"))]
+    pub struct E2;
+
     pub static ALL: &[&dyn zdm_runtime::Migration] = &[
         &AddEmailLower,
         &M2,
@@ -166,6 +205,12 @@ mod snapshot_declarations {
         &R1,
         &S1,
         &A1,
+        &C1,
+        &C2,
+        &U1,
+        &P1,
+        &E1,
+        &E2,
     ];
 }
 
@@ -181,6 +226,9 @@ fn every_declaration() -> Vec<&'static dyn Migration> {
         rename_table::MIGRATIONS,
         split_table::MIGRATIONS,
         drop_index::MIGRATIONS,
+        add_check::MIGRATIONS,
+        add_unique::MIGRATIONS,
+        enum_type::MIGRATIONS,
     ] {
         all.extend_from_slice(migrations);
     }

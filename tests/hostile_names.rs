@@ -891,3 +891,152 @@ fn key_placeholder_in_a_backfill_literal_add_column() {
     revert_every_phase(&db, &mut client, &KeyInBackfillLiteral);
     assert_eq!(table(&mut client, ORDERS), before);
 }
+
+// ---------------------------------------------------------------------------------------
+// add_check, add_unique, add_primary_key, create_enum, add_enum_value
+
+/// A check named like an injection over a column named `it's`, fixed from the column
+/// named `select`.
+#[zero_downtime(
+    id = "hostile_add_check",
+    add_check(
+        table = "Order \"Items\"; DROP TABLE x",
+        name = "it's \"checked\"; DROP TABLE x",
+        check = "\"it's\" <> 'bad''; DROP TABLE x'",
+        fix_column = "it's",
+        fix = "'fixed \"' || \"select\" || '\"; DROP TABLE x'"
+    )
+)]
+struct AddCheck;
+
+#[test]
+fn add_check_over_hostile_names() {
+    let (db, mut client) = database("hostile_add_check");
+    client
+        .batch_execute(&format!(
+            r#"CREATE TABLE "Order ""Items""; DROP TABLE x" ("ID" bigint PRIMARY KEY, "select" text NOT NULL, "it's" text);
+               INSERT INTO "Order ""Items""; DROP TABLE x" SELECT g, 'item ' || g,
+                   CASE WHEN g % 3 = 0 THEN 'bad''; DROP TABLE x' ELSE 'good ' || g END
+               FROM generate_series(1, {ROWS}) g;"#
+        ))
+        .unwrap();
+    let before = table(&mut client, ORDERS);
+
+    run_every_phase(&db, &mut client, &AddCheck);
+    let fixed: i64 = scalar(
+        &mut client,
+        r#"SELECT count(*) FROM "Order ""Items""; DROP TABLE x" WHERE "it's" = 'fixed "item ' || "ID" || '"; DROP TABLE x'"#,
+    );
+    assert_eq!(fixed, ROWS / 3);
+    let constraints_after = constraints(&mut client, ORDERS);
+    let (_, kind, valid, _) = constraint(&constraints_after, "it's \"checked\"; DROP TABLE x").unwrap();
+    assert!(kind == "c" && *valid, "{constraints_after:?}");
+    assert_eq!(triggers(&mut client, ORDERS), Vec::<String>::new());
+
+    revert_every_phase(&db, &mut client, &AddCheck);
+    assert_eq!(table(&mut client, ORDERS), before);
+    assert_eq!(triggers(&mut client, ORDERS), Vec::<String>::new());
+}
+
+/// `it's` becomes unique under a hostile constraint name.
+#[zero_downtime(
+    id = "hostile_add_unique",
+    add_unique(
+        table = "Order \"Items\"; DROP TABLE x",
+        columns = ["it's", "select"],
+        name = "uq \"it's\"; DROP TABLE x"
+    )
+)]
+struct AddUnique;
+
+/// `select` becomes the primary key, under PostgreSQL's default name for it.
+#[zero_downtime(
+    id = "hostile_add_primary_key",
+    add_primary_key(table = "Order \"Items\"; DROP TABLE x", columns = ["select"])
+)]
+struct AddPrimaryKey;
+
+#[test]
+fn add_unique_and_add_primary_key_over_hostile_names() {
+    for (test, migration, constraint_name, kind) in [
+        (
+            "hostile_add_unique",
+            &AddUnique as &dyn Migration,
+            "uq \"it's\"; DROP TABLE x",
+            "u",
+        ),
+        (
+            "hostile_add_primary_key",
+            &AddPrimaryKey,
+            "Order \"Items\"; DROP TABLE x_pkey",
+            "p",
+        ),
+    ] {
+        let (db, mut client) = database(test);
+        client
+            .batch_execute(&format!(
+                r#"CREATE TABLE "Order ""Items""; DROP TABLE x" ("select" text NOT NULL, "it's" text);
+                   INSERT INTO "Order ""Items""; DROP TABLE x" SELECT 'item '';" ' || g, 'it''s ' || g
+                   FROM generate_series(1, {ROWS}) g;"#
+            ))
+            .unwrap();
+        let before = table(&mut client, ORDERS);
+        run_every_phase(&db, &mut client, migration);
+        let constraints_after = constraints(&mut client, ORDERS);
+        let found = constraint(&constraints_after, constraint_name);
+        assert!(
+            matches!(found, Some((_, found_kind, true, _)) if found_kind == kind),
+            "{test}: {constraints_after:?}"
+        );
+        assert!(index(&indexes(&mut client, ORDERS), constraint_name).is_some());
+        revert_every_phase(&db, &mut client, migration);
+        assert_eq!(table(&mut client, ORDERS), before, "{test}");
+    }
+}
+
+const MOOD: &str = "Mood \"Types\"; DROP TABLE x";
+
+/// An enum type and values named like injections.
+#[zero_downtime(
+    id = "hostile_create_enum",
+    create_enum(name = "Mood \"Types\"; DROP TABLE x", values = ["it's", "\"quoted\"; DROP TABLE x"])
+)]
+struct CreateEnum;
+
+/// A value added before the quoted one.
+#[zero_downtime(
+    id = "hostile_add_enum_value",
+    add_enum_value(
+        name = "Mood \"Types\"; DROP TABLE x",
+        value = "ok'); DROP TABLE x; --",
+        before = "\"quoted\"; DROP TABLE x"
+    )
+)]
+struct AddEnumValue;
+
+fn enum_labels(client: &mut Client) -> Option<Vec<String>> {
+    client
+        .query_one(
+            "SELECT (SELECT array_agg(enumlabel::text ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = to_regtype($1))",
+            &[&quote_ident(MOOD)],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn create_enum_and_add_enum_value_over_hostile_names() {
+    let (db, mut client) = database("hostile_enums");
+    run_every_phase(&db, &mut client, &CreateEnum);
+    run_every_phase(&db, &mut client, &AddEnumValue);
+    let labels = ["it's", "ok'); DROP TABLE x; --", "\"quoted\"; DROP TABLE x"];
+    assert_eq!(enum_labels(&mut client), Some(labels.map(str::to_owned).to_vec()));
+    revert_every_phase(&db, &mut client, &AddEnumValue);
+    assert_eq!(
+        enum_labels(&mut client),
+        Some(labels.map(str::to_owned).to_vec()),
+        "PostgreSQL cannot drop an enum value: the unused one stays"
+    );
+    revert_every_phase(&db, &mut client, &CreateEnum);
+    assert_eq!(enum_labels(&mut client), None);
+}

@@ -107,9 +107,43 @@ pub struct ChangeType;
 #[derive(Debug)]
 pub struct Gin;
 
-/// Several operations in one declaration.
+/// A CHECK with a fix for the rows that break it.
 #[zero_downtime(
     id = "lint_12",
+    add_check(
+        table = "r",
+        name = "r_n_positive",
+        check = "n > 0",
+        fix_column = "n",
+        fix = "abs(n) + 1"
+    )
+)]
+#[derive(Debug)]
+pub struct Check;
+
+/// A UNIQUE constraint.
+#[zero_downtime(id = "lint_13", add_unique(table = "r", columns = ["a", "n"]))]
+#[derive(Debug)]
+pub struct Unique;
+
+/// A primary key.
+#[zero_downtime(id = "lint_14", add_primary_key(table = "s", columns = "id"))]
+#[derive(Debug)]
+pub struct PrimaryKey;
+
+/// An enum type.
+#[zero_downtime(id = "lint_15", create_enum(name = "mood", values = ["sad", "ok"]))]
+#[derive(Debug)]
+pub struct Enum;
+
+/// A value added to it.
+#[zero_downtime(id = "lint_16", add_enum_value(name = "mood", value = "happy", after = "sad"))]
+#[derive(Debug)]
+pub struct EnumValue;
+
+/// Several operations in one declaration.
+#[zero_downtime(
+    id = "lint_17",
     add_column(table = "s", column = "c", ty = "text"),
     add_index(table = "s", columns = "c"),
     add_not_null(table = "s", column = "c", backfill = "''")
@@ -118,7 +152,8 @@ pub struct Gin;
 pub struct Several;
 
 zdm_runtime::migrations!(static MIGRATIONS = [
-    Expression, Constant, Private, Index, ForeignKey, NotNull, Rename, Split, RenameColumn, ChangeType, Gin, Several
+    Expression, Constant, Private, Index, ForeignKey, NotNull, Rename, Split, RenameColumn, ChangeType, Gin,
+    Check, Unique, PrimaryKey, Enum, EnumValue, Several
 ]);
 
 #[test]
@@ -130,7 +165,7 @@ fn lint_clean_declarations_expand() {
             .collect::<Vec<_>>(),
         [
             "lint_1", "lint_2", "lint_3", "lint_4", "lint_5", "lint_6", "lint_7", "lint_8", "lint_9",
-            "lint_10", "lint_11", "lint_12"
+            "lint_10", "lint_11", "lint_12", "lint_13", "lint_14", "lint_15", "lint_16", "lint_17"
         ]
     );
     assert_eq!(Private.plan().operation, "add_column");

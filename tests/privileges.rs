@@ -125,6 +125,35 @@ struct SetDefault;
     set_replica_identity(table = "items", identity = "full")
 )]
 struct SetReplicaIdentity;
+#[zero_downtime(
+    id = "least_add_check",
+    add_check(
+        table = "items",
+        name = "items_label_short",
+        check = "length(label) < 8",
+        fix_column = "label",
+        fix = "left(label, 7)"
+    )
+)]
+struct AddCheck;
+
+#[zero_downtime(
+    id = "least_add_check_plain",
+    add_check(table = "items", name = "items_id_positive", check = "id > 0")
+)]
+struct AddCheckPlain;
+
+#[zero_downtime(id = "least_add_unique", add_unique(table = "items", columns = ["id_text"]))]
+struct AddUnique;
+
+#[zero_downtime(id = "least_add_primary_key", add_primary_key(table = "tags", columns = ["name"]))]
+struct AddPrimaryKey;
+
+#[zero_downtime(id = "least_create_enum", create_enum(name = "mood", values = ["sad", "ok"]))]
+struct CreateEnum;
+
+#[zero_downtime(id = "least_add_enum_value", add_enum_value(name = "shade", value = "grey"))]
+struct AddEnumValue;
 
 /// The declaration each row of the README's table is proven with, by the row's first cell.
 fn declaration(operation: &str) -> Option<&'static dyn Migration> {
@@ -146,6 +175,12 @@ fn declaration(operation: &str) -> Option<&'static dyn Migration> {
         "`drop_not_null`" => &DropNotNull,
         "`set_default`" => &SetDefault,
         "`set_replica_identity`" => &SetReplicaIdentity,
+        "`add_check` with `fix`" => &AddCheck,
+        "`add_check` otherwise" => &AddCheckPlain,
+        "`add_unique`" => &AddUnique,
+        "`add_primary_key`" => &AddPrimaryKey,
+        "`create_enum`" => &CreateEnum,
+        "`add_enum_value`" => &AddEnumValue,
         _ => return None,
     })
 }
@@ -160,7 +195,10 @@ const TABLES: &str = "
     CREATE INDEX items_label ON items (label);
     INSERT INTO items SELECT g, 'item ' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END, g::text,
         'tag ' || g
-    FROM generate_series(1, 300) g;";
+    FROM generate_series(1, 300) g;
+    CREATE TABLE tags (name text NOT NULL);
+    INSERT INTO tags SELECT 'tag ' || g FROM generate_series(1, 30) g;
+    CREATE TYPE shade AS ENUM ('dark', 'light');";
 
 /// One privilege a row of the README's table grants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,7 +285,9 @@ fn restricted_database(name: &str, role: &str, privileges: &[Privilege]) -> Test
             "{TABLES}
              REVOKE ALL ON SCHEMA public FROM PUBLIC;
              GRANT USAGE ON SCHEMA public TO {role};
-             ALTER TABLE items OWNER TO {role};"
+             ALTER TABLE items OWNER TO {role};
+             ALTER TABLE tags OWNER TO {role};
+             ALTER TYPE shade OWNER TO {role};"
         ))
         .unwrap();
     for privilege in privileges {
@@ -400,7 +440,7 @@ fn fails_without_each_privilege(number: usize, row: &Row, migration: &dyn Migrat
 fn every_operation_needs_exactly_the_privileges_the_readme_lists() {
     let rows = readme_rows();
     let operations: Vec<&str> = rows.iter().map(|row| row.operation.as_str()).collect();
-    assert_eq!(rows.len(), 17, "{operations:?}");
+    assert_eq!(rows.len(), 23, "{operations:?}");
     std::thread::scope(|scope| {
         for (number, row) in rows.iter().enumerate() {
             scope.spawn(move || prove_row(number, row));

@@ -22,3 +22,9 @@ pub fn table(table: &Table) -> String {
 pub fn column(table: &Table, column: &str) -> String {
     format!("{}.{}", table.sql(), quote_ident(column))
 }
+
+/// The name of a type (`create_enum`'s), as relations list it: marked as a type, since a
+/// table and a type may share a name.
+pub fn type_name(schema: Option<&str>, name: &str) -> String {
+    format!("type {}", zdm_plan::sql::qualified(schema, name))
+}

@@ -286,3 +286,44 @@ snapshot!(
     id = "c_replica_identity",
     set_replica_identity(table = "users", index = "users_code_key")
 );
+snapshot!(
+    add_check_refusing_violations,
+    id = "c1",
+    add_check(
+        table = "items",
+        name = "items_price_not_negative",
+        check = "price >= 0"
+    )
+);
+snapshot!(
+    add_check_with_fix,
+    id = "c2",
+    add_check(
+        schema = "shop",
+        table = "items",
+        name = "items_price_not_negative",
+        check = "price >= 0",
+        fix_column = "price",
+        fix = "abs(price)"
+    )
+);
+snapshot!(
+    add_unique,
+    id = "u1",
+    add_unique(table = "accounts", columns = ["tenant", "email"])
+);
+snapshot!(
+    add_primary_key,
+    id = "p1",
+    add_primary_key(schema = "app", table = "events", columns = ["id"])
+);
+snapshot!(
+    create_enum,
+    id = "e1",
+    create_enum(name = "mood", values = ["sad", "ok"])
+);
+snapshot!(
+    add_enum_value_before,
+    id = "e2",
+    add_enum_value(name = "mood", value = "happy", before = "ok")
+);

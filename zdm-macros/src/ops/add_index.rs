@@ -330,7 +330,7 @@ impl AddIndex {
 }
 
 /// A list of column names: not empty, each a valid identifier, none twice.
-fn names(errors: &mut Errors, key: &str, list: &Names) {
+pub(crate) fn names(errors: &mut Errors, key: &str, list: &Names) {
     if list.names.is_empty() {
         validate::push(
             errors,

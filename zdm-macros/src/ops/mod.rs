@@ -39,11 +39,16 @@ pub trait Operation {
 
 // In alphabetical order: messages list the operations in the order of these lines.
 registry! {
+    add_check: AddCheck,
     add_column: AddColumn,
+    add_enum_value: AddEnumValue,
     add_foreign_key: AddForeignKey,
     add_index: AddIndex,
     add_not_null: AddNotNull,
+    add_primary_key: AddPrimaryKey,
+    add_unique: AddUnique,
     change_type: ChangeType,
+    create_enum: CreateEnum,
     drop_constraint: DropConstraint,
     drop_default: DropDefault,
     drop_index: DropIndex,

@@ -104,6 +104,30 @@ pub fn catalog_record(migration: &str) -> String {
     bounded_name(&[migration, "catalog"])
 }
 
+/// The UNIQUE constraint (and its index) `add_unique` adds, named as PostgreSQL would.
+pub fn unique_key(table: &str, columns: &[&str]) -> String {
+    let mut parts = vec![table];
+    parts.extend_from_slice(columns);
+    parts.push("key");
+    bounded_name(&parts)
+}
+
+/// The primary key (and its index) `add_primary_key` adds, named as PostgreSQL would.
+pub fn primary_key(table: &str) -> String {
+    bounded_name(&[table, "pkey"])
+}
+
+/// The trigger (and function) of `add_check` that fixes the writes breaking `constraint`.
+pub fn check_fix_trigger(table: &str, constraint: &str) -> String {
+    bounded_name(&["zdm_fix", table, constraint])
+}
+
+/// The table (in the state schema, unquoted) where `add_check`'s backfill records the old
+/// value of each row it fixed.
+pub fn fix_record(migration: &str) -> String {
+    bounded_name(&[migration, "fixed"])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
