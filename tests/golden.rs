@@ -38,6 +38,7 @@ mod change_column_type;
 #[allow(dead_code, unused_imports)]
 #[path = "../examples/drop_index.rs"]
 mod drop_index;
+#[allow(dead_code, unused_imports)]
 #[path = "../examples/enum_type.rs"]
 mod enum_type;
 #[allow(dead_code, unused_imports)]
