@@ -140,7 +140,6 @@ struct DropDefault;
 )]
 struct SetReplicaIdentity;
 
-
 #[zero_downtime(
     id = "crash_add_check",
     add_check(
@@ -320,7 +319,7 @@ fn snapshot(client: &mut Client) -> String {
                UNION ALL
                SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = 'public'
                UNION ALL
-               SELECT 'replica identity ' || relname || ' ' || relreplident FROM pg_class
+               SELECT 'replica identity ' || relname || ' ' || relreplident::text FROM pg_class
                WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
                UNION ALL
                SELECT 'enum ' || enumtypid::regtype || ' ' || enumlabel || ' ' || enumsortorder FROM pg_enum

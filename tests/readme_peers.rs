@@ -1,10 +1,11 @@
 //! The README's table comparing zdm's operations with pgroll's and Reshape's, and its example
 //! of several operations in one declaration, kept true to the code: every operation the
-//! README documents has a row with four cells, and the example shown is the one
-//! `examples/multi_operation.rs` runs.
+//! README documents, and every operation the attribute's registry lists, has a row with four
+//! cells, and the example shown is the one `examples/multi_operation.rs` runs.
 
 const README: &str = include_str!("../README.md");
 const EXAMPLE: &str = include_str!("../examples/multi_operation.rs");
+const REGISTRY: &str = include_str!("../zdm-macros/src/ops/mod.rs");
 
 /// The lines of the README from the heading `heading` to the next heading of its level.
 fn section(heading: &str) -> Vec<&'static str> {
@@ -14,6 +15,21 @@ fn section(heading: &str) -> Vec<&'static str> {
         .skip_while(|line| *line != heading)
         .skip(1)
         .take_while(|line| !(line.starts_with(level) && line.as_bytes().get(level.len()) == Some(&b' ')))
+        .collect()
+}
+
+/// The operations the attribute takes: the `key: Type,` lines of the registry.
+fn registered_operations() -> Vec<&'static str> {
+    let body = REGISTRY
+        .split("registry! {")
+        .nth(1)
+        .expect("the registry")
+        .split('}')
+        .next()
+        .unwrap();
+    body.lines()
+        .filter_map(|line| line.trim().split_once(": "))
+        .map(|(key, _)| key)
         .collect()
 }
 
@@ -41,8 +57,14 @@ fn every_documented_operation_is_compared_with_both_peers() {
         assert!(row.iter().all(|cell| !cell.is_empty()), "{row:?}");
     }
     let compared: Vec<&str> = rows[1..].iter().map(|row| row[0].trim_matches('`')).collect();
-    let documented = documented_operations();
+    let mut documented = documented_operations();
     assert!(documented.len() >= 8, "{documented:?}");
+    let registered = registered_operations();
+    assert!(
+        registered.contains(&"add_column") && registered.contains(&"split_table"),
+        "{registered:?}"
+    );
+    documented.extend(registered);
     for operation in &documented {
         assert!(
             compared.contains(operation),
