@@ -223,3 +223,15 @@ snapshot!(
         not_null
     )
 );
+
+snapshot!(
+    sql_raw_statements_with_their_reversal,
+    id = "raw",
+    sql(
+        up = "ALTER TABLE items ADD COLUMN note text; COMMENT ON COLUMN items.note IS 'free text'",
+        down = "ALTER TABLE items DROP COLUMN note",
+        phase = "expand",
+        lock = "ACCESS EXCLUSIVE",
+        down_discards = "every value of items.note"
+    )
+);

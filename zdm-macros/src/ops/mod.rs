@@ -37,6 +37,7 @@ registry! {
     rename_column: RenameColumn,
     rename_table: RenameTable,
     split_table: SplitTable,
+    sql: Sql,
 }
 
 #[cfg(test)]
