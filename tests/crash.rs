@@ -84,6 +84,16 @@ struct RenameColumn;
 )]
 struct ChangeType;
 
+#[zero_downtime(
+    id = "crash_sql",
+    sql(
+        up = "ALTER TABLE items ADD COLUMN code text; UPDATE items SET code = upper(label)",
+        down = "ALTER TABLE items DROP COLUMN code",
+        lock = "ACCESS EXCLUSIVE"
+    )
+)]
+struct Sql;
+
 /// The table every pattern starts from: `items`, plus `owners` for the foreign key.
 const SETUP: &str = "
     CREATE TABLE owners (id bigint PRIMARY KEY, name text);
@@ -103,6 +113,7 @@ fn patterns() -> Vec<(&'static str, &'static dyn Migration)> {
         ("add_not_null", &AddNotNull),
         ("rename_table", &RenameTable),
         ("split_table", &SplitTable),
+        ("sql", &Sql),
     ]
 }
 

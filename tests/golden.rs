@@ -33,6 +33,9 @@ mod change_column_type;
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
 #[allow(dead_code, unused_imports)]
+#[path = "../examples/raw_sql.rs"]
+mod raw_sql;
+#[allow(dead_code, unused_imports)]
 #[path = "../examples/rename_column.rs"]
 mod rename_column;
 #[allow(dead_code, unused_imports)]
@@ -149,6 +152,18 @@ mod snapshot_declarations {
     )]
     pub struct A1;
 
+    #[zero_downtime(
+        id = "raw",
+        sql(
+            up = "ALTER TABLE items ADD COLUMN note text; COMMENT ON COLUMN items.note IS 'free text'",
+            down = "ALTER TABLE items DROP COLUMN note",
+            phase = "expand",
+            lock = "ACCESS EXCLUSIVE",
+            down_discards = "every value of items.note"
+        )
+    )]
+    pub struct Raw;
+
     pub static ALL: &[&dyn zdm_runtime::Migration] = &[
         &AddEmailLower,
         &M2,
@@ -163,6 +178,7 @@ mod snapshot_declarations {
         &R1,
         &S1,
         &A1,
+        &Raw,
     ];
 }
 
@@ -174,6 +190,7 @@ fn every_declaration() -> Vec<&'static dyn Migration> {
         add_index::MIGRATIONS,
         add_not_null::MIGRATIONS,
         change_column_type::MIGRATIONS,
+        raw_sql::MIGRATIONS,
         rename_column::MIGRATIONS,
         rename_table::MIGRATIONS,
         split_table::MIGRATIONS,

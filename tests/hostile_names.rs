@@ -891,3 +891,48 @@ fn key_placeholder_in_a_backfill_literal_add_column() {
     revert_every_phase(&db, &mut client, &KeyInBackfillLiteral);
     assert_eq!(table(&mut client, ORDERS), before);
 }
+
+// ---------------------------------------------------------------------------------------
+// sql
+
+/// Raw SQL over quoted hostile names, with `;`, `$zdm$` and `{state}` inside identifiers
+/// and strings: zdm splits it into statements and fills in `{state}` only where they stand
+/// as code, so every one of them must reach the server as written.
+#[zero_downtime(
+    id = "hostile_sql",
+    sql(
+        up = r#"ALTER TABLE "Order ""Items""; DROP TABLE x" ADD COLUMN "it's; {state} $zdm$" text;
+                COMMENT ON COLUMN "Order ""Items""; DROP TABLE x"."it's; {state} $zdm$" IS 'it''s; DROP TABLE x; {state} $zdm$'"#,
+        down = r#"ALTER TABLE "Order ""Items""; DROP TABLE x" DROP COLUMN "it's; {state} $zdm$""#,
+        lock = "ACCESS EXCLUSIVE"
+    )
+)]
+struct RawSql;
+
+#[test]
+fn sql_over_hostile_names() {
+    let (db, mut client) = database("hostile_sql");
+    client
+        .batch_execute(&format!(
+            r#"CREATE TABLE "Order ""Items""; DROP TABLE x" ("ID" bigint PRIMARY KEY, "select" text NOT NULL);
+               INSERT INTO "Order ""Items""; DROP TABLE x" SELECT g, 'item ' || g FROM generate_series(1, {ROWS}) g;"#
+        ))
+        .unwrap();
+    let before = table(&mut client, ORDERS);
+
+    run_every_phase(&db, &mut client, &RawSql);
+    let column_name = "it's; {state} $zdm$";
+    assert!(column(&mut client, ORDERS, column_name).is_some());
+    let comment: String = client
+        .query_one(
+            "SELECT col_description(to_regclass($1), attnum) FROM pg_attribute \
+             WHERE attrelid = to_regclass($1) AND attname = $2",
+            &[&quote_ident(ORDERS), &column_name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(comment, "it's; DROP TABLE x; {state} $zdm$");
+
+    revert_every_phase(&db, &mut client, &RawSql);
+    assert_eq!(table(&mut client, ORDERS), before);
+}

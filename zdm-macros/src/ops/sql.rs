@@ -322,6 +322,8 @@ mod tests {
             ("CREATE INDEX CONCURRENTLY i ON t (a)", "`up` has `CREATE INDEX CONCURRENTLY`, which PostgreSQL refuses inside the transaction zdm runs the step in: use `add_index` for an index built concurrently"),
             ("VACUUM t", "`up` has `VACUUM t`, which PostgreSQL refuses inside the transaction zdm runs the step in"),
             ("SET lock_timeout = 0", "`up` has `SET lock_timeout =`, which would outlive the step and change zdm's own session (its timeouts): use `SET LOCAL`"),
+            ("CREATE DATABASE d", "`up` has `CREATE DATABASE d`, which PostgreSQL refuses inside the transaction zdm runs the step in"),
+            ("ALTER SYSTEM SET work_mem = '1MB'", "`up` has `ALTER SYSTEM SET`, which PostgreSQL refuses inside the transaction zdm runs the step in"),
             ("", "`up` has no statement: write the SQL to run"),
             ("SELEC 1", "`up` is not SQL PostgreSQL accepts: PostgreSQL's grammar stops at `SELEC`"),
         ];

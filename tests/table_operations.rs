@@ -1,0 +1,224 @@
+//! The table-level operations end to end against a real PostgreSQL. `sql`: the declared raw
+//! SQL runs in its phase and the declared `down` undoes it, each in one transaction with the
+//! state row, so a failing statement leaves nothing behind; a reversal that discards data
+//! waits for `--allow-data-loss`; both application versions keep writing while it runs.
+
+use zdm_runtime::{zero_downtime, Phase};
+use zdm_suite::{
+    assert_revert_restores, column, contents, db_error, run_phases_under_load, scalar, sqlstate,
+    table_catalog, TestDb, Writer,
+};
+
+/// Items get a free-text note, added by hand-written SQL.
+#[zero_downtime(
+    id = "raw_note",
+    sql(
+        up = "ALTER TABLE items ADD COLUMN note text; COMMENT ON COLUMN items.note IS 'free text'",
+        down = "ALTER TABLE items DROP COLUMN note",
+        lock = "ACCESS EXCLUSIVE",
+        down_discards = "every value of items.note"
+    )
+)]
+struct RawNote;
+
+/// An index built at contract, by hand-written SQL under the lock the declaration names.
+#[zero_downtime(
+    id = "raw_label_index",
+    sql(
+        up = "CREATE INDEX items_label ON items (label)",
+        down = "DROP INDEX IF EXISTS items_label",
+        phase = "contract",
+        lock = "SHARE"
+    )
+)]
+struct RawLabelIndex;
+
+/// The second statement fails after the first succeeded: nothing of it may stay.
+#[zero_downtime(
+    id = "raw_failing",
+    sql(
+        up = "ALTER TABLE items ADD COLUMN note text; SELECT 1 / 0",
+        down = "ALTER TABLE items DROP COLUMN IF EXISTS note"
+    )
+)]
+struct RawFailing;
+
+fn items(db: &TestDb, rows: i64) -> postgres::Client {
+    let mut client = db.connect();
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE items (id bigint PRIMARY KEY, label text NOT NULL);
+             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, {rows}) g;"
+        ))
+        .unwrap();
+    client
+}
+
+fn index_exists(client: &mut postgres::Client, index: &str) -> bool {
+    scalar(
+        client,
+        &format!(
+            "SELECT to_regclass({}) IS NOT NULL",
+            zdm_runtime::quote_literal(index)
+        ),
+    )
+}
+
+#[test]
+fn sql_runs_up_in_its_phase_and_down_in_the_reversal() {
+    let db = TestDb::new("sql_up_and_down");
+    let mut client = items(&db, 300);
+    let before = (
+        table_catalog(&mut client, "items"),
+        contents(&mut client, "items"),
+    );
+    let mut runner = db.runner();
+
+    runner.run(&RawNote, Phase::Expand).unwrap();
+    let note = column(&mut client, "items", "note").expect("expand added the column");
+    assert_eq!(note.ty, "text");
+    assert_eq!(
+        scalar::<Option<String>>(
+            &mut client,
+            "SELECT col_description('items'::regclass, attnum) FROM pg_attribute \
+             WHERE attrelid = 'items'::regclass AND attname = 'note'"
+        )
+        .as_deref(),
+        Some("free text")
+    );
+    for phase in [Phase::Sync, Phase::Backfill, Phase::Contract] {
+        runner.run(&RawNote, phase).unwrap();
+    }
+    assert!(column(&mut client, "items", "note").is_some());
+    runner.revert(&RawNote, Phase::Contract).unwrap();
+    runner.revert(&RawNote, Phase::Backfill).unwrap();
+    runner.revert(&RawNote, Phase::Sync).unwrap();
+    assert!(
+        column(&mut client, "items", "note").is_some(),
+        "only expand's reversal runs `down`"
+    );
+    runner.revert(&RawNote, Phase::Expand).unwrap();
+    assert_eq!(
+        (
+            table_catalog(&mut client, "items"),
+            contents(&mut client, "items")
+        ),
+        before
+    );
+}
+
+#[test]
+fn sql_declared_for_contract_runs_only_there() {
+    let db = TestDb::new("sql_at_contract");
+    let mut client = items(&db, 50);
+    let mut runner = db.runner();
+    runner.run_to(&RawLabelIndex, Phase::Backfill).unwrap();
+    assert!(!index_exists(&mut client, "items_label"));
+    runner.run(&RawLabelIndex, Phase::Contract).unwrap();
+    assert!(index_exists(&mut client, "items_label"));
+    runner.revert(&RawLabelIndex, Phase::Contract).unwrap();
+    assert!(!index_exists(&mut client, "items_label"));
+}
+
+#[test]
+fn sql_revert_restores_every_phase() {
+    for (index, phase) in Phase::ALL.into_iter().enumerate() {
+        let db = TestDb::new(&format!("sql_revert_{index}"));
+        items(&db, 200);
+        assert_revert_restores(&db, &RawNote, phase, "items");
+        let db = TestDb::new(&format!("sql_revert_contract_{index}"));
+        items(&db, 200);
+        assert_revert_restores(&db, &RawLabelIndex, phase, "items");
+    }
+}
+
+#[test]
+fn sql_whose_statement_fails_changes_nothing() {
+    let db = TestDb::new("sql_failing");
+    let mut client = items(&db, 20);
+    let before = table_catalog(&mut client, "items");
+    let mut runner = db.runner();
+    let error = runner.run(&RawFailing, Phase::Expand).unwrap_err();
+    assert_eq!(
+        sqlstate(&error),
+        Some(&postgres::error::SqlState::DIVISION_BY_ZERO)
+    );
+    assert_eq!(
+        db_error(&error).map(|error| error.message()),
+        Some("division by zero")
+    );
+    assert_eq!(
+        table_catalog(&mut client, "items"),
+        before,
+        "the first statement is rolled back too"
+    );
+    assert_eq!(runner.state(&RawFailing).unwrap().completed, None);
+}
+
+#[test]
+fn sql_reversal_that_discards_data_waits_for_the_flag() {
+    let db = TestDb::new("sql_discards");
+    let mut client = items(&db, 10);
+    db.runner().run(&RawNote, Phase::Expand).unwrap();
+    client.batch_execute("UPDATE items SET note = 'kept'").unwrap();
+    let migrations: [&dyn zdm_runtime::Migration; 1] = [&RawNote];
+    let revert = |extra: &[&str]| {
+        let mut args = vec!["zdm", "--database-url", db.url(), "revert", "raw_note"];
+        args.extend(extra);
+        zdm_runtime::cli::main_with_args(args, &migrations)
+    };
+    assert_eq!(
+        revert(&[]),
+        std::process::ExitCode::from(zdm_runtime::cli::exit::REFUSED)
+    );
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE note = 'kept'"),
+        10
+    );
+    assert_eq!(revert(&["--allow-data-loss"]), std::process::ExitCode::SUCCESS);
+    assert!(column(&mut client, "items", "note").is_none());
+}
+
+#[test]
+fn sql_mixed_versions_write_through_every_phase() {
+    let db = TestDb::new("sql_mixed_versions");
+    items(&db, 1_000);
+    // The old version never names the note; it keeps inserting and updating throughout.
+    let old_version = Writer::new("old version", Phase::Expand..=Phase::Contract, |client, _, n| {
+        let id = 100_000 + n;
+        let insert = client
+            .prepare("INSERT INTO items (id, label) VALUES ($1, 'old ' || $1::bigint)")
+            .unwrap();
+        client.execute(&insert, &[&id]).unwrap();
+        client
+            .execute(
+                "UPDATE items SET label = 'touched ' || id WHERE id = $1",
+                &[&(n % 1_000 + 1)],
+            )
+            .unwrap();
+    });
+    // The new version, deployed once expand added the note, writes it.
+    let new_version = Writer::new("new version", Phase::Sync..=Phase::Contract, |client, _, n| {
+        let id = 1_000_000 + n;
+        let insert = client
+            .prepare("INSERT INTO items (id, label, note) VALUES ($1, 'new ' || $1::bigint, 'note ' || $1::bigint)")
+            .unwrap();
+        client.execute(&insert, &[&id]).unwrap();
+    });
+    run_phases_under_load(&db, &RawNote, vec![old_version, new_version]);
+    let mut client = db.connect();
+    assert!(scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE label LIKE 'old %'") > 0);
+    assert!(scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE label LIKE 'new %'") > 0);
+    assert_eq!(
+        scalar::<i64>(
+            &mut client,
+            "SELECT count(*) FROM items WHERE (label LIKE 'new %') <> (note IS NOT NULL)"
+        ),
+        0,
+        "exactly the new version's rows carry a note"
+    );
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE id <= 1000"),
+        1_000
+    );
+}
