@@ -222,3 +222,193 @@ fn sql_mixed_versions_write_through_every_phase() {
         1_000
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// drop_table
+
+/// The legacy notes are no longer used.
+#[zero_downtime(id = "drop_legacy", drop_table(table = "legacy"))]
+struct DropLegacy;
+
+/// `legacy`, with what setting aside must carry: a serial key, a unique constraint, a
+/// check, a foreign key to `items`, an index, a trigger and a grant.
+fn legacy(db: &TestDb) -> postgres::Client {
+    let mut client = items(db, 20);
+    client
+        .batch_execute(
+            "CREATE TABLE legacy (
+                 id bigserial PRIMARY KEY,
+                 item_id bigint REFERENCES items,
+                 note text UNIQUE CHECK (length(note) < 100)
+             );
+             CREATE INDEX legacy_item ON legacy (item_id);
+             CREATE FUNCTION legacy_touch() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN NEW.note := coalesce(NEW.note, 'none'); RETURN NEW; END $$;
+             CREATE TRIGGER legacy_touch BEFORE INSERT ON legacy FOR EACH ROW EXECUTE FUNCTION legacy_touch();
+             DO $$ BEGIN CREATE ROLE zdm_legacy_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+             GRANT SELECT ON legacy TO zdm_legacy_reader;
+             INSERT INTO legacy (item_id, note) SELECT g % 20 + 1, 'note ' || g FROM generate_series(1, 300) g;",
+        )
+        .unwrap();
+    client
+}
+
+fn relation_exists(client: &mut postgres::Client, relation: &str) -> bool {
+    scalar(
+        client,
+        &format!(
+            "SELECT to_regclass({}) IS NOT NULL",
+            zdm_runtime::quote_literal(relation)
+        ),
+    )
+}
+
+#[test]
+fn drop_table_sets_the_table_aside_at_contract_and_its_reversal_puts_it_back() {
+    let db = TestDb::new("drop_table_cycle");
+    let mut client = legacy(&db);
+    let before = (
+        table_catalog(&mut client, "legacy"),
+        contents(&mut client, "legacy"),
+    );
+    let oid: u32 = scalar(&mut client, "SELECT 'legacy'::regclass::oid");
+    let mut runner = db.runner();
+    runner.run_to(&DropLegacy, Phase::Backfill).unwrap();
+    assert_eq!(
+        (
+            table_catalog(&mut client, "legacy"),
+            contents(&mut client, "legacy")
+        ),
+        before,
+        "nothing changes before contract"
+    );
+
+    runner.run(&DropLegacy, Phase::Contract).unwrap();
+    assert!(!relation_exists(&mut client, "legacy"));
+    assert_eq!(
+        scalar::<u32>(&mut client, "SELECT 'zdm.drop_legacy_dropped'::regclass::oid"),
+        oid
+    );
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM zdm.drop_legacy_dropped"),
+        300
+    );
+    assert_eq!(
+        scalar::<String>(
+            &mut client,
+            "SELECT schema::text FROM zdm.drop_legacy_dropped_from"
+        ),
+        "public"
+    );
+
+    runner.revert(&DropLegacy, Phase::Contract).unwrap();
+    assert_eq!(scalar::<u32>(&mut client, "SELECT 'legacy'::regclass::oid"), oid);
+    assert_eq!(
+        (
+            table_catalog(&mut client, "legacy"),
+            contents(&mut client, "legacy")
+        ),
+        before
+    );
+    assert!(!relation_exists(&mut client, "zdm.drop_legacy_dropped_from"));
+    assert_eq!(
+        scalar::<String>(&mut client, "SELECT pg_get_serial_sequence('legacy', 'id')"),
+        "public.legacy_id_seq"
+    );
+    assert!(scalar::<bool>(
+        &mut client,
+        "SELECT has_table_privilege('zdm_legacy_reader', 'legacy', 'SELECT')"
+    ));
+    client
+        .execute("INSERT INTO legacy (item_id) VALUES (1)", &[])
+        .unwrap();
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM legacy WHERE note = 'none'"),
+        1
+    );
+}
+
+#[test]
+fn drop_table_revert_restores_every_phase() {
+    for (index, phase) in Phase::ALL.into_iter().enumerate() {
+        let db = TestDb::new(&format!("drop_table_revert_{index}"));
+        legacy(&db);
+        assert_revert_restores(&db, &DropLegacy, phase, "legacy");
+    }
+}
+
+#[test]
+fn drop_table_refuses_a_table_other_tables_or_views_use() {
+    let db = TestDb::new("drop_table_dependents");
+    let mut client = legacy(&db);
+    client
+        .batch_execute(
+            "CREATE TABLE legacy_links (id int PRIMARY KEY, legacy_id bigint CONSTRAINT link_legacy REFERENCES legacy);
+             CREATE VIEW legacy_notes AS SELECT note FROM legacy;",
+        )
+        .unwrap();
+    let before = table_catalog(&mut client, "legacy");
+    let error = db.runner().run(&DropLegacy, Phase::Expand).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "drop_legacy: expand refused before any lock-heavy step: expected no foreign key of another table and \
+         no view using \"legacy\", found 2 offending row(s); for example:\n  foreign key link_legacy of \
+         legacy_links\n  view legacy_notes"
+    );
+    assert_eq!(table_catalog(&mut client, "legacy"), before);
+
+    // A dependent that appears after expand stops contract, which changes nothing.
+    client
+        .batch_execute("DROP VIEW legacy_notes; DROP TABLE legacy_links")
+        .unwrap();
+    let mut runner = db.runner();
+    runner.run_to(&DropLegacy, Phase::Backfill).unwrap();
+    client
+        .batch_execute("CREATE VIEW legacy_notes AS SELECT note FROM legacy")
+        .unwrap();
+    let error = runner.run(&DropLegacy, Phase::Contract).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("found 1 offending row(s); for example:\n  view legacy_notes"),
+        "{error}"
+    );
+    assert!(relation_exists(&mut client, "legacy"));
+    assert_eq!(
+        runner.state(&DropLegacy).unwrap().completed,
+        Some(Phase::Backfill)
+    );
+}
+
+#[test]
+fn drop_table_mixed_versions_write_through_every_phase() {
+    let db = TestDb::new("drop_table_mixed_versions");
+    legacy(&db);
+    // The old version writes the legacy table until contract; the new one never names it.
+    let old_version = Writer::new("old version", Phase::Expand..=Phase::Backfill, |client, _, n| {
+        let insert = client
+            .prepare("INSERT INTO legacy (item_id, note) VALUES ($1, 'old ' || $2::bigint)")
+            .unwrap();
+        client.execute(&insert, &[&(n % 20 + 1), &n]).unwrap();
+    });
+    let new_version = Writer::new("new version", Phase::Sync..=Phase::Contract, |client, _, n| {
+        let insert = client
+            .prepare("INSERT INTO items (id, label) VALUES ($1, 'new ' || $1::bigint)")
+            .unwrap();
+        client.execute(&insert, &[&(1_000_000 + n)]).unwrap();
+    });
+    run_phases_under_load(&db, &DropLegacy, vec![old_version, new_version]);
+    let mut client = db.connect();
+    let old_rows: i64 = scalar(
+        &mut client,
+        "SELECT count(*) FROM zdm.drop_legacy_dropped WHERE note LIKE 'old %'",
+    );
+    assert!(old_rows > 0);
+    assert!(!relation_exists(&mut client, "legacy"));
+    db.runner().revert(&DropLegacy, Phase::Contract).unwrap();
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM legacy WHERE note LIKE 'old %'"),
+        old_rows,
+        "reverting contract brings back every row the old version wrote"
+    );
+}

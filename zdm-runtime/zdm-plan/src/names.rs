@@ -98,6 +98,18 @@ pub fn fill_record(migration: &str) -> String {
     bounded_name(&[migration, "filled"])
 }
 
+/// The name (in the state schema, unquoted) a dropped table is kept under until it is
+/// purged: the migration's id makes it one no other migration or table uses.
+pub fn set_aside(migration: &str) -> String {
+    bounded_name(&[migration, "dropped"])
+}
+
+/// The table (in the state schema, unquoted) recording the schema a table was set aside
+/// from, so its reversal puts it back there.
+pub fn set_aside_record(migration: &str) -> String {
+    bounded_name(&[migration, "dropped_from"])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
