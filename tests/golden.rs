@@ -164,6 +164,9 @@ mod snapshot_declarations {
     )]
     pub struct Raw;
 
+    #[zero_downtime(id = "drop_legacy", drop_table(schema = "app", table = "legacy"))]
+    pub struct DropLegacy;
+
     pub static ALL: &[&dyn zdm_runtime::Migration] = &[
         &AddEmailLower,
         &M2,
@@ -179,6 +182,7 @@ mod snapshot_declarations {
         &S1,
         &A1,
         &Raw,
+        &DropLegacy,
     ];
 }
 

@@ -412,3 +412,49 @@ fn drop_table_mixed_versions_write_through_every_phase() {
         "reverting contract brings back every row the old version wrote"
     );
 }
+
+#[test]
+fn drop_table_purge_drops_the_table_set_aside_for_good() {
+    let db = TestDb::new("drop_table_purge");
+    let mut client = legacy(&db);
+    let mut runner = db.runner();
+    runner.run_to(&DropLegacy, Phase::Backfill).unwrap();
+    assert_eq!(
+        runner.purge(&DropLegacy).unwrap_err().to_string(),
+        "drop_legacy: cannot purge: purge throws away what contract set aside, so it runs only once contract \
+         has completed"
+    );
+    runner.run(&DropLegacy, Phase::Contract).unwrap();
+    drop(runner);
+
+    let migrations: [&dyn zdm_runtime::Migration; 1] = [&DropLegacy];
+    let purge = || {
+        zdm_runtime::cli::main_with_args(
+            ["zdm", "--database-url", db.url(), "purge", "drop_legacy"],
+            &migrations,
+        )
+    };
+    assert_eq!(purge(), std::process::ExitCode::SUCCESS);
+    assert!(!relation_exists(&mut client, "zdm.drop_legacy_dropped"));
+    assert!(
+        !relation_exists(&mut client, "legacy_id_seq"),
+        "its sequence went with it"
+    );
+    assert_eq!(
+        purge(),
+        std::process::ExitCode::SUCCESS,
+        "purging again does nothing"
+    );
+
+    let mut runner = db.runner();
+    assert_eq!(
+        runner.state(&DropLegacy).unwrap().completed,
+        Some(Phase::Contract)
+    );
+    let error = runner.revert(&DropLegacy, Phase::Contract).unwrap_err();
+    assert_eq!(
+        db_error(&error).map(|error| error.message()),
+        Some("cannot put \"legacy\" back: it was purged from the state schema")
+    );
+    assert!(!relation_exists(&mut client, "legacy"));
+}

@@ -235,3 +235,9 @@ snapshot!(
         down_discards = "every value of items.note"
     )
 );
+
+snapshot!(
+    drop_table_set_aside,
+    id = "drop_legacy",
+    drop_table(schema = "app", table = "legacy")
+);

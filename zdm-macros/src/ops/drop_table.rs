@@ -57,6 +57,7 @@ impl Operation for DropTable {
         let sync = PhasePlan::nothing(format!("nothing to sync: the new version no longer uses {table_q}"));
         let backfill = PhasePlan::nothing("nothing to backfill: no row is copied");
         Plan::new(id, Self::NAME, description, [expand, sync, backfill, self.contract(id)])
+            .purging(vec![self.purge(id)])
     }
 }
 
@@ -120,6 +121,18 @@ impl DropTable {
                 &table_q,
                 [self.put_back_statement(id)],
             )],
+        )
+    }
+
+    /// Drops the set-aside table for good, keeping the record of where it came from, so
+    /// that reverting contract afterwards says it was purged.
+    fn purge(&self, id: &str) -> Step {
+        let set_aside = format!("{{state}}.{}", quote_ident(&names::set_aside(id)));
+        Step::transaction(
+            format!("drop {set_aside}, which contract set aside, for good"),
+            Lock::AccessExclusive,
+            &set_aside,
+            [format!("DROP TABLE IF EXISTS {set_aside}")],
         )
     }
 

@@ -104,6 +104,15 @@ impl Plan {
             operation: Text::Owned(operation.to_owned()),
             description: Text::Owned(description.to_owned()),
             phases,
+            purge: Vec::new().into(),
+        }
+    }
+
+    /// The plan, with the steps `purge` runs once contract has completed.
+    pub fn purging(self, steps: Vec<Step>) -> Plan {
+        Plan {
+            purge: steps.into(),
+            ..self
         }
     }
 }

@@ -500,6 +500,10 @@ pub struct Plan {
     pub description: Text,
     /// Expand, sync, backfill and contract, in this order.
     pub phases: [PhasePlan; 4],
+    /// What `purge` runs once contract has completed: it throws away for good what contract
+    /// set aside instead of dropping (a table, a column), after which contract can no
+    /// longer be reverted. Empty for most operations.
+    pub purge: List<Step>,
 }
 
 impl Plan {
