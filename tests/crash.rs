@@ -94,6 +94,9 @@ struct ChangeType;
 )]
 struct Sql;
 
+#[zero_downtime(id = "crash_drop_table", drop_table(table = "owners"))]
+struct DropTable;
+
 /// The table every pattern starts from: `items`, plus `owners` for the foreign key.
 const SETUP: &str = "
     CREATE TABLE owners (id bigint PRIMARY KEY, name text);
@@ -114,6 +117,7 @@ fn patterns() -> Vec<(&'static str, &'static dyn Migration)> {
         ("rename_table", &RenameTable),
         ("split_table", &SplitTable),
         ("sql", &Sql),
+        ("drop_table", &DropTable),
     ]
 }
 

@@ -936,3 +936,42 @@ fn sql_over_hostile_names() {
     revert_every_phase(&db, &mut client, &RawSql);
     assert_eq!(table(&mut client, ORDERS), before);
 }
+
+// ---------------------------------------------------------------------------------------
+// drop_table
+
+/// The hostile table goes, set aside at contract with its hostile index and sequence.
+#[zero_downtime(
+    id = "hostile_drop_table",
+    drop_table(table = "Order \"Items\"; DROP TABLE x")
+)]
+struct DropTable;
+
+#[test]
+fn drop_table_over_hostile_names() {
+    let (db, mut client) = database("hostile_drop_table");
+    client
+        .batch_execute(&format!(
+            r#"CREATE TABLE "Order ""Items""; DROP TABLE x" ("ID" bigserial PRIMARY KEY, "select" text NOT NULL);
+               CREATE INDEX "it's; ""idx""" ON "Order ""Items""; DROP TABLE x" ("select");
+               INSERT INTO "Order ""Items""; DROP TABLE x" ("select") SELECT 'item ' || g FROM generate_series(1, {ROWS}) g;"#
+        ))
+        .unwrap();
+    let before = table(&mut client, ORDERS);
+
+    run_every_phase(&db, &mut client, &DropTable);
+    assert!(!exists(&mut client, ORDERS));
+    let set_aside: i64 = scalar(&mut client, "SELECT count(*) FROM zdm.hostile_drop_table_dropped");
+    assert_eq!(set_aside, ROWS);
+
+    revert_every_phase(&db, &mut client, &DropTable);
+    assert_eq!(table(&mut client, ORDERS), before);
+
+    run_every_phase(&db, &mut client, &DropTable);
+    db.runner().purge(&DropTable).unwrap();
+    assert_sentinel_intact(&mut client, "after purge");
+    assert!(scalar::<bool>(
+        &mut client,
+        "SELECT to_regclass('zdm.hostile_drop_table_dropped') IS NULL"
+    ));
+}

@@ -90,6 +90,9 @@ struct RenameColumn;
 )]
 struct ChangeType;
 
+#[zero_downtime(id = "least_drop_table", drop_table(table = "items"))]
+struct DropTable;
+
 #[zero_downtime(
     id = "least_sql",
     sql(
@@ -112,6 +115,7 @@ fn declaration(operation: &str) -> Option<&'static dyn Migration> {
         "`change_type`" => &ChangeType,
         "`rename_table`" => &RenameTable,
         "`split_table`" => &SplitTable,
+        "`drop_table`" => &DropTable,
         "`sql` (here an `ADD COLUMN`)" => &Sql,
         _ => return None,
     })
@@ -367,7 +371,7 @@ fn fails_without_each_privilege(number: usize, row: &Row, migration: &dyn Migrat
 fn every_operation_needs_exactly_the_privileges_the_readme_lists() {
     let rows = readme_rows();
     let operations: Vec<&str> = rows.iter().map(|row| row.operation.as_str()).collect();
-    assert_eq!(rows.len(), 11, "{operations:?}");
+    assert_eq!(rows.len(), 12, "{operations:?}");
     std::thread::scope(|scope| {
         for (number, row) in rows.iter().enumerate() {
             scope.spawn(move || prove_row(number, row));

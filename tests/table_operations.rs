@@ -344,7 +344,8 @@ fn drop_table_refuses_a_table_other_tables_or_views_use() {
     client
         .batch_execute(
             "CREATE TABLE legacy_links (id int PRIMARY KEY, legacy_id bigint CONSTRAINT link_legacy REFERENCES legacy);
-             CREATE VIEW legacy_notes AS SELECT note FROM legacy;",
+             CREATE VIEW legacy_notes AS SELECT note FROM legacy;
+             CREATE MATERIALIZED VIEW legacy_counts AS SELECT count(*) FROM legacy;",
         )
         .unwrap();
     let before = table_catalog(&mut client, "legacy");
@@ -352,14 +353,16 @@ fn drop_table_refuses_a_table_other_tables_or_views_use() {
     assert_eq!(
         error.to_string(),
         "drop_legacy: expand refused before any lock-heavy step: expected no foreign key of another table and \
-         no view using \"legacy\", found 2 offending row(s); for example:\n  foreign key link_legacy of \
-         legacy_links\n  view legacy_notes"
+         no view using \"legacy\", found 3 offending row(s); for example:\n  foreign key link_legacy of \
+         legacy_links\n  view legacy_counts\n  view legacy_notes"
     );
     assert_eq!(table_catalog(&mut client, "legacy"), before);
 
     // A dependent that appears after expand stops contract, which changes nothing.
     client
-        .batch_execute("DROP VIEW legacy_notes; DROP TABLE legacy_links")
+        .batch_execute(
+            "DROP MATERIALIZED VIEW legacy_counts; DROP VIEW legacy_notes; DROP TABLE legacy_links",
+        )
         .unwrap();
     let mut runner = db.runner();
     runner.run_to(&DropLegacy, Phase::Backfill).unwrap();
@@ -378,6 +381,21 @@ fn drop_table_refuses_a_table_other_tables_or_views_use() {
         runner.state(&DropLegacy).unwrap().completed,
         Some(Phase::Backfill)
     );
+
+    // An index would land beside a relation of its name in the state schema.
+    client
+        .batch_execute("DROP VIEW legacy_notes; CREATE TABLE zdm.legacy_item (id int)")
+        .unwrap();
+    let error = runner.run(&DropLegacy, Phase::Contract).unwrap_err();
+    assert_eq!(
+        db_error(&error).map(|error| error.message()),
+        Some(
+            "refusing to set \"legacy\" aside: the state schema already holds legacy_item, named as its indexes \
+             or sequences; purge earlier drops first"
+        )
+    );
+    assert!(relation_exists(&mut client, "legacy"));
+    assert!(!relation_exists(&mut client, "zdm.drop_legacy_dropped_from"));
 }
 
 #[test]
@@ -428,6 +446,22 @@ fn drop_table_purge_drops_the_table_set_aside_for_good() {
     drop(runner);
 
     let migrations: [&dyn zdm_runtime::Migration; 1] = [&DropLegacy];
+    let dry_run = [
+        "zdm",
+        "--database-url",
+        db.url(),
+        "--dry-run",
+        "purge",
+        "drop_legacy",
+    ];
+    assert_eq!(
+        zdm_runtime::cli::main_with_args(dry_run, &migrations),
+        std::process::ExitCode::SUCCESS
+    );
+    assert!(
+        relation_exists(&mut client, "zdm.drop_legacy_dropped"),
+        "a dry run drops nothing"
+    );
     let purge = || {
         zdm_runtime::cli::main_with_args(
             ["zdm", "--database-url", db.url(), "purge", "drop_legacy"],
