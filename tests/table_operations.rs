@@ -492,3 +492,187 @@ fn drop_table_purge_drops_the_table_set_aside_for_good() {
     );
     assert!(!relation_exists(&mut client, "legacy"));
 }
+
+// ---------------------------------------------------------------------------------------
+// drop_column
+
+/// Items lose their code, which the new version no longer writes: rows it inserts get
+/// the label's upper case, so the old version still finds a code until contract.
+#[zero_downtime(
+    id = "drop_code",
+    drop_column(table = "items", column = "code", down = "upper(label)")
+)]
+struct DropCode;
+
+/// The nullable note goes; nothing needs filling.
+#[zero_downtime(id = "drop_note", drop_column(table = "items", column = "note"))]
+struct DropNote;
+
+/// `items` with a required `code` (no default), an optional `note`.
+fn coded_items(db: &TestDb) -> postgres::Client {
+    let mut client = items(db, 200);
+    client
+        .batch_execute(
+            "ALTER TABLE items ADD COLUMN code text, ADD COLUMN note text;
+             UPDATE items SET code = 'c' || id, note = CASE WHEN id % 2 = 0 THEN 'n' || id END;
+             ALTER TABLE items ALTER COLUMN code SET NOT NULL;",
+        )
+        .unwrap();
+    client
+}
+
+fn items_catalog_and_contents(client: &mut postgres::Client) -> (Vec<String>, String) {
+    (table_catalog(client, "items"), contents(client, "items"))
+}
+
+#[test]
+fn drop_column_hides_the_column_at_contract_and_its_reversal_shows_it_again() {
+    let db = TestDb::new("drop_column_cycle");
+    let mut client = coded_items(&db);
+    let before = items_catalog_and_contents(&mut client);
+    let mut runner = db.runner();
+    runner.run_to(&DropCode, Phase::Backfill).unwrap();
+    // The new version inserts without the column; the trigger fills it.
+    client
+        .execute("INSERT INTO items (id, label) VALUES (1001, 'new one')", &[])
+        .unwrap();
+    assert_eq!(
+        scalar::<String>(&mut client, "SELECT code FROM items WHERE id = 1001"),
+        "NEW ONE"
+    );
+
+    runner.run(&DropCode, Phase::Contract).unwrap();
+    assert!(column(&mut client, "items", "code").is_none());
+    let hidden = column(&mut client, "items", "zdm_drop_code_code").expect("the column is hidden");
+    assert!(hidden.not_null);
+    client
+        .execute(
+            "INSERT INTO items (id, label) VALUES (1002, 'after contract')",
+            &[],
+        )
+        .unwrap();
+
+    runner.revert(&DropCode, Phase::Contract).unwrap();
+    assert_eq!(
+        scalar::<String>(
+            &mut client,
+            "SELECT string_agg(code, ',' ORDER BY id) FROM items WHERE id > 1000"
+        ),
+        "NEW ONE,AFTER CONTRACT",
+        "no value is lost, not even for rows written after contract"
+    );
+    client.batch_execute("DELETE FROM items WHERE id > 1000").unwrap();
+    runner.revert(&DropCode, Phase::Backfill).unwrap();
+    runner.revert(&DropCode, Phase::Sync).unwrap();
+    runner.revert(&DropCode, Phase::Expand).unwrap();
+    assert_eq!(items_catalog_and_contents(&mut client), before);
+}
+
+#[test]
+fn drop_column_revert_restores_every_phase() {
+    for (index, phase) in Phase::ALL.into_iter().enumerate() {
+        let db = TestDb::new(&format!("drop_column_revert_{index}"));
+        coded_items(&db);
+        assert_revert_restores(&db, &DropCode, phase, "items");
+        let db = TestDb::new(&format!("drop_column_revert_nullable_{index}"));
+        coded_items(&db);
+        assert_revert_restores(&db, &DropNote, phase, "items");
+    }
+}
+
+#[test]
+fn drop_column_purge_drops_the_hidden_column_for_good() {
+    let db = TestDb::new("drop_column_purge");
+    let mut client = coded_items(&db);
+    let mut runner = db.runner();
+    runner.run_to(&DropCode, Phase::Contract).unwrap();
+    runner.purge(&DropCode).unwrap();
+    assert!(column(&mut client, "items", "zdm_drop_code_code").is_none());
+    assert_eq!(zdm_suite::triggers(&mut client, "items"), Vec::<String>::new());
+    client
+        .execute("INSERT INTO items (id, label) VALUES (1001, 'x')", &[])
+        .unwrap();
+}
+
+#[test]
+fn drop_column_refuses_what_would_break() {
+    let db = TestDb::new("drop_column_refusals");
+    let mut client = coded_items(&db);
+    /// The required code, without a `down`.
+    #[zero_downtime(id = "drop_code_bare", drop_column(table = "items", column = "code"))]
+    struct DropCodeBare;
+    let before = items_catalog_and_contents(&mut client);
+    let error = db.runner().run(&DropCodeBare, Phase::Expand).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "drop_code_bare: expand refused before any lock-heavy step: expected \"items\".\"code\" nullable or with \
+         a default, or a declared `down`, found 1 offending row(s); for example:\n  code is NOT NULL without a \
+         default: declare `down`, the value rows written without it get"
+    );
+    client
+        .batch_execute(
+            "CREATE INDEX items_note ON items (note);
+             CREATE VIEW item_notes AS SELECT id, note FROM items;",
+        )
+        .unwrap();
+    let error = db.runner().run(&DropNote, Phase::Expand).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "drop_note: expand refused before any lock-heavy step: expected nothing using \"items\".\"note\", found 2 \
+         offending row(s); for example:\n  index items_note\n  rule _RETURN on view item_notes"
+    );
+    client
+        .batch_execute("DROP VIEW item_notes; DROP INDEX items_note")
+        .unwrap();
+    assert_eq!(items_catalog_and_contents(&mut client), before);
+}
+
+#[test]
+fn drop_column_mixed_versions_write_through_every_phase() {
+    let db = TestDb::new("drop_column_mixed_versions");
+    coded_items(&db);
+    // The old version writes the code until contract.
+    let old_version = Writer::new("old version", Phase::Expand..=Phase::Backfill, |client, _, n| {
+        let insert = client
+            .prepare("INSERT INTO items (id, label, code) VALUES ($1, 'old ' || $1::bigint, 'old')")
+            .unwrap();
+        client.execute(&insert, &[&(100_000 + n)]).unwrap();
+        let update = client
+            .prepare("UPDATE items SET code = code || '+' WHERE id = $1")
+            .unwrap();
+        client.execute(&update, &[&(n % 200 + 1)]).unwrap();
+    });
+    // The new version never names it; it is deployed once sync installed the trigger.
+    let new_version = Writer::new(
+        "new version",
+        Phase::Backfill..=Phase::Contract,
+        |client, _, n| {
+            let insert = client
+                .prepare("INSERT INTO items (id, label) VALUES ($1, 'new ' || $1::bigint)")
+                .unwrap();
+            client.execute(&insert, &[&(1_000_000 + n)]).unwrap();
+            let update = client
+                .prepare("UPDATE items SET label = label || '+' WHERE id = $1")
+                .unwrap();
+            client.execute(&update, &[&(n % 200 + 1)]).unwrap();
+        },
+    );
+    run_phases_under_load(&db, &DropCode, vec![old_version, new_version]);
+    let mut client = db.connect();
+    assert!(scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE label LIKE 'new %'") > 0);
+    assert_eq!(
+        scalar::<i64>(
+            &mut client,
+            "SELECT count(*) FROM items WHERE label LIKE 'new %' AND zdm_drop_code_code <> upper(label)"
+        ),
+        0,
+        "every row of the new version got `down`"
+    );
+    assert_eq!(
+        scalar::<i64>(
+            &mut client,
+            "SELECT count(*) FROM items WHERE label LIKE 'old %' AND zdm_drop_code_code <> 'old'"
+        ),
+        0
+    );
+}

@@ -34,6 +34,7 @@ registry! {
     add_index: AddIndex,
     add_not_null: AddNotNull,
     change_type: ChangeType,
+    drop_column: DropColumn,
     drop_table: DropTable,
     rename_column: RenameColumn,
     rename_table: RenameTable,

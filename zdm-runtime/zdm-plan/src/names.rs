@@ -110,6 +110,12 @@ pub fn set_aside_record(migration: &str) -> String {
     bounded_name(&[migration, "dropped_from"])
 }
 
+/// The name (unquoted) a dropped column is hidden under until it is purged: `zdm_`, the
+/// migration's id, and the column's name.
+pub fn hidden_column(migration: &str, column: &str) -> String {
+    bounded_name(&["zdm", migration, column])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
