@@ -97,6 +97,12 @@ struct Sql;
 #[zero_downtime(id = "crash_drop_table", drop_table(table = "owners"))]
 struct DropTable;
 
+#[zero_downtime(
+    id = "crash_drop_column",
+    drop_column(table = "items", column = "id_text", down = "id::text")
+)]
+struct DropColumn;
+
 /// The table every pattern starts from: `items`, plus `owners` for the foreign key.
 const SETUP: &str = "
     CREATE TABLE owners (id bigint PRIMARY KEY, name text);
@@ -118,6 +124,7 @@ fn patterns() -> Vec<(&'static str, &'static dyn Migration)> {
         ("split_table", &SplitTable),
         ("sql", &Sql),
         ("drop_table", &DropTable),
+        ("drop_column", &DropColumn),
     ]
 }
 

@@ -167,6 +167,12 @@ mod snapshot_declarations {
     #[zero_downtime(id = "drop_legacy", drop_table(schema = "app", table = "legacy"))]
     pub struct DropLegacy;
 
+    #[zero_downtime(
+        id = "drop_code",
+        drop_column(table = "items", column = "code", down = "upper(label)")
+    )]
+    pub struct DropCode;
+
     pub static ALL: &[&dyn zdm_runtime::Migration] = &[
         &AddEmailLower,
         &M2,
@@ -183,6 +189,7 @@ mod snapshot_declarations {
         &A1,
         &Raw,
         &DropLegacy,
+        &DropCode,
     ];
 }
 

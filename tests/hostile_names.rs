@@ -975,3 +975,60 @@ fn drop_table_over_hostile_names() {
         "SELECT to_regclass('zdm.hostile_drop_table_dropped') IS NULL"
     ));
 }
+
+// ---------------------------------------------------------------------------------------
+// drop_column
+
+/// A column named `it's` goes; rows written without it get `down`, read from `select`.
+#[zero_downtime(
+    id = "hostile_drop_column",
+    drop_column(
+        table = "Order \"Items\"; DROP TABLE x",
+        column = "it's",
+        down = "upper(\"select\") || ' it''s; \"ok\"'"
+    )
+)]
+struct DropColumn;
+
+#[test]
+fn drop_column_over_hostile_names() {
+    let (db, mut client) = database("hostile_drop_column");
+    client
+        .batch_execute(&format!(
+            r#"CREATE TABLE "Order ""Items""; DROP TABLE x" ("ID" bigint PRIMARY KEY, "select" text NOT NULL, "it's" text NOT NULL);
+               INSERT INTO "Order ""Items""; DROP TABLE x" SELECT g, 'item ' || g, 'set ' || g FROM generate_series(1, {ROWS}) g;"#
+        ))
+        .unwrap();
+    let before = table(&mut client, ORDERS);
+
+    let mut runner = db.runner();
+    runner.run_to(&DropColumn, Phase::Sync).unwrap();
+    client
+        .batch_execute(r#"INSERT INTO "Order ""Items""; DROP TABLE x" ("ID", "select") VALUES (0, 'new')"#)
+        .unwrap();
+    drop(runner);
+    let filled: String = scalar(
+        &mut client,
+        r#"SELECT "it's" FROM "Order ""Items""; DROP TABLE x" WHERE "ID" = 0"#,
+    );
+    assert_eq!(filled, "NEW it's; \"ok\"");
+    client
+        .batch_execute(r#"DELETE FROM "Order ""Items""; DROP TABLE x" WHERE "ID" = 0"#)
+        .unwrap();
+    let mut runner = db.runner();
+    runner.run(&DropColumn, Phase::Backfill).unwrap();
+    runner.run(&DropColumn, Phase::Contract).unwrap();
+    drop(runner);
+    assert_sentinel_intact(&mut client, "after contract");
+    assert!(column(&mut client, ORDERS, "it's").is_none());
+    assert!(column(&mut client, ORDERS, "zdm_hostile_drop_column_it's").is_some());
+
+    revert_every_phase(&db, &mut client, &DropColumn);
+    assert_eq!(table(&mut client, ORDERS), before);
+    assert_eq!(triggers(&mut client, ORDERS), Vec::<String>::new());
+
+    run_every_phase(&db, &mut client, &DropColumn);
+    db.runner().purge(&DropColumn).unwrap();
+    assert_sentinel_intact(&mut client, "after purge");
+    assert!(column(&mut client, ORDERS, "zdm_hostile_drop_column_it's").is_none());
+}

@@ -94,6 +94,15 @@ struct ChangeType;
 struct DropTable;
 
 #[zero_downtime(
+    id = "least_drop_column",
+    drop_column(table = "items", column = "id_text", down = "id::text")
+)]
+struct DropColumn;
+
+#[zero_downtime(id = "least_drop_column_plain", drop_column(table = "items", column = "tag"))]
+struct DropColumnPlain;
+
+#[zero_downtime(
     id = "least_sql",
     sql(
         up = "ALTER TABLE items ADD COLUMN flag boolean",
@@ -116,6 +125,8 @@ fn declaration(operation: &str) -> Option<&'static dyn Migration> {
         "`rename_table`" => &RenameTable,
         "`split_table`" => &SplitTable,
         "`drop_table`" => &DropTable,
+        "`drop_column` with `down`" => &DropColumn,
+        "`drop_column` otherwise" => &DropColumnPlain,
         "`sql` (here an `ADD COLUMN`)" => &Sql,
         _ => return None,
     })
@@ -371,7 +382,7 @@ fn fails_without_each_privilege(number: usize, row: &Row, migration: &dyn Migrat
 fn every_operation_needs_exactly_the_privileges_the_readme_lists() {
     let rows = readme_rows();
     let operations: Vec<&str> = rows.iter().map(|row| row.operation.as_str()).collect();
-    assert_eq!(rows.len(), 12, "{operations:?}");
+    assert_eq!(rows.len(), 14, "{operations:?}");
     std::thread::scope(|scope| {
         for (number, row) in rows.iter().enumerate() {
             scope.spawn(move || prove_row(number, row));

@@ -241,3 +241,9 @@ snapshot!(
     id = "drop_legacy",
     drop_table(schema = "app", table = "legacy")
 );
+
+snapshot!(
+    drop_column_soft_with_down,
+    id = "drop_code",
+    drop_column(table = "items", column = "code", down = "upper(label)")
+);
