@@ -676,3 +676,181 @@ fn drop_column_mixed_versions_write_through_every_phase() {
         0
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// create_table
+
+/// Items get a log of events.
+#[zero_downtime(
+    id = "create_events",
+    create_table(
+        table = "item_events",
+        column(name = "id", ty = "bigint"),
+        column(name = "item_id", ty = "bigint", not_null, references = "items"),
+        column(
+            name = "kind",
+            ty = "text",
+            default = "'note'",
+            not_null,
+            check = "kind <> ''"
+        ),
+        column(name = "code", ty = "text", unique),
+        primary_key = "id",
+        check = "id > 0"
+    )
+)]
+struct CreateEvents;
+
+#[test]
+fn create_table_creates_the_declared_table_at_expand() {
+    let db = TestDb::new("create_table_cycle");
+    let mut client = items(&db, 10);
+    let mut runner = db.runner();
+    runner.run(&CreateEvents, Phase::Expand).unwrap();
+    let columns: Vec<(String, String, bool, Option<String>)> = zdm_suite::columns(&mut client, "item_events")
+        .into_iter()
+        .map(|column| (column.name, column.ty, column.not_null, column.default))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("id".to_owned(), "bigint".to_owned(), true, None),
+            ("item_id".to_owned(), "bigint".to_owned(), true, None),
+            (
+                "kind".to_owned(),
+                "text".to_owned(),
+                true,
+                Some("'note'::text".to_owned())
+            ),
+            ("code".to_owned(), "text".to_owned(), false, None),
+        ]
+    );
+    let mut constraints: Vec<(String, String)> = zdm_suite::constraints(&mut client, "item_events")
+        .into_iter()
+        .filter(|(_, kind, ..)| kind != "n")
+        .map(|(_, kind, _, definition)| (kind, definition))
+        .collect();
+    constraints.sort();
+    assert_eq!(
+        constraints,
+        [
+            ("c".to_owned(), "CHECK ((id > 0))".to_owned()),
+            ("c".to_owned(), "CHECK ((kind <> ''::text))".to_owned()),
+            (
+                "f".to_owned(),
+                "FOREIGN KEY (item_id) REFERENCES items(id)".to_owned()
+            ),
+            ("p".to_owned(), "PRIMARY KEY (id)".to_owned()),
+            ("u".to_owned(), "UNIQUE (code)".to_owned()),
+        ]
+    );
+    client
+        .execute("INSERT INTO item_events (id, item_id) VALUES (1, 1)", &[])
+        .unwrap();
+    assert_eq!(
+        scalar::<String>(&mut client, "SELECT kind FROM item_events"),
+        "note"
+    );
+    let orphan = client
+        .execute("INSERT INTO item_events (id, item_id) VALUES (2, 999)", &[])
+        .unwrap_err();
+    assert_eq!(
+        orphan.code(),
+        Some(&postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
+    );
+    for phase in [Phase::Sync, Phase::Backfill, Phase::Contract] {
+        runner.run(&CreateEvents, phase).unwrap();
+    }
+    assert_eq!(scalar::<i64>(&mut client, "SELECT count(*) FROM item_events"), 1);
+}
+
+#[test]
+fn create_table_revert_restores_every_phase() {
+    for (index, phase) in Phase::ALL.into_iter().enumerate() {
+        let db = TestDb::new(&format!("create_table_revert_{index}"));
+        items(&db, 10);
+        // The table is absent before expand: it is read only where it exists.
+        zdm_suite::assert_revert_restores_with(&db, &CreateEvents, phase, |client| {
+            let exists = relation_exists(client, "item_events");
+            let table = exists.then(|| {
+                (
+                    table_catalog(client, "item_events"),
+                    contents(client, "item_events"),
+                )
+            });
+            (table_catalog(client, "items"), table)
+        });
+    }
+}
+
+#[test]
+fn create_table_reversal_drops_rows_only_with_the_data_loss_flag() {
+    let db = TestDb::new("create_table_rows");
+    let mut client = items(&db, 10);
+    db.runner().run(&CreateEvents, Phase::Expand).unwrap();
+    client
+        .batch_execute("INSERT INTO item_events (id, item_id) VALUES (1, 1), (2, 2)")
+        .unwrap();
+    let error = db.runner().revert(&CreateEvents, Phase::Expand).unwrap_err();
+    assert_eq!(
+        db_error(&error).map(|error| error.message()),
+        Some(
+            "refusing to drop \"item_events\": it holds 2 row(s); revert with --allow-data-loss to drop them"
+        )
+    );
+    assert_eq!(scalar::<i64>(&mut client, "SELECT count(*) FROM item_events"), 2);
+
+    let migrations: [&dyn zdm_runtime::Migration; 1] = [&CreateEvents];
+    let revert = |extra: &[&str]| {
+        let mut args = vec!["zdm", "--database-url", db.url(), "revert", "create_events"];
+        args.extend(extra);
+        zdm_runtime::cli::main_with_args(args, &migrations)
+    };
+    assert_eq!(
+        revert(&[]),
+        std::process::ExitCode::from(zdm_runtime::cli::exit::FAILED)
+    );
+    assert!(relation_exists(&mut client, "item_events"));
+    assert_eq!(revert(&["--allow-data-loss"]), std::process::ExitCode::SUCCESS);
+    assert!(!relation_exists(&mut client, "item_events"));
+}
+
+#[test]
+fn create_table_refuses_a_name_that_is_taken() {
+    let db = TestDb::new("create_table_taken");
+    let mut client = items(&db, 10);
+    client
+        .batch_execute("CREATE VIEW item_events AS SELECT 1 AS one")
+        .unwrap();
+    let error = db.runner().run(&CreateEvents, Phase::Expand).unwrap_err();
+    assert!(matches!(error, zdm_runtime::Error::Drift { .. }), "{error}");
+    assert_eq!(scalar::<i32>(&mut client, "SELECT one FROM item_events"), 1);
+}
+
+#[test]
+fn create_table_mixed_versions_write_through_every_phase() {
+    let db = TestDb::new("create_table_mixed_versions");
+    items(&db, 100);
+    let old_version = Writer::new("old version", Phase::Expand..=Phase::Backfill, |client, _, n| {
+        let insert = client
+            .prepare("INSERT INTO items (id, label) VALUES ($1, 'old ' || $1::bigint)")
+            .unwrap();
+        client.execute(&insert, &[&(100_000 + n)]).unwrap();
+    });
+    // The new version, deployed once expand created the table, logs an event per write.
+    let new_version = Writer::new("new version", Phase::Sync..=Phase::Contract, |client, _, n| {
+        let insert = client
+            .prepare("INSERT INTO item_events (id, item_id, code) VALUES ($1, $2, 'c' || $1::bigint)")
+            .unwrap();
+        client.execute(&insert, &[&(n + 1), &(n % 100 + 1)]).unwrap();
+    });
+    run_phases_under_load(&db, &CreateEvents, vec![old_version, new_version]);
+    let mut client = db.connect();
+    assert!(
+        scalar::<i64>(
+            &mut client,
+            "SELECT count(*) FROM item_events WHERE kind = 'note'"
+        ) > 0
+    );
+    assert!(scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE label LIKE 'old %'") > 0);
+}

@@ -34,6 +34,7 @@ registry! {
     add_index: AddIndex,
     add_not_null: AddNotNull,
     change_type: ChangeType,
+    create_table: CreateTable,
     drop_column: DropColumn,
     drop_table: DropTable,
     rename_column: RenameColumn,

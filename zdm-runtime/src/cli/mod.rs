@@ -364,15 +364,11 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration], out: &mut Output) -> Result
                     }
                 }
             }
-            perform(
-                cli,
-                out,
-                client,
-                phases
-                    .into_iter()
-                    .map(|phase| (migration, phase, Direction::Reverse))
-                    .collect(),
-            )
+            let work = phases
+                .into_iter()
+                .map(|phase| (migration, phase, Direction::Reverse))
+                .collect();
+            perform_with(cli, out, client, work, *allow_data_loss)
         }
     }
 }
@@ -466,6 +462,17 @@ fn perform(
     client: Client,
     work: Vec<(&dyn Migration, Phase, Direction)>,
 ) -> Result<(), Failure> {
+    perform_with(cli, out, client, work, false)
+}
+
+/// [`perform`], letting reversals lose data when `allow_data_loss`.
+fn perform_with(
+    cli: &Cli,
+    out: &mut Output,
+    client: Client,
+    work: Vec<(&dyn Migration, Phase, Direction)>,
+    allow_data_loss: bool,
+) -> Result<(), Failure> {
     if work.is_empty() {
         outln!(out, "nothing to do: every phase asked for has completed");
         return Ok(());
@@ -493,7 +500,11 @@ fn perform(
         outln!(out, "dry run: nothing was changed");
         return Ok(());
     }
-    let mut runner = Runner::new(client, runner_options(cli))?;
+    let options = Options {
+        allow_data_loss,
+        ..runner_options(cli)
+    };
+    let mut runner = Runner::new(client, options)?;
     runner.observe(progress::progress_observer(cli.database_url.clone()));
     for (migration, phase, direction) in work {
         let report = match direction {
