@@ -103,6 +103,18 @@ struct DropTable;
 )]
 struct DropColumn;
 
+#[zero_downtime(
+    id = "crash_create_table",
+    create_table(
+        table = "item_tags",
+        column(name = "id", ty = "bigint"),
+        column(name = "item_id", ty = "bigint", not_null, references = "items"),
+        column(name = "tag", ty = "text", default = "'new'", not_null, check = "tag <> ''"),
+        primary_key = "id"
+    )
+)]
+struct CreateTable;
+
 /// The table every pattern starts from: `items`, plus `owners` for the foreign key.
 const SETUP: &str = "
     CREATE TABLE owners (id bigint PRIMARY KEY, name text);
@@ -125,6 +137,7 @@ fn patterns() -> Vec<(&'static str, &'static dyn Migration)> {
         ("sql", &Sql),
         ("drop_table", &DropTable),
         ("drop_column", &DropColumn),
+        ("create_table", &CreateTable),
     ]
 }
 

@@ -173,6 +173,26 @@ mod snapshot_declarations {
     )]
     pub struct DropCode;
 
+    #[zero_downtime(
+        id = "create_events",
+        create_table(
+            table = "item_events",
+            column(name = "id", ty = "bigint"),
+            column(name = "item_id", ty = "bigint", not_null, references = "items"),
+            column(
+                name = "kind",
+                ty = "text",
+                default = "'note'",
+                not_null,
+                check = "kind <> ''"
+            ),
+            column(name = "code", ty = "text", unique),
+            primary_key = "id",
+            check = "id > 0"
+        )
+    )]
+    pub struct CreateEvents;
+
     pub static ALL: &[&dyn zdm_runtime::Migration] = &[
         &AddEmailLower,
         &M2,
@@ -190,6 +210,7 @@ mod snapshot_declarations {
         &Raw,
         &DropLegacy,
         &DropCode,
+        &CreateEvents,
     ];
 }
 

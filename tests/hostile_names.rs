@@ -1032,3 +1032,59 @@ fn drop_column_over_hostile_names() {
     assert_sentinel_intact(&mut client, "after purge");
     assert!(column(&mut client, ORDERS, "zdm_hostile_drop_column_it's").is_none());
 }
+
+// ---------------------------------------------------------------------------------------
+// create_table
+
+const EVENTS: &str = "Ereignisse \"Log\"; DROP TABLE x";
+
+/// A table of hostile names referencing the hostile table, with a hostile default and check.
+#[zero_downtime(
+    id = "hostile_create_table",
+    create_table(
+        table = "Ereignisse \"Log\"; DROP TABLE x",
+        column(name = "ID", ty = "bigint"),
+        column(
+            name = "it's",
+            ty = "bigint",
+            not_null,
+            references = "Order \"Items\"; DROP TABLE x"
+        ),
+        column(
+            name = "select",
+            ty = "text",
+            default = "'it''s; \"ok\"'",
+            not_null,
+            check = "\"select\" <> ''"
+        ),
+        primary_key = "ID"
+    )
+)]
+struct CreateTable;
+
+#[test]
+fn create_table_over_hostile_names() {
+    let (db, mut client) = database("hostile_create_table");
+    client
+        .batch_execute(
+            r#"CREATE TABLE "Order ""Items""; DROP TABLE x" ("ID" bigint PRIMARY KEY);
+               INSERT INTO "Order ""Items""; DROP TABLE x" VALUES (1), (2);"#,
+        )
+        .unwrap();
+
+    run_every_phase(&db, &mut client, &CreateTable);
+    client
+        .batch_execute(r#"INSERT INTO "Ereignisse ""Log""; DROP TABLE x" ("ID", "it's") VALUES (1, 2)"#)
+        .unwrap();
+    let value: String = scalar(
+        &mut client,
+        r#"SELECT "select" FROM "Ereignisse ""Log""; DROP TABLE x""#,
+    );
+    assert_eq!(value, "it's; \"ok\"");
+    client
+        .batch_execute(r#"DELETE FROM "Ereignisse ""Log""; DROP TABLE x""#)
+        .unwrap();
+
+    revert_every_phase(&db, &mut client, &CreateTable);
+    assert!(!exists(&mut client, EVENTS));
+}

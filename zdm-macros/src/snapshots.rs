@@ -247,3 +247,23 @@ snapshot!(
     id = "drop_code",
     drop_column(table = "items", column = "code", down = "upper(label)")
 );
+
+snapshot!(
+    create_table_with_key_and_constraints,
+    id = "create_events",
+    create_table(
+        table = "item_events",
+        column(name = "id", ty = "bigint"),
+        column(name = "item_id", ty = "bigint", not_null, references = "items"),
+        column(
+            name = "kind",
+            ty = "text",
+            default = "'note'",
+            not_null,
+            check = "kind <> ''"
+        ),
+        column(name = "code", ty = "text", unique),
+        primary_key = "id",
+        check = "id > 0"
+    )
+);
