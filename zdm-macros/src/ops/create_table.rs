@@ -28,7 +28,7 @@ pub struct CreateTable {
     table: SpannedValue<String>,
     /// The columns, in order.
     #[darling(multiple)]
-    column: Vec<Column>,
+    column: Vec<DeclaredColumn>,
     /// The primary key's columns.
     primary_key: Option<Names>,
     /// A CHECK over several columns.
@@ -37,7 +37,7 @@ pub struct CreateTable {
 
 /// One `column(...)` of the declaration.
 #[derive(Debug, FromMeta)]
-pub struct Column {
+pub struct DeclaredColumn {
     name: SpannedValue<String>,
     ty: SpannedValue<String>,
     default: Option<SpannedValue<String>>,
@@ -120,7 +120,7 @@ impl Operation for CreateTable {
     }
 }
 
-impl Column {
+impl DeclaredColumn {
     fn validate(&self, errors: &mut Errors) {
         validate::identifier(errors, "name", &self.name);
         validate::type_name(errors, "ty", &self.ty);

@@ -25,6 +25,12 @@ pub trait Operation {
 
     /// The plan, built once [`Operation::validate`] found nothing.
     fn plan(&self, id: &str, description: &str) -> Plan;
+
+    /// Pushes what the operation must also say when it is one of several in a declaration
+    /// (`sql`: the lock it takes); nothing for most.
+    // Called by the declaration of several operations, which another change brings.
+    #[cfg_attr(not(test), allow(dead_code))]
+    fn validate_among_several(&self, _errors: &mut Errors) {}
 }
 
 // In alphabetical order: messages list the operations in the order of these lines.

@@ -40,22 +40,6 @@ impl Sql {
     /// The keys of the arguments above, as written, for the message about an unknown one.
     pub const KEYS: &'static [&'static str] = &["up", "down", "phase", "lock", "down_discards"];
 
-    /// The check a declaration of several operations makes of this one: since zdm cannot
-    /// tell what raw SQL locks, and the other operations' steps are ordered and reviewed by
-    /// their locks, the declaration must say it.
-    // Called by the declaration of several operations, which another change brings.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub fn validate_among_several(&self, errors: &mut Errors) {
-        if self.lock.is_none() {
-            validate::push(
-                errors,
-                self.up.span(),
-                "`sql` among several operations must say which lock it takes: add `lock = \"…\"` (such as \
-                 `lock = \"ACCESS EXCLUSIVE\"`)",
-            );
-        }
-    }
-
     /// The lock as declared, if it is declared and one PostgreSQL has.
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn declared_lock(&self) -> Option<Lock> {
@@ -100,6 +84,19 @@ impl Operation for Sql {
                     "`down_discards` is empty: say what reverting throws away, or leave the key out",
                 );
             }
+        }
+    }
+
+    /// zdm cannot tell what raw SQL locks, and a reviewer of several operations weighs their
+    /// steps by their locks, so among several the declaration must say it.
+    fn validate_among_several(&self, errors: &mut Errors) {
+        if self.lock.is_none() {
+            validate::push(
+                errors,
+                self.up.span(),
+                "`sql` among several operations must say which lock it takes: add `lock = \"…\"` (such as \
+                 `lock = \"ACCESS EXCLUSIVE\"`)",
+            );
         }
     }
 
