@@ -30,6 +30,15 @@ mod bench;
 #[path = "../examples/change_column_type.rs"]
 mod change_column_type;
 #[allow(dead_code, unused_imports)]
+#[path = "../examples/create_table.rs"]
+mod create_table;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/drop_column.rs"]
+mod drop_column;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/drop_table.rs"]
+mod drop_table;
+#[allow(dead_code, unused_imports)]
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
 #[allow(dead_code, unused_imports)]
@@ -222,6 +231,9 @@ fn every_declaration() -> Vec<&'static dyn Migration> {
         add_index::MIGRATIONS,
         add_not_null::MIGRATIONS,
         change_column_type::MIGRATIONS,
+        create_table::MIGRATIONS,
+        drop_column::MIGRATIONS,
+        drop_table::MIGRATIONS,
         raw_sql::MIGRATIONS,
         rename_column::MIGRATIONS,
         rename_table::MIGRATIONS,
