@@ -107,8 +107,44 @@ pub struct ChangeType;
 #[derive(Debug)]
 pub struct Gin;
 
+/// Raw SQL with its reversal.
+#[zero_downtime(
+    id = "lint_12",
+    sql(
+        up = "ALTER TABLE r ADD COLUMN n text",
+        down = "ALTER TABLE r DROP COLUMN n",
+        lock = "ACCESS EXCLUSIVE"
+    )
+)]
+#[derive(Debug)]
+pub struct RawSql;
+
+/// A table set aside, and purged on request.
+#[zero_downtime(id = "lint_13", drop_table(table = "old"))]
+#[derive(Debug)]
+pub struct DropTable;
+
+/// A column hidden, filled for rows written without it.
+#[zero_downtime(id = "lint_14", drop_column(table = "r", column = "c", down = "'x'"))]
+#[derive(Debug)]
+pub struct DropColumn;
+
+/// A new table.
+#[zero_downtime(
+    id = "lint_15",
+    create_table(
+        table = "n",
+        column(name = "id", ty = "bigint"),
+        column(name = "r_id", ty = "bigint", references = "r"),
+        primary_key = "id"
+    )
+)]
+#[derive(Debug)]
+pub struct CreateTable;
+
 zdm_runtime::migrations!(static MIGRATIONS = [
-    Expression, Constant, Private, Index, ForeignKey, NotNull, Rename, Split, RenameColumn, ChangeType, Gin
+    Expression, Constant, Private, Index, ForeignKey, NotNull, Rename, Split, RenameColumn, ChangeType, Gin, RawSql,
+    DropTable, DropColumn, CreateTable
 ]);
 
 #[test]
@@ -120,7 +156,7 @@ fn lint_clean_declarations_expand() {
             .collect::<Vec<_>>(),
         [
             "lint_1", "lint_2", "lint_3", "lint_4", "lint_5", "lint_6", "lint_7", "lint_8", "lint_9",
-            "lint_10", "lint_11"
+            "lint_10", "lint_11", "lint_12", "lint_13", "lint_14", "lint_15"
         ]
     );
     assert_eq!(Private.plan().operation, "add_column");
