@@ -815,6 +815,26 @@ fn create_table_reversal_drops_rows_only_with_the_data_loss_flag() {
     assert!(!relation_exists(&mut client, "item_events"));
 }
 
+/// A table referencing one that does not exist.
+#[zero_downtime(
+    id = "create_dangling",
+    create_table(
+        table = "dangling",
+        column(name = "id", ty = "bigint", references = "nowhere")
+    )
+)]
+struct CreateDangling;
+
+#[test]
+fn create_table_refuses_a_missing_referenced_table() {
+    let db = TestDb::new("create_table_dangling");
+    let mut client = items(&db, 1);
+    let error = db.runner().run(&CreateDangling, Phase::Expand).unwrap_err();
+    assert!(matches!(error, zdm_runtime::Error::Drift { .. }), "{error}");
+    assert!(error.to_string().contains("\"nowhere\""), "{error}");
+    assert!(!relation_exists(&mut client, "dangling"));
+}
+
 #[test]
 fn create_table_refuses_a_name_that_is_taken() {
     let db = TestDb::new("create_table_taken");
