@@ -167,6 +167,37 @@ struct CreateEnum;
 )]
 struct AddEnumValue;
 
+#[zero_downtime(
+    id = "crash_sql",
+    sql(
+        up = "ALTER TABLE items ADD COLUMN code text; UPDATE items SET code = upper(label)",
+        down = "ALTER TABLE items DROP COLUMN code",
+        lock = "ACCESS EXCLUSIVE"
+    )
+)]
+struct Sql;
+
+#[zero_downtime(id = "crash_drop_table", drop_table(table = "keyless"))]
+struct DropTable;
+
+#[zero_downtime(
+    id = "crash_drop_column",
+    drop_column(table = "items", column = "id_text", down = "id::text")
+)]
+struct DropColumn;
+
+#[zero_downtime(
+    id = "crash_create_table",
+    create_table(
+        table = "item_tags",
+        column(name = "id", ty = "bigint"),
+        column(name = "item_id", ty = "bigint", not_null, references = "items"),
+        column(name = "tag", ty = "text", default = "'new'", not_null, check = "tag <> ''"),
+        primary_key = "id"
+    )
+)]
+struct CreateTable;
+
 /// The tables every pattern starts from: `items`, plus `owners` for the foreign key, `tags`
 /// for the catalog operations, `keyless` (no primary key) for `add_primary_key` and the enum
 /// `shade` for `add_enum_value`.
@@ -210,6 +241,10 @@ fn patterns() -> Vec<(&'static str, &'static dyn Migration)> {
         ("add_primary_key", &AddPrimaryKey),
         ("create_enum", &CreateEnum),
         ("add_enum_value", &AddEnumValue),
+        ("sql", &Sql),
+        ("drop_table", &DropTable),
+        ("drop_column", &DropColumn),
+        ("create_table", &CreateTable),
     ]
 }
 

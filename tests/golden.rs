@@ -42,8 +42,20 @@ mod drop_index;
 #[path = "../examples/enum_type.rs"]
 mod enum_type;
 #[allow(dead_code, unused_imports)]
+#[path = "../examples/create_table.rs"]
+mod create_table;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/drop_column.rs"]
+mod drop_column;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/drop_table.rs"]
+mod drop_table;
+#[allow(dead_code, unused_imports)]
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/raw_sql.rs"]
+mod raw_sql;
 #[allow(dead_code, unused_imports)]
 #[path = "../examples/rename_column.rs"]
 mod rename_column;
@@ -192,6 +204,47 @@ mod snapshot_declarations {
     #[zero_downtime(id = "e2", add_enum_value(name = "mood", value = "happy", before = "ok"))]
     pub struct E2;
 
+    #[zero_downtime(
+        id = "raw",
+        sql(
+            up = "ALTER TABLE items ADD COLUMN note text; COMMENT ON COLUMN items.note IS 'free text'",
+            down = "ALTER TABLE items DROP COLUMN note",
+            phase = "expand",
+            lock = "ACCESS EXCLUSIVE",
+            down_discards = "every value of items.note"
+        )
+    )]
+    pub struct Raw;
+
+    #[zero_downtime(id = "drop_legacy", drop_table(schema = "app", table = "legacy"))]
+    pub struct DropLegacy;
+
+    #[zero_downtime(
+        id = "drop_code",
+        drop_column(table = "items", column = "code", down = "upper(label)")
+    )]
+    pub struct DropCode;
+
+    #[zero_downtime(
+        id = "create_events",
+        create_table(
+            table = "item_events",
+            column(name = "id", ty = "bigint"),
+            column(name = "item_id", ty = "bigint", not_null, references = "items"),
+            column(
+                name = "kind",
+                ty = "text",
+                default = "'note'",
+                not_null,
+                check = "kind <> ''"
+            ),
+            column(name = "code", ty = "text", unique),
+            primary_key = "id",
+            check = "id > 0"
+        )
+    )]
+    pub struct CreateEvents;
+
     pub static ALL: &[&dyn zdm_runtime::Migration] = &[
         &AddEmailLower,
         &M2,
@@ -212,6 +265,10 @@ mod snapshot_declarations {
         &P1,
         &E1,
         &E2,
+        &Raw,
+        &DropLegacy,
+        &DropCode,
+        &CreateEvents,
     ];
 }
 
@@ -223,6 +280,10 @@ fn every_declaration() -> Vec<&'static dyn Migration> {
         add_index::MIGRATIONS,
         add_not_null::MIGRATIONS,
         change_column_type::MIGRATIONS,
+        create_table::MIGRATIONS,
+        drop_column::MIGRATIONS,
+        drop_table::MIGRATIONS,
+        raw_sql::MIGRATIONS,
         rename_column::MIGRATIONS,
         rename_table::MIGRATIONS,
         split_table::MIGRATIONS,

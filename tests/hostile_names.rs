@@ -1040,3 +1040,200 @@ fn create_enum_and_add_enum_value_over_hostile_names() {
     revert_every_phase(&db, &mut client, &CreateEnum);
     assert_eq!(enum_labels(&mut client), None);
 }
+
+// ---------------------------------------------------------------------------------------
+// sql
+
+/// Raw SQL over quoted hostile names, with `;`, `$zdm$` and `{state}` inside identifiers
+/// and strings: zdm splits it into statements and fills in `{state}` only where they stand
+/// as code, so every one of them must reach the server as written.
+#[zero_downtime(
+    id = "hostile_sql",
+    sql(
+        up = r#"ALTER TABLE "Order ""Items""; DROP TABLE x" ADD COLUMN "it's; {state} $zdm$" text;
+                COMMENT ON COLUMN "Order ""Items""; DROP TABLE x"."it's; {state} $zdm$" IS 'it''s; DROP TABLE x; {state} $zdm$'"#,
+        down = r#"ALTER TABLE "Order ""Items""; DROP TABLE x" DROP COLUMN "it's; {state} $zdm$""#,
+        lock = "ACCESS EXCLUSIVE"
+    )
+)]
+struct RawSql;
+
+#[test]
+fn sql_over_hostile_names() {
+    let (db, mut client) = database("hostile_sql");
+    client
+        .batch_execute(&format!(
+            r#"CREATE TABLE "Order ""Items""; DROP TABLE x" ("ID" bigint PRIMARY KEY, "select" text NOT NULL);
+               INSERT INTO "Order ""Items""; DROP TABLE x" SELECT g, 'item ' || g FROM generate_series(1, {ROWS}) g;"#
+        ))
+        .unwrap();
+    let before = table(&mut client, ORDERS);
+
+    run_every_phase(&db, &mut client, &RawSql);
+    let column_name = "it's; {state} $zdm$";
+    assert!(column(&mut client, ORDERS, column_name).is_some());
+    let comment: String = client
+        .query_one(
+            "SELECT col_description(to_regclass($1), attnum) FROM pg_attribute \
+             WHERE attrelid = to_regclass($1) AND attname = $2",
+            &[&quote_ident(ORDERS), &column_name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(comment, "it's; DROP TABLE x; {state} $zdm$");
+
+    revert_every_phase(&db, &mut client, &RawSql);
+    assert_eq!(table(&mut client, ORDERS), before);
+}
+
+// ---------------------------------------------------------------------------------------
+// drop_table
+
+/// The hostile table goes, set aside at contract with its hostile index and sequence.
+#[zero_downtime(
+    id = "hostile_drop_table",
+    drop_table(table = "Order \"Items\"; DROP TABLE x")
+)]
+struct DropTable;
+
+#[test]
+fn drop_table_over_hostile_names() {
+    let (db, mut client) = database("hostile_drop_table");
+    client
+        .batch_execute(&format!(
+            r#"CREATE TABLE "Order ""Items""; DROP TABLE x" ("ID" bigserial PRIMARY KEY, "select" text NOT NULL);
+               CREATE INDEX "it's; ""idx""" ON "Order ""Items""; DROP TABLE x" ("select");
+               INSERT INTO "Order ""Items""; DROP TABLE x" ("select") SELECT 'item ' || g FROM generate_series(1, {ROWS}) g;"#
+        ))
+        .unwrap();
+    let before = table(&mut client, ORDERS);
+
+    run_every_phase(&db, &mut client, &DropTable);
+    assert!(!exists(&mut client, ORDERS));
+    let set_aside: i64 = scalar(&mut client, "SELECT count(*) FROM zdm.hostile_drop_table_dropped");
+    assert_eq!(set_aside, ROWS);
+
+    revert_every_phase(&db, &mut client, &DropTable);
+    assert_eq!(table(&mut client, ORDERS), before);
+
+    run_every_phase(&db, &mut client, &DropTable);
+    db.runner().purge(&DropTable).unwrap();
+    assert_sentinel_intact(&mut client, "after purge");
+    assert!(scalar::<bool>(
+        &mut client,
+        "SELECT to_regclass('zdm.hostile_drop_table_dropped') IS NULL"
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// drop_column
+
+/// A column named `it's` goes; rows written without it get `down`, read from `select`.
+#[zero_downtime(
+    id = "hostile_drop_column",
+    drop_column(
+        table = "Order \"Items\"; DROP TABLE x",
+        column = "it's",
+        down = "upper(\"select\") || ' it''s; \"ok\"'"
+    )
+)]
+struct DropColumn;
+
+#[test]
+fn drop_column_over_hostile_names() {
+    let (db, mut client) = database("hostile_drop_column");
+    client
+        .batch_execute(&format!(
+            r#"CREATE TABLE "Order ""Items""; DROP TABLE x" ("ID" bigint PRIMARY KEY, "select" text NOT NULL, "it's" text NOT NULL);
+               INSERT INTO "Order ""Items""; DROP TABLE x" SELECT g, 'item ' || g, 'set ' || g FROM generate_series(1, {ROWS}) g;"#
+        ))
+        .unwrap();
+    let before = table(&mut client, ORDERS);
+
+    let mut runner = db.runner();
+    runner.run_to(&DropColumn, Phase::Sync).unwrap();
+    client
+        .batch_execute(r#"INSERT INTO "Order ""Items""; DROP TABLE x" ("ID", "select") VALUES (0, 'new')"#)
+        .unwrap();
+    drop(runner);
+    let filled: String = scalar(
+        &mut client,
+        r#"SELECT "it's" FROM "Order ""Items""; DROP TABLE x" WHERE "ID" = 0"#,
+    );
+    assert_eq!(filled, "NEW it's; \"ok\"");
+    client
+        .batch_execute(r#"DELETE FROM "Order ""Items""; DROP TABLE x" WHERE "ID" = 0"#)
+        .unwrap();
+    let mut runner = db.runner();
+    runner.run(&DropColumn, Phase::Backfill).unwrap();
+    runner.run(&DropColumn, Phase::Contract).unwrap();
+    drop(runner);
+    assert_sentinel_intact(&mut client, "after contract");
+    assert!(column(&mut client, ORDERS, "it's").is_none());
+    assert!(column(&mut client, ORDERS, "zdm_hostile_drop_column_it's").is_some());
+
+    revert_every_phase(&db, &mut client, &DropColumn);
+    assert_eq!(table(&mut client, ORDERS), before);
+    assert_eq!(triggers(&mut client, ORDERS), Vec::<String>::new());
+
+    run_every_phase(&db, &mut client, &DropColumn);
+    db.runner().purge(&DropColumn).unwrap();
+    assert_sentinel_intact(&mut client, "after purge");
+    assert!(column(&mut client, ORDERS, "zdm_hostile_drop_column_it's").is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// create_table
+
+const EVENTS: &str = "Ereignisse \"Log\"; DROP TABLE x";
+
+/// A table of hostile names referencing the hostile table, with a hostile default and check.
+#[zero_downtime(
+    id = "hostile_create_table",
+    create_table(
+        table = "Ereignisse \"Log\"; DROP TABLE x",
+        column(name = "ID", ty = "bigint"),
+        column(
+            name = "it's",
+            ty = "bigint",
+            not_null,
+            references = "Order \"Items\"; DROP TABLE x"
+        ),
+        column(
+            name = "select",
+            ty = "text",
+            default = "'it''s; \"ok\"'",
+            not_null,
+            check = "\"select\" <> ''"
+        ),
+        primary_key = "ID"
+    )
+)]
+struct CreateTable;
+
+#[test]
+fn create_table_over_hostile_names() {
+    let (db, mut client) = database("hostile_create_table");
+    client
+        .batch_execute(
+            r#"CREATE TABLE "Order ""Items""; DROP TABLE x" ("ID" bigint PRIMARY KEY);
+               INSERT INTO "Order ""Items""; DROP TABLE x" VALUES (1), (2);"#,
+        )
+        .unwrap();
+
+    run_every_phase(&db, &mut client, &CreateTable);
+    client
+        .batch_execute(r#"INSERT INTO "Ereignisse ""Log""; DROP TABLE x" ("ID", "it's") VALUES (1, 2)"#)
+        .unwrap();
+    let value: String = scalar(
+        &mut client,
+        r#"SELECT "select" FROM "Ereignisse ""Log""; DROP TABLE x""#,
+    );
+    assert_eq!(value, "it's; \"ok\"");
+    client
+        .batch_execute(r#"DELETE FROM "Ereignisse ""Log""; DROP TABLE x""#)
+        .unwrap();
+
+    revert_every_phase(&db, &mut client, &CreateTable);
+    assert!(!exists(&mut client, EVENTS));
+}

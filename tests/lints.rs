@@ -151,9 +151,46 @@ pub struct EnumValue;
 #[derive(Debug)]
 pub struct Several;
 
+/// Raw SQL with its reversal.
+#[zero_downtime(
+    id = "lint_18",
+    sql(
+        up = "ALTER TABLE r ADD COLUMN n text",
+        down = "ALTER TABLE r DROP COLUMN n",
+        lock = "ACCESS EXCLUSIVE"
+    )
+)]
+#[derive(Debug)]
+pub struct RawSql;
+
+/// A table set aside, and purged on request.
+#[zero_downtime(id = "lint_19", drop_table(table = "old"))]
+#[derive(Debug)]
+pub struct DropTable;
+
+/// A column hidden, filled for rows written without it.
+#[zero_downtime(id = "lint_20", drop_column(table = "r", column = "c", down = "'x'"))]
+#[derive(Debug)]
+pub struct DropColumn;
+
+/// A new table.
+#[zero_downtime(
+    id = "lint_21",
+    create_table(
+        table = "n",
+        column(name = "id", ty = "bigint"),
+        column(name = "r_id", ty = "bigint", references = "r"),
+        primary_key = "id"
+    )
+)]
+#[derive(Debug)]
+pub struct CreateTable;
+
 zdm_runtime::migrations!(static MIGRATIONS = [
     Expression, Constant, Private, Index, ForeignKey, NotNull, Rename, Split, RenameColumn, ChangeType, Gin,
-    Check, Unique, PrimaryKey, Enum, EnumValue, Several
+    Check, Unique, PrimaryKey, Enum, EnumValue, Several,
+    RawSql,
+    DropTable, DropColumn, CreateTable
 ]);
 
 #[test]
@@ -165,7 +202,7 @@ fn lint_clean_declarations_expand() {
             .collect::<Vec<_>>(),
         [
             "lint_1", "lint_2", "lint_3", "lint_4", "lint_5", "lint_6", "lint_7", "lint_8", "lint_9",
-            "lint_10", "lint_11", "lint_12", "lint_13", "lint_14", "lint_15", "lint_16", "lint_17"
+            "lint_10", "lint_11", "lint_12", "lint_13", "lint_14", "lint_15", "lint_16", "lint_17", "lint_18", "lint_19", "lint_20", "lint_21"
         ]
     );
     assert_eq!(Private.plan().operation, "add_column");

@@ -97,6 +97,9 @@ pub fn declaration(attr: TokenStream, item: &syn::ItemStruct) -> darling::Result
     let written = args.operations(&items, &mut errors);
     for operation in &written {
         operation.operation.validate(&mut errors);
+        if written.len() > 1 {
+            operation.operation.validate_among_several(&mut errors);
+        }
     }
     errors = errors.checkpoint()?;
     let description = doc_comment(&item.attrs);

@@ -85,7 +85,7 @@ pub fn type_problem(ty: &str) -> Option<String> {
 }
 
 /// The parsed tree, or the offset in the fragment where the grammar stops.
-fn parsed(sql: &str, prefix: usize) -> Result<SyntaxNode, usize> {
+pub(crate) fn parsed(sql: &str, prefix: usize) -> Result<SyntaxNode, usize> {
     // The parser is written never to panic; should it, the user gets an error at the
     // fragment rather than a panicking macro.
     let parse = std::panic::catch_unwind(|| {
@@ -104,7 +104,7 @@ fn parsed(sql: &str, prefix: usize) -> Result<SyntaxNode, usize> {
 }
 
 /// Where the grammar stops, in words: the word there, or the end.
-fn stops_at(fragment: &str, at: usize) -> String {
+pub(crate) fn stops_at(fragment: &str, at: usize) -> String {
     let rest = fragment.get(at..).unwrap_or("").trim_start();
     let word: String = rest
         .split_whitespace()
@@ -321,7 +321,7 @@ fn only_child(node: &SyntaxNode) -> Option<SyntaxNode> {
 }
 
 /// The kinds of the tokens directly inside `node`, trivia left out.
-fn token_kinds(node: &SyntaxNode) -> impl Iterator<Item = SyntaxKind> {
+pub(crate) fn token_kinds(node: &SyntaxNode) -> impl Iterator<Item = SyntaxKind> {
     node.children_with_tokens()
         .filter_map(|element| element.into_token())
         .map(|token| token.kind())

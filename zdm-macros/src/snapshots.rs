@@ -327,3 +327,46 @@ snapshot!(
     id = "e2",
     add_enum_value(name = "mood", value = "happy", before = "ok")
 );
+snapshot!(
+    sql_raw_statements_with_their_reversal,
+    id = "raw",
+    sql(
+        up = "ALTER TABLE items ADD COLUMN note text; COMMENT ON COLUMN items.note IS 'free text'",
+        down = "ALTER TABLE items DROP COLUMN note",
+        phase = "expand",
+        lock = "ACCESS EXCLUSIVE",
+        down_discards = "every value of items.note"
+    )
+);
+
+snapshot!(
+    drop_table_set_aside,
+    id = "drop_legacy",
+    drop_table(schema = "app", table = "legacy")
+);
+
+snapshot!(
+    drop_column_soft_with_down,
+    id = "drop_code",
+    drop_column(table = "items", column = "code", down = "upper(label)")
+);
+
+snapshot!(
+    create_table_with_key_and_constraints,
+    id = "create_events",
+    create_table(
+        table = "item_events",
+        column(name = "id", ty = "bigint"),
+        column(name = "item_id", ty = "bigint", not_null, references = "items"),
+        column(
+            name = "kind",
+            ty = "text",
+            default = "'note'",
+            not_null,
+            check = "kind <> ''"
+        ),
+        column(name = "code", ty = "text", unique),
+        primary_key = "id",
+        check = "id > 0"
+    )
+);

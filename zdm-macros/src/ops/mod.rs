@@ -35,6 +35,10 @@ pub trait Operation {
     fn footprint(&self) -> Footprint {
         Footprint::of(self.relations())
     }
+
+    /// Pushes what the operation must also say when it is one of several in a declaration
+    /// (`sql`: the lock it takes); nothing for most.
+    fn validate_among_several(&self, _errors: &mut Errors) {}
 }
 
 // In alphabetical order: messages list the operations in the order of these lines.
@@ -49,10 +53,13 @@ registry! {
     add_unique: AddUnique,
     change_type: ChangeType,
     create_enum: CreateEnum,
+    create_table: CreateTable,
+    drop_column: DropColumn,
     drop_constraint: DropConstraint,
     drop_default: DropDefault,
     drop_index: DropIndex,
     drop_not_null: DropNotNull,
+    drop_table: DropTable,
     rename_column: RenameColumn,
     rename_constraint: RenameConstraint,
     rename_index: RenameIndex,
@@ -60,6 +67,7 @@ registry! {
     set_default: SetDefault,
     set_replica_identity: SetReplicaIdentity,
     split_table: SplitTable,
+    sql: Sql,
 }
 
 #[cfg(test)]

@@ -122,6 +122,9 @@ enum Command {
         #[arg(long, value_parser = parse_phase, default_value = "contract")]
         to: Phase,
     },
+    /// Drop for good what a completed contract set aside (a dropped table); contract can no
+    /// longer be reverted afterwards.
+    Purge { id: String },
     /// Undo the latest completed (or failed) phase, or every phase after --to.
     Revert {
         id: String,
@@ -318,6 +321,7 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration], out: &mut Output) -> Result
         Command::Sync { id } => step(cli, out, migrations, id, Phase::Sync),
         Command::Backfill { id } => step(cli, out, migrations, id, Phase::Backfill),
         Command::Contract { id } => step(cli, out, migrations, id, Phase::Contract),
+        Command::Purge { id } => purge(cli, out, find(migrations, id)?),
         Command::Up { id, to } => {
             let selected = match id {
                 Some(id) => vec![find(migrations, id)?],
@@ -360,17 +364,33 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration], out: &mut Output) -> Result
                     }
                 }
             }
-            perform(
-                cli,
-                out,
-                client,
-                phases
-                    .into_iter()
-                    .map(|phase| (migration, phase, Direction::Reverse))
-                    .collect(),
-            )
+            let work = phases
+                .into_iter()
+                .map(|phase| (migration, phase, Direction::Reverse))
+                .collect();
+            perform_with(cli, out, client, work, *allow_data_loss)
         }
     }
+}
+
+fn purge(cli: &Cli, out: &mut Output, migration: &dyn Migration) -> Result<(), Failure> {
+    let plan = migration.plan();
+    if cli.dry_run || plan.purge.is_empty() {
+        let verb = if cli.dry_run {
+            "would purge"
+        } else {
+            "nothing to purge"
+        };
+        outln!(out, "{}: {verb}", plan.id);
+        for (index, step) in plan.purge.iter().enumerate() {
+            out!(out, "    {}. {step}", index + 1);
+        }
+        return Ok(());
+    }
+    let mut runner = Runner::new(session::connect(&cli.database_url)?, runner_options(cli))?;
+    let steps = runner.purge(migration)?;
+    outln!(out, "{}: purged ({} step(s))", plan.id, steps.len());
+    Ok(())
 }
 
 fn step(
@@ -442,6 +462,17 @@ fn perform(
     client: Client,
     work: Vec<(&dyn Migration, Phase, Direction)>,
 ) -> Result<(), Failure> {
+    perform_with(cli, out, client, work, false)
+}
+
+/// [`perform`], letting reversals lose data when `allow_data_loss`.
+fn perform_with(
+    cli: &Cli,
+    out: &mut Output,
+    client: Client,
+    work: Vec<(&dyn Migration, Phase, Direction)>,
+    allow_data_loss: bool,
+) -> Result<(), Failure> {
     if work.is_empty() {
         outln!(out, "nothing to do: every phase asked for has completed");
         return Ok(());
@@ -470,6 +501,24 @@ fn perform(
         return Ok(());
     }
     let options = Options {
+        allow_data_loss,
+        ..runner_options(cli)
+    };
+    let mut runner = Runner::new(client, options)?;
+    runner.observe(progress::progress_observer(cli.database_url.clone()));
+    for (migration, phase, direction) in work {
+        let report = match direction {
+            Direction::Forward => runner.run(migration, phase)?,
+            Direction::Reverse => runner.revert(migration, phase)?,
+        };
+        outln!(out, "{}: {report}", migration.id());
+    }
+    Ok(())
+}
+
+/// The runner's settings, as the command line gives them.
+fn runner_options(cli: &Cli) -> Options {
+    Options {
         lock_timeout: cli.lock_timeout,
         statement_timeout: cli.statement_timeout,
         scan_timeout: cli.scan_timeout,
@@ -482,17 +531,7 @@ fn perform(
         skip_user_triggers: cli.skip_user_triggers,
         state_schema: cli.state_schema.clone(),
         ..Options::default()
-    };
-    let mut runner = Runner::new(client, options)?;
-    runner.observe(progress::progress_observer(cli.database_url.clone()));
-    for (migration, phase, direction) in work {
-        let report = match direction {
-            Direction::Forward => runner.run(migration, phase)?,
-            Direction::Reverse => runner.revert(migration, phase)?,
-        };
-        outln!(out, "{}: {report}", migration.id());
     }
-    Ok(())
 }
 
 fn status(cli: &Cli, migrations: &[&dyn Migration], json: bool, out: &mut Output) -> Result<(), Failure> {

@@ -3,6 +3,7 @@
 //! checksum and the state row; what a step does is its executor's business.
 
 mod order;
+mod purge;
 
 use postgres::Client;
 

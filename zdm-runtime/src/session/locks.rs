@@ -128,6 +128,9 @@ pub(crate) fn short_transaction<'a>(
         "SET LOCAL statement_timeout = {}",
         options.statement_timeout.as_millis()
     ))?;
+    if options.allow_data_loss {
+        transaction.execute_one("SET LOCAL zdm.allow_data_loss = on")?;
+    }
     Ok(transaction)
 }
 

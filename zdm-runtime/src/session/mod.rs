@@ -112,6 +112,10 @@ pub struct Options {
     /// Bulk steps (backfill batches, concurrent index builds) wait while a streaming
     /// replica lags more than this; `None` never waits.
     pub replica_lag: Option<ReplicaLag>,
+    /// Lets a reversal throw away rows it would otherwise refuse to (`create_table`'s,
+    /// dropping a table the new version has written to); its steps see the transaction
+    /// setting `zdm.allow_data_loss` = `on`. The CLI's `revert --allow-data-loss` sets it.
+    pub allow_data_loss: bool,
 }
 
 impl Default for Options {
@@ -131,6 +135,7 @@ impl Default for Options {
             max_rows_per_second: None,
             batch_pause: Duration::ZERO,
             replica_lag: Some(ReplicaLag::default()),
+            allow_data_loss: false,
         }
     }
 }

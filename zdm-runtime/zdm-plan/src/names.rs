@@ -128,6 +128,24 @@ pub fn fix_record(migration: &str) -> String {
     bounded_name(&[migration, "fixed"])
 }
 
+/// The name (in the state schema, unquoted) a dropped table is kept under until it is
+/// purged: the migration's id makes it one no other migration or table uses.
+pub fn set_aside(migration: &str) -> String {
+    bounded_name(&[migration, "dropped"])
+}
+
+/// The table (in the state schema, unquoted) recording the schema a table was set aside
+/// from, so its reversal puts it back there.
+pub fn set_aside_record(migration: &str) -> String {
+    bounded_name(&[migration, "dropped_from"])
+}
+
+/// The name (unquoted) a dropped column is hidden under until it is purged: `zdm_`, the
+/// migration's id, and the column's name.
+pub fn hidden_column(migration: &str, column: &str) -> String {
+    bounded_name(&["zdm", migration, column])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -336,8 +336,11 @@ impl ToTokens for Plan {
         let private = private_path();
         let (id, operation, description) = (text(&self.id), text(&self.operation), text(&self.description));
         let phases = self.phases.iter();
+        let purge = list(&self.purge);
         tokens.extend(quote! {
-            #private::Plan { id: #id, operation: #operation, description: #description, phases: [#(#phases),*] }
+            #private::Plan {
+                id: #id, operation: #operation, description: #description, phases: [#(#phases),*], purge: #purge
+            }
         });
     }
 }

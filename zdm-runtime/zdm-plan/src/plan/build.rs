@@ -104,6 +104,15 @@ impl Plan {
             operation: Text::Owned(operation.to_owned()),
             description: Text::Owned(description.to_owned()),
             phases,
+            purge: Vec::new().into(),
+        }
+    }
+
+    /// The plan, with the steps `purge` runs once contract has completed.
+    pub fn purging(self, steps: Vec<Step>) -> Plan {
+        Plan {
+            purge: steps.into(),
+            ..self
         }
     }
 }
@@ -126,7 +135,8 @@ impl Plan {
             .collect::<Vec<_>>()
             .join(" + ");
         let phases = [0, 1, 2, 3].map(|index| combined_phase(&plans, index));
-        Plan::new(id, &operation, description, phases)
+        let purge = plans.iter().flat_map(|plan| plan.purge.iter().cloned()).collect();
+        Plan::new(id, &operation, description, phases).purging(purge)
     }
 }
 

@@ -85,27 +85,49 @@ pub enum Lock {
     None,
     /// `ACCESS SHARE`: what a plain `SELECT` takes; blocks only `ACCESS EXCLUSIVE`.
     AccessShare,
+    /// `ROW SHARE`: `SELECT … FOR UPDATE`; blocks only `EXCLUSIVE` and `ACCESS EXCLUSIVE`.
+    RowShare,
     /// `ROW EXCLUSIVE`: what `UPDATE`/`INSERT` take; short per batch.
     RowExclusive,
     /// `SHARE UPDATE EXCLUSIVE`: `VALIDATE CONSTRAINT`, `CREATE INDEX CONCURRENTLY`; reads
     /// and writes go on.
     ShareUpdateExclusive,
+    /// `SHARE`: a plain `CREATE INDEX`; blocks writes for as long as it runs.
+    Share,
     /// `SHARE ROW EXCLUSIVE`: `CREATE TRIGGER`, `ADD FOREIGN KEY`; blocks writes briefly.
     ShareRowExclusive,
+    /// `EXCLUSIVE`: `REFRESH MATERIALIZED VIEW CONCURRENTLY`; blocks writes, not reads.
+    Exclusive,
     /// `ACCESS EXCLUSIVE`: most `ALTER TABLE` forms; blocks everything, so only for
     /// catalog-only changes that finish in milliseconds.
     AccessExclusive,
 }
 
 impl Lock {
+    /// Every lock, weakest first.
+    pub const ALL: [Lock; 9] = [
+        Lock::None,
+        Lock::AccessShare,
+        Lock::RowShare,
+        Lock::RowExclusive,
+        Lock::ShareUpdateExclusive,
+        Lock::Share,
+        Lock::ShareRowExclusive,
+        Lock::Exclusive,
+        Lock::AccessExclusive,
+    ];
+
     /// The lock's name as PostgreSQL's manual spells it.
     pub fn name(self) -> &'static str {
         match self {
             Lock::None => "no table lock",
             Lock::AccessShare => "ACCESS SHARE",
+            Lock::RowShare => "ROW SHARE",
             Lock::RowExclusive => "ROW EXCLUSIVE",
             Lock::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
+            Lock::Share => "SHARE",
             Lock::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
+            Lock::Exclusive => "EXCLUSIVE",
             Lock::AccessExclusive => "ACCESS EXCLUSIVE",
         }
     }
@@ -490,6 +512,10 @@ pub struct Plan {
     pub description: Text,
     /// Expand, sync, backfill and contract, in this order.
     pub phases: [PhasePlan; 4],
+    /// What `purge` runs once contract has completed: it throws away for good what contract
+    /// set aside instead of dropping (a table, a column), after which contract can no
+    /// longer be reverted. Empty for most operations.
+    pub purge: List<Step>,
 }
 
 impl Plan {

@@ -92,6 +92,13 @@ impl Plan {
                 }
             }
         }
+        // Only plans that purge feed anything here, so no other plan's checksum moved
+        // when purging came.
+        for step in self.purge.iter() {
+            for statement in step.statements() {
+                feed(statement);
+            }
+        }
         format!("{:016x}", hash.finish())
     }
 }
@@ -148,6 +155,15 @@ impl fmt::Display for Plan {
                 for (index, step) in plan.reverse.iter().enumerate() {
                     write!(f, "    {}. {step}", index + 1)?;
                 }
+            }
+        }
+        if !self.purge.is_empty() {
+            writeln!(
+                f,
+                "  purge, after contract and for good (contract can no longer be reverted):"
+            )?;
+            for (index, step) in self.purge.iter().enumerate() {
+                write!(f, "    {}. {step}", index + 1)?;
             }
         }
         Ok(())
