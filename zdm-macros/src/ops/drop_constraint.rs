@@ -101,7 +101,7 @@ impl DropConstraint {
                          AND f.conindid = c.conindid))"
                     ),
                     &format!(
-                        "coalesce((SELECT CASE WHEN c.contype NOT IN ('c', 'f', 'u', 'p') THEN 'a constraint of kind ' || c.contype \
+                        "coalesce((SELECT CASE WHEN c.contype NOT IN ('c', 'f', 'u', 'p') THEN 'a constraint of kind ' || c.contype::text \
                          WHEN NOT c.conislocal OR c.coninhcount > 0 THEN 'an inherited constraint' \
                          WHEN c.condeferrable THEN 'a deferrable constraint' \
                          ELSE (SELECT string_agg(format('constraint %I of %s references it', f.conname, f.conrelid::regclass), ', ') \
