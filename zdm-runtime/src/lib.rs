@@ -90,6 +90,7 @@ pub mod __private_0_1_0 {
         Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, Lock, Migration, Phase,
         PhasePlan, Plan, Step,
     };
+    pub use zdm_plan::{Presented, PresentedColumn};
     pub use zdm_plan::{Split, SplitOperation, SplitTarget};
     // What the phase functions on a declaration call.
     pub use crate::{PhaseReport, Result, Runner};

@@ -3,6 +3,7 @@
 //! checksum and the state row; what a step does is its executor's business.
 
 mod order;
+mod versions;
 
 use postgres::Client;
 
@@ -134,6 +135,13 @@ impl Runner {
         let first_step = if resumed { state.step as usize } else { 0 };
         self.pin_names(plan, phase, direction, &state)?;
         let (session, state_schema) = (&mut self.session, &self.state);
+        if direction == Direction::Reverse && !resumed {
+            let options = session.options().clone();
+            versions::check_reversal(session.client(), plan, phase, &options)?;
+        }
+        if phase == Phase::Expand && direction == Direction::Reverse {
+            versions::withdraw(session.client(), state_schema, plan)?;
+        }
         if phase == Phase::Expand && direction == Direction::Forward && !resumed {
             let skip_user_triggers = session.options().skip_user_triggers;
             expect::check_tables_of_plan(session.client(), plan, skip_user_triggers)?;
@@ -198,6 +206,10 @@ impl Runner {
                     return Err(error);
                 }
             }
+        }
+        if phase == Phase::Expand && direction == Direction::Forward {
+            let options = session.options().clone();
+            versions::present(session.client(), state_schema, plan, &options)?;
         }
         store::finish(session.client(), state_schema, &plan.id, phase, direction)?;
         Ok(report)

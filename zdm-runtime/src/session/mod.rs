@@ -112,6 +112,10 @@ pub struct Options {
     /// Bulk steps (backfill batches, concurrent index builds) wait while a streaming
     /// replica lags more than this; `None` never waits.
     pub replica_lag: Option<ReplicaLag>,
+    /// The caller says no application version uses the migration's version schema any
+    /// more; without it, reverting sync or expand of a migration whose new version writes
+    /// through one is refused (the CLI's `--new-version-stopped`).
+    pub new_version_stopped: bool,
 }
 
 impl Default for Options {
@@ -131,6 +135,7 @@ impl Default for Options {
             max_rows_per_second: None,
             batch_pause: Duration::ZERO,
             replica_lag: Some(ReplicaLag::default()),
+            new_version_stopped: false,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Constructors of owned plans, as the macro builds them before emitting them.
 
-use crate::{Action, Backfill, Check, Expectation, Lock, PhasePlan, Plan, Step, Text};
+use crate::{Action, Backfill, Check, Expectation, List, Lock, PhasePlan, Plan, Presented, Step, Text};
 
 impl Check {
     /// A check of owned text, as the macro builds it.
@@ -104,6 +104,15 @@ impl Plan {
             operation: Text::Owned(operation.to_owned()),
             description: Text::Owned(description.to_owned()),
             phases,
+            presents: List::Owned(Vec::new()),
+        }
+    }
+
+    /// The plan with the tables the new version sees through the version schema.
+    pub fn presenting(self, presents: Vec<Presented>) -> Plan {
+        Plan {
+            presents: List::Owned(presents),
+            ..self
         }
     }
 }

@@ -8,6 +8,9 @@ use std::fmt;
 
 mod build;
 mod render;
+mod version;
+
+pub use version::{Presented, PresentedColumn};
 
 use crate::sql::quote_ident;
 use crate::{List, Text};
@@ -478,6 +481,10 @@ pub struct Plan {
     pub description: Text,
     /// Expand, sync, backfill and contract, in this order.
     pub phases: [PhasePlan; 4],
+    /// The tables the new application version sees through the migration's version
+    /// schema ([`crate::names::version_schema`]); empty when the migration changes no
+    /// table's shape.
+    pub presents: List<Presented>,
 }
 
 impl Plan {

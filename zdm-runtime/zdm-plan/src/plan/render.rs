@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::hash::Fnv1a;
+use crate::sql::quote_ident;
 use crate::{Action, Carry, CarryWork, Expectation, Phase, Plan, SplitOperation, Step, Text};
 
 impl Step {
@@ -91,6 +92,15 @@ impl Plan {
                 }
             }
         }
+        // Fed only when present, so plans that change no table's shape keep the checksums
+        // they had before version schemas existed.
+        for presented in self.presents.iter() {
+            feed(&presented.table);
+            for column in presented.columns.iter() {
+                feed(&column.name);
+                feed(&column.source);
+            }
+        }
         format!("{:016x}", hash.finish())
     }
 }
@@ -147,6 +157,22 @@ impl fmt::Display for Plan {
                 for (index, step) in plan.reverse.iter().enumerate() {
                     write!(f, "    {}. {step}", index + 1)?;
                 }
+            }
+        }
+        if !self.presents.is_empty() {
+            writeln!(f, "  version schema {}:", crate::names::version_schema(&self.id))?;
+            for presented in self.presents.iter() {
+                let columns: Vec<String> = presented
+                    .columns
+                    .iter()
+                    .map(|column| format!("{} AS {}", quote_ident(&column.source), quote_ident(&column.name)))
+                    .collect();
+                writeln!(
+                    f,
+                    "    view of {}: {}, every other column as it is",
+                    presented.table,
+                    columns.join(", ")
+                )?;
             }
         }
         Ok(())
