@@ -329,7 +329,13 @@ fn reversals_that_would_break_the_new_version_are_refused() {
     let db = TestDb::new("vs_refused_reversals");
     let mut client = orders(&db);
     let schema = zdm_plan::names::version_schema(TotalInDollars.id());
-    let mut runner = db.runner();
+    let running = || {
+        db.runner_with(Options {
+            new_version_stopped: false,
+            ..test_options()
+        })
+    };
+    let mut runner = running();
     runner.run_to(&TotalInDollars, Phase::Sync).unwrap();
     let error = runner.revert(&TotalInDollars, Phase::Sync).unwrap_err();
     assert_eq!(
@@ -346,13 +352,10 @@ fn reversals_that_would_break_the_new_version_are_refused() {
         Some(Phase::Sync)
     );
     drop(runner);
-    let mut stopped = db.runner_with(Options {
-        new_version_stopped: true,
-        ..test_options()
-    });
+    let mut stopped = db.runner();
     stopped.revert(&TotalInDollars, Phase::Sync).unwrap();
     drop(stopped);
-    let mut runner = db.runner();
+    let mut runner = running();
     let error = runner.revert(&TotalInDollars, Phase::Expand).unwrap_err();
     assert!(
         error
@@ -366,10 +369,7 @@ fn reversals_that_would_break_the_new_version_are_refused() {
         "the view is still there"
     );
     drop(runner);
-    let mut stopped = db.runner_with(Options {
-        new_version_stopped: true,
-        ..test_options()
-    });
+    let mut stopped = db.runner();
     stopped.revert(&TotalInDollars, Phase::Expand).unwrap();
     let left: i64 = client
         .query_one("SELECT count(*) FROM pg_namespace WHERE nspname = $1", &[&schema])

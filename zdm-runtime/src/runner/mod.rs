@@ -139,8 +139,12 @@ impl Runner {
             let options = session.options().clone();
             versions::check_reversal(session.client(), plan, phase, &options)?;
         }
-        if phase == Phase::Expand && direction == Direction::Reverse {
-            versions::withdraw(session.client(), state_schema, plan)?;
+        match (phase, direction) {
+            (Phase::Expand, Direction::Reverse) => versions::withdraw(session.client(), state_schema, plan)?,
+            (Phase::Contract, Direction::Forward) => {
+                versions::retire_earlier(session.client(), state_schema, plan)?
+            }
+            _ => {}
         }
         if phase == Phase::Expand && direction == Direction::Forward && !resumed {
             let skip_user_triggers = session.options().skip_user_triggers;

@@ -297,3 +297,67 @@ pub(super) fn withdraw(client: &mut Client, state: &StateSchema, plan: &Plan) ->
         .map_err(failed)?;
     transaction.commit().map_err(failed)
 }
+
+/// Drops the views earlier migrations' version schemas have over the tables `plan`
+/// presents, and each such schema left empty: they serve the version that is old for this
+/// migration, which the deploy order has stopped before its contract, and the contract's
+/// changes (a dropped column) would otherwise be refused by them.
+pub(super) fn retire_earlier(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
+    if plan.presents.is_empty() {
+        return Ok(());
+    }
+    let schema = names::version_schema(&plan.id);
+    let failed = |source| step_failed(plan, &schema, source);
+    let mut transaction = client.transaction().map_err(Error::State)?;
+    let recorded: bool = transaction
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&state.table("version_columns")],
+        )
+        .map_err(failed)?
+        .get(0);
+    if !recorded {
+        return Ok(());
+    }
+    let tables: Vec<&str> = plan.presents.iter().map(|presented| &*presented.table).collect();
+    let views: Vec<(String, String, String)> = transaction
+        .query(
+            &state.sql(
+                "SELECT DISTINCT migration, schema, view FROM {state}.version_columns \
+                 WHERE migration <> $1 AND relation IN (SELECT to_regclass(t)::oid FROM unnest($2::text[]) AS t)",
+            ),
+            &[&&*plan.id, &tables],
+        )
+        .map_err(failed)?
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    for (migration, schema, view) in &views {
+        transaction
+            .execute_one(&format!(
+                "DROP VIEW IF EXISTS {}.{}",
+                quote_ident(schema),
+                quote_ident(view)
+            ))
+            .map_err(failed)?;
+        transaction
+            .execute(
+                &state.sql("DELETE FROM {state}.version_columns WHERE migration = $1 AND view = $2"),
+                &[migration, view],
+            )
+            .map_err(failed)?;
+        let left: bool = transaction
+            .query_one(
+                &state.sql("SELECT EXISTS (SELECT 1 FROM {state}.version_columns WHERE schema = $1)"),
+                &[schema],
+            )
+            .map_err(failed)?
+            .get(0);
+        if !left {
+            transaction
+                .execute_one(&format!("DROP SCHEMA IF EXISTS {}", quote_ident(schema)))
+                .map_err(failed)?;
+        }
+    }
+    transaction.commit().map_err(failed)
+}

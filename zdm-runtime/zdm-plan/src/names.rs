@@ -98,12 +98,16 @@ pub fn fill_record(migration: &str) -> String {
     bounded_name(&[migration, "filled"])
 }
 
+/// How every version schema's name starts.
+pub const VERSION_SCHEMA_PREFIX: &str = "zdm_v_";
+
 /// The schema of views through which the new application version of `migration` sees the
 /// tables it changes. Readable (`zdm_v_` and the id) when the id is already a lower-case
 /// identifier that fits; otherwise cut and followed by a hash of the id itself, so two ids
 /// that differ only in characters an unquoted name cannot hold never share a schema. An
 /// unquoted name, so it can be written into a `search_path` as it is.
 pub fn version_schema(migration: &str) -> String {
+    let prefix = VERSION_SCHEMA_PREFIX;
     let readable: String = migration
         .chars()
         .map(|c| {
@@ -114,7 +118,7 @@ pub fn version_schema(migration: &str) -> String {
             }
         })
         .collect();
-    let full = format!("zdm_v_{readable}");
+    let full = format!("{prefix}{readable}");
     if readable == migration && full.len() <= MAX_IDENTIFIER_BYTES {
         return full;
     }
