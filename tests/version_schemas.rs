@@ -26,6 +26,20 @@ use zdm_suite::{connect_or_exit, test_options, TestDb};
 )]
 struct TotalInDollars;
 
+/// A later migration of the same column: dollars back to bigint cents.
+#[zero_downtime(
+    id = "orders_total_cents_again",
+    change_type(
+        table = "orders",
+        column = "Total",
+        to = "bigint",
+        up = "(\"Total\" * 100)::bigint",
+        down = "\"Total\" / 100.0",
+        default = "0"
+    )
+)]
+struct TotalInCentsAgain;
+
 const ROWS: i64 = 2_000;
 
 fn orders(db: &TestDb) -> Client {
@@ -376,4 +390,55 @@ fn reversals_that_would_break_the_new_version_are_refused() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0, "reverting expand drops the version schema");
+}
+
+/// After the first migration's contract, the version deployed on its version schema is the
+/// old version of a second migration of the same column: its view keeps serving it (dollars)
+/// while the second one's view shows bigint cents, and the second contract drops the
+/// first schema, keeping its own.
+#[test]
+fn a_later_migration_keeps_the_earlier_version_schema_until_its_contract() {
+    let db = TestDb::new("vs_later_migration");
+    let mut client = orders(&db);
+    let (first, second) = (
+        zdm_plan::names::version_schema(TotalInDollars.id()),
+        zdm_plan::names::version_schema(TotalInCentsAgain.id()),
+    );
+    let mut runner = db.runner();
+    runner.run_to(&TotalInDollars, Phase::Contract).unwrap();
+    let mut deployed = connect_or_exit(&new_version_url(&db, &TotalInDollars));
+    let read = deployed
+        .prepare("SELECT \"Total\"::text FROM orders WHERE id = 7")
+        .unwrap();
+    runner.run_to(&TotalInCentsAgain, Phase::Backfill).unwrap();
+    let dollars: String = deployed.query_one(&read, &[]).unwrap().get(0);
+    assert_eq!(
+        dollars, "0.21",
+        "the first version still reads dollars through its view"
+    );
+    assert_eq!(
+        view_shape(&mut client, &second),
+        shape(&[("id", "bigint"), ("Total", "bigint"), ("note", "text")])
+    );
+    runner.run(&TotalInCentsAgain, Phase::Contract).unwrap();
+    assert!(
+        view_shape(&mut client, &first).is_empty(),
+        "the first version schema's view is gone"
+    );
+    let schemas: Vec<String> = client
+        .query(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'zdm\\_v\\_%' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(schemas, vec![second.clone()]);
+    let mut newest = connect_or_exit(&new_version_url(&db, &TotalInCentsAgain));
+    let cents: i64 = newest
+        .query_one("SELECT \"Total\" FROM orders WHERE id = 7", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(cents, 21);
 }

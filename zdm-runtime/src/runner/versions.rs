@@ -41,7 +41,8 @@ pub(super) fn check_reversal(
     let schema = names::version_schema(&plan.id);
     let exists: bool = client
         .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1)",
             &[&schema],
         )
         .map_err(Error::Catalog)?
@@ -71,6 +72,7 @@ const VERSION_COLUMNS: &str = "CREATE TABLE IF NOT EXISTS {state}.version_column
     position  integer NOT NULL,
     name      text NOT NULL,
     attnum    smallint NOT NULL,
+    created   timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (migration, view, position)
 )";
 
@@ -105,9 +107,20 @@ pub(super) fn present(
         .map_err(failed)?;
     // USAGE alone reads nothing: every view carries its table's own grants.
     let schema_q = quote_ident(&schema);
-    transaction
-        .execute_one(&format!("CREATE SCHEMA IF NOT EXISTS {schema_q}"))
-        .map_err(failed)?;
+    // Looked up first: `CREATE SCHEMA IF NOT EXISTS` wants CREATE on the database even
+    // when the schema is there, and an administrator may have made it for a role without.
+    let exists: bool = transaction
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema],
+        )
+        .map_err(failed)?
+        .get(0);
+    if !exists {
+        transaction
+            .execute_one(&format!("CREATE SCHEMA {schema_q}"))
+            .map_err(failed)?;
+    }
     transaction
         .execute_one(&format!("GRANT USAGE ON SCHEMA {schema_q} TO PUBLIC"))
         .map_err(failed)?;
@@ -157,6 +170,7 @@ fn create_view(
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect();
+    let attributes = in_version_order(transaction, state, plan, relation, attributes)?;
     let columns = view_columns(presented, &attributes);
     let select: Vec<String> = columns
         .iter()
@@ -195,6 +209,37 @@ fn create_view(
         )?;
     }
     Ok(())
+}
+
+/// The table's columns in the order the version before this one saw them: the order of the
+/// newest other migration's view of the table, if one is recorded (a swapped-in column is
+/// last in the table but was in its place in that view), then the columns it did not show.
+fn in_version_order(
+    transaction: &mut Transaction<'_>,
+    state: &StateSchema,
+    plan: &Plan,
+    relation: u32,
+    mut attributes: Vec<(i16, String)>,
+) -> Result<Vec<(i16, String)>, postgres::Error> {
+    let earlier: Vec<i16> = transaction
+        .query(
+            &state.sql(
+                "SELECT attnum FROM {state}.version_columns WHERE relation = $1 AND migration = \
+                 (SELECT migration FROM {state}.version_columns WHERE relation = $1 AND migration <> $2 \
+                  ORDER BY created DESC LIMIT 1) ORDER BY position",
+            ),
+            &[&relation, &&*plan.id],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    attributes.sort_by_key(|(attnum, _)| {
+        earlier
+            .iter()
+            .position(|seen| seen == attnum)
+            .unwrap_or(usize::MAX)
+    });
+    Ok(attributes)
 }
 
 /// The view's columns as (name, attribute number of the table column shown).
@@ -292,8 +337,14 @@ pub(super) fn withdraw(client: &mut Client, state: &StateSchema, plan: &Plan) ->
             .map_err(failed)?;
     }
     // Without CASCADE: anything else someone put there is theirs, and the error names it.
+    // A schema an administrator made for a role that may not create one stays, empty, for
+    // the next expand.
     transaction
-        .execute_one(&format!("DROP SCHEMA IF EXISTS {}", quote_ident(&schema)))
+        .execute_one(&format!(
+            "DO $$ BEGIN IF has_database_privilege(current_database(), 'CREATE') THEN \
+             DROP SCHEMA IF EXISTS {}; END IF; END $$",
+            quote_ident(&schema)
+        ))
         .map_err(failed)?;
     transaction.commit().map_err(failed)
 }
