@@ -39,6 +39,7 @@ mod statement;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod versions;
 
 pub use error::{Blocker, Error, Result};
 pub use events::Event;

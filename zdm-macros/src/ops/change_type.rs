@@ -137,6 +137,7 @@ impl Operation for ChangeType {
             table: self.table().sql().into(),
             columns: vec![PresentedColumn {
                 name: self.column.as_str().to_owned().into(),
+                instead_of: self.column.as_str().to_owned().into(),
                 source: new_column.into(),
             }]
             .into(),

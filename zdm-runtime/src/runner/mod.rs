@@ -3,7 +3,6 @@
 //! checksum and the state row; what a step does is its executor's business.
 
 mod order;
-mod versions;
 
 use postgres::Client;
 
@@ -15,6 +14,7 @@ use crate::report::PhaseReport;
 use crate::session::{self, Options, Session, StepContext};
 use crate::statement::ExecuteOne;
 use crate::store::{self, Direction, MigrationState, StateSchema};
+use crate::versions;
 use zdm_plan::{Migration, Phase, Plan};
 
 /// The key of the session-level advisory lock that keeps two runners apart ("zdm").

@@ -356,7 +356,9 @@ impl ToTokens for Presented {
 impl ToTokens for PresentedColumn {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         let private = private_path();
-        let (name, source) = (text(&self.name), text(&self.source));
-        tokens.extend(quote!(#private::PresentedColumn { name: #name, source: #source }));
+        let (name, instead_of, source) = (text(&self.name), text(&self.instead_of), text(&self.source));
+        tokens.extend(
+            quote!(#private::PresentedColumn { name: #name, instead_of: #instead_of, source: #source }),
+        );
     }
 }

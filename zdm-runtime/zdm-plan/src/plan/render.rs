@@ -98,6 +98,7 @@ impl Plan {
             feed(&presented.table);
             for column in presented.columns.iter() {
                 feed(&column.name);
+                feed(&column.instead_of);
                 feed(&column.source);
             }
         }
@@ -165,7 +166,14 @@ impl fmt::Display for Plan {
                 let columns: Vec<String> = presented
                     .columns
                     .iter()
-                    .map(|column| format!("{} AS {}", quote_ident(&column.source), quote_ident(&column.name)))
+                    .map(|column| {
+                        format!(
+                            "{} AS {} in place of {}",
+                            quote_ident(&column.source),
+                            quote_ident(&column.name),
+                            quote_ident(&column.instead_of)
+                        )
+                    })
                     .collect();
                 writeln!(
                     f,

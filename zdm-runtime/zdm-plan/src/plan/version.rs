@@ -21,11 +21,14 @@ pub struct Presented {
 /// A column the new version sees under its final name while its value lives elsewhere.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PresentedColumn {
-    /// The name the new version uses (unquoted). A table column of this name other than
-    /// `source` is hidden: it belongs to the old version.
+    /// The name the new version uses (unquoted).
     pub name: Text,
-    /// The column holding the value while the migration is in flight (unquoted). When the
-    /// table has no such column (a type changed in place, so none was added), the column
-    /// `name` itself is shown.
+    /// The table column (unquoted) whose place in the view it takes; the view does not show
+    /// that column itself.
+    pub instead_of: Text,
+    /// The table column holding the value when expand ends (unquoted); when the table has
+    /// no such column (a type changed in place, so none was added), `instead_of` itself.
+    /// The view hides it from its own place, and a swap that drops it shows the column that
+    /// takes its place instead, in the same transaction.
     pub source: Text,
 }

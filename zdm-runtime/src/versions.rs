@@ -26,7 +26,7 @@ use zdm_plan::{Phase, Plan, Presented};
 /// writes to the columns the old version reads, reverting expand drops the views it writes
 /// through (so its statements would fall through the search path to the tables of the old
 /// shape and write values of one type into a column of another).
-pub(super) fn check_reversal(
+pub(crate) fn check_reversal(
     client: &mut Client,
     plan: &Plan,
     phase: Phase,
@@ -78,7 +78,7 @@ const VERSION_COLUMNS: &str = "CREATE TABLE IF NOT EXISTS {state}.version_column
 
 /// Creates (or re-creates, on a resumed expand) the version schema of `plan` and a view
 /// per table it presents, in one transaction.
-pub(super) fn present(
+pub(crate) fn present(
     client: &mut Client,
     state: &StateSchema,
     plan: &Plan,
@@ -242,7 +242,9 @@ fn in_version_order(
     Ok(attributes)
 }
 
-/// The view's columns as (name, attribute number of the table column shown).
+/// The view's columns as (name, attribute number of the table column shown): a presented
+/// column in the place of the column it stands instead of; its source and any table column
+/// of its name are hidden, being the transition's.
 fn view_columns(presented: &Presented, attributes: &[(i16, String)]) -> Vec<(String, i16)> {
     let attnum = |name: &str| {
         attributes
@@ -252,16 +254,18 @@ fn view_columns(presented: &Presented, attributes: &[(i16, String)]) -> Vec<(Str
     };
     let mut columns = Vec::new();
     for (number, attname) in attributes {
-        // A source is shown in the place of the column it stands for, not its own.
-        let is_source = presented.columns.iter().any(|column| {
-            column.source == *attname && column.name != *attname && attnum(&column.name).is_some()
-        });
-        if is_source {
-            continue;
-        }
-        match presented.columns.iter().find(|column| column.name == *attname) {
-            Some(column) => columns.push((attname.clone(), attnum(&column.source).unwrap_or(*number))),
-            None => columns.push((attname.clone(), *number)),
+        if let Some(column) = presented
+            .columns
+            .iter()
+            .find(|column| column.instead_of == *attname)
+        {
+            columns.push((column.name.to_string(), attnum(&column.source).unwrap_or(*number)));
+        } else if !presented
+            .columns
+            .iter()
+            .any(|column| column.source == *attname || column.name == *attname)
+        {
+            columns.push((attname.clone(), *number));
         }
     }
     columns
@@ -296,7 +300,7 @@ fn grants(
 
 /// Drops the views of `plan`'s version schema, the schema, and their record: the first
 /// thing reverting expand does, since the views depend on the columns it drops.
-pub(super) fn withdraw(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
+pub(crate) fn withdraw(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
     if plan.presents.is_empty() {
         return Ok(());
     }
@@ -353,7 +357,7 @@ pub(super) fn withdraw(client: &mut Client, state: &StateSchema, plan: &Plan) ->
 /// presents, and each such schema left empty: they serve the version that is old for this
 /// migration, which the deploy order has stopped before its contract, and the contract's
 /// changes (a dropped column) would otherwise be refused by them.
-pub(super) fn retire_earlier(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
+pub(crate) fn retire_earlier(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
     if plan.presents.is_empty() {
         return Ok(());
     }
@@ -411,4 +415,87 @@ pub(super) fn retire_earlier(client: &mut Client, state: &StateSchema, plan: &Pl
         }
     }
     transaction.commit().map_err(failed)
+}
+
+/// Shows `replacement` wherever a version view of `table` shows `column`, before a swap
+/// drops `column`, in the swap's own transaction: the views keep their column names, types
+/// and order (`CREATE OR REPLACE VIEW` allows nothing else), so the new version's prepared
+/// statements keep their result types, and there is no moment the view reads a column
+/// that is gone.
+pub(crate) fn repoint(
+    transaction: &mut Transaction<'_>,
+    state: &StateSchema,
+    table: &str,
+    column: &str,
+    replacement: &str,
+) -> Result<(), postgres::Error> {
+    let recorded: bool = transaction
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&state.table("version_columns")],
+        )?
+        .get(0);
+    if !recorded {
+        return Ok(());
+    }
+    let views: Vec<(String, String)> = transaction
+        .query(
+            &state.sql(
+                "UPDATE {state}.version_columns v SET attnum = n.attnum \
+                 FROM pg_attribute o, pg_attribute n \
+                 WHERE v.relation = to_regclass($1) AND o.attrelid = v.relation AND o.attname = $2 \
+                   AND v.attnum = o.attnum AND n.attrelid = v.relation AND n.attname = $3 \
+                 RETURNING v.schema, v.view",
+            ),
+            &[&table, &column, &replacement],
+        )?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let mut views = views;
+    views.sort();
+    views.dedup();
+    for (schema, view) in views {
+        rebuild(transaction, state, &schema, &view)?;
+    }
+    Ok(())
+}
+
+/// Re-creates one recorded view from its record, with the options it has.
+fn rebuild(
+    transaction: &mut Transaction<'_>,
+    state: &StateSchema,
+    schema: &str,
+    view: &str,
+) -> Result<(), postgres::Error> {
+    let rows = transaction.query(
+        &state.sql(
+            "SELECT v.name, a.attname::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+             FROM {state}.version_columns v \
+             JOIN pg_attribute a ON a.attrelid = v.relation AND a.attnum = v.attnum \
+             JOIN pg_class c ON c.oid = v.relation JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE v.schema = $1 AND v.view = $2 ORDER BY v.position",
+        ),
+        &[&schema, &view],
+    )?;
+    let Some(first) = rows.first() else { return Ok(()) };
+    let table: String = first.get(2);
+    let select: Vec<String> = rows
+        .iter()
+        .map(|row| format!("{} AS {}", quote_ident(row.get(1)), quote_ident(row.get(0))))
+        .collect();
+    let invoker: bool = transaction
+        .query_one("SELECT current_setting('server_version_num')::int >= 150000", &[])?
+        .get(0);
+    let options = if invoker {
+        " WITH (security_invoker = true)"
+    } else {
+        ""
+    };
+    transaction.execute_one(&format!(
+        "CREATE OR REPLACE VIEW {}.{}{options} AS SELECT {} FROM {table}",
+        quote_ident(schema),
+        quote_ident(view),
+        select.join(", ")
+    ))
 }
