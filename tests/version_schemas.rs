@@ -40,6 +40,13 @@ struct TotalInDollars;
 )]
 struct TotalInCentsAgain;
 
+/// A binary-coercible change of another column of the table: in place, at expand.
+#[zero_downtime(
+    id = "orders_note_varchar",
+    change_type(table = "orders", column = "note", to = "varchar")
+)]
+struct NoteVarchar;
+
 const ROWS: i64 = 2_000;
 
 fn orders(db: &TestDb) -> Client {
@@ -441,4 +448,73 @@ fn a_later_migration_keeps_the_earlier_version_schema_until_its_contract() {
         .unwrap()
         .get(0);
     assert_eq!(cents, 21);
+}
+
+/// The views are owned like their table and carry its grants (and `security_invoker` from
+/// PostgreSQL 15), take INSERT … ON CONFLICT … RETURNING, and survive a later migration
+/// that changes another column's type in place, owner and grants included.
+#[test]
+fn views_are_owned_and_granted_like_their_table_and_survive_an_in_place_change() {
+    let db = TestDb::new("vs_owned_and_granted");
+    let mut client = orders(&db);
+    let reader = "zdm_vs_reader";
+    client
+        .batch_execute(&format!(
+            "DO $$ BEGIN CREATE ROLE {reader}; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+             GRANT SELECT, INSERT ON orders TO {reader};"
+        ))
+        .unwrap();
+    let schema = zdm_plan::names::version_schema(TotalInDollars.id());
+    let view = format!("{schema}.orders");
+    let mut runner = db.runner();
+    runner.run_to(&TotalInDollars, Phase::Contract).unwrap();
+    let facts = |client: &mut Client| -> (String, bool, bool, Option<Vec<String>>) {
+        let row = client
+            .query_one(
+                "SELECT pg_get_userbyid(c.relowner)::text, has_table_privilege($2, c.oid, 'INSERT'), \
+                        has_table_privilege($2, c.oid, 'DELETE'), c.reloptions::text[] \
+                 FROM pg_class c WHERE c.oid = to_regclass($1)",
+                &[&view, &reader],
+            )
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2), row.get(3))
+    };
+    let owner: String = client
+        .query_one(
+            "SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE oid = 'orders'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let invoker = (zdm_suite::server_version_num(&mut client) >= 150_000)
+        .then(|| vec!["security_invoker=true".to_owned()]);
+    let expected = (owner, true, false, invoker);
+    assert_eq!(facts(&mut client), expected);
+    let row = client
+        .query_one(
+            &format!(
+                "INSERT INTO {view} (id, \"Total\", note) VALUES (1, 12.5, 'upserted') \
+                 ON CONFLICT (id) DO UPDATE SET \"Total\" = EXCLUDED.\"Total\" RETURNING \"Total\"::text, note"
+            ),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        ("12.50".to_owned(), "seed".to_owned())
+    );
+    runner.run(&NoteVarchar, Phase::Expand).unwrap();
+    assert_eq!(
+        facts(&mut client),
+        expected,
+        "the earlier view is back, owned and granted as before"
+    );
+    assert_eq!(
+        view_shape(&mut client, &schema),
+        shape(&[
+            ("id", "bigint"),
+            ("Total", "numeric"),
+            ("note", "character varying")
+        ])
+    );
 }

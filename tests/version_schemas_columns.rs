@@ -61,7 +61,10 @@ impl Version {
         let started = std::time::Instant::now();
         while self.writes.load(Ordering::SeqCst) < target {
             assert!(!stop.load(Ordering::SeqCst), "a writer failed");
-            assert!(started.elapsed() < Duration::from_secs(60), "a writer made no write in 60 s");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "a writer made no write in 60 s"
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
     }
@@ -94,14 +97,21 @@ impl Version {
             call += 1;
             let (parameter, meant) = value(call + salt);
             let id: i64 = if call % 5 == 0 {
-                client.query_one(&insert, &[&parameter]).unwrap_or_else(|e| failed(self.insert, &e)).get(0)
+                client
+                    .query_one(&insert, &[&parameter])
+                    .unwrap_or_else(|e| failed(self.insert, &e))
+                    .get(0)
             } else {
                 let id = ((call + salt).wrapping_mul(2_654_435_761) % ROWS as u64) as i64 + 1;
-                client.execute(&update, &[&parameter, &id]).unwrap_or_else(|e| failed(self.update, &e));
+                client
+                    .execute(&update, &[&parameter, &id])
+                    .unwrap_or_else(|e| failed(self.update, &e));
                 id
             };
             ledger.insert(id, meant);
-            let row = client.query_one(&read, &[&id]).unwrap_or_else(|e| failed(self.read, &e));
+            let row = client
+                .query_one(&read, &[&id])
+                .unwrap_or_else(|e| failed(self.read, &e));
             let _: Option<R> = row.try_get(0).unwrap_or_else(|e| panic!("{}: {e}", self.read));
             self.writes.fetch_add(1, Ordering::SeqCst);
         }
@@ -244,7 +254,11 @@ fn rename_column_under_both_versions() {
         .map(|row| (row.get(0), row.get(1)))
         .collect();
     let meant = ledger.into_inner().unwrap();
-    let wrong: Vec<_> = meant.iter().filter(|(id, value)| stored.get(id) != Some(value)).take(5).collect();
+    let wrong: Vec<_> = meant
+        .iter()
+        .filter(|(id, value)| stored.get(id) != Some(value))
+        .take(5)
+        .collect();
     assert!(wrong.is_empty(), "rows not as their last writer meant: {wrong:?}");
     assert_eq!(stored.len(), meant.len());
     let view: String = client

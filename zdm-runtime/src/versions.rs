@@ -499,3 +499,62 @@ fn rebuild(
         select.join(", ")
     ))
 }
+
+/// Runs `work` (a column's type changed in place) with every recorded version view over
+/// `table` dropped before and re-created after it, with the owner and grants it had.
+pub(crate) fn around_type_change(
+    transaction: &mut Transaction<'_>,
+    state: &StateSchema,
+    table: &str,
+    work: impl FnOnce(&mut Transaction<'_>) -> Result<(), postgres::Error>,
+) -> Result<(), postgres::Error> {
+    let recorded: bool = transaction
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&state.table("version_columns")],
+        )?
+        .get(0);
+    if !recorded {
+        return work(transaction);
+    }
+    let views: Vec<(String, String, String, Option<String>)> = transaction
+        .query(
+            &state.sql(
+                "SELECT DISTINCT v.schema, v.view, pg_get_userbyid(c.relowner)::text, c.relacl::text \
+                 FROM {state}.version_columns v \
+                 JOIN pg_namespace n ON n.nspname = v.schema \
+                 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = v.view \
+                 WHERE v.relation = to_regclass($1)",
+            ),
+            &[&table],
+        )?
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect();
+    for (schema, view, _, _) in &views {
+        transaction.execute_one(&format!(
+            "DROP VIEW {}.{}",
+            quote_ident(schema),
+            quote_ident(view)
+        ))?;
+    }
+    work(transaction)?;
+    for (schema, view, owner, acl) in &views {
+        rebuild(transaction, state, schema, view)?;
+        let view_q = format!("{}.{}", quote_ident(schema), quote_ident(view));
+        transaction.execute_one(&format!("ALTER VIEW {view_q} OWNER TO {}", quote_ident(owner)))?;
+        let grants = transaction.query(
+            "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
+                    a.privilege_type, a.is_grantable \
+             FROM aclexplode($1::text::aclitem[]) a WHERE pg_get_userbyid(a.grantee) IS DISTINCT FROM $2",
+            &[acl, owner],
+        )?;
+        for grant in grants {
+            let (grantee, privilege, grantable): (String, String, bool) =
+                (grant.get(0), grant.get(1), grant.get(2));
+            let option = if grantable { " WITH GRANT OPTION" } else { "" };
+            transaction.execute_one(&format!("GRANT {privilege} ON {view_q} TO {grantee}{option}"))?;
+        }
+    }
+    Ok(())
+}
