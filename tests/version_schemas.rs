@@ -448,6 +448,19 @@ fn a_later_migration_keeps_the_earlier_version_schema_until_its_contract() {
         .unwrap()
         .get(0);
     assert_eq!(cents, 21);
+    // After the second contract's reversal the first version may run again: its view is
+    // back, with the shape it had.
+    runner.revert(&TotalInCentsAgain, Phase::Contract).unwrap();
+    assert_eq!(
+        view_shape(&mut client, &first),
+        shape(&[("id", "bigint"), ("Total", "numeric"), ("note", "text")])
+    );
+    let mut again = connect_or_exit(&new_version_url(&db, &TotalInDollars));
+    let dollars: String = again
+        .query_one("SELECT \"Total\"::text FROM orders WHERE id = 7", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(dollars, "0.21");
 }
 
 /// The views are owned like their table and carry its grants (and `security_invoker` from

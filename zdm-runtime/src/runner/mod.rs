@@ -211,9 +211,16 @@ impl Runner {
                 }
             }
         }
-        if phase == Phase::Expand && direction == Direction::Forward {
-            let options = session.options().clone();
-            versions::present(session.client(), state_schema, plan, &options)?;
+        match (phase, direction) {
+            (Phase::Expand, Direction::Forward) => {
+                let options = session.options().clone();
+                versions::present(session.client(), state_schema, plan, &options)?;
+            }
+            (Phase::Contract, Direction::Reverse) => {
+                versions::restore_sources(session.client(), state_schema, plan)?;
+                versions::restore_retired(session.client(), state_schema, plan)?;
+            }
+            _ => {}
         }
         store::finish(session.client(), state_schema, &plan.id, phase, direction)?;
         Ok(report)

@@ -11,12 +11,19 @@
 //! type and position as they were, and prepared statements of the new version keep their
 //! plans' result types.
 
+mod repoint;
+mod retire;
+
 use postgres::{Client, Transaction};
 
 use crate::error::{Error, Result};
 use crate::session::Options;
 use crate::statement::ExecuteOne;
 use crate::store::StateSchema;
+
+use repoint::rebuild;
+pub(crate) use repoint::{around_type_change, repoint, restore_sources};
+pub(crate) use retire::{restore_retired, retire_earlier};
 use zdm_plan::names;
 use zdm_plan::sql::quote_ident;
 use zdm_plan::{Phase, Plan, Presented};
@@ -64,15 +71,22 @@ pub(crate) fn check_reversal(
     })
 }
 
+/// One row per column of each version view. `retired_by`: the later migration whose
+/// contract dropped the view, which its reversal re-creates from the column names, owner and
+/// ACL kept here (attribute numbers change when a reversal re-adds a column).
 const VERSION_COLUMNS: &str = "CREATE TABLE IF NOT EXISTS {state}.version_columns (
-    migration text NOT NULL,
-    schema    text NOT NULL,
-    view      text NOT NULL,
-    relation  oid NOT NULL,
-    position  integer NOT NULL,
-    name      text NOT NULL,
-    attnum    smallint NOT NULL,
-    created   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    migration  text NOT NULL,
+    schema     text NOT NULL,
+    view       text NOT NULL,
+    relation   oid NOT NULL,
+    position   integer NOT NULL,
+    name       text NOT NULL,
+    attnum     smallint NOT NULL,
+    created    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    retired_by text,
+    attname    text,
+    owner      text,
+    acl        text,
     PRIMARY KEY (migration, view, position)
 )";
 
@@ -130,7 +144,7 @@ pub(crate) fn present(
     transaction.commit().map_err(failed)
 }
 
-fn step_failed(plan: &Plan, schema: &str, source: postgres::Error) -> Error {
+pub(super) fn step_failed(plan: &Plan, schema: &str, source: postgres::Error) -> Error {
     Error::Step {
         migration: plan.id.to_string(),
         step: format!("build the version schema {schema}"),
@@ -226,7 +240,7 @@ fn in_version_order(
             &state.sql(
                 "SELECT attnum FROM {state}.version_columns WHERE relation = $1 AND migration = \
                  (SELECT migration FROM {state}.version_columns WHERE relation = $1 AND migration <> $2 \
-                  ORDER BY created DESC LIMIT 1) ORDER BY position",
+                  AND retired_by IS NULL ORDER BY created DESC LIMIT 1) ORDER BY position",
             ),
             &[&relation, &&*plan.id],
         )?
@@ -272,7 +286,7 @@ fn view_columns(presented: &Presented, attributes: &[(i16, String)]) -> Vec<(Str
 }
 
 /// The table's grants (its ACL, not column grants), as statements on the view.
-fn grants(
+pub(super) fn grants(
     transaction: &mut Transaction<'_>,
     relation: u32,
     view: &str,
@@ -351,210 +365,4 @@ pub(crate) fn withdraw(client: &mut Client, state: &StateSchema, plan: &Plan) ->
         ))
         .map_err(failed)?;
     transaction.commit().map_err(failed)
-}
-
-/// Drops the views earlier migrations' version schemas have over the tables `plan`
-/// presents, and each such schema left empty: they serve the version that is old for this
-/// migration, which the deploy order has stopped before its contract, and the contract's
-/// changes (a dropped column) would otherwise be refused by them.
-pub(crate) fn retire_earlier(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
-    if plan.presents.is_empty() {
-        return Ok(());
-    }
-    let schema = names::version_schema(&plan.id);
-    let failed = |source| step_failed(plan, &schema, source);
-    let mut transaction = client.transaction().map_err(Error::State)?;
-    let recorded: bool = transaction
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[&state.table("version_columns")],
-        )
-        .map_err(failed)?
-        .get(0);
-    if !recorded {
-        return Ok(());
-    }
-    let tables: Vec<&str> = plan.presents.iter().map(|presented| &*presented.table).collect();
-    let views: Vec<(String, String, String)> = transaction
-        .query(
-            &state.sql(
-                "SELECT DISTINCT migration, schema, view FROM {state}.version_columns \
-                 WHERE migration <> $1 AND relation IN (SELECT to_regclass(t)::oid FROM unnest($2::text[]) AS t)",
-            ),
-            &[&&*plan.id, &tables],
-        )
-        .map_err(failed)?
-        .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2)))
-        .collect();
-    for (migration, schema, view) in &views {
-        transaction
-            .execute_one(&format!(
-                "DROP VIEW IF EXISTS {}.{}",
-                quote_ident(schema),
-                quote_ident(view)
-            ))
-            .map_err(failed)?;
-        transaction
-            .execute(
-                &state.sql("DELETE FROM {state}.version_columns WHERE migration = $1 AND view = $2"),
-                &[migration, view],
-            )
-            .map_err(failed)?;
-        let left: bool = transaction
-            .query_one(
-                &state.sql("SELECT EXISTS (SELECT 1 FROM {state}.version_columns WHERE schema = $1)"),
-                &[schema],
-            )
-            .map_err(failed)?
-            .get(0);
-        if !left {
-            transaction
-                .execute_one(&format!("DROP SCHEMA IF EXISTS {}", quote_ident(schema)))
-                .map_err(failed)?;
-        }
-    }
-    transaction.commit().map_err(failed)
-}
-
-/// Shows `replacement` wherever a version view of `table` shows `column`, before a swap
-/// drops `column`, in the swap's own transaction: the views keep their column names, types
-/// and order (`CREATE OR REPLACE VIEW` allows nothing else), so the new version's prepared
-/// statements keep their result types, and there is no moment the view reads a column
-/// that is gone.
-pub(crate) fn repoint(
-    transaction: &mut Transaction<'_>,
-    state: &StateSchema,
-    table: &str,
-    column: &str,
-    replacement: &str,
-) -> Result<(), postgres::Error> {
-    let recorded: bool = transaction
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[&state.table("version_columns")],
-        )?
-        .get(0);
-    if !recorded {
-        return Ok(());
-    }
-    let views: Vec<(String, String)> = transaction
-        .query(
-            &state.sql(
-                "UPDATE {state}.version_columns v SET attnum = n.attnum \
-                 FROM pg_attribute o, pg_attribute n \
-                 WHERE v.relation = to_regclass($1) AND o.attrelid = v.relation AND o.attname = $2 \
-                   AND v.attnum = o.attnum AND n.attrelid = v.relation AND n.attname = $3 \
-                 RETURNING v.schema, v.view",
-            ),
-            &[&table, &column, &replacement],
-        )?
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    let mut views = views;
-    views.sort();
-    views.dedup();
-    for (schema, view) in views {
-        rebuild(transaction, state, &schema, &view)?;
-    }
-    Ok(())
-}
-
-/// Re-creates one recorded view from its record, with the options it has.
-fn rebuild(
-    transaction: &mut Transaction<'_>,
-    state: &StateSchema,
-    schema: &str,
-    view: &str,
-) -> Result<(), postgres::Error> {
-    let rows = transaction.query(
-        &state.sql(
-            "SELECT v.name, a.attname::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
-             FROM {state}.version_columns v \
-             JOIN pg_attribute a ON a.attrelid = v.relation AND a.attnum = v.attnum \
-             JOIN pg_class c ON c.oid = v.relation JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE v.schema = $1 AND v.view = $2 ORDER BY v.position",
-        ),
-        &[&schema, &view],
-    )?;
-    let Some(first) = rows.first() else { return Ok(()) };
-    let table: String = first.get(2);
-    let select: Vec<String> = rows
-        .iter()
-        .map(|row| format!("{} AS {}", quote_ident(row.get(1)), quote_ident(row.get(0))))
-        .collect();
-    let invoker: bool = transaction
-        .query_one("SELECT current_setting('server_version_num')::int >= 150000", &[])?
-        .get(0);
-    let options = if invoker {
-        " WITH (security_invoker = true)"
-    } else {
-        ""
-    };
-    transaction.execute_one(&format!(
-        "CREATE OR REPLACE VIEW {}.{}{options} AS SELECT {} FROM {table}",
-        quote_ident(schema),
-        quote_ident(view),
-        select.join(", ")
-    ))
-}
-
-/// Runs `work` (a column's type changed in place) with every recorded version view over
-/// `table` dropped before and re-created after it, with the owner and grants it had.
-pub(crate) fn around_type_change(
-    transaction: &mut Transaction<'_>,
-    state: &StateSchema,
-    table: &str,
-    work: impl FnOnce(&mut Transaction<'_>) -> Result<(), postgres::Error>,
-) -> Result<(), postgres::Error> {
-    let recorded: bool = transaction
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[&state.table("version_columns")],
-        )?
-        .get(0);
-    if !recorded {
-        return work(transaction);
-    }
-    let views: Vec<(String, String, String, Option<String>)> = transaction
-        .query(
-            &state.sql(
-                "SELECT DISTINCT v.schema, v.view, pg_get_userbyid(c.relowner)::text, c.relacl::text \
-                 FROM {state}.version_columns v \
-                 JOIN pg_namespace n ON n.nspname = v.schema \
-                 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = v.view \
-                 WHERE v.relation = to_regclass($1)",
-            ),
-            &[&table],
-        )?
-        .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
-        .collect();
-    for (schema, view, _, _) in &views {
-        transaction.execute_one(&format!(
-            "DROP VIEW {}.{}",
-            quote_ident(schema),
-            quote_ident(view)
-        ))?;
-    }
-    work(transaction)?;
-    for (schema, view, owner, acl) in &views {
-        rebuild(transaction, state, schema, view)?;
-        let view_q = format!("{}.{}", quote_ident(schema), quote_ident(view));
-        transaction.execute_one(&format!("ALTER VIEW {view_q} OWNER TO {}", quote_ident(owner)))?;
-        let grants = transaction.query(
-            "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
-                    a.privilege_type, a.is_grantable \
-             FROM aclexplode($1::text::aclitem[]) a WHERE pg_get_userbyid(a.grantee) IS DISTINCT FROM $2",
-            &[acl, owner],
-        )?;
-        for grant in grants {
-            let (grantee, privilege, grantable): (String, String, bool) =
-                (grant.get(0), grant.get(1), grant.get(2));
-            let option = if grantable { " WITH GRANT OPTION" } else { "" };
-            transaction.execute_one(&format!("GRANT {privilege} ON {view_q} TO {grantee}{option}"))?;
-        }
-    }
-    Ok(())
 }
