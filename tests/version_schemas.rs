@@ -134,7 +134,7 @@ fn old_writer(url: &str, version: &Version, ledger: &Ledger, stop: &AtomicBool) 
         }
         call += 1;
         let cents = (call % 100_000) as i32;
-        let id = if call % 5 == 0 {
+        let id = if call.is_multiple_of(5) {
             client
                 .query_one(&insert, &[&cents])
                 .unwrap_or_else(|e| failed("old insert", &e))
@@ -188,7 +188,7 @@ fn new_writer(url: &str, version: &Version, ledger: &Ledger, stop: &AtomicBool) 
         call += 1;
         let cents = (call * 7 % 100_000) as i64;
         let dollars = format!("{}.{:02}", cents / 100, cents % 100);
-        let id = if call % 5 == 0 {
+        let id = if call.is_multiple_of(5) {
             let row = client
                 .query_one(&insert, &[&dollars])
                 .unwrap_or_else(|e| failed("new insert", &e));

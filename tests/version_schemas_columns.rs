@@ -96,7 +96,7 @@ impl Version {
             }
             call += 1;
             let (parameter, meant) = value(call + salt);
-            let id: i64 = if call % 5 == 0 {
+            let id: i64 = if call.is_multiple_of(5) {
                 client
                     .query_one(&insert, &[&parameter])
                     .unwrap_or_else(|e| failed(self.insert, &e))
@@ -174,13 +174,15 @@ fn run_moves(
             .collect();
         let _stop = StopOnPanic(&stop);
         for &step in moves {
-            match step {
+            let outcome = match step {
                 Move::Run(phase) => runner.run(migration, phase).map(drop),
                 Move::Revert(phase) => runner.revert(migration, phase).map(drop),
-                Move::Deploy(index) => Ok(versions[index].deploy(true, ledger)),
-                Move::Stop(index) => Ok(versions[index].deploy(false, ledger)),
-            }
-            .unwrap_or_else(|error| panic!("{step:?}: {error}"));
+                Move::Deploy(index) | Move::Stop(index) => {
+                    versions[index].deploy(matches!(step, Move::Deploy(_)), ledger);
+                    Ok(())
+                }
+            };
+            outcome.unwrap_or_else(|error| panic!("{step:?}: {error}"));
             for version in versions {
                 if version.deployed.load(Ordering::SeqCst) {
                     version.wait_for_writes(20, &stop);

@@ -135,17 +135,7 @@ impl Runner {
         let first_step = if resumed { state.step as usize } else { 0 };
         self.pin_names(plan, phase, direction, &state)?;
         let (session, state_schema) = (&mut self.session, &self.state);
-        if direction == Direction::Reverse && !resumed {
-            let options = session.options().clone();
-            versions::check_reversal(session.client(), plan, phase, &options)?;
-        }
-        match (phase, direction) {
-            (Phase::Expand, Direction::Reverse) => versions::withdraw(session.client(), state_schema, plan)?,
-            (Phase::Contract, Direction::Forward) => {
-                versions::retire_earlier(session.client(), state_schema, plan)?
-            }
-            _ => {}
-        }
+        versions::before_phase(session, state_schema, plan, (phase, direction), resumed)?;
         if phase == Phase::Expand && direction == Direction::Forward && !resumed {
             let skip_user_triggers = session.options().skip_user_triggers;
             expect::check_tables_of_plan(session.client(), plan, skip_user_triggers)?;
@@ -211,17 +201,7 @@ impl Runner {
                 }
             }
         }
-        match (phase, direction) {
-            (Phase::Expand, Direction::Forward) => {
-                let options = session.options().clone();
-                versions::present(session.client(), state_schema, plan, &options)?;
-            }
-            (Phase::Contract, Direction::Reverse) => {
-                versions::restore_sources(session.client(), state_schema, plan)?;
-                versions::restore_retired(session.client(), state_schema, plan)?;
-            }
-            _ => {}
-        }
+        versions::after_phase(session, state_schema, plan, (phase, direction))?;
         store::finish(session.client(), state_schema, &plan.id, phase, direction)?;
         Ok(report)
     }

@@ -17,28 +17,66 @@ mod retire;
 use postgres::{Client, Transaction};
 
 use crate::error::{Error, Result};
-use crate::session::Options;
+use crate::session::{Options, Session};
 use crate::statement::ExecuteOne;
-use crate::store::StateSchema;
+use crate::store::{Direction, StateSchema};
 
 use repoint::rebuild;
-pub(crate) use repoint::{around_type_change, repoint, restore_sources};
-pub(crate) use retire::{restore_retired, retire_earlier};
+use repoint::restore_sources;
+pub(crate) use repoint::{around_type_change, repoint};
+use retire::{restore_retired, retire_earlier};
 use zdm_plan::names;
 use zdm_plan::sql::quote_ident;
 use zdm_plan::{Phase, Plan, Presented};
+
+/// What a phase's run does to version schemas before its steps: a reversal that would
+/// break a running new version is refused; reverting expand first drops the views (they use
+/// the columns it drops); a contract first retires earlier migrations' views over its tables.
+pub(crate) fn before_phase(
+    session: &mut Session,
+    state: &StateSchema,
+    plan: &Plan,
+    (phase, direction): (Phase, Direction),
+    resumed: bool,
+) -> Result<()> {
+    let options = session.options().clone();
+    let client = session.client();
+    if direction == Direction::Reverse && !resumed {
+        check_reversal(client, plan, phase, &options)?;
+    }
+    match (phase, direction) {
+        (Phase::Expand, Direction::Reverse) => withdraw(client, state, plan),
+        (Phase::Contract, Direction::Forward) => retire_earlier(client, state, plan),
+        _ => Ok(()),
+    }
+}
+
+/// What a phase's run does to version schemas after its steps: expand builds them; a
+/// reverted contract shows the sources again and puts back the views its contract retired.
+pub(crate) fn after_phase(
+    session: &mut Session,
+    state: &StateSchema,
+    plan: &Plan,
+    (phase, direction): (Phase, Direction),
+) -> Result<()> {
+    let options = session.options().clone();
+    let client = session.client();
+    match (phase, direction) {
+        (Phase::Expand, Direction::Forward) => present(client, state, plan, &options),
+        (Phase::Contract, Direction::Reverse) => {
+            restore_sources(client, state, plan)?;
+            restore_retired(client, state, plan)
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Refuses to revert `phase` while the new version may still write through the version
 /// schema, unless the caller says it has stopped: reverting sync would stop copying its
 /// writes to the columns the old version reads, reverting expand drops the views it writes
 /// through (so its statements would fall through the search path to the tables of the old
 /// shape and write values of one type into a column of another).
-pub(crate) fn check_reversal(
-    client: &mut Client,
-    plan: &Plan,
-    phase: Phase,
-    options: &Options,
-) -> Result<()> {
+fn check_reversal(client: &mut Client, plan: &Plan, phase: Phase, options: &Options) -> Result<()> {
     if plan.presents.is_empty()
         || options.new_version_stopped
         || !matches!(phase, Phase::Sync | Phase::Expand)
@@ -92,12 +130,7 @@ const VERSION_COLUMNS: &str = "CREATE TABLE IF NOT EXISTS {state}.version_column
 
 /// Creates (or re-creates, on a resumed expand) the version schema of `plan` and a view
 /// per table it presents, in one transaction.
-pub(crate) fn present(
-    client: &mut Client,
-    state: &StateSchema,
-    plan: &Plan,
-    options: &Options,
-) -> Result<()> {
+fn present(client: &mut Client, state: &StateSchema, plan: &Plan, options: &Options) -> Result<()> {
     if plan.presents.is_empty() {
         return Ok(());
     }
@@ -314,7 +347,7 @@ pub(super) fn grants(
 
 /// Drops the views of `plan`'s version schema, the schema, and their record: the first
 /// thing reverting expand does, since the views depend on the columns it drops.
-pub(crate) fn withdraw(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
+fn withdraw(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
     if plan.presents.is_empty() {
         return Ok(());
     }
