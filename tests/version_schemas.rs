@@ -252,7 +252,11 @@ fn cents_to_dollars_under_both_versions() {
     let (old, new) = (Version::default(), Version::default());
     let stop = AtomicBool::new(false);
     let new_url = new_version_url(&db, &TotalInDollars);
-    let mut runner = db.runner();
+    // The new version runs throughout: no reversal may assume it stopped.
+    let mut runner = db.runner_with(Options {
+        new_version_stopped: false,
+        ..test_options()
+    });
     let dollars = shape(&[("id", "bigint"), ("Total", "numeric"), ("note", "text")]);
     std::thread::scope(|scope| {
         let old_thread = scope.spawn(|| {
@@ -297,6 +301,18 @@ fn cents_to_dollars_under_both_versions() {
         step(Phase::Contract, false, &mut runner, &mut client);
         deploy(&old, true);
         step(Phase::Backfill, false, &mut runner, &mut client);
+        // The new version reads through its view: reverting the backfill keeps what it reads.
+        let unread: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM {schema}.orders WHERE \"Total\" IS NULL"),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            unread, 0,
+            "rows the new version would read as NULL after reverting backfill"
+        );
         step(Phase::Backfill, true, &mut runner, &mut client);
         deploy(&old, false);
         step(Phase::Contract, true, &mut runner, &mut client);
@@ -529,5 +545,16 @@ fn views_are_owned_and_granted_like_their_table_and_survive_an_in_place_change()
             ("Total", "numeric"),
             ("note", "character varying")
         ])
+    );
+}
+
+/// The application names its version schema from the declarations at compile time.
+#[test]
+fn the_search_path_comes_from_the_declarations() {
+    assert_eq!(TotalInDollars::VERSION_SCHEMA, "zdm_v_orders_total_dollars");
+    zdm_runtime::migrations!(static LIST = [TotalInDollars, TotalInCentsAgain]);
+    assert_eq!(
+        zdm_runtime::version_search_path(LIST),
+        "zdm_v_orders_total_cents_again, zdm_v_orders_total_dollars"
     );
 }

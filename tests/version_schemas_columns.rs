@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use postgres::types::{FromSql, ToSql};
-use zdm_runtime::{zero_downtime, Migration, Phase};
-use zdm_suite::{connect_or_exit, TestDb};
+use zdm_runtime::{zero_downtime, Migration, Options, Phase};
+use zdm_suite::{connect_or_exit, test_options, TestDb};
 
 #[zero_downtime(
     id = "customers_full_name",
@@ -161,7 +161,11 @@ fn run_moves(
     moves: &[Move],
 ) {
     let stop = AtomicBool::new(false);
-    let mut runner = db.runner();
+    // The new version runs throughout: no reversal may assume it stopped.
+    let mut runner = db.runner_with(Options {
+        new_version_stopped: false,
+        ..test_options()
+    });
     std::thread::scope(|scope| {
         let threads: Vec<_> = (0..versions.len())
             .map(|index| {

@@ -23,7 +23,7 @@ use crate::store::{Direction, StateSchema};
 
 use repoint::rebuild;
 use repoint::restore_sources;
-pub(crate) use repoint::{around_type_change, repoint};
+pub(crate) use repoint::{around_type_change, repoint, shows};
 use retire::{restore_retired, retire_earlier};
 use zdm_plan::names;
 use zdm_plan::sql::quote_ident;

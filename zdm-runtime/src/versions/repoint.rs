@@ -184,3 +184,33 @@ pub(crate) fn restore_sources(client: &mut Client, state: &StateSchema, plan: &P
     }
     transaction.commit().map_err(failed)
 }
+
+/// Whether a view of `migration`'s version schema shows `column` of `table`.
+pub(crate) fn shows(
+    client: &mut Client,
+    state: &StateSchema,
+    migration: &str,
+    table: &str,
+    column: &str,
+) -> Result<bool, postgres::Error> {
+    let recorded: bool = client
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&state.table("version_columns")],
+        )?
+        .get(0);
+    if !recorded {
+        return Ok(false);
+    }
+    Ok(client
+        .query_one(
+            &state.sql(
+                "SELECT EXISTS (SELECT 1 FROM {state}.version_columns v \
+                 JOIN pg_attribute a ON a.attrelid = v.relation AND a.attnum = v.attnum \
+                 WHERE v.migration = $1 AND v.relation = to_regclass($2) AND a.attname = $3 \
+                   AND v.retired_by IS NULL)",
+            ),
+            &[&migration, &table, &column],
+        )?
+        .get(0))
+}

@@ -10,7 +10,7 @@ use crate::session::{Session, StepContext};
 use crate::statement::ExecuteOne;
 use crate::versions;
 use zdm_plan::sql::quote_ident;
-use zdm_plan::{CarryTarget, Text};
+use zdm_plan::{CarryTarget, Phase, Text};
 
 pub(super) fn add_column(session: &mut Session, context: &StepContext, work: &Work<'_>) -> Result<Outcome> {
     let Work { carry, record } = *work;
@@ -133,6 +133,31 @@ pub(super) fn backfill(
     if refill && record.stage != Stage::Unswapped {
         context.advance(session)?;
         return Ok(Outcome::done(0).noted("nothing to refill: the old column was never dropped"));
+    }
+    let undoes_backfill = context
+        .plan
+        .phase(Phase::Backfill)
+        .reverse
+        .iter()
+        .any(|step| std::ptr::eq(step, context.step));
+    // Clearing the new column would show NULLs to a new version reading it through its
+    // version schema; the trigger keeps it right, and the next backfill fills only NULLs.
+    if undoes_backfill
+        && !session.options().new_version_stopped
+        && versions::shows(
+            session.client(),
+            context.state,
+            &context.plan.id,
+            &carry.table,
+            &carry.new_column,
+        )
+        .map_err(|error| context.failed(error))?
+    {
+        context.advance(session)?;
+        return Ok(Outcome::done(0).noted(format!(
+            "kept: the new version reads {} through its version schema, and the trigger keeps it in step",
+            quote_ident(&carry.new_column)
+        )));
     }
     let statements: Vec<String> = statements.iter().map(|sql| record.substitute(sql)).collect();
     let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
