@@ -59,13 +59,15 @@ fn example(runner: &mut Runner) -> support::Outcome {
         let report = runner.run(&AmountToNumeric, phase)?;
         println!("{report}");
         if phase == Phase::Sync {
-            // The old version writes whole euros to `amount`, the new one cents to the
-            // transition column; the trigger converts each into the other.
-            runner.client().batch_execute(
+            // The old version writes whole euros to `amount` on the table, the new one
+            // cents to `amount` through its version schema; the trigger converts each into
+            // the other.
+            runner.client().batch_execute(&format!(
                 "INSERT INTO example_invoices (id, amount) VALUES (100001, 42);
-                 INSERT INTO example_invoices (id, amount_zdm_new) VALUES (100002, 17.25);
+                 INSERT INTO {}.example_invoices (id, amount) VALUES (100002, 17.25);
                  UPDATE example_invoices SET amount = 7 WHERE id = 1;",
-            )?;
+                AmountToNumeric::VERSION_SCHEMA
+            ))?;
             let old_shape: i32 = runner
                 .client()
                 .query_one("SELECT amount FROM example_invoices WHERE id = 100002", &[])?

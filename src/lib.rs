@@ -113,7 +113,8 @@ impl TestDb {
 }
 
 /// Options for tests: waits of 200 ms within a 3 s budget, batches of 250 rows so that
-/// small tables still take several batches.
+/// small tables still take several batches, and no new version running through a version
+/// schema.
 pub fn test_options() -> Options {
     Options {
         lock_timeout: Duration::from_millis(200),
@@ -121,6 +122,9 @@ pub fn test_options() -> Options {
         scan_timeout: None,
         lock_budget: Duration::from_secs(3),
         batch: BatchSize::Fixed(250),
+        // The suite's tests run one application version at a time unless they say
+        // otherwise (tests/version_schemas.rs does), so reversals need not wait for one.
+        new_version_stopped: true,
         ..Options::default()
     }
 }

@@ -11,19 +11,20 @@ use zdm_suite::{checksum, column, scalar, table_catalog, triggers, TestDb};
 /// when only this test file runs).
 fn example_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let deps = std::env::current_exe().unwrap().parent().unwrap().to_owned();
-            let binary = deps.parent().unwrap().join("examples").join("add_column");
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "--example", "add_column"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .unwrap();
-            assert!(status.success(), "building the add_column example");
-            binary
-        })
-        .clone()
+    BUILT.get_or_init(|| build_example("add_column")).clone()
+}
+
+/// Builds the example `name` and gives its path.
+fn build_example(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_owned();
+    let binary = deps.parent().unwrap().join("examples").join(name);
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the {name} example");
+    binary
 }
 
 fn zdm(url: &str, args: &[&str]) -> Output {
@@ -370,4 +371,69 @@ fn a_lock_timeout_names_the_blocking_pid() {
     );
     assert!(text.contains("SELECT count(*) FROM add_column_demo"), "{text}");
     transaction.rollback().unwrap();
+}
+
+/// The version schemas from the command line: `search-path` (no database), `status --json`,
+/// and a reversal of sync refused until `--new-version-stopped` says the new version stopped.
+#[test]
+fn version_schemas_from_the_command_line() {
+    let db = TestDb::new("cli_version_schemas");
+    let binary = build_example("change_column_type");
+    let run = |args: &[&str]| {
+        Command::new(&binary)
+            .args(args)
+            .env("DATABASE_URL", db.url())
+            .env_remove("RUST_LOG")
+            .env_remove("ZDM_STATE_SCHEMA")
+            .output()
+            .unwrap()
+    };
+    let output = run(&["search-path"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "zdm_v_example_invoice_note_wider, zdm_v_example_invoice_amount_numeric\n"
+    );
+    db.connect()
+        .batch_execute(
+            "CREATE TABLE example_invoices (id bigint PRIMARY KEY, amount integer NOT NULL DEFAULT 0, note varchar(50));
+             INSERT INTO example_invoices SELECT g, g, 'n' FROM generate_series(1, 50) g;",
+        )
+        .unwrap();
+    let id = "example_invoice_amount_numeric";
+    let output = run(&["up", id, "--to", "sync"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let status: serde_json::Value = serde_json::from_str(&stdout(&run(&["status", "--json"]))).unwrap();
+    assert_eq!(
+        status["migrations"][0]["version_schema"],
+        "zdm_v_example_invoice_amount_numeric"
+    );
+    assert_eq!(
+        status["search_path"],
+        "zdm_v_example_invoice_note_wider, zdm_v_example_invoice_amount_numeric"
+    );
+    let output = run(&["revert", id]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "reverting sync stops copying what the new version writes through the version schema to the columns \
+             the old version reads; stop every application version with zdm_v_example_invoice_amount_numeric on \
+             its search_path, then revert with --new-version-stopped"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&[
+        "revert",
+        id,
+        "--to",
+        "pending",
+        "--allow-data-loss",
+        "--new-version-stopped",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(scalar::<bool>(
+        &mut db.connect(),
+        "SELECT to_regnamespace('zdm_v_example_invoice_amount_numeric') IS NULL"
+    ));
 }

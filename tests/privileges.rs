@@ -345,6 +345,14 @@ fn make_state_schema(db: &TestDb, schema: &str, role: &str) {
         .unwrap();
 }
 
+/// Has an administrator make `migration`'s version schema for `role`, if it has one: the
+/// role holds no CREATE on the database, as the README's Privileges section says.
+fn make_version_schema(db: &TestDb, migration: &dyn Migration, role: &str) {
+    if !migration.plan().presents.is_empty() {
+        make_state_schema(db, &zdm_plan::names::version_schema(migration.id()), role);
+    }
+}
+
 fn options(schema: &str) -> Options {
     Options {
         state_schema: schema.to_owned(),
@@ -401,6 +409,7 @@ fn prove_row(number: usize, row: &Row) {
     let role = format!("zdm_least_{number}");
     let db = restricted_database(&format!("least_privilege_{number}"), &role, &row.privileges);
     make_state_schema(&db, STATE, &role);
+    make_version_schema(&db, migration, &role);
     let mut admin = db.connect();
     let before = (
         table_catalog(&mut admin, "items"),
@@ -457,6 +466,7 @@ fn fails_without_each_privilege(number: usize, row: &Row, migration: &dyn Migrat
             &fewer,
         );
         make_state_schema(&db, STATE, &role);
+        make_version_schema(&db, migration, &role);
         let mut runner = Runner::new(db.connect_as(&role), options(STATE)).unwrap();
         let error = cycle(&mut runner, migration).err().unwrap_or_else(|| {
             panic!(
@@ -584,7 +594,8 @@ fn a_configured_state_schema_holds_every_state_table_and_zdm_is_never_made() {
             "carried_objects",
             "migrations",
             "pins",
-            "split_snapshots"
+            "split_snapshots",
+            "version_columns"
         ]
     );
     let states: Vec<(String, Option<String>)> = admin

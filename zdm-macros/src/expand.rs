@@ -257,11 +257,31 @@ fn phase_functions(item: &syn::ItemStruct, plan: &Plan) -> TokenStream {
             }
         }
     });
+    let version_schema = version_schema_const(vis, plan);
     quote! {
         #[automatically_derived]
         impl #ident {
+            #version_schema
             #(#functions)*
         }
+    }
+}
+
+/// `VERSION_SCHEMA`, for a declaration whose new version sees its tables through one: the
+/// application names it from the declaration, so it cannot name a schema no migration makes.
+fn version_schema_const(vis: &syn::Visibility, plan: &Plan) -> TokenStream {
+    if plan.presents.is_empty() {
+        return TokenStream::new();
+    }
+    let schema = zdm_plan::names::version_schema(&plan.id);
+    let doc = format!(
+        "The version schema the new application version puts first on its `search_path` (`{schema}`): its \
+         views show the changed tables under their final names from the end of expand."
+    );
+    quote! {
+        #[doc = #doc]
+        #[allow(dead_code)]
+        #vis const VERSION_SCHEMA: &'static str = #schema;
     }
 }
 

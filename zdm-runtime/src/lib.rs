@@ -39,6 +39,7 @@ mod statement;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod versions;
 
 pub use error::{Blocker, Error, Result};
 pub use events::Event;
@@ -54,6 +55,21 @@ pub use zdm_plan::{
     PhasePlan, Plan, Step, Text,
 };
 pub use zdm_plan::{Split, SplitOperation, SplitTarget};
+
+/// The version schemas of `migrations` (newest first, comma-separated): what the newest
+/// application version puts before its own `search_path`, so each table an in-flight
+/// migration changes resolves to the view of its newest shape and every other table to
+/// itself. A schema no longer there (dropped by a reversal, or by the contract of a later
+/// migration of its tables) is skipped by PostgreSQL. Empty when no migration has one.
+pub fn version_search_path(migrations: &[&dyn Migration]) -> String {
+    let schemas: Vec<String> = migrations
+        .iter()
+        .rev()
+        .filter(|migration| !migration.plan().presents.is_empty())
+        .map(|migration| zdm_plan::names::version_schema(migration.id()))
+        .collect();
+    schemas.join(", ")
+}
 
 /// Lists an application's migrations in the order they run, as a
 /// `&'static [&'static dyn Migration]` for the CLI and the runner. Two declarations with the
@@ -90,6 +106,7 @@ pub mod __private_0_1_0 {
         Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, Lock, Migration, Phase,
         PhasePlan, Plan, Step,
     };
+    pub use zdm_plan::{Presented, PresentedColumn};
     pub use zdm_plan::{Split, SplitOperation, SplitTarget};
     // What the phase functions on a declaration call.
     pub use crate::{PhaseReport, Result, Runner};

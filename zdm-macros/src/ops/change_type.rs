@@ -23,7 +23,7 @@ use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::validate::{self, Errors};
 use zdm_plan::names;
-use zdm_plan::Plan;
+use zdm_plan::{Plan, Presented, PresentedColumn};
 
 #[derive(Debug, FromMeta)]
 pub struct ChangeType {
@@ -144,6 +144,17 @@ impl Operation for ChangeType {
             triggers_checked: self.triggers_checked.is_present(),
         }
         .plan(id, description)
+        // The new version sees the new column under the column's own name from expand on;
+        // the contract's rename keeps the view's column (views follow attribute numbers).
+        .presenting(vec![Presented {
+            table: self.table().sql().into(),
+            columns: vec![PresentedColumn {
+                name: self.column.as_str().to_owned().into(),
+                instead_of: self.column.as_str().to_owned().into(),
+                source: new_column.into(),
+            }]
+            .into(),
+        }])
     }
 }
 

@@ -13,7 +13,7 @@ use crate::ops::footprint::Footprint;
 use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::validate::{self, Errors};
-use zdm_plan::Plan;
+use zdm_plan::{Plan, Presented, PresentedColumn};
 
 #[derive(Debug, FromMeta)]
 pub struct RenameColumn {
@@ -68,7 +68,17 @@ impl Operation for RenameColumn {
     }
 
     fn plan(&self, id: &str, description: &str) -> Plan {
-        self.swap().plan(id, description)
+        // The new version sees `from`'s values under `to` from the end of expand, when `to`
+        // is still empty; the contract's swap shows `to` instead before it drops `from`.
+        self.swap().plan(id, description).presenting(vec![Presented {
+            table: self.table().sql().into(),
+            columns: vec![PresentedColumn {
+                name: self.to.as_str().to_owned().into(),
+                instead_of: self.from.as_str().to_owned().into(),
+                source: self.from.as_str().to_owned().into(),
+            }]
+            .into(),
+        }])
     }
 }
 

@@ -11,9 +11,9 @@
 //! }
 //! ```
 //!
-//! Subcommands: `status [--json]`, `plan [ID]`, `expand|sync|backfill|contract ID`,
-//! `up [ID] [--to PHASE]`, `revert ID [--to PHASE|pending] [--allow-data-loss]`. Exit codes
-//! are the constants in [`exit`].
+//! Subcommands: `status [--json]`, `plan [ID]`, `search-path`, `expand|sync|backfill|contract ID`,
+//! `up [ID] [--to PHASE]`, `revert ID [--to PHASE|pending] [--allow-data-loss]
+//! [--new-version-stopped]`. Exit codes are the constants in [`exit`].
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -103,6 +103,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The version schemas the newest application version puts before its own search_path,
+    /// newest first; needs no database.
+    SearchPath,
     /// The SQL of every phase and reversal, with locks; needs no database.
     Plan {
         /// Only this migration.
@@ -134,6 +137,10 @@ enum Command {
         /// Allow reversals that throw data away (such as dropping a new column).
         #[arg(long)]
         allow_data_loss: bool,
+        /// Say that no application version uses the migration's version schema any more,
+        /// which reverting its sync or expand needs.
+        #[arg(long)]
+        new_version_stopped: bool,
     },
 }
 
@@ -316,6 +323,10 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration], out: &mut Output) -> Result
             }
             Ok(())
         }
+        Command::SearchPath => {
+            outln!(out, "{}", crate::version_search_path(migrations));
+            Ok(())
+        }
         Command::Status { json } => status(cli, migrations, *json, out),
         Command::Expand { id } => step(cli, out, migrations, id, Phase::Expand),
         Command::Sync { id } => step(cli, out, migrations, id, Phase::Sync),
@@ -337,12 +348,13 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration], out: &mut Output) -> Result
                         .map(|phase| (migration, phase, Direction::Forward)),
                 );
             }
-            perform(cli, out, client, work)
+            perform(cli, out, client, work, Allowed::default())
         }
         Command::Revert {
             id,
             to,
             allow_data_loss,
+            new_version_stopped,
         } => {
             let migration = find(migrations, id)?;
             let mut client = session::connect(&cli.database_url)?;
@@ -368,7 +380,11 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration], out: &mut Output) -> Result
                 .into_iter()
                 .map(|phase| (migration, phase, Direction::Reverse))
                 .collect();
-            perform_with(cli, out, client, work, *allow_data_loss)
+            let allowed = Allowed {
+                data_loss: *allow_data_loss,
+                new_version_stopped: *new_version_stopped,
+            };
+            perform(cli, out, client, work, allowed)
         }
     }
 }
@@ -402,7 +418,13 @@ fn step(
 ) -> Result<(), Failure> {
     let migration = find(migrations, id)?;
     let client = session::connect(&cli.database_url)?;
-    perform(cli, out, client, vec![(migration, phase, Direction::Forward)])
+    perform(
+        cli,
+        out,
+        client,
+        vec![(migration, phase, Direction::Forward)],
+        Allowed::default(),
+    )
 }
 
 /// The state of a migration, read without creating the state schema (a dry run or a
@@ -456,22 +478,21 @@ fn reverse_phases(state: &MigrationState, to: Option<Target>) -> Vec<Phase> {
         .collect()
 }
 
+/// What a `revert` command line lets the runner do that it otherwise refuses.
+#[derive(Clone, Copy, Default)]
+struct Allowed {
+    /// `--allow-data-loss`.
+    data_loss: bool,
+    /// `--new-version-stopped`.
+    new_version_stopped: bool,
+}
+
 fn perform(
     cli: &Cli,
     out: &mut Output,
     client: Client,
     work: Vec<(&dyn Migration, Phase, Direction)>,
-) -> Result<(), Failure> {
-    perform_with(cli, out, client, work, false)
-}
-
-/// [`perform`], letting reversals lose data when `allow_data_loss`.
-fn perform_with(
-    cli: &Cli,
-    out: &mut Output,
-    client: Client,
-    work: Vec<(&dyn Migration, Phase, Direction)>,
-    allow_data_loss: bool,
+    allowed: Allowed,
 ) -> Result<(), Failure> {
     if work.is_empty() {
         outln!(out, "nothing to do: every phase asked for has completed");
@@ -501,7 +522,8 @@ fn perform_with(
         return Ok(());
     }
     let options = Options {
-        allow_data_loss,
+        allow_data_loss: allowed.data_loss,
+        new_version_stopped: allowed.new_version_stopped,
         ..runner_options(cli)
     };
     let mut runner = Runner::new(client, options)?;
@@ -554,10 +576,17 @@ fn status(cli: &Cli, migrations: &[&dyn Migration], json: bool, out: &mut Output
                     "rows_done": state.rows_done,
                     "error": state.error,
                     "next": next_phase(state).map(Phase::name),
+                    "version_schema": (!migration.plan().presents.is_empty())
+                        .then(|| zdm_plan::names::version_schema(migration.id())),
                 })
             })
             .collect();
-        outln!(out, "{}", serde_json::json!({ "migrations": entries }));
+        let search_path = crate::version_search_path(migrations);
+        outln!(
+            out,
+            "{}",
+            serde_json::json!({ "migrations": entries, "search_path": search_path })
+        );
         return Ok(());
     }
     // As wide as a multi-operation declaration's names (`add_column + add_index`) need, so

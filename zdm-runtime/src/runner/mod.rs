@@ -15,6 +15,7 @@ use crate::report::PhaseReport;
 use crate::session::{self, Options, Session, StepContext};
 use crate::statement::ExecuteOne;
 use crate::store::{self, Direction, MigrationState, StateSchema};
+use crate::versions;
 use zdm_plan::{Migration, Phase, Plan};
 
 /// The key of the session-level advisory lock that keeps two runners apart ("zdm").
@@ -135,6 +136,7 @@ impl Runner {
         let first_step = if resumed { state.step as usize } else { 0 };
         self.pin_names(plan, phase, direction, &state)?;
         let (session, state_schema) = (&mut self.session, &self.state);
+        versions::before_phase(session, state_schema, plan, (phase, direction), resumed)?;
         if phase == Phase::Expand && direction == Direction::Forward && !resumed {
             let skip_user_triggers = session.options().skip_user_triggers;
             expect::check_tables_of_plan(session.client(), plan, skip_user_triggers)?;
@@ -200,6 +202,7 @@ impl Runner {
                 }
             }
         }
+        versions::after_phase(session, state_schema, plan, (phase, direction))?;
         store::finish(session.client(), state_schema, &plan.id, phase, direction)?;
         Ok(report)
     }

@@ -116,6 +116,10 @@ pub struct Options {
     /// dropping a table the new version has written to); its steps see the transaction
     /// setting `zdm.allow_data_loss` = `on`. The CLI's `revert --allow-data-loss` sets it.
     pub allow_data_loss: bool,
+    /// The caller says no application version uses the migration's version schema any
+    /// more; without it, reverting sync or expand of a migration whose new version writes
+    /// through one is refused (the CLI's `--new-version-stopped`).
+    pub new_version_stopped: bool,
 }
 
 impl Default for Options {
@@ -136,6 +140,7 @@ impl Default for Options {
             batch_pause: Duration::ZERO,
             replica_lag: Some(ReplicaLag::default()),
             allow_data_loss: false,
+            new_version_stopped: false,
         }
     }
 }

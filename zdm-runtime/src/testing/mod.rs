@@ -293,6 +293,11 @@ fn rehearse(
     client
         .batch_execute("SET search_path = ''")
         .map_err(|error| RehearsalError::Read(describe(&error)))?;
+    // The reversal pass runs with no application version writing.
+    let options = Options {
+        new_version_stopped: true,
+        ..options
+    };
     let mut runner = Runner::connect(database.url(), options).map_err(RehearsalError::Connect)?;
     for &migration in migrations {
         rehearse_one(&mut runner, &mut client, migration)?;

@@ -146,9 +146,54 @@ pub fn hidden_column(migration: &str, column: &str) -> String {
     bounded_name(&["zdm", migration, column])
 }
 
+/// How every version schema's name starts.
+pub const VERSION_SCHEMA_PREFIX: &str = "zdm_v_";
+
+/// The schema of views through which the new application version of `migration` sees the
+/// tables it changes. Readable (`zdm_v_` and the id) when the id is already a lower-case
+/// identifier that fits; otherwise cut and followed by a hash of the id itself, so two ids
+/// that differ only in characters an unquoted name cannot hold never share a schema. An
+/// unquoted name, so it can be written into a `search_path` as it is.
+pub fn version_schema(migration: &str) -> String {
+    let prefix = VERSION_SCHEMA_PREFIX;
+    let readable: String = migration
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let full = format!("{prefix}{readable}");
+    if readable == migration && full.len() <= MAX_IDENTIFIER_BYTES {
+        return full;
+    }
+    let suffix = format!("_{:08x}", Fnv1a::of(migration.as_bytes()) as u32);
+    let cut = full.len().min(MAX_IDENTIFIER_BYTES - suffix.len());
+    format!("{}{suffix}", &full[..cut])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_schemas_are_readable_when_they_can_be_and_distinct_always() {
+        assert_eq!(version_schema("2026_11_24_01_email"), "zdm_v_2026_11_24_01_email");
+        let dashed = version_schema("2026-11-24-email");
+        assert!(dashed.starts_with("zdm_v_2026_11_24_email_"), "{dashed}");
+        assert_ne!(dashed, version_schema("2026_11_24_email"));
+        assert_ne!(version_schema("Email"), version_schema("email"));
+        let long = version_schema(&"é".repeat(60));
+        assert!(long.len() <= MAX_IDENTIFIER_BYTES, "{long}");
+        assert!(
+            long.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "{long}"
+        );
+    }
 
     #[test]
     fn long_generated_names_are_cut_with_a_hash() {

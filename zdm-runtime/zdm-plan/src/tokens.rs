@@ -7,8 +7,8 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, ToTokens};
 
 use crate::{
-    Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, List, Lock, PhasePlan, Plan, Split,
-    SplitOperation, SplitTarget, Step, Text,
+    Action, Backfill, Carry, CarryTarget, CarryWork, Check, Expectation, List, Lock, PhasePlan, Plan,
+    Presented, PresentedColumn, Split, SplitOperation, SplitTarget, Step, Text,
 };
 
 /// The path of the runtime's module for generated code: `::zdm_runtime::__private_0_1_0`.
@@ -337,10 +337,34 @@ impl ToTokens for Plan {
         let (id, operation, description) = (text(&self.id), text(&self.operation), text(&self.description));
         let phases = self.phases.iter();
         let purge = list(&self.purge);
+        let presents = list(&self.presents);
         tokens.extend(quote! {
             #private::Plan {
-                id: #id, operation: #operation, description: #description, phases: [#(#phases),*], purge: #purge
+                id: #id,
+                operation: #operation,
+                description: #description,
+                phases: [#(#phases),*],
+                presents: #presents,
+                purge: #purge,
             }
         });
+    }
+}
+
+impl ToTokens for Presented {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let private = private_path();
+        let (table, columns) = (text(&self.table), list(&self.columns));
+        tokens.extend(quote!(#private::Presented { table: #table, columns: #columns }));
+    }
+}
+
+impl ToTokens for PresentedColumn {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let private = private_path();
+        let (name, instead_of, source) = (text(&self.name), text(&self.instead_of), text(&self.source));
+        tokens.extend(
+            quote!(#private::PresentedColumn { name: #name, instead_of: #instead_of, source: #source }),
+        );
     }
 }

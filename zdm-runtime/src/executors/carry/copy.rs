@@ -8,8 +8,9 @@ use crate::error::{Error, Result};
 use crate::executors::backfill;
 use crate::session::{Session, StepContext};
 use crate::statement::ExecuteOne;
+use crate::versions;
 use zdm_plan::sql::quote_ident;
-use zdm_plan::{CarryTarget, Text};
+use zdm_plan::{CarryTarget, Phase, Text};
 
 pub(super) fn add_column(session: &mut Session, context: &StepContext, work: &Work<'_>) -> Result<Outcome> {
     let Work { carry, record } = *work;
@@ -50,7 +51,7 @@ pub(super) fn alter_in_place(
             "ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {default}"
         ));
     }
-    let retries = in_transaction_to(session, context, &statements, Stage::Altered)?;
+    let retries = in_transaction_to(session, context, table, &statements, Stage::Altered)?;
     Ok(Outcome::done(retries).noted(format!(
         "in place: {} → {} is binary-coercible and rebuilds no index, so only the catalog changes; \
          sync, backfill and contract have nothing to do",
@@ -78,21 +79,28 @@ pub(super) fn restore_in_place(
         Some(default) => format!("ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {default}"),
         None => format!("ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT"),
     });
-    let retries = in_transaction_to(session, context, &statements, Stage::Inspected)?;
+    let retries = in_transaction_to(session, context, table, &statements, Stage::Inspected)?;
     Ok(Outcome::done(retries))
 }
 
 /// Runs `statements` in one step's transaction that also moves the swap to `stage`.
+/// A type change in place, with the version views over the table (an earlier migration's,
+/// which the old version may still read) taken down and put back around it: PostgreSQL
+/// refuses to change the type of a column a view uses.
 fn in_transaction_to(
     session: &mut Session,
     context: &StepContext,
+    table: &str,
     statements: &[String],
     stage: Stage,
 ) -> Result<u32> {
     session.in_transaction(context, |transaction| {
-        for statement in statements {
-            transaction.execute_one(statement)?;
-        }
+        versions::around_type_change(transaction, context.state, table, |transaction| {
+            for statement in statements {
+                transaction.execute_one(statement)?;
+            }
+            Ok(())
+        })?;
         super::record::set_stage(transaction, context, stage)
     })
 }
@@ -125,6 +133,31 @@ pub(super) fn backfill(
     if refill && record.stage != Stage::Unswapped {
         context.advance(session)?;
         return Ok(Outcome::done(0).noted("nothing to refill: the old column was never dropped"));
+    }
+    let undoes_backfill = context
+        .plan
+        .phase(Phase::Backfill)
+        .reverse
+        .iter()
+        .any(|step| std::ptr::eq(step, context.step));
+    // Clearing the new column would show NULLs to a new version reading it through its
+    // version schema; the trigger keeps it right, and the next backfill fills only NULLs.
+    if undoes_backfill
+        && !session.options().new_version_stopped
+        && versions::shows(
+            session.client(),
+            context.state,
+            &context.plan.id,
+            &carry.table,
+            &carry.new_column,
+        )
+        .map_err(|error| context.failed(error))?
+    {
+        context.advance(session)?;
+        return Ok(Outcome::done(0).noted(format!(
+            "kept: the new version reads {} through its version schema, and the trigger keeps it in step",
+            quote_ident(&carry.new_column)
+        )));
     }
     let statements: Vec<String> = statements.iter().map(|sql| record.substitute(sql)).collect();
     let statements: Vec<&str> = statements.iter().map(String::as_str).collect();

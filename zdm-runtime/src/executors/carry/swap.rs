@@ -8,6 +8,7 @@ use super::record::{display, set_stage, ObjectKind, Outcome, Record, Stage, Work
 use crate::error::{Error, Result};
 use crate::session::{Session, StepContext};
 use crate::statement::ExecuteOne;
+use crate::versions;
 use zdm_plan::sql::{quote_ident, quote_literal};
 use zdm_plan::{Carry, CarryTarget, Text};
 
@@ -46,6 +47,13 @@ pub(super) fn swap(
     let final_column: &str = if rename { &carry.column } else { &carry.new_column };
     let retries = session.in_transaction(context, |transaction| {
         let original = not_null_constraint(transaction, table, &carry.column)?;
+        versions::repoint(
+            transaction,
+            context.state,
+            table,
+            &carry.column,
+            &carry.new_column,
+        )?;
         for statement in &sql {
             transaction.execute_one(statement)?;
         }

@@ -1,6 +1,6 @@
 //! Constructors of owned plans, as the macro builds them before emitting them.
 
-use crate::{Action, Backfill, Check, Expectation, Lock, PhasePlan, Plan, Step, Text};
+use crate::{Action, Backfill, Check, Expectation, List, Lock, PhasePlan, Plan, Presented, Step, Text};
 
 impl Check {
     /// A check of owned text, as the macro builds it.
@@ -105,6 +105,7 @@ impl Plan {
             description: Text::Owned(description.to_owned()),
             phases,
             purge: Vec::new().into(),
+            presents: List::Owned(Vec::new()),
         }
     }
 
@@ -112,6 +113,14 @@ impl Plan {
     pub fn purging(self, steps: Vec<Step>) -> Plan {
         Plan {
             purge: steps.into(),
+            ..self
+        }
+    }
+
+    /// The plan with the tables the new version sees through the version schema.
+    pub fn presenting(self, presents: Vec<Presented>) -> Plan {
+        Plan {
+            presents: List::Owned(presents),
             ..self
         }
     }
@@ -136,7 +145,10 @@ impl Plan {
             .join(" + ");
         let phases = [0, 1, 2, 3].map(|index| combined_phase(&plans, index));
         let purge = plans.iter().flat_map(|plan| plan.purge.iter().cloned()).collect();
-        Plan::new(id, &operation, description, phases).purging(purge)
+        let presents = plans.iter().flat_map(|plan| plan.presents.iter().cloned()).collect();
+        Plan::new(id, &operation, description, phases)
+            .purging(purge)
+            .presenting(presents)
     }
 }
 

@@ -8,6 +8,9 @@ use std::fmt;
 
 mod build;
 mod render;
+mod version;
+
+pub use version::{Presented, PresentedColumn};
 
 use crate::sql::quote_ident;
 use crate::{List, Text};
@@ -516,6 +519,10 @@ pub struct Plan {
     /// set aside instead of dropping (a table, a column), after which contract can no
     /// longer be reverted. Empty for most operations.
     pub purge: List<Step>,
+    /// The tables the new application version sees through the migration's version
+    /// schema ([`crate::names::version_schema`]); empty when the migration changes no
+    /// table's shape.
+    pub presents: List<Presented>,
 }
 
 impl Plan {

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::hash::Fnv1a;
+use crate::sql::quote_ident;
 use crate::{Action, Carry, CarryWork, Expectation, Phase, Plan, SplitOperation, Step, Text};
 
 impl Step {
@@ -99,6 +100,16 @@ impl Plan {
                 feed(statement);
             }
         }
+        // Fed only when present, so plans that change no table's shape keep the checksums
+        // they had before version schemas existed.
+        for presented in self.presents.iter() {
+            feed(&presented.table);
+            for column in presented.columns.iter() {
+                feed(&column.name);
+                feed(&column.instead_of);
+                feed(&column.source);
+            }
+        }
         format!("{:016x}", hash.finish())
     }
 }
@@ -164,6 +175,29 @@ impl fmt::Display for Plan {
             )?;
             for (index, step) in self.purge.iter().enumerate() {
                 write!(f, "    {}. {step}", index + 1)?;
+            }
+        }
+        if !self.presents.is_empty() {
+            writeln!(f, "  version schema {}:", crate::names::version_schema(&self.id))?;
+            for presented in self.presents.iter() {
+                let columns: Vec<String> = presented
+                    .columns
+                    .iter()
+                    .map(|column| {
+                        format!(
+                            "{} AS {} in place of {}",
+                            quote_ident(&column.source),
+                            quote_ident(&column.name),
+                            quote_ident(&column.instead_of)
+                        )
+                    })
+                    .collect();
+                writeln!(
+                    f,
+                    "    view of {}: {}, every other column as it is",
+                    presented.table,
+                    columns.join(", ")
+                )?;
             }
         }
         Ok(())

@@ -1,0 +1,401 @@
+//! Version schemas: the schema of views through which the new application version sees
+//! the tables a migration changes under their final names (see [`zdm_plan::Presented`]).
+//! Built at the end of expand from the catalog, recorded column by column in the state
+//! schema (`version_columns`, by attribute number, so a later rebuild finds each column
+//! whatever it has been renamed to), and dropped before expand is reverted.
+//!
+//! The views select plain columns of one table, so PostgreSQL makes them auto-updatable
+//! (INSERT, UPDATE, DELETE, `ON CONFLICT`, `RETURNING`, and the table's defaults for omitted
+//! columns). They name columns by attribute number, so a phase that renames a column the
+//! view shows (change_type's contract and its reversal) leaves every view column's name,
+//! type and position as they were, and prepared statements of the new version keep their
+//! plans' result types.
+
+mod repoint;
+mod retire;
+
+use postgres::{Client, Transaction};
+
+use crate::error::{Error, Result};
+use crate::session::{Options, Session};
+use crate::statement::ExecuteOne;
+use crate::store::{Direction, StateSchema};
+
+use repoint::rebuild;
+use repoint::restore_sources;
+pub(crate) use repoint::{around_type_change, repoint, shows};
+use retire::{restore_retired, retire_earlier};
+use zdm_plan::names;
+use zdm_plan::sql::quote_ident;
+use zdm_plan::{Phase, Plan, Presented};
+
+/// What a phase's run does to version schemas before its steps: a reversal that would
+/// break a running new version is refused; reverting expand first drops the views (they use
+/// the columns it drops); a contract first retires earlier migrations' views over its tables.
+pub(crate) fn before_phase(
+    session: &mut Session,
+    state: &StateSchema,
+    plan: &Plan,
+    (phase, direction): (Phase, Direction),
+    resumed: bool,
+) -> Result<()> {
+    let options = session.options().clone();
+    let client = session.client();
+    if direction == Direction::Reverse && !resumed {
+        check_reversal(client, plan, phase, &options)?;
+    }
+    match (phase, direction) {
+        (Phase::Expand, Direction::Reverse) => withdraw(client, state, plan),
+        (Phase::Contract, Direction::Forward) => retire_earlier(client, state, plan),
+        _ => Ok(()),
+    }
+}
+
+/// What a phase's run does to version schemas after its steps: expand builds them; a
+/// reverted contract shows the sources again and puts back the views its contract retired.
+pub(crate) fn after_phase(
+    session: &mut Session,
+    state: &StateSchema,
+    plan: &Plan,
+    (phase, direction): (Phase, Direction),
+) -> Result<()> {
+    let options = session.options().clone();
+    let client = session.client();
+    match (phase, direction) {
+        (Phase::Expand, Direction::Forward) => present(client, state, plan, &options),
+        (Phase::Contract, Direction::Reverse) => {
+            restore_sources(client, state, plan)?;
+            restore_retired(client, state, plan)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Refuses to revert `phase` while the new version may still write through the version
+/// schema, unless the caller says it has stopped: reverting sync would stop copying its
+/// writes to the columns the old version reads, reverting expand drops the views it writes
+/// through (so its statements would fall through the search path to the tables of the old
+/// shape and write values of one type into a column of another).
+fn check_reversal(client: &mut Client, plan: &Plan, phase: Phase, options: &Options) -> Result<()> {
+    if plan.presents.is_empty()
+        || options.new_version_stopped
+        || !matches!(phase, Phase::Sync | Phase::Expand)
+    {
+        return Ok(());
+    }
+    let schema = names::version_schema(&plan.id);
+    let exists: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1)",
+            &[&schema],
+        )
+        .map_err(Error::Catalog)?
+        .get(0);
+    if !exists {
+        return Ok(());
+    }
+    let what = match phase {
+        Phase::Sync => "stops copying what the new version writes through the version schema to the columns the old version reads",
+        _ => "drops the version schema the new version reads and writes through",
+    };
+    Err(Error::Refused {
+        migration: plan.id.to_string(),
+        before: "any change".to_owned(),
+        reason: format!(
+            "reverting {phase} {what}; stop every application version with {schema} on its search_path, then \
+             revert with --new-version-stopped (Options::new_version_stopped)"
+        ),
+    })
+}
+
+/// One row per column of each version view. `retired_by`: the later migration whose
+/// contract dropped the view, which its reversal re-creates from the column names, owner and
+/// ACL kept here (attribute numbers change when a reversal re-adds a column).
+const VERSION_COLUMNS: &str = "CREATE TABLE IF NOT EXISTS {state}.version_columns (
+    migration  text NOT NULL,
+    schema     text NOT NULL,
+    view       text NOT NULL,
+    relation   oid NOT NULL,
+    position   integer NOT NULL,
+    name       text NOT NULL,
+    attnum     smallint NOT NULL,
+    created    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    retired_by text,
+    attname    text,
+    owner      text,
+    acl        text,
+    PRIMARY KEY (migration, view, position)
+)";
+
+/// Creates (or re-creates, on a resumed expand) the version schema of `plan` and a view
+/// per table it presents, in one transaction.
+fn present(client: &mut Client, state: &StateSchema, plan: &Plan, options: &Options) -> Result<()> {
+    if plan.presents.is_empty() {
+        return Ok(());
+    }
+    let schema = names::version_schema(&plan.id);
+    let mut transaction = client.transaction().map_err(Error::State)?;
+    let failed = |source| step_failed(plan, &schema, source);
+    transaction
+        .execute_one(&format!(
+            "SET LOCAL lock_timeout = {}",
+            options.lock_timeout.as_millis()
+        ))
+        .map_err(failed)?;
+    transaction
+        .execute_one(&state.sql(VERSION_COLUMNS))
+        .map_err(failed)?;
+    transaction
+        .execute(
+            &state.sql("DELETE FROM {state}.version_columns WHERE migration = $1"),
+            &[&&*plan.id],
+        )
+        .map_err(failed)?;
+    // USAGE alone reads nothing: every view carries its table's own grants.
+    let schema_q = quote_ident(&schema);
+    // Looked up first: `CREATE SCHEMA IF NOT EXISTS` wants CREATE on the database even
+    // when the schema is there, and an administrator may have made it for a role without.
+    let exists: bool = transaction
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema],
+        )
+        .map_err(failed)?
+        .get(0);
+    if !exists {
+        transaction
+            .execute_one(&format!("CREATE SCHEMA {schema_q}"))
+            .map_err(failed)?;
+    }
+    transaction
+        .execute_one(&format!("GRANT USAGE ON SCHEMA {schema_q} TO PUBLIC"))
+        .map_err(failed)?;
+    for presented in plan.presents.iter() {
+        create_view(&mut transaction, state, plan, &schema, presented).map_err(failed)?;
+    }
+    transaction.commit().map_err(failed)
+}
+
+pub(super) fn step_failed(plan: &Plan, schema: &str, source: postgres::Error) -> Error {
+    Error::Step {
+        migration: plan.id.to_string(),
+        step: format!("build the version schema {schema}"),
+        message: crate::error::describe(&source),
+        source,
+    }
+}
+
+/// One view: the table's columns in order, each presented column from its source at the
+/// position of the column it replaces, owned by the table's owner and granted like it.
+fn create_view(
+    transaction: &mut Transaction<'_>,
+    state: &StateSchema,
+    plan: &Plan,
+    schema: &str,
+    presented: &Presented,
+) -> Result<(), postgres::Error> {
+    let table = transaction.query_one(
+        "SELECT c.oid, c.relname::text, n.nspname::text, pg_get_userbyid(c.relowner)::text, \
+                current_setting('server_version_num')::int >= 150000 \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
+        &[&&*presented.table],
+    )?;
+    let (relation, view, table_schema, owner, invoker): (u32, String, String, String, bool) = (
+        table.get(0),
+        table.get(1),
+        table.get(2),
+        table.get(3),
+        table.get(4),
+    );
+    let attributes: Vec<(i16, String)> = transaction
+        .query(
+            "SELECT attnum, attname::text FROM pg_attribute \
+             WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            &[&relation],
+        )?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let attributes = in_version_order(transaction, state, plan, relation, attributes)?;
+    let columns = view_columns(presented, &attributes);
+    let select: Vec<String> = columns
+        .iter()
+        .map(|(name, attnum)| {
+            let source = &attributes
+                .iter()
+                .find(|(number, _)| number == attnum)
+                .expect("a column of the table")
+                .1;
+            format!("{} AS {}", quote_ident(source), quote_ident(name))
+        })
+        .collect();
+    let view_q = format!("{}.{}", quote_ident(schema), quote_ident(&view));
+    let options = if invoker {
+        " WITH (security_invoker = true)"
+    } else {
+        ""
+    };
+    transaction.execute_one(&format!(
+        "CREATE OR REPLACE VIEW {view_q}{options} AS SELECT {} FROM {}.{}",
+        select.join(", "),
+        quote_ident(&table_schema),
+        quote_ident(&view)
+    ))?;
+    transaction.execute_one(&format!("ALTER VIEW {view_q} OWNER TO {}", quote_ident(&owner)))?;
+    for grant in grants(transaction, relation, &view_q)? {
+        transaction.execute_one(&grant)?;
+    }
+    for (position, (name, attnum)) in columns.iter().enumerate() {
+        transaction.execute(
+            &state.sql(
+                "INSERT INTO {state}.version_columns (migration, schema, view, relation, position, name, attnum) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            ),
+            &[&&*plan.id, &schema, &view, &relation, &(position as i32), name, attnum],
+        )?;
+    }
+    Ok(())
+}
+
+/// The table's columns in the order the version before this one saw them: the order of the
+/// newest other migration's view of the table, if one is recorded (a swapped-in column is
+/// last in the table but was in its place in that view), then the columns it did not show.
+fn in_version_order(
+    transaction: &mut Transaction<'_>,
+    state: &StateSchema,
+    plan: &Plan,
+    relation: u32,
+    mut attributes: Vec<(i16, String)>,
+) -> Result<Vec<(i16, String)>, postgres::Error> {
+    let earlier: Vec<i16> = transaction
+        .query(
+            &state.sql(
+                "SELECT attnum FROM {state}.version_columns WHERE relation = $1 AND migration = \
+                 (SELECT migration FROM {state}.version_columns WHERE relation = $1 AND migration <> $2 \
+                  AND retired_by IS NULL ORDER BY created DESC LIMIT 1) ORDER BY position",
+            ),
+            &[&relation, &&*plan.id],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    attributes.sort_by_key(|(attnum, _)| {
+        earlier
+            .iter()
+            .position(|seen| seen == attnum)
+            .unwrap_or(usize::MAX)
+    });
+    Ok(attributes)
+}
+
+/// The view's columns as (name, attribute number of the table column shown): a presented
+/// column in the place of the column it stands instead of; its source and any table column
+/// of its name are hidden, being the transition's.
+fn view_columns(presented: &Presented, attributes: &[(i16, String)]) -> Vec<(String, i16)> {
+    let attnum = |name: &str| {
+        attributes
+            .iter()
+            .find(|(_, attname)| attname == name)
+            .map(|(number, _)| *number)
+    };
+    let mut columns = Vec::new();
+    for (number, attname) in attributes {
+        if let Some(column) = presented
+            .columns
+            .iter()
+            .find(|column| column.instead_of == *attname)
+        {
+            columns.push((column.name.to_string(), attnum(&column.source).unwrap_or(*number)));
+        } else if !presented
+            .columns
+            .iter()
+            .any(|column| column.source == *attname || column.name == *attname)
+        {
+            columns.push((attname.clone(), *number));
+        }
+    }
+    columns
+}
+
+/// The table's grants (its ACL, not column grants), as statements on the view.
+pub(super) fn grants(
+    transaction: &mut Transaction<'_>,
+    relation: u32,
+    view: &str,
+) -> Result<Vec<String>, postgres::Error> {
+    // The privileges that mean something on a view; the others (TRUNCATE, MAINTAIN …) act
+    // on the table and stay with it.
+    let rows = transaction.query(
+        "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
+                a.privilege_type, a.is_grantable \
+         FROM pg_class c, aclexplode(c.relacl) a \
+         WHERE c.oid = $1 AND a.grantee <> c.relowner \
+           AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'REFERENCES', 'TRIGGER')",
+        &[&relation],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let (grantee, privilege, grantable): (String, String, bool) =
+                (row.get(0), row.get(1), row.get(2));
+            let option = if grantable { " WITH GRANT OPTION" } else { "" };
+            format!("GRANT {privilege} ON {view} TO {grantee}{option}")
+        })
+        .collect())
+}
+
+/// Drops the views of `plan`'s version schema, the schema, and their record: the first
+/// thing reverting expand does, since the views depend on the columns it drops.
+fn withdraw(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
+    if plan.presents.is_empty() {
+        return Ok(());
+    }
+    let schema = names::version_schema(&plan.id);
+    let failed = |source| step_failed(plan, &schema, source);
+    let mut transaction = client.transaction().map_err(Error::State)?;
+    let recorded: bool = transaction
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&state.table("version_columns")],
+        )
+        .map_err(failed)?
+        .get(0);
+    if recorded {
+        let views: Vec<String> = transaction
+            .query(
+                &state.sql("SELECT DISTINCT view FROM {state}.version_columns WHERE migration = $1"),
+                &[&&*plan.id],
+            )
+            .map_err(failed)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for view in views {
+            transaction
+                .execute_one(&format!(
+                    "DROP VIEW IF EXISTS {}.{}",
+                    quote_ident(&schema),
+                    quote_ident(&view)
+                ))
+                .map_err(failed)?;
+        }
+        transaction
+            .execute(
+                &state.sql("DELETE FROM {state}.version_columns WHERE migration = $1"),
+                &[&&*plan.id],
+            )
+            .map_err(failed)?;
+    }
+    // Without CASCADE: anything else someone put there is theirs, and the error names it.
+    // A schema an administrator made for a role that may not create one stays, empty, for
+    // the next expand.
+    transaction
+        .execute_one(&format!(
+            "DO $$ BEGIN IF has_database_privilege(current_database(), 'CREATE') THEN \
+             DROP SCHEMA IF EXISTS {}; END IF; END $$",
+            quote_ident(&schema)
+        ))
+        .map_err(failed)?;
+    transaction.commit().map_err(failed)
+}
