@@ -109,6 +109,14 @@ pub struct Options {
     pub max_rows_per_second: Option<u32>,
     /// A pause after each backfill batch.
     pub batch_pause: Duration,
+    /// How many batches of a heap-page backfill ([`BackfillRoute::HeapPages`]) run at once,
+    /// each on disjoint pages and on a connection of its own; 1 runs one at a time. The
+    /// extra connections are opened at the runner's URL ([`Runner::connect`]), or with the
+    /// function given to [`Runner::connect_workers_with`]; a runner with neither runs one.
+    ///
+    /// [`Runner::connect`]: crate::Runner::connect
+    /// [`Runner::connect_workers_with`]: crate::Runner::connect_workers_with
+    pub backfill_workers: u32,
     /// Bulk steps (backfill batches, concurrent index builds) wait while a streaming
     /// replica lags more than this; `None` never waits.
     pub replica_lag: Option<ReplicaLag>,
@@ -130,6 +138,7 @@ impl Default for Options {
             vacuum_every_rows: 50_000,
             max_rows_per_second: None,
             batch_pause: Duration::ZERO,
+            backfill_workers: 1,
             replica_lag: Some(ReplicaLag::default()),
         }
     }
@@ -138,11 +147,16 @@ impl Default for Options {
 /// Receives the session's [`Event`]s.
 pub(crate) type Observer = Box<dyn FnMut(&Event<'_>) + Send>;
 
+/// Opens one more connection to the runner's database, for backfill workers.
+pub(crate) type Connector = Box<dyn Fn() -> Result<Client> + Send + Sync>;
+
 /// A connection under the lock policy.
 pub(crate) struct Session {
     client: Client,
     options: Options,
     observer: Option<Observer>,
+    /// How backfill workers beyond the first connect; `None` runs one batch at a time.
+    connector: Option<Connector>,
     /// While a concurrent index build or drop runs: when it started (server clock), since
     /// the transactions older than it are what it waits for.
     concurrent_since: Option<String>,
@@ -154,6 +168,7 @@ impl Session {
             client,
             options,
             observer: None,
+            connector: None,
             concurrent_since: None,
         }
     }
@@ -166,6 +181,15 @@ impl Session {
         if let Some(observer) = &mut self.observer {
             observer(&event);
         }
+    }
+
+    pub(crate) fn set_connector(&mut self, connector: Connector) {
+        self.connector = Some(connector);
+    }
+
+    /// A new connection for a backfill worker, when the session knows how to open one.
+    pub(crate) fn connector(&self) -> Option<&Connector> {
+        self.connector.as_ref()
     }
 
     pub(crate) fn client(&mut self) -> &mut Client {
