@@ -24,7 +24,7 @@ mod add_index;
 #[path = "../examples/add_not_null.rs"]
 mod add_not_null;
 #[allow(dead_code, unused_imports)]
-#[path = "../examples/bench.rs"]
+#[path = "../examples/bench/main.rs"]
 mod bench;
 #[allow(dead_code, unused_imports)]
 #[path = "../examples/change_column_type.rs"]
@@ -184,6 +184,8 @@ fn every_declaration() -> Vec<&'static dyn Migration> {
         &quickstart::AddEmailLower as &dyn Migration,
         &bench::BenchEmailLower,
         &bench::BenchRename,
+        &bench::BenchChangeType,
+        &bench::BenchNotNull,
         &bench::BenchConstant,
         &bench::BenchAvailable,
         &bench::BenchTrigger,
