@@ -60,6 +60,13 @@ pub(crate) struct Args {
     /// given.
     #[arg(long = "variant")]
     variants: Vec<usize>,
+    /// The backfill's batch time target in the availability run, in milliseconds (the
+    /// default options' when not given).
+    #[arg(long)]
+    batch_ms: Option<u64>,
+    /// Backfill workers in the availability run; above 1 the backfill walks heap pages.
+    #[arg(long, default_value_t = 1)]
+    workers: u32,
 }
 
 /// The derived column of the backfill benchmark.
@@ -247,6 +254,8 @@ fn run(args: &Args) -> Result<(), Failure> {
                 "backfill_write_p50_vs_baseline": p50_ratio,
                 "backfill_write_p99_vs_baseline": p99_ratio,
                 "backfill_longest_write_ms": ms(longest_backfill_wait),
+                "availability_batch_ms": args.batch_ms,
+                "availability_workers": args.workers,
                 "phases": phases,
                 "max_query_wait_ms": ms(max_wait),
                 "max_access_exclusive_ms": ms(availability.max_access_exclusive),

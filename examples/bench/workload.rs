@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zdm_runtime::{Event, Lock, Options, Phase, Runner};
+use zdm_runtime::{BackfillRoute, BatchSize, Event, Lock, Options, Phase, Runner};
 
 use super::backfill::{make_table, median, settle, Shape};
 use super::{Args, Failure};
@@ -193,7 +193,7 @@ pub(crate) fn availability(url: &str, args: &Args) -> Result<Availability, Failu
     *current.lock().unwrap() = Some(0);
     std::thread::sleep(baseline_time);
 
-    let mut runner = Runner::connect(url, Options::default())?;
+    let mut runner = Runner::connect(url, availability_options(args))?;
     let access_exclusive = Arc::new(Mutex::new((None::<Instant>, Duration::ZERO)));
     let watcher = access_exclusive.clone();
     runner.observe(move |event| {
@@ -237,4 +237,18 @@ pub(crate) fn availability(url: &str, args: &Args) -> Result<Availability, Failu
             .collect(),
         max_access_exclusive,
     })
+}
+
+/// The options of the availability run's migration: the defaults, or the batch target
+/// and workers asked for.
+fn availability_options(args: &Args) -> Options {
+    let mut options = Options::default();
+    if let Some(ms) = args.batch_ms {
+        options.batch = BatchSize::Target(Duration::from_millis(ms));
+    }
+    if args.workers > 1 {
+        options.backfill_workers = args.workers;
+        options.route = BackfillRoute::HeapPages;
+    }
+    options
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use postgres::Transaction;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::session::{BatchSize, Session, StepContext};
 
@@ -128,16 +128,34 @@ pub(super) fn table_size(session: &mut Session, context: &StepContext, table: &s
 
 /// A `VACUUM` of the table: it runs beside reads and writes, and records the space of the
 /// rows replaced so far in the free space map, where the next batches' new row versions
-/// go instead of the end of the table. `SKIP_LOCKED`: when another vacuum or a schema
-/// change holds the table, this round is skipped rather than queued behind it. Index
-/// cleanup is left to autovacuum: reclaiming the heap space needs none, and scanning every
-/// index each round would cost more than the batches between rounds.
+/// go instead of the end of the table. Index cleanup is left to autovacuum: reclaiming the
+/// heap space needs none, and scanning every index each round would cost more than the
+/// batches between rounds.
+///
+/// An autovacuum of the table holds the lock a `VACUUM` takes for as long as its throttled
+/// pace needs, and skipping the rounds meanwhile (`SKIP_LOCKED`) let the table grow by a
+/// third. So the round waits for the lock instead: PostgreSQL cancels an autovacuum that
+/// blocks a lock request after `deadlock_timeout` (unless it prevents wraparound). The wait
+/// blocks no read or write of the application, only schema changes and other vacuums of
+/// the table, and lasts at most twice `deadlock_timeout`; then the round is skipped.
 fn vacuum(session: &mut Session, context: &StepContext, table: &str) -> Result<()> {
     let size_before = table_size(session, context, table)?;
-    session
-        .client()
-        .batch_execute(&format!("VACUUM (SKIP_LOCKED, INDEX_CLEANUP OFF) {table}"))
+    let client = session.client();
+    client
+        .batch_execute(
+            "SELECT set_config('lock_timeout', \
+               (2000 * extract(epoch FROM current_setting('deadlock_timeout')::interval))::bigint::text, false)",
+        )
         .map_err(|error| context.failed(error))?;
+    let vacuumed = client.batch_execute(&format!("VACUUM (INDEX_CLEANUP OFF) {table}"));
+    client
+        .batch_execute("RESET lock_timeout")
+        .map_err(|error| context.failed(error))?;
+    match vacuumed {
+        Ok(()) => {}
+        Err(error) if Error::is_lock_timeout(&error) => return Ok(()),
+        Err(error) => return Err(context.failed(error)),
+    }
     let size_after = table_size(session, context, table)?;
     session.emit(Event::BackfillVacuum {
         migration: &context.plan.id,
