@@ -299,3 +299,38 @@ fn parallel_heap_page_batches_commit_in_page_order_and_resume_after_the_last_don
         6000
     );
 }
+
+#[test]
+fn a_vacuum_round_another_session_holds_the_lock_for_is_skipped() {
+    let db = TestDb::new("backfill_vacuum_blocked");
+    let mut client = db.connect();
+    client.batch_execute(SETUP).unwrap();
+    let mut runner = db.runner_with(Options {
+        batch: BatchSize::Fixed(1000),
+        vacuum_every_rows: 2_000,
+        ..test_options()
+    });
+    runner.run_to(&AddScore, Phase::Sync).unwrap();
+    let vacuums = Arc::new(Mutex::new(0));
+    let count = vacuums.clone();
+    runner.observe(move |event| {
+        if let Event::BackfillVacuum { .. } = event {
+            *count.lock().unwrap() += 1;
+        }
+    });
+    // The lock a VACUUM takes, held by a session that is not an autovacuum: the round waits
+    // twice deadlock_timeout for it, then goes on without vacuuming.
+    let mut holder = db.connect();
+    let mut transaction = holder.transaction().unwrap();
+    transaction
+        .batch_execute("LOCK TABLE items IN SHARE UPDATE EXCLUSIVE MODE")
+        .unwrap();
+    let report = runner.run(&AddScore, Phase::Backfill).unwrap();
+    transaction.rollback().unwrap();
+    assert_eq!(report.steps[0].rows, 6000);
+    assert_eq!(*vacuums.lock().unwrap(), 0);
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score = id * 3"),
+        6000
+    );
+}
