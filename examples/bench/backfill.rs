@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use postgres::Client;
-use zdm_runtime::{BackfillRoute, Migration, Options, Phase, Runner};
+use zdm_runtime::{BackfillRoute, BatchSize, Migration, Options, Phase, Runner};
 
 use super::{Args, Failure};
 
@@ -245,13 +245,17 @@ fn plain(client: &mut Client, operation: &Operation, rows: i64) -> Result<(Cost,
 
 /// zdm: expand and sync first (the trigger is installed, as in production), then the
 /// timed backfill, with the options of `variant`.
-fn zdm(url: &str, operation: &Operation, variant: &Variant, rows: i64) -> Result<Cost, Failure> {
-    let options = Options {
+fn zdm(url: &str, operation: &Operation, variant: &Variant, args: &Args) -> Result<Cost, Failure> {
+    let rows = args.rows;
+    let mut options = Options {
         route: variant.route,
         vacuum_every_rows: variant.vacuum_every_rows,
         backfill_workers: variant.workers,
         ..Options::default()
     };
+    if let Some(ms) = args.batch_ms {
+        options.batch = BatchSize::Target(Duration::from_millis(ms));
+    }
     let mut runner = Runner::connect(url, options)?;
     let (migration, table) = (operation.migration, operation.table);
     make_table(runner.client(), table, rows, operation.shape)?;
@@ -317,7 +321,7 @@ pub(crate) fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
             compacts.push(compact);
             for (&variant, costs) in operation.variants.iter().zip(variants.iter_mut()) {
                 if wanted(variant) {
-                    costs.push(zdm(url, operation, &VARIANTS[variant], rows)?);
+                    costs.push(zdm(url, operation, &VARIANTS[variant], args)?);
                 }
             }
         }

@@ -60,7 +60,7 @@ pub(crate) struct Args {
     /// given.
     #[arg(long = "variant")]
     variants: Vec<usize>,
-    /// The backfill's batch time target in the availability run, in milliseconds (the
+    /// The batch time target of every zdm backfill in the run, in milliseconds (the
     /// default options' when not given).
     #[arg(long)]
     batch_ms: Option<u64>,
@@ -254,6 +254,7 @@ fn run(args: &Args) -> Result<(), Failure> {
                 "backfill_write_p50_vs_baseline": p50_ratio,
                 "backfill_write_p99_vs_baseline": p99_ratio,
                 "backfill_longest_write_ms": ms(longest_backfill_wait),
+                "backfill_longest_lock_wait_ms": ms(availability.longest_lock_wait[3]),
                 "availability_batch_ms": args.batch_ms,
                 "availability_workers": args.workers,
                 "phases": phases,
@@ -302,6 +303,15 @@ fn run(args: &Args) -> Result<(), Failure> {
     println!(
         "  during backfill / baseline: write p50 {p50_ratio:.2}, p99 {p99_ratio:.2}; longest write {:.1} ms",
         ms(longest_backfill_wait)
+    );
+    let lock_waits: Vec<String> = ["baseline", "expand", "sync", "backfill", "contract"]
+        .iter()
+        .zip(&availability.longest_lock_wait)
+        .map(|(phase, wait)| format!("{phase} {:.1}", ms(*wait)))
+        .collect();
+    println!(
+        "  longest lock wait of a write (ms, sampled): {}",
+        lock_waits.join(", ")
     );
     println!(
         "  workload errors {workload_errors}, longest query {:.1} ms, longest ACCESS EXCLUSIVE step {:.1} ms",

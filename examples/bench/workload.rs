@@ -120,6 +120,10 @@ pub(crate) struct Availability {
     pub(crate) baseline: Latencies,
     pub(crate) phases: Vec<PhaseAvailability>,
     pub(crate) max_access_exclusive: Duration,
+    /// Per slot (0 = baseline, then each phase): the longest a workload write was seen
+    /// waiting for a lock, sampled every few milliseconds from `pg_stat_activity`. What
+    /// the migration's locks cost, apart from the machine's scheduling.
+    pub(crate) longest_lock_wait: Vec<Duration>,
 }
 
 /// Old- and new-version clients write while every phase runs on a table of `rows` rows.
@@ -135,6 +139,7 @@ pub(crate) fn availability(url: &str, args: &Args) -> Result<Availability, Failu
             let (current, recorded, stop, url) = (current.clone(), recorded.clone(), stop.clone(), url.to_owned());
             std::thread::spawn(move || -> Result<(), Failure> {
                 let mut client = zdm_runtime::connect(&url)?;
+                client.batch_execute("SET application_name = 'zdm_bench_workload'")?;
                 let new_version = thread % 2 == 1;
                 let mut n: i64 = 0;
                 while !stop.load(Ordering::Relaxed) {
@@ -189,6 +194,10 @@ pub(crate) fn availability(url: &str, args: &Args) -> Result<Availability, Failu
         })
         .collect();
 
+    let monitor = {
+        let (current, stop, url) = (current.clone(), stop.clone(), url.to_owned());
+        std::thread::spawn(move || lock_waits(&url, &current, &stop))
+    };
     let baseline_time = Duration::from_secs_f64(args.seconds);
     *current.lock().unwrap() = Some(0);
     std::thread::sleep(baseline_time);
@@ -220,6 +229,7 @@ pub(crate) fn availability(url: &str, args: &Args) -> Result<Availability, Failu
         phases.push((phase.name(), slot + 1, started.elapsed()));
     }
     stop.store(true, Ordering::Relaxed);
+    let longest_lock_wait = monitor.join().map_err(|_| "the lock monitor panicked")??;
     for handle in handles {
         handle.join().map_err(|_| "a workload thread panicked")??;
     }
@@ -236,6 +246,7 @@ pub(crate) fn availability(url: &str, args: &Args) -> Result<Availability, Failu
             })
             .collect(),
         max_access_exclusive,
+        longest_lock_wait,
     })
 }
 
@@ -251,4 +262,26 @@ fn availability_options(args: &Args) -> Options {
         options.route = BackfillRoute::HeapPages;
     }
     options
+}
+
+/// Samples the workload's lock waits until `stop`: the longest per slot.
+fn lock_waits(
+    url: &str,
+    current: &Mutex<Option<usize>>,
+    stop: &AtomicBool,
+) -> Result<Vec<Duration>, Failure> {
+    let mut client = zdm_runtime::connect(url)?;
+    let sample = client.prepare(
+        "SELECT coalesce(max(extract(epoch FROM clock_timestamp() - query_start)), 0)::float8 \
+         FROM pg_stat_activity WHERE application_name = 'zdm_bench_workload' AND wait_event_type = 'Lock'",
+    )?;
+    let mut longest = vec![Duration::ZERO; 5];
+    while !stop.load(Ordering::Relaxed) {
+        let seconds: f64 = client.query_one(&sample, &[])?.get(0);
+        if let Some(slot) = *current.lock().unwrap() {
+            longest[slot] = longest[slot].max(Duration::from_secs_f64(seconds.max(0.0)));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(longest)
 }

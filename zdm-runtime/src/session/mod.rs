@@ -113,6 +113,7 @@ pub struct Options {
     /// each on disjoint pages and on a connection of its own; 1 runs one at a time. The
     /// extra connections are opened at the runner's URL ([`Runner::connect`]), or with the
     /// function given to [`Runner::connect_workers_with`]; a runner with neither runs one.
+    /// Default 2; the primary-key route always runs one batch at a time.
     ///
     /// [`Runner::connect`]: crate::Runner::connect
     /// [`Runner::connect_workers_with`]: crate::Runner::connect_workers_with
@@ -138,7 +139,9 @@ impl Default for Options {
             vacuum_every_rows: 50_000,
             max_rows_per_second: None,
             batch_pause: Duration::ZERO,
-            backfill_workers: 1,
+            // Two heap-page batches at once were faster than one in every 1M-row run on a
+            // 2-core machine (BENCHMARKS.md); the key route runs one regardless.
+            backfill_workers: 2,
             replica_lag: Some(ReplicaLag::default()),
         }
     }

@@ -18,6 +18,9 @@ const VACUUMS: u64 = 20;
 /// An application write that has waited this long behind a batch, for a row the batch
 /// holds, halves the batch's ceiling: a batch's length is what such a write waits at most.
 const HELD_TOO_LONG: Duration = Duration::from_millis(50);
+/// The shortest time target the application's waits can bring a backfill down to: below
+/// it, each batch's commit and checkpoint cost more than the rows it writes.
+const MIN_TARGET: Duration = Duration::from_millis(20);
 
 pub(super) struct Pacing {
     /// Rows the next batch should cover.
@@ -25,6 +28,11 @@ pub(super) struct Pacing {
     /// The largest batch the application's waits allow: halved when a write waited too
     /// long behind a batch, grown back a tenth per batch no write waited behind.
     ceiling: u32,
+    /// The batch time target in force: the option's, halved each time a write waited too
+    /// long behind a batch, grown back a fiftieth per batch no write waited behind. The
+    /// application contending for the rows a backfill holds is measured, not assumed, and
+    /// shortens every later batch, not only the next few.
+    target: Option<Duration>,
     started: Instant,
     rows: u64,
     /// `rows` at the last vacuum.
@@ -45,6 +53,10 @@ impl Pacing {
                 BatchSize::Target(_) => FIRST_ADAPTIVE_BATCH,
             },
             ceiling: MAX_BATCH,
+            target: match session.options().batch {
+                BatchSize::Fixed(_) => None,
+                BatchSize::Target(target) => Some(target),
+            },
             started: Instant::now(),
             rows: 0,
             vacuumed_at: 0,
@@ -68,12 +80,15 @@ impl Pacing {
     ) -> Result<()> {
         self.rows += rows;
         let options = session.options().clone();
-        if let BatchSize::Target(target) = options.batch {
-            self.ceiling = if held > HELD_TOO_LONG {
-                (self.batch / 2).max(MIN_BATCH)
+        if let (Some(target), BatchSize::Target(configured)) = (self.target, options.batch) {
+            let target = if held > HELD_TOO_LONG {
+                self.ceiling = (self.batch / 2).max(MIN_BATCH);
+                (target / 2).max(MIN_TARGET.min(configured))
             } else {
-                self.ceiling.saturating_add(self.ceiling / 10).min(MAX_BATCH)
+                self.ceiling = self.ceiling.saturating_add(self.ceiling / 10).min(MAX_BATCH);
+                target.saturating_add(target / 50).min(configured)
             };
+            self.target = Some(target);
             self.batch = adapt(self.batch, took, target).min(self.ceiling);
         }
         if self.vacuum_every > 0 && self.rows - self.vacuumed_at >= self.vacuum_every {
