@@ -298,6 +298,9 @@ fn seed(client: &mut Client, rows: i64) -> Result<f64, Failure> {
     Ok(rate(rows, took))
 }
 
+/// One operation's runs so far: its plain UPDATEs, their compact sizes, and each variant's.
+type Runs = (Vec<Cost>, Vec<f64>, Vec<Vec<Cost>>);
+
 pub(crate) fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
     let mut client = zdm_runtime::connect(url)?;
     let rows = args.rows;
@@ -309,7 +312,7 @@ pub(crate) fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
         OPERATIONS.iter().filter(|operation| chosen(operation)).collect();
     // Each method in turn, `--repeat` times, so that a slow minute of the shared machine
     // hits them all; the medians are compared.
-    let mut runs: Vec<(Vec<Cost>, Vec<f64>, Vec<Vec<Cost>>)> = operations
+    let mut runs: Vec<Runs> = operations
         .iter()
         .map(|operation| (vec![], vec![], vec![vec![]; operation.variants.len()]))
         .collect();
