@@ -81,13 +81,12 @@ impl Pacing {
         self.rows += rows;
         let options = session.options().clone();
         if let (Some(target), BatchSize::Target(configured)) = (self.target, options.batch) {
-            let target = if held > HELD_TOO_LONG {
-                self.ceiling = (self.batch / 2).max(MIN_BATCH);
-                (target / 2).max(MIN_TARGET.min(configured))
+            self.ceiling = if held > HELD_TOO_LONG {
+                (self.batch / 2).max(MIN_BATCH)
             } else {
-                self.ceiling = self.ceiling.saturating_add(self.ceiling / 10).min(MAX_BATCH);
-                target.saturating_add(target / 50).min(configured)
+                self.ceiling.saturating_add(self.ceiling / 10).min(MAX_BATCH)
             };
+            let target = next_target(target, configured, held);
             self.target = Some(target);
             self.batch = adapt(self.batch, took, target).min(self.ceiling);
         }
@@ -121,6 +120,15 @@ pub(super) fn longest_waiter(transaction: &mut Transaction<'_>) -> Result<Durati
         )?
         .get(0);
     Ok(Duration::from_secs_f64(seconds.max(0.0)))
+}
+
+/// The time target after a batch behind which an application write waited `held`.
+fn next_target(target: Duration, configured: Duration, held: Duration) -> Duration {
+    if held > HELD_TOO_LONG {
+        (target / 2).max(MIN_TARGET.min(configured))
+    } else {
+        target.saturating_add(target / 50).min(configured)
+    }
 }
 
 /// The next batch size: scaled toward the target duration, at most doubling or halving
@@ -179,4 +187,23 @@ fn vacuum(session: &mut Session, context: &StepContext, table: &str) -> Result<(
         size_after,
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::next_target;
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn a_write_held_too_long_halves_the_target_down_to_20_ms_and_it_grows_back_slowly() {
+        assert_eq!(next_target(MS(80), MS(80), MS(51)), MS(40));
+        assert_eq!(next_target(MS(30), MS(80), MS(200)), MS(20));
+        // A target configured below the floor is never raised by it.
+        assert_eq!(next_target(MS(10), MS(10), MS(200)), MS(10));
+        assert_eq!(next_target(MS(50), MS(80), MS(50)), MS(51));
+        assert_eq!(next_target(MS(80), MS(80), Duration::ZERO), MS(80));
+    }
 }
