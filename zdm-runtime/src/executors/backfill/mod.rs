@@ -1,6 +1,6 @@
 //! Batched backfill: by keyset pagination on the primary key or a unique index over NOT
-//! NULL columns ([`keys`]), or, when chosen
-//! on PostgreSQL 14+, by ranges of heap pages ([`pages`]).
+//! NULL columns ([`keys`]), or, when chosen on PostgreSQL 14+, by ranges of heap pages
+//! ([`pages`]), several at once on connections of their own ([`parallel`]).
 //!
 //! Each batch is one short transaction that runs the step's statements over the batch's
 //! range and stores the range's end as the new cursor in the state row before committing.

@@ -156,8 +156,8 @@ pub(super) fn table_size(session: &mut Session, context: &StepContext, table: &s
 /// batches between rounds.
 ///
 /// An autovacuum of the table holds the lock a `VACUUM` takes for as long as its throttled
-/// pace needs, and skipping the rounds meanwhile (`SKIP_LOCKED`) let the table grow by a
-/// third. So the round waits for the lock instead: PostgreSQL cancels an autovacuum that
+/// pace needs, and skipping the rounds meanwhile (`SKIP_LOCKED`) would let the table grow
+/// as if no round ran. So the round waits for the lock instead: PostgreSQL cancels an autovacuum that
 /// blocks a lock request after `deadlock_timeout` (unless it prevents wraparound). The wait
 /// blocks no read or write of the application, only schema changes and other vacuums of
 /// the table, and lasts at most twice `deadlock_timeout`; then the round is skipped.
