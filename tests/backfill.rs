@@ -233,3 +233,104 @@ fn a_write_waiting_behind_a_batch_halves_the_next_batch() {
         6000
     );
 }
+
+#[test]
+fn parallel_heap_page_batches_commit_in_page_order_and_resume_after_the_last_done() {
+    let db = TestDb::new("backfill_parallel_pages");
+    let mut client = db.connect();
+    client.batch_execute(SETUP).unwrap();
+    client.batch_execute(FAIL_ONCE).unwrap();
+    // Which connection wrote each row.
+    client
+        .batch_execute("ALTER TABLE visits ADD COLUMN pid int NOT NULL DEFAULT pg_backend_pid()")
+        .unwrap();
+    let mut runner = db.runner_with(Options {
+        batch: BatchSize::Fixed(500),
+        route: BackfillRoute::HeapPages,
+        backfill_workers: 3,
+        ..test_options()
+    });
+    let url = db.url().to_owned();
+    runner.connect_workers_with(move || zdm_runtime::connect(&url));
+    runner.run_to(&AddScore, Phase::Sync).unwrap();
+    // The batch holding row 4000 fails, whichever connection runs it: the batches after it
+    // in its round roll back, and the runner's own connection, running it next, stops.
+    let error = runner.run(&AddScore, Phase::Backfill).unwrap_err();
+    assert!(error.to_string().contains("stopped at 4000"), "{error}");
+
+    let state = runner.state(&AddScore).unwrap();
+    let cursor = state.cursor.expect("a checkpoint was written");
+    let visits: i64 = scalar(&mut client, "SELECT count(*) FROM visits");
+    assert_eq!(
+        visits, state.rows_done,
+        "every row written is counted by the checkpoint"
+    );
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score IS NOT NULL"),
+        visits,
+        "no batch after the failed one committed"
+    );
+    if server_version_num(&mut client) >= 140000 {
+        let page: i64 = cursor[1].parse().unwrap();
+        let first_left: i64 = scalar(
+            &mut client,
+            "SELECT min((ctid::text::point)[0])::bigint FROM items WHERE score IS NULL",
+        );
+        assert_eq!(first_left, page, "the checkpoint is the first page not done");
+        let runner_pid: i32 = scalar(runner.client(), "SELECT pg_backend_pid()");
+        let others: i64 = scalar(
+            &mut client,
+            &format!("SELECT count(DISTINCT pid) FROM visits WHERE pid <> {runner_pid}"),
+        );
+        assert!(others >= 1, "no worker connection wrote a row");
+    }
+
+    client.batch_execute("INSERT INTO passed DEFAULT VALUES").unwrap();
+    let report = runner.run(&AddScore, Phase::Backfill).unwrap();
+    assert!(report.resumed);
+    assert_eq!(report.steps[0].rows as i64, 6000 - visits);
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score = id * 3"),
+        6000
+    );
+    assert_eq!(scalar::<i64>(&mut client, "SELECT count(*) FROM visits"), 6000);
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(DISTINCT id) FROM visits"),
+        6000
+    );
+}
+
+#[test]
+fn a_vacuum_round_another_session_holds_the_lock_for_is_skipped() {
+    let db = TestDb::new("backfill_vacuum_blocked");
+    let mut client = db.connect();
+    client.batch_execute(SETUP).unwrap();
+    let mut runner = db.runner_with(Options {
+        batch: BatchSize::Fixed(1000),
+        vacuum_every_rows: 2_000,
+        ..test_options()
+    });
+    runner.run_to(&AddScore, Phase::Sync).unwrap();
+    let vacuums = Arc::new(Mutex::new(0));
+    let count = vacuums.clone();
+    runner.observe(move |event| {
+        if let Event::BackfillVacuum { .. } = event {
+            *count.lock().unwrap() += 1;
+        }
+    });
+    // The lock a VACUUM takes, held by a session that is not an autovacuum: the round waits
+    // twice deadlock_timeout for it, then goes on without vacuuming.
+    let mut holder = db.connect();
+    let mut transaction = holder.transaction().unwrap();
+    transaction
+        .batch_execute("LOCK TABLE items IN SHARE UPDATE EXCLUSIVE MODE")
+        .unwrap();
+    let report = runner.run(&AddScore, Phase::Backfill).unwrap();
+    transaction.rollback().unwrap();
+    assert_eq!(report.steps[0].rows, 6000);
+    assert_eq!(*vacuums.lock().unwrap(), 0);
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score = id * 3"),
+        6000
+    );
+}

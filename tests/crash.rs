@@ -12,7 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use postgres::Client;
-use zdm_runtime::{zero_downtime, BatchSize, Direction, Event, Migration, Options, Phase, Runner};
+use zdm_runtime::{
+    zero_downtime, BackfillRoute, BatchSize, Direction, Event, Migration, Options, Phase, Runner,
+};
 use zdm_suite::{test_options, TestDb};
 
 #[zero_downtime(
@@ -255,9 +257,19 @@ const SIGKILL: i32 = 9;
 /// so that random kill times land between and inside its steps.
 const STEP_PAUSE: Duration = Duration::from_millis(15);
 
-fn child_options() -> Options {
+/// Batches of 60 rows; for the patterns whose triggers fill every row written, two
+/// heap-page batches at a time, so that kills also land between a worker's batch and the
+/// one before it.
+fn child_options(pattern: &str) -> Options {
+    let heap_pages = matches!(pattern, "add_column" | "add_not_null");
     Options {
         batch: BatchSize::Fixed(60),
+        route: if heap_pages {
+            BackfillRoute::HeapPages
+        } else {
+            BackfillRoute::PrimaryKey
+        },
+        backfill_workers: 2,
         ..test_options()
     }
 }
@@ -282,7 +294,7 @@ fn crash_child() {
     // The session of the child killed before may still hold the runner lock for a moment.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut runner = loop {
-        match Runner::connect(&url, child_options()) {
+        match Runner::connect(&url, child_options(&pattern)) {
             Ok(runner) => break runner,
             Err(zdm_runtime::Error::Busy { .. }) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10))
@@ -449,7 +461,7 @@ fn every_phase_of_every_pattern_survives_sigkill() {
         let reference_db = TestDb::new(&format!("crash_reference_{name}"));
         let mut reference = reference_db.connect();
         reference.batch_execute(SETUP).unwrap();
-        let mut reference_runner = Runner::connect(reference_db.url(), child_options()).unwrap();
+        let mut reference_runner = Runner::connect(reference_db.url(), child_options(name)).unwrap();
         reference_runner.observe(pause_between_steps);
         let initial = snapshot(&mut reference);
         let mut expected = Vec::new();

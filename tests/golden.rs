@@ -30,7 +30,7 @@ mod add_not_null;
 #[path = "../examples/add_unique.rs"]
 mod add_unique;
 #[allow(dead_code, unused_imports)]
-#[path = "../examples/bench.rs"]
+#[path = "../examples/bench/main.rs"]
 mod bench;
 #[allow(dead_code, unused_imports)]
 #[path = "../examples/change_column_type.rs"]
@@ -298,6 +298,8 @@ fn every_declaration() -> Vec<&'static dyn Migration> {
         &quickstart::AddEmailLower as &dyn Migration,
         &bench::BenchEmailLower,
         &bench::BenchRename,
+        &bench::BenchChangeType,
+        &bench::BenchNotNull,
         &bench::BenchConstant,
         &bench::BenchAvailable,
         &bench::BenchTrigger,

@@ -36,7 +36,18 @@ impl Runner {
     /// Connects to `url`, checks the server version, takes the runner lock and creates the
     /// state schema ([`Options::state_schema`]) and its tables if needed.
     pub fn connect(url: &str, options: Options) -> Result<Runner> {
-        Runner::new(session::connect(url)?, options)
+        let mut runner = Runner::new(session::connect(url)?, options)?;
+        let url = url.to_owned();
+        runner
+            .session
+            .set_connector(Box::new(move || session::connect(&url)));
+        Ok(runner)
+    }
+
+    /// How a runner made by [`Runner::new`] opens the extra connections of
+    /// [`Options::backfill_workers`]; [`Runner::connect`] opens them at its URL.
+    pub fn connect_workers_with(&mut self, connect: impl Fn() -> Result<Client> + Send + Sync + 'static) {
+        self.session.set_connector(Box::new(connect));
     }
 
     /// Like [`Runner::connect`], over a client the caller opened.

@@ -36,7 +36,8 @@ pub enum BatchSize {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackfillRoute {
     /// Keyset pagination on the primary key: every row is found by its key, wherever
-    /// updates move it. The default, and measured as fast as heap pages (`BENCHMARKS.md`).
+    /// updates move it, so it is safe for every operation. The default; heap pages with two
+    /// workers measured faster at 1M rows and not at 10M (`BENCHMARKS.md`).
     PrimaryKey,
     /// Ranges of heap pages (`ctid >= '(p,0)' AND ctid < '(q,0)'`), read in physical order
     /// like one `UPDATE` reads them. Needs PostgreSQL 14 (TID range scans); older servers
@@ -109,6 +110,15 @@ pub struct Options {
     pub max_rows_per_second: Option<u32>,
     /// A pause after each backfill batch.
     pub batch_pause: Duration,
+    /// How many batches of a heap-page backfill ([`BackfillRoute::HeapPages`]) run at once,
+    /// each on disjoint pages and on a connection of its own; 1 runs one at a time. The
+    /// extra connections are opened at the runner's URL ([`Runner::connect`]), or with the
+    /// function given to [`Runner::connect_workers_with`]; a runner with neither runs one.
+    /// Default 2; the primary-key route always runs one batch at a time.
+    ///
+    /// [`Runner::connect`]: crate::Runner::connect
+    /// [`Runner::connect_workers_with`]: crate::Runner::connect_workers_with
+    pub backfill_workers: u32,
     /// Bulk steps (backfill batches, concurrent index builds) wait while a streaming
     /// replica lags more than this; `None` never waits.
     pub replica_lag: Option<ReplicaLag>,
@@ -138,6 +148,9 @@ impl Default for Options {
             vacuum_every_rows: 50_000,
             max_rows_per_second: None,
             batch_pause: Duration::ZERO,
+            // Two heap-page batches at once were faster than one in every 1M-row run on a
+            // 2-core machine (BENCHMARKS.md); the key route runs one regardless.
+            backfill_workers: 2,
             replica_lag: Some(ReplicaLag::default()),
             allow_data_loss: false,
             new_version_stopped: false,
@@ -148,11 +161,16 @@ impl Default for Options {
 /// Receives the session's [`Event`]s.
 pub(crate) type Observer = Box<dyn FnMut(&Event<'_>) + Send>;
 
+/// Opens one more connection to the runner's database, for backfill workers.
+pub(crate) type Connector = Box<dyn Fn() -> Result<Client> + Send + Sync>;
+
 /// A connection under the lock policy.
 pub(crate) struct Session {
     client: Client,
     options: Options,
     observer: Option<Observer>,
+    /// How backfill workers beyond the first connect; `None` runs one batch at a time.
+    connector: Option<Connector>,
     /// While a concurrent index build or drop runs: when it started (server clock), since
     /// the transactions older than it are what it waits for.
     concurrent_since: Option<String>,
@@ -164,6 +182,7 @@ impl Session {
             client,
             options,
             observer: None,
+            connector: None,
             concurrent_since: None,
         }
     }
@@ -176,6 +195,15 @@ impl Session {
         if let Some(observer) = &mut self.observer {
             observer(&event);
         }
+    }
+
+    pub(crate) fn set_connector(&mut self, connector: Connector) {
+        self.connector = Some(connector);
+    }
+
+    /// A new connection for a backfill worker, when the session knows how to open one.
+    pub(crate) fn connector(&self) -> Option<&Connector> {
+        self.connector.as_ref()
     }
 
     pub(crate) fn client(&mut self) -> &mut Client {

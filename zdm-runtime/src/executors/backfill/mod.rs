@@ -1,6 +1,6 @@
 //! Batched backfill: by keyset pagination on the primary key or a unique index over NOT
-//! NULL columns ([`keys`]), or, when chosen
-//! on PostgreSQL 14+, by ranges of heap pages ([`pages`]).
+//! NULL columns ([`keys`]), or, when chosen on PostgreSQL 14+, by ranges of heap pages
+//! ([`pages`]), several at once on connections of their own ([`parallel`]).
 //!
 //! Each batch is one short transaction that runs the step's statements over the batch's
 //! range and stores the range's end as the new cursor in the state row before committing.
@@ -12,12 +12,15 @@
 mod keys;
 mod pacing;
 mod pages;
+mod parallel;
 
 use std::time::{Duration, Instant};
 
+use postgres::Transaction;
+
 use crate::error::Result;
 use crate::events::Event;
-use crate::session::{short_transaction, Session, StepContext};
+use crate::session::{short_transaction, Options, Session, StepContext};
 use crate::statement::ExecuteOne;
 use crate::store;
 use zdm_plan::sql::STATE_SCHEMA;
@@ -50,7 +53,7 @@ pub(crate) fn run_statements(
     session: &mut Session,
     context: &StepContext,
     table: &str,
-    statements: &[impl AsRef<str>],
+    statements: &[impl AsRef<str> + Sync],
 ) -> Result<Outcome> {
     let key = keys::primary_key(session, context, table)?;
     let key_len = key.len();
@@ -78,10 +81,18 @@ pub(crate) fn run_statements(
         key_list: &key_list,
         key_len,
     };
+    let mut workers = parallel::Workers::open(session, context, &walk)?;
     loop {
         session.wait_for_replicas(context)?;
         let started = Instant::now();
-        let done = batch.run(session, context, &walk, pacing.batch)?;
+        let done = match &walk {
+            Walk::Keys(key, after) => batch.run(
+                session,
+                context,
+                Target::Keys(key, after.as_deref(), pacing.batch),
+            )?,
+            Walk::Pages(pages) => workers.round(session, context, &batch, pages, pacing.batch)?,
+        };
         outcome.lock_retries += done.lock_retries;
         outcome.rows += done.rows;
         rows_done += done.rows;
@@ -123,69 +134,94 @@ struct Batch<'a, S> {
     key_len: usize,
 }
 
-/// What one committed batch did.
+/// What one batch covers: the keys after a cursor, found inside the batch's transaction,
+/// or a range decided beforehand with the checkpoint that ends it (`None` for the last).
+enum Target<'a> {
+    Keys(&'a [KeyColumn], Option<&'a [String]>, u32),
+    Range(&'a str, Option<&'a [String]>),
+}
+
+/// What committed batches did.
+#[derive(Default)]
 struct Done {
     rows: u64,
     lock_retries: u32,
-    /// How long an application write had waited behind the batch when it committed.
+    /// How long an application write had waited behind a batch when it committed.
     held: Duration,
     /// Where the next batch starts; `None` after the last.
     checkpoint: Option<Vec<String>>,
 }
 
 impl<S: AsRef<str>> Batch<'_, S> {
-    /// Runs the next batch of about `size` rows in one short transaction with its
-    /// checkpoint, or, for the last batch, the step's completion.
-    fn run(&self, session: &mut Session, context: &StepContext, walk: &Walk, size: u32) -> Result<Done> {
-        let mut done = Done {
-            rows: 0,
-            lock_retries: 0,
-            held: Duration::ZERO,
-            checkpoint: None,
-        };
+    /// Runs one batch in one short transaction with its checkpoint, or, for the last
+    /// batch, the step's completion.
+    fn run(&self, session: &mut Session, context: &StepContext, target: Target) -> Result<Done> {
+        let mut done = Done::default();
         done.lock_retries = session.with_lock_retries(context, |client, options| {
             let mut transaction = short_transaction(client, options)?;
-            if options.skip_user_triggers {
-                transaction.execute_one("SET LOCAL session_replication_role = replica")?;
-            }
-            let (range, checkpoint) = match walk {
-                Walk::Keys(key, after) => {
-                    keys::next_range(&mut transaction, self.table, key, after.as_deref(), size)?
+            let (range, checkpoint) = match target {
+                Target::Keys(key, after, size) => {
+                    keys::next_range(&mut transaction, self.table, key, after, size)?
                 }
-                Walk::Pages(pages) => pages.next_range(self.table, size, self.key_len),
+                Target::Range(range, checkpoint) => (range.to_owned(), checkpoint.map(<[String]>::to_vec)),
             };
-            done.rows = 0;
-            for statement in self.statements {
-                // In one pass, outside quotes: the range holds values read from the table
-                // and names hold anything, `{key}` and `{range}` included.
-                let statement = zdm_plan::sql::substitute(
-                    statement.as_ref(),
-                    &[
-                        ("{key}", self.key_list),
-                        ("{range}", &format!("({range})")),
-                        (STATE_SCHEMA, context.state.quoted()),
-                    ],
-                );
-                done.rows += transaction.execute(statement.as_str(), &[])?;
-            }
-            done.held = pacing::longest_waiter(&mut transaction)?;
-            match &checkpoint {
-                Some(checkpoint) => {
-                    store::checkpoint(
-                        &mut transaction,
-                        context.state,
-                        &context.plan.id,
-                        checkpoint,
-                        done.rows as i64,
-                    )?;
-                }
-                None => store::advance_in(&mut transaction, context.state, &context.plan.id, context.index)?,
-            }
+            (done.rows, done.held) = self.write(&mut transaction, context, options, &range)?;
+            self.record(&mut transaction, context, checkpoint.as_deref(), done.rows)?;
             transaction.commit()?;
             done.checkpoint = checkpoint;
             Ok(())
         })?;
         Ok(done)
+    }
+
+    /// Runs the step's statements over `range`: the rows they wrote, and how long an
+    /// application write has waited behind them.
+    fn write(
+        &self,
+        transaction: &mut Transaction<'_>,
+        context: &StepContext,
+        options: &Options,
+        range: &str,
+    ) -> Result<(u64, Duration), postgres::Error> {
+        if options.skip_user_triggers {
+            transaction.execute_one("SET LOCAL session_replication_role = replica")?;
+        }
+        let mut rows = 0;
+        for statement in self.statements {
+            // In one pass, outside quotes: the range holds values read from the table
+            // and names hold anything, `{key}` and `{range}` included.
+            let statement = zdm_plan::sql::substitute(
+                statement.as_ref(),
+                &[
+                    ("{key}", self.key_list),
+                    ("{range}", &format!("({range})")),
+                    (STATE_SCHEMA, context.state.quoted()),
+                ],
+            );
+            rows += transaction.execute(statement.as_str(), &[])?;
+        }
+        Ok((rows, pacing::longest_waiter(transaction)?))
+    }
+
+    /// Stores the checkpoint ending the batch, or, after the last batch, the step's
+    /// completion, in the batch's transaction.
+    fn record(
+        &self,
+        transaction: &mut Transaction<'_>,
+        context: &StepContext,
+        checkpoint: Option<&[String]>,
+        rows: u64,
+    ) -> Result<(), postgres::Error> {
+        match checkpoint {
+            Some(checkpoint) => store::checkpoint(
+                transaction,
+                context.state,
+                &context.plan.id,
+                checkpoint,
+                rows as i64,
+            ),
+            None => store::advance_in(transaction, context.state, &context.plan.id, context.index),
+        }
     }
 }
 

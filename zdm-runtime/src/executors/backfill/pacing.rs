@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use postgres::Transaction;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::session::{BatchSize, Session, StepContext};
 
@@ -18,6 +18,9 @@ const VACUUMS: u64 = 20;
 /// An application write that has waited this long behind a batch, for a row the batch
 /// holds, halves the batch's ceiling: a batch's length is what such a write waits at most.
 const HELD_TOO_LONG: Duration = Duration::from_millis(50);
+/// The shortest time target the application's waits can bring a backfill down to: below
+/// it, each batch's commit and checkpoint cost more than the rows it writes.
+const MIN_TARGET: Duration = Duration::from_millis(20);
 
 pub(super) struct Pacing {
     /// Rows the next batch should cover.
@@ -25,6 +28,11 @@ pub(super) struct Pacing {
     /// The largest batch the application's waits allow: halved when a write waited too
     /// long behind a batch, grown back a tenth per batch no write waited behind.
     ceiling: u32,
+    /// The batch time target in force: the option's, halved each time a write waited too
+    /// long behind a batch, grown back a fiftieth per batch no write waited behind. The
+    /// application contending for the rows a backfill holds is measured, not assumed, and
+    /// shortens every later batch, not only the next few.
+    target: Option<Duration>,
     started: Instant,
     rows: u64,
     /// `rows` at the last vacuum.
@@ -45,6 +53,10 @@ impl Pacing {
                 BatchSize::Target(_) => FIRST_ADAPTIVE_BATCH,
             },
             ceiling: MAX_BATCH,
+            target: match session.options().batch {
+                BatchSize::Fixed(_) => None,
+                BatchSize::Target(target) => Some(target),
+            },
             started: Instant::now(),
             rows: 0,
             vacuumed_at: 0,
@@ -68,12 +80,14 @@ impl Pacing {
     ) -> Result<()> {
         self.rows += rows;
         let options = session.options().clone();
-        if let BatchSize::Target(target) = options.batch {
+        if let (Some(target), BatchSize::Target(configured)) = (self.target, options.batch) {
             self.ceiling = if held > HELD_TOO_LONG {
                 (self.batch / 2).max(MIN_BATCH)
             } else {
                 self.ceiling.saturating_add(self.ceiling / 10).min(MAX_BATCH)
             };
+            let target = next_target(target, configured, held);
+            self.target = Some(target);
             self.batch = adapt(self.batch, took, target).min(self.ceiling);
         }
         if self.vacuum_every > 0 && self.rows - self.vacuumed_at >= self.vacuum_every {
@@ -108,6 +122,15 @@ pub(super) fn longest_waiter(transaction: &mut Transaction<'_>) -> Result<Durati
     Ok(Duration::from_secs_f64(seconds.max(0.0)))
 }
 
+/// The time target after a batch behind which an application write waited `held`.
+fn next_target(target: Duration, configured: Duration, held: Duration) -> Duration {
+    if held > HELD_TOO_LONG {
+        (target / 2).max(MIN_TARGET.min(configured))
+    } else {
+        target.saturating_add(target / 50).min(configured)
+    }
+}
+
 /// The next batch size: scaled toward the target duration, at most doubling or halving
 /// per batch so one slow batch (a checkpoint, a lock wait) does not swing it.
 fn adapt(batch: u32, took: Duration, target: Duration) -> u32 {
@@ -128,16 +151,34 @@ pub(super) fn table_size(session: &mut Session, context: &StepContext, table: &s
 
 /// A `VACUUM` of the table: it runs beside reads and writes, and records the space of the
 /// rows replaced so far in the free space map, where the next batches' new row versions
-/// go instead of the end of the table. `SKIP_LOCKED`: when another vacuum or a schema
-/// change holds the table, this round is skipped rather than queued behind it. Index
-/// cleanup is left to autovacuum: reclaiming the heap space needs none, and scanning every
-/// index each round would cost more than the batches between rounds.
+/// go instead of the end of the table. Index cleanup is left to autovacuum: reclaiming the
+/// heap space needs none, and scanning every index each round would cost more than the
+/// batches between rounds.
+///
+/// An autovacuum of the table holds the lock a `VACUUM` takes for as long as its throttled
+/// pace needs, and skipping the rounds meanwhile (`SKIP_LOCKED`) would let the table grow
+/// as if no round ran. So the round waits for the lock instead: PostgreSQL cancels an autovacuum that
+/// blocks a lock request after `deadlock_timeout` (unless it prevents wraparound). The wait
+/// blocks no read or write of the application, only schema changes and other vacuums of
+/// the table, and lasts at most twice `deadlock_timeout`; then the round is skipped.
 fn vacuum(session: &mut Session, context: &StepContext, table: &str) -> Result<()> {
     let size_before = table_size(session, context, table)?;
-    session
-        .client()
-        .batch_execute(&format!("VACUUM (SKIP_LOCKED, INDEX_CLEANUP OFF) {table}"))
+    let client = session.client();
+    client
+        .batch_execute(
+            "SELECT set_config('lock_timeout', \
+               (2000 * extract(epoch FROM current_setting('deadlock_timeout')::interval))::bigint::text, false)",
+        )
         .map_err(|error| context.failed(error))?;
+    let vacuumed = client.batch_execute(&format!("VACUUM (INDEX_CLEANUP OFF) {table}"));
+    client
+        .batch_execute("RESET lock_timeout")
+        .map_err(|error| context.failed(error))?;
+    match vacuumed {
+        Ok(()) => {}
+        Err(error) if Error::is_lock_timeout(&error) => return Ok(()),
+        Err(error) => return Err(context.failed(error)),
+    }
     let size_after = table_size(session, context, table)?;
     session.emit(Event::BackfillVacuum {
         migration: &context.plan.id,
@@ -146,4 +187,23 @@ fn vacuum(session: &mut Session, context: &StepContext, table: &str) -> Result<(
         size_after,
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::next_target;
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn a_write_held_too_long_halves_the_target_down_to_20_ms_and_it_grows_back_slowly() {
+        assert_eq!(next_target(MS(80), MS(80), MS(51)), MS(40));
+        assert_eq!(next_target(MS(30), MS(80), MS(200)), MS(20));
+        // A target configured below the floor is never raised by it.
+        assert_eq!(next_target(MS(10), MS(10), MS(200)), MS(10));
+        assert_eq!(next_target(MS(50), MS(80), MS(50)), MS(51));
+        assert_eq!(next_target(MS(80), MS(80), Duration::ZERO), MS(80));
+    }
 }

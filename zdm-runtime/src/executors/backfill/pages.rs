@@ -19,6 +19,7 @@ use crate::session::{BackfillRoute, Session, StepContext};
 const PAGE_MARK: &str = "heap page";
 
 /// Where a heap-page walk stands.
+#[derive(Clone, Copy)]
 pub(super) struct Pages {
     /// The first page of the next batch.
     pub(super) next: u64,
@@ -116,6 +117,31 @@ impl Pages {
             format!("{from} AND {table}.ctid < '({upper},0)'::tid"),
             Some(checkpoint),
         )
+    }
+
+    /// The ranges of the next `count` batches of about `rows` rows each, with the
+    /// checkpoints that end them; fewer when the last batch comes sooner.
+    pub(super) fn ranges(
+        &self,
+        table: &str,
+        rows: u32,
+        key_len: usize,
+        count: usize,
+    ) -> Vec<(String, Option<Vec<String>>)> {
+        let mut walk = *self;
+        let mut ranges = Vec::with_capacity(count);
+        while ranges.len() < count {
+            let (range, checkpoint) = walk.next_range(table, rows, key_len);
+            let last = checkpoint.is_none();
+            if let Some(checkpoint) = &checkpoint {
+                walk.advance(checkpoint, key_len);
+            }
+            ranges.push((range, checkpoint));
+            if last {
+                break;
+            }
+        }
+        ranges
     }
 
     /// Moves past a committed batch.

@@ -1,0 +1,170 @@
+//! Heap-page batches run side by side ([`Options::backfill_workers`]): each round hands
+//! consecutive page ranges to the runner's own connection and to worker connections, and
+//! the batches commit in page order. A worker's batch writes its rows as soon as it gets
+//! its range but commits only after the batch before it has, so the checkpoint each commit
+//! stores never passes a range that is not done: a killed runner resumes exactly as with
+//! one batch at a time. A batch whose predecessor failed, or did not commit within the
+//! lock timeout, rolls back, and the next round starts from it.
+//!
+//! Ranges are disjoint pages, so the batches never wait for each other's rows: a row
+//! version one batch moves into another's pages is new, invisible to the other's
+//! statement. Only a statement writing elsewhere (a `split_table` insert of a key both
+//! ranges hold) could wait on a worker that waits for it; the lock timeout ends that wait
+//! on both sides, and the retry runs alone.
+//!
+//! [`Options::backfill_workers`]: crate::Options::backfill_workers
+
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use postgres::Client;
+
+use super::{Batch, Done, Pages, Target, Walk};
+use crate::error::Result;
+use crate::session::{short_transaction, Options, Session, StepContext};
+
+/// The worker connections of one backfill step; none when batches run one at a time.
+pub(super) struct Workers {
+    clients: Vec<Client>,
+}
+
+impl Workers {
+    /// Opens `backfill_workers - 1` connections for a heap-page walk, each with the
+    /// runner's search path and the session settings a backfill runs under.
+    pub(super) fn open(session: &mut Session, context: &StepContext, walk: &Walk) -> Result<Workers> {
+        let wanted = session.options().backfill_workers.saturating_sub(1) as usize;
+        if wanted == 0 || !matches!(walk, Walk::Pages(_)) || session.connector().is_none() {
+            return Ok(Workers { clients: Vec::new() });
+        }
+        let search_path: String = session
+            .client()
+            .query_one("SELECT current_setting('search_path')", &[])
+            .map_err(|error| context.failed(error))?
+            .get(0);
+        let mut clients = Vec::with_capacity(wanted);
+        for _ in 0..wanted {
+            let connect = session.connector().expect("checked above");
+            let mut client = connect()?;
+            client
+                .query_one(
+                    "SELECT set_config('search_path', $1, false), set_config('row_security', 'off', false), \
+                            set_config('client_min_messages', 'warning', false)",
+                    &[&search_path],
+                )
+                .map_err(|error| context.failed(error))?;
+            clients.push(client);
+        }
+        Ok(Workers { clients })
+    }
+
+    /// One round: up to one batch of `size` rows per connection on consecutive ranges
+    /// from where `pages` stands. Returns what the batches that committed did, in order;
+    /// the error of the runner's own batch, if it failed.
+    pub(super) fn round<S: AsRef<str> + Sync>(
+        &mut self,
+        session: &mut Session,
+        context: &StepContext,
+        batch: &Batch<S>,
+        pages: &Pages,
+        size: u32,
+    ) -> Result<Done> {
+        let ranges = pages.ranges(batch.table, size, batch.key_len, 1 + self.clients.len());
+        let first = || Target::Range(&ranges[0].0, ranges[0].1.as_deref());
+        if ranges.len() == 1 {
+            return batch.run(session, context, first());
+        }
+        let order = CommitOrder::default();
+        let options = session.options().clone();
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = ranges[1..]
+                .iter()
+                .zip(self.clients.iter_mut())
+                .enumerate()
+                .map(|(index, ((range, checkpoint), client))| {
+                    let (order, options) = (&order, &options);
+                    let range = (range.as_str(), checkpoint.as_deref());
+                    scope.spawn(move || work(batch, client, context, options, range, order, index + 1))
+                })
+                .collect();
+            let own = batch.run(session, context, first());
+            order.settle(0, own.is_ok());
+            let mut done = own?;
+            for worker in workers {
+                // A panicked worker committed nothing, and neither did any after it.
+                let Ok(Some(part)) = worker.join() else { break };
+                done.rows += part.rows;
+                done.held = done.held.max(part.held);
+                done.checkpoint = part.checkpoint;
+            }
+            Ok(done)
+        })
+    }
+}
+
+/// A worker's batch at `position` in the round: written at once, committed after the
+/// batch before it. `None` when it rolled back, for any reason: the next round starts
+/// from its range on the runner's connection, whose lock policy and errors then apply.
+fn work<S: AsRef<str>>(
+    batch: &Batch<S>,
+    client: &mut Client,
+    context: &StepContext,
+    options: &Options,
+    (range, checkpoint): (&str, Option<&[String]>),
+    order: &CommitOrder,
+    position: usize,
+) -> Option<Done> {
+    let mut attempt = || -> Result<Option<Done>, postgres::Error> {
+        let mut transaction = short_transaction(client, options)?;
+        let (rows, held) = batch.write(&mut transaction, context, options, range)?;
+        if !order.committed(position - 1, options.lock_timeout) {
+            return Ok(None);
+        }
+        batch.record(&mut transaction, context, checkpoint, rows)?;
+        transaction.commit()?;
+        Ok(Some(Done {
+            rows,
+            lock_retries: 0,
+            held,
+            checkpoint: checkpoint.map(<[String]>::to_vec),
+        }))
+    };
+    let done = attempt().ok().flatten();
+    order.settle(position, done.is_some());
+    done
+}
+
+/// Which batches of a round committed (`true`) or rolled back (`false`), by position.
+#[derive(Default)]
+struct CommitOrder {
+    settled: Mutex<Vec<Option<bool>>>,
+    changed: Condvar,
+}
+
+impl CommitOrder {
+    fn settle(&self, position: usize, committed: bool) {
+        let mut settled = self
+            .settled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if settled.len() <= position {
+            settled.resize(position + 1, None);
+        }
+        settled[position] = Some(committed);
+        self.changed.notify_all();
+    }
+
+    /// Waits at most `patience` for the batch at `position` to settle; whether it committed.
+    fn committed(&self, position: usize, patience: Duration) -> bool {
+        let settled = self
+            .settled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (settled, _) = self
+            .changed
+            .wait_timeout_while(settled, patience, |settled| {
+                settled.get(position).copied().flatten().is_none()
+            })
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        settled.get(position).copied().flatten().unwrap_or(false)
+    }
+}
