@@ -36,20 +36,20 @@ mod bench;
 #[path = "../examples/change_column_type.rs"]
 mod change_column_type;
 #[allow(dead_code, unused_imports)]
-#[path = "../examples/drop_index.rs"]
-mod drop_index;
-#[allow(dead_code, unused_imports)]
-#[path = "../examples/enum_type.rs"]
-mod enum_type;
-#[allow(dead_code, unused_imports)]
 #[path = "../examples/create_table.rs"]
 mod create_table;
 #[allow(dead_code, unused_imports)]
 #[path = "../examples/drop_column.rs"]
 mod drop_column;
 #[allow(dead_code, unused_imports)]
+#[path = "../examples/drop_index.rs"]
+mod drop_index;
+#[allow(dead_code, unused_imports)]
 #[path = "../examples/drop_table.rs"]
 mod drop_table;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/enum_type.rs"]
+mod enum_type;
 #[allow(dead_code, unused_imports)]
 #[path = "../examples/quickstart.rs"]
 mod quickstart;

@@ -202,7 +202,8 @@ fn lint_clean_declarations_expand() {
             .collect::<Vec<_>>(),
         [
             "lint_1", "lint_2", "lint_3", "lint_4", "lint_5", "lint_6", "lint_7", "lint_8", "lint_9",
-            "lint_10", "lint_11", "lint_12", "lint_13", "lint_14", "lint_15", "lint_16", "lint_17", "lint_18", "lint_19", "lint_20", "lint_21"
+            "lint_10", "lint_11", "lint_12", "lint_13", "lint_14", "lint_15", "lint_16", "lint_17",
+            "lint_18", "lint_19", "lint_20", "lint_21"
         ]
     );
     assert_eq!(Private.plan().operation, "add_column");

@@ -145,7 +145,10 @@ impl Plan {
             .join(" + ");
         let phases = [0, 1, 2, 3].map(|index| combined_phase(&plans, index));
         let purge = plans.iter().flat_map(|plan| plan.purge.iter().cloned()).collect();
-        let presents = plans.iter().flat_map(|plan| plan.presents.iter().cloned()).collect();
+        let presents = plans
+            .iter()
+            .flat_map(|plan| plan.presents.iter().cloned())
+            .collect();
         Plan::new(id, &operation, description, phases)
             .purging(purge)
             .presenting(presents)
