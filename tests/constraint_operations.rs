@@ -341,6 +341,16 @@ fn add_check_fixes_each_row_of_a_partitioned_table_once() {
         .unwrap();
     let before = zdm_suite::contents(&mut client, "items");
     let mut runner = db.runner();
+    if zdm_suite::server_version_num(&mut client) < 130000 {
+        let error = runner.run(&PriceFixed, Phase::Expand).unwrap_err().to_string();
+        assert!(
+            error.contains("\"items\" can have the BEFORE row trigger of `fix` (PostgreSQL 13 or later for a partitioned table)"),
+            "{error}"
+        );
+        assert!(error.contains("a partitioned table on PostgreSQL 12"), "{error}");
+        assert_eq!(zdm_suite::contents(&mut client, "items"), before, "refused before any change");
+        return;
+    }
     runner.run_to(&PriceFixed, Phase::Backfill).unwrap();
     assert_eq!(
         scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE price = abs(id)"),

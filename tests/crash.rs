@@ -173,7 +173,7 @@ struct AddEnumValue;
     id = "crash_sql",
     sql(
         up = "ALTER TABLE items ADD COLUMN code text; UPDATE items SET code = upper(label)",
-        down = "ALTER TABLE items DROP COLUMN code",
+        down = "ALTER TABLE items DROP COLUMN IF EXISTS code",
         lock = "ACCESS EXCLUSIVE"
     )
 )]

@@ -154,6 +154,21 @@ impl AddCheck {
         )
     }
 
+    /// PostgreSQL 12 has no BEFORE row triggers on a partitioned table, and the fix is one:
+    /// refused at expand, before any change, rather than at sync with expand done.
+    fn fix_trigger_allowed(&self) -> Step {
+        let table_q = self.table().sql();
+        let relkind = format!(
+            "(SELECT relkind FROM pg_class WHERE oid = {})",
+            crate::ops::recorded::regclass(&table_q)
+        );
+        crate::ops::recorded::catalog_holds(
+            format!("{table_q} can have the BEFORE row trigger of `fix` (PostgreSQL 13 or later for a partitioned table)"),
+            &format!("current_setting('server_version_num')::int >= 130000 OR {relkind} IS DISTINCT FROM 'p'"),
+            "'a partitioned table on PostgreSQL ' || current_setting('server_version')",
+        )
+    }
+
     fn add_not_valid_sql(&self) -> String {
         format!(
             "ALTER TABLE {} ADD CONSTRAINT {} CHECK {} NOT VALID",
@@ -201,6 +216,7 @@ impl AddCheck {
             forward.extend(steps::fragment_reads(&table_q, "check", &self.check));
             forward.push(steps::column_exists(&table_q, column, None));
             forward.extend(steps::fragment_reads(&table_q, "fix", fix));
+            forward.push(self.fix_trigger_allowed());
         }
         forward.push(steps::constraint_absent(&table_q, &self.name));
         if self.fix.is_some() {
