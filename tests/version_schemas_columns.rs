@@ -19,6 +19,20 @@ use zdm_suite::{connect_or_exit, test_options, TestDb};
 )]
 struct RenameName;
 
+/// A later migration of the same table while `RenameName` is in flight: balances were
+/// integer cents, the newest version writes numeric dollars.
+#[zero_downtime(
+    id = "customers_balance_dollars",
+    change_type(
+        table = "customers",
+        column = "balance",
+        to = "numeric(12,2)",
+        up = "balance / 100.0",
+        down = "(balance * 100)::integer"
+    )
+)]
+struct BalanceInDollars;
+
 const ROWS: i64 = 1_000;
 
 /// What the last writer of each row meant; writes and their record happen under the lock.
@@ -142,11 +156,14 @@ impl Drop for StopOnPanic<'_> {
     }
 }
 
-/// One move of the run: a phase forward or back, or a version deployed or stopped.
+/// One move of the run: a phase of the run's first migration forward or back, or of the
+/// migration at that index, or a version deployed or stopped.
 #[derive(Clone, Copy, Debug)]
 enum Move {
     Run(Phase),
     Revert(Phase),
+    RunOf(usize, Phase),
+    RevertOf(usize, Phase),
     Deploy(usize),
     Stop(usize),
 }
@@ -154,7 +171,7 @@ enum Move {
 /// Makes the moves while `versions` write, each version with its own value function.
 fn run_moves(
     db: &TestDb,
-    migration: &dyn Migration,
+    migrations: &[&dyn Migration],
     versions: &[&Version],
     write: &(dyn Fn(usize, &Ledger, &AtomicBool) + Sync),
     ledger: &Ledger,
@@ -179,8 +196,10 @@ fn run_moves(
         let _stop = StopOnPanic(&stop);
         for &step in moves {
             let outcome = match step {
-                Move::Run(phase) => runner.run(migration, phase).map(drop),
-                Move::Revert(phase) => runner.revert(migration, phase).map(drop),
+                Move::Run(phase) => runner.run(migrations[0], phase).map(drop),
+                Move::Revert(phase) => runner.revert(migrations[0], phase).map(drop),
+                Move::RunOf(index, phase) => runner.run(migrations[index], phase).map(drop),
+                Move::RevertOf(index, phase) => runner.revert(migrations[index], phase).map(drop),
                 Move::Deploy(index) | Move::Stop(index) => {
                     versions[index].deploy(matches!(step, Move::Deploy(_)), ledger);
                     Ok(())
@@ -252,7 +271,7 @@ fn rename_column_under_both_versions() {
         Stop(0),
         Run(Phase::Contract),
     ];
-    run_moves(&db, &RenameName, &[&old, &new], &write, &ledger, &moves);
+    run_moves(&db, &[&RenameName], &[&old, &new], &write, &ledger, &moves);
     let stored: BTreeMap<i64, String> = client
         .query("SELECT id, full_name FROM customers", &[])
         .unwrap()
@@ -276,4 +295,100 @@ fn rename_column_under_both_versions() {
         .unwrap()
         .get(0);
     assert_eq!(view, "id bigint, full_name text, city text");
+}
+
+/// Two migrations of one table in flight: `customers_full_name`'s rename, then
+/// `customers_balance_dollars`'s type change. The newest version schema presents the shape
+/// after both (`full_name`, and `balance` in dollars, neither migration's transition column),
+/// and the newest version writes through it, with statements prepared once, across both
+/// migrations' contracts and their reversals; the old version writes the tables until the
+/// first contract, and again after its reversal.
+#[test]
+fn two_migrations_of_one_table_in_flight() {
+    use Move::*;
+    let db = TestDb::new("vs_two_in_flight");
+    let mut client = db.connect();
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE customers (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT '', \
+                                     balance integer NOT NULL DEFAULT 0, city text);
+             INSERT INTO customers (name, balance, city) \
+             SELECT 'seed ' || n, n * 100, 'c' FROM generate_series(1, {ROWS}) AS n;"
+        ))
+        .unwrap();
+    let ledger: Ledger = Mutex::new((1..=ROWS).map(|id| (id, format!("seed {id} {id}.00"))).collect());
+    let old = Version::new(
+        db.url().to_owned(),
+        "UPDATE customers SET name = 'n' || $1::bigint, balance = $1::bigint * 100 WHERE id = $2",
+        "INSERT INTO customers (name, balance) VALUES ('n' || $1::bigint, $1::bigint * 100) RETURNING id",
+        "SELECT name, balance FROM customers WHERE id = $1",
+    );
+    let newest_path = zdm_runtime::version_search_path(&[&RenameName, &BalanceInDollars]);
+    let newest = Version::new(
+        format!(
+            "{}?options=-c%20search_path%3D{}%2Cpublic",
+            db.url(),
+            newest_path.replace(", ", "%2C")
+        ),
+        "UPDATE customers SET full_name = 'n' || $1::bigint, balance = $1::bigint + 0.25 WHERE id = $2",
+        "INSERT INTO customers (full_name, balance) VALUES ('n' || $1::bigint, $1::bigint + 0.25) RETURNING id",
+        "SELECT full_name, balance FROM customers WHERE id = $1",
+    );
+    let write = |index: usize, ledger: &Ledger, stop: &AtomicBool| {
+        let (version, cents) = if index == 0 { (&old, "00") } else { (&newest, "25") };
+        version.write::<i64, String>(ledger, stop, index as u64 * 1_000_003, |call| {
+            let value = (call % 100_000) as i64;
+            (value, format!("n{value} {value}.{cents}"))
+        });
+    };
+    let moves = [
+        Deploy(0),
+        RunOf(0, Phase::Expand),
+        RunOf(0, Phase::Sync),
+        RunOf(0, Phase::Backfill),
+        RunOf(1, Phase::Expand),
+        RunOf(1, Phase::Sync),
+        Deploy(1),
+        RunOf(1, Phase::Backfill),
+        Stop(0),
+        RunOf(0, Phase::Contract),
+        RevertOf(0, Phase::Contract),
+        Deploy(0),
+        Stop(0),
+        RunOf(0, Phase::Contract),
+        RunOf(1, Phase::Contract),
+        RevertOf(1, Phase::Contract),
+        RunOf(1, Phase::Contract),
+    ];
+    run_moves(
+        &db,
+        &[&RenameName, &BalanceInDollars],
+        &[&old, &newest],
+        &write,
+        &ledger,
+        &moves,
+    );
+    let stored: BTreeMap<i64, String> = client
+        .query("SELECT id, full_name || ' ' || balance FROM customers", &[])
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let meant = ledger.into_inner().unwrap();
+    let wrong: Vec<_> = meant
+        .iter()
+        .filter(|(id, value)| stored.get(id) != Some(value))
+        .take(5)
+        .collect();
+    assert!(wrong.is_empty(), "rows not as their last writer meant: {wrong:?}");
+    assert_eq!(stored.len(), meant.len());
+    let view: String = client
+        .query_one(
+            "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) \
+             FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'customers'",
+            &[&zdm_plan::names::version_schema(BalanceInDollars.id())],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(view, "id bigint, full_name text, balance numeric, city text");
 }

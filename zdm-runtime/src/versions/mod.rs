@@ -128,6 +128,12 @@ const VERSION_COLUMNS: &str = "CREATE TABLE IF NOT EXISTS {state}.version_column
     PRIMARY KEY (migration, view, position)
 )";
 
+/// The table's highest attribute number when the view was built: a column numbered above
+/// it came after the view (a later migration's), one at or below it that the view does not
+/// show is that migration's transition column, which a later view keeps hidden.
+const VERSION_COLUMNS_LAST_ATTNUM: &str =
+    "ALTER TABLE {state}.version_columns ADD COLUMN IF NOT EXISTS last_attnum smallint";
+
 /// Creates (or re-creates, on a resumed expand) the version schema of `plan` and a view
 /// per table it presents, in one transaction.
 fn present(client: &mut Client, state: &StateSchema, plan: &Plan, options: &Options) -> Result<()> {
@@ -145,6 +151,9 @@ fn present(client: &mut Client, state: &StateSchema, plan: &Plan, options: &Opti
         .map_err(failed)?;
     transaction
         .execute_one(&state.sql(VERSION_COLUMNS))
+        .map_err(failed)?;
+    transaction
+        .execute_one(&state.sql(VERSION_COLUMNS_LAST_ATTNUM))
         .map_err(failed)?;
     transaction
         .execute(
@@ -217,8 +226,14 @@ fn create_view(
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect();
-    let attributes = in_version_order(transaction, state, plan, relation, attributes)?;
-    let columns = view_columns(presented, &attributes);
+    let last_attnum: i16 = transaction
+        .query_one(
+            "SELECT max(attnum) FROM pg_attribute WHERE attrelid = $1 AND attnum > 0",
+            &[&relation],
+        )?
+        .get(0);
+    let seen = as_seen_before(transaction, state, plan, relation, &attributes)?;
+    let columns = view_columns(presented, &attributes, &seen);
     let select: Vec<String> = columns
         .iter()
         .map(|(name, attnum)| {
@@ -249,70 +264,106 @@ fn create_view(
     for (position, (name, attnum)) in columns.iter().enumerate() {
         transaction.execute(
             &state.sql(
-                "INSERT INTO {state}.version_columns (migration, schema, view, relation, position, name, attnum) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO {state}.version_columns \
+                 (migration, schema, view, relation, position, name, attnum, last_attnum) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             ),
-            &[&&*plan.id, &schema, &view, &relation, &(position as i32), name, attnum],
+            &[
+                &&*plan.id,
+                &schema,
+                &view,
+                &relation,
+                &(position as i32),
+                name,
+                attnum,
+                &last_attnum,
+            ],
         )?;
     }
     Ok(())
 }
 
-/// The table's columns in the order the version before this one saw them: the order of the
-/// newest other migration's view of the table, if one is recorded (a swapped-in column is
-/// last in the table but was in its place in that view), then the columns it did not show.
-fn in_version_order(
+/// The table's columns as the version before this one sees them, as (name, attribute
+/// number): the columns of the newest other migration's view of the table still in place,
+/// if one is recorded, in its order and under its names (so a view over a table another
+/// migration has in flight presents the shape after both: that migration's presented names,
+/// its transition columns hidden, a column it swapped in at its old place), then the columns
+/// added after that view was built; otherwise the table's columns as they are.
+fn as_seen_before(
     transaction: &mut Transaction<'_>,
     state: &StateSchema,
     plan: &Plan,
     relation: u32,
-    mut attributes: Vec<(i16, String)>,
-) -> Result<Vec<(i16, String)>, postgres::Error> {
-    let earlier: Vec<i16> = transaction
+    attributes: &[(i16, String)],
+) -> Result<Vec<(String, i16)>, postgres::Error> {
+    let earlier: Vec<(String, i16, Option<i16>)> = transaction
         .query(
             &state.sql(
-                "SELECT attnum FROM {state}.version_columns WHERE relation = $1 AND migration = \
+                "SELECT name, attnum, last_attnum FROM {state}.version_columns WHERE relation = $1 AND migration = \
                  (SELECT migration FROM {state}.version_columns WHERE relation = $1 AND migration <> $2 \
                   AND retired_by IS NULL ORDER BY created DESC LIMIT 1) ORDER BY position",
             ),
             &[&relation, &&*plan.id],
         )?
         .iter()
-        .map(|row| row.get(0))
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
         .collect();
-    attributes.sort_by_key(|(attnum, _)| {
-        earlier
+    let Some(&(_, _, last_attnum)) = earlier.first() else {
+        return Ok(attributes
             .iter()
-            .position(|seen| seen == attnum)
-            .unwrap_or(usize::MAX)
-    });
-    Ok(attributes)
+            .map(|(attnum, attname)| (attname.clone(), *attnum))
+            .collect());
+    };
+    // A view recorded before last_attnum was: every column it does not show came after it.
+    let last_attnum = last_attnum.unwrap_or(0);
+    let mut seen: Vec<(String, i16)> = earlier
+        .iter()
+        .filter(|(_, attnum, _)| attributes.iter().any(|(number, _)| number == attnum))
+        .map(|(name, attnum, _)| (name.clone(), *attnum))
+        .collect();
+    seen.extend(
+        attributes
+            .iter()
+            .filter(|(attnum, _)| {
+                *attnum > last_attnum && !earlier.iter().any(|(_, shown, _)| shown == attnum)
+            })
+            .map(|(attnum, attname)| (attname.clone(), *attnum)),
+    );
+    Ok(seen)
 }
 
-/// The view's columns as (name, attribute number of the table column shown): a presented
-/// column in the place of the column it stands instead of; its source and any table column
-/// of its name are hidden, being the transition's.
-fn view_columns(presented: &Presented, attributes: &[(i16, String)]) -> Vec<(String, i16)> {
+/// The view's columns as (name, attribute number of the table column shown), from the
+/// columns as the version before sees them: a presented column in the place of the column
+/// it stands instead of; its source and any table column of its name are hidden, being the
+/// transition's.
+fn view_columns(
+    presented: &Presented,
+    attributes: &[(i16, String)],
+    seen: &[(String, i16)],
+) -> Vec<(String, i16)> {
     let attnum = |name: &str| {
         attributes
             .iter()
             .find(|(_, attname)| attname == name)
             .map(|(number, _)| *number)
     };
-    let mut columns = Vec::new();
-    for (number, attname) in attributes {
-        if let Some(column) = presented
-            .columns
+    let attname = |number: i16| {
+        attributes
             .iter()
-            .find(|column| column.instead_of == *attname)
-        {
+            .find(|(attnum, _)| *attnum == number)
+            .map_or("", |(_, attname)| attname.as_str())
+    };
+    let mut columns = Vec::new();
+    for (name, number) in seen {
+        let table_column = attname(*number);
+        if let Some(column) = presented.columns.iter().find(|column| column.instead_of == *name) {
             columns.push((column.name.to_string(), attnum(&column.source).unwrap_or(*number)));
         } else if !presented
             .columns
             .iter()
-            .any(|column| column.source == *attname || column.name == *attname)
+            .any(|column| column.source == table_column || column.name == table_column)
         {
-            columns.push((attname.clone(), *number));
+            columns.push((name.clone(), *number));
         }
     }
     columns
