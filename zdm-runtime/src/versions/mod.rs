@@ -77,10 +77,7 @@ pub(crate) fn after_phase(
 /// through (so its statements would fall through the search path to the tables of the old
 /// shape and write values of one type into a column of another).
 fn check_reversal(client: &mut Client, plan: &Plan, phase: Phase, options: &Options) -> Result<()> {
-    if plan.presents.is_empty()
-        || options.new_version_stopped
-        || !matches!(phase, Phase::Sync | Phase::Expand)
-    {
+    if plan.presents.is_empty() || options.new_version_stopped || phase == Phase::Backfill {
         return Ok(());
     }
     let schema = names::version_schema(&plan.id);
@@ -92,18 +89,30 @@ fn check_reversal(client: &mut Client, plan: &Plan, phase: Phase, options: &Opti
         )
         .map_err(Error::Catalog)?
         .get(0);
-    if !exists {
-        return Ok(());
-    }
-    let what = match phase {
-        Phase::Sync => "stops copying what the new version writes through the version schema to the columns the old version reads",
-        _ => "drops the version schema the new version reads and writes through",
+    // Reverting a contract re-points the views, so the new version keeps its shape; with
+    // them dropped (`drop-version-schema`, or a later contract) it addresses the tables,
+    // which the reversal gives the old shape.
+    let (what, who) = match (phase, exists) {
+        (Phase::Contract, true) | (Phase::Sync | Phase::Expand, false) => return Ok(()),
+        (Phase::Contract, false) => (
+            format!("gives the tables the old shape, and {schema}, through which the new version would keep its shape, has no views"),
+            "of the new shape".to_owned(),
+        ),
+        (Phase::Sync, true) => (
+            "stops copying what the new version writes through the version schema to the columns the old version reads"
+                .to_owned(),
+            format!("with {schema} on its search_path"),
+        ),
+        _ => (
+            "drops the version schema the new version reads and writes through".to_owned(),
+            format!("with {schema} on its search_path"),
+        ),
     };
     Err(Error::Refused {
         migration: plan.id.to_string(),
         before: "any change".to_owned(),
         reason: format!(
-            "reverting {phase} {what}; stop every application version with {schema} on its search_path, then \
+            "reverting {phase} {what}; stop every application version {who}, then \
              revert with --new-version-stopped (Options::new_version_stopped)"
         ),
     })
@@ -396,8 +405,25 @@ pub(super) fn grants(
         .collect())
 }
 
-/// Drops the views of `plan`'s version schema, the schema, and their record: the first
-/// thing reverting expand does, since the views depend on the columns it drops.
+/// Drops `plan`'s version schema once no version uses it (the `drop-version-schema`
+/// command, after contract); says whether it had views.
+pub(crate) fn drop_version_schema(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<bool> {
+    let schema = names::version_schema(&plan.id);
+    let had_views: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1)",
+            &[&schema],
+        )
+        .map_err(Error::Catalog)?
+        .get(0);
+    withdraw(client, state, plan)?;
+    Ok(had_views)
+}
+
+/// Drops the views of `plan`'s version schema (those a later contract retired too, so its
+/// reversal does not bring them back), the schema, and their record: the first thing
+/// reverting expand does, since the views depend on the columns it drops.
 fn withdraw(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
     if plan.presents.is_empty() {
         return Ok(());
