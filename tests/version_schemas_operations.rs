@@ -1,5 +1,6 @@
 //! Mixed-version runs of the operations without a version view (add_column, rename_table,
-//! add_not_null, add_index, add_foreign_key): the old version on the tables, the new version
+//! add_not_null, add_index, add_foreign_key) and of split_table, whose version schema shows
+//! the source without its moved columns: the old version on the tables, the new version
 //! with `search_path` = `version_search_path(…)` + `public`, both with statements prepared
 //! once, writing through every phase and every reversal, then forward again; no write of
 //! either version fails, and every row holds what its last writer meant. Each version stops
@@ -37,6 +38,16 @@ struct ItemsByName;
     add_foreign_key(table = "items", column = "owner_id", references = "owners", ty = "bigint")
 )]
 struct ItemsOwner;
+
+#[zero_downtime(
+    id = "items_split",
+    split_table(
+        table = "items",
+        into(table = "item_names", columns = ["name"]),
+        into(table = "item_cities", columns = ["city"])
+    )
+)]
+struct SplitItems;
 
 /// `items` with `ROWS` rows named `seed <id>`, and two owners.
 fn items(test: &str) -> (TestDb, Ledger) {
@@ -268,4 +279,78 @@ fn add_foreign_key_under_both_versions() {
         .unwrap()
         .get(0);
     assert!(constrained);
+}
+
+/// The old version writes `items`; the new one, deployed after backfill as split_table's rules
+/// say, writes the new tables (a new key into both in one statement), which resolve through
+/// the rest of its search path, across the contract, its reversal and the contract again.
+#[test]
+fn split_table_under_both_versions() {
+    use Move::*;
+    let (db, ledger) = items("vs_op_split_table");
+    let new = Version::new(
+        new_version_url(&db, &[&SplitItems]),
+        "UPDATE item_names SET name = $1 WHERE id = $2",
+        "WITH named AS (INSERT INTO item_names (name) VALUES ($1) RETURNING id) \
+         INSERT INTO item_cities (id, city) SELECT id, 'x' FROM named RETURNING id",
+        "SELECT name FROM item_names WHERE id = $1",
+    );
+    let moves = [
+        Deploy(0),
+        Run(Phase::Expand),
+        Run(Phase::Sync),
+        Run(Phase::Backfill),
+        Deploy(1),
+        Stop(0),
+        Run(Phase::Contract),
+        Revert(Phase::Contract),
+        Deploy(0),
+        Stop(0),
+        Run(Phase::Contract),
+    ];
+    run_both(
+        &db,
+        &SplitItems,
+        &old_version(&db),
+        &new,
+        ledger,
+        "item_names",
+        &moves,
+    );
+}
+
+/// From expand on, the new version sees `items` as its key alone: the moved columns are
+/// found only in the new tables. Contract drops the view with the table, in the same
+/// transaction; its reversal shows the rebuilt table the same way again.
+#[test]
+fn split_table_presents_the_source_without_its_moved_columns() {
+    let (db, _) = items("vs_op_split_view");
+    let schema = zdm_plan::names::version_schema(SplitItems.id());
+    let view = |db: &TestDb| -> Vec<String> {
+        db.connect()
+            .query(
+                "SELECT column_name::text FROM information_schema.columns \
+                 WHERE table_schema = $1 AND table_name = 'items' ORDER BY ordinal_position",
+                &[&schema],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+    let mut runner = db.runner();
+    runner.run(&SplitItems, Phase::Expand).unwrap();
+    assert_eq!(view(&db), vec!["id"]);
+    let mut new = zdm_suite::connect_or_exit(&new_version_url(&db, &[&SplitItems]));
+    let error = new.query("SELECT name FROM items", &[]).unwrap_err();
+    assert_eq!(error.code(), Some(&postgres::error::SqlState::UNDEFINED_COLUMN));
+    runner.run_to(&SplitItems, Phase::Contract).unwrap();
+    assert_eq!(view(&db), Vec::<String>::new());
+    runner.revert(&SplitItems, Phase::Contract).unwrap();
+    assert_eq!(view(&db), vec!["id"]);
+    let names: i64 = new
+        .query_one("SELECT count(*) FROM items JOIN item_names USING (id)", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(names, ROWS);
 }

@@ -65,7 +65,8 @@ pub(crate) fn after_phase(
         (Phase::Expand, Direction::Forward) => present(client, state, plan, &options),
         (Phase::Contract, Direction::Reverse) => {
             restore_sources(client, state, plan)?;
-            restore_retired(client, state, plan)
+            restore_retired(client, state, plan)?;
+            present_rebuilt(client, state, plan, &options)
         }
         _ => Ok(()),
     }
@@ -81,17 +82,33 @@ fn check_reversal(client: &mut Client, plan: &Plan, phase: Phase, options: &Opti
         return Ok(());
     }
     let schema = names::version_schema(&plan.id);
-    let exists: bool = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1)",
-            &[&schema],
-        )
-        .map_err(Error::Catalog)?
-        .get(0);
-    // Reverting a contract re-points the views, so the new version keeps its shape; with
-    // them dropped (`drop-version-schema`, or a later contract) it addresses the tables,
-    // which the reversal gives the old shape.
+    let exists = if phase == Phase::Contract {
+        // Reverting a contract re-points the views, so the new version keeps its shape;
+        // with one dropped (`drop-version-schema`, or a later contract) it addresses the
+        // table, which the reversal gives the old shape. A table the contract dropped
+        // (split_table's source) gets its view back with it.
+        let tables: Vec<&str> = plan.presents.iter().map(|presented| &*presented.table).collect();
+        client
+            .query_one(
+                "SELECT bool_and(EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) \
+                                         AND c.relname = t.relname)) \
+                 FROM (SELECT relname FROM pg_class \
+                       WHERE oid IN (SELECT to_regclass(t) FROM unnest($2::text[]) AS t)) AS t",
+                &[&schema, &tables],
+            )
+            .map_err(Error::Catalog)?
+            .get::<_, Option<bool>>(0)
+            .unwrap_or(true)
+    } else {
+        client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1)",
+                &[&schema],
+            )
+            .map_err(Error::Catalog)?
+            .get(0)
+    };
     let (what, who) = match (phase, exists) {
         (Phase::Contract, true) | (Phase::Sync | Phase::Expand, false) => return Ok(()),
         (Phase::Contract, false) => (
@@ -142,6 +159,71 @@ const VERSION_COLUMNS: &str = "CREATE TABLE IF NOT EXISTS {state}.version_column
 /// show is that migration's transition column, which a later view keeps hidden.
 const VERSION_COLUMNS_LAST_ATTNUM: &str =
     "ALTER TABLE {state}.version_columns ADD COLUMN IF NOT EXISTS last_attnum smallint";
+
+/// Presents again the tables a reverted contract rebuilt (split_table's source, whose view
+/// its contract dropped with it): every presented table the version schema has no view
+/// of, while the schema is there (`drop-version-schema` took it away for good otherwise).
+fn present_rebuilt(client: &mut Client, state: &StateSchema, plan: &Plan, options: &Options) -> Result<()> {
+    let schema = names::version_schema(&plan.id);
+    let mut missing = false;
+    for presented in plan.presents.iter() {
+        let row = client
+            .query_one(
+                "SELECT to_regnamespace($1) IS NOT NULL, \
+                        EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) \
+                                AND c.relname = (SELECT relname FROM pg_class WHERE oid = to_regclass($2)))",
+                &[&schema, &&*presented.table],
+            )
+            .map_err(Error::Catalog)?;
+        let (schema_exists, view_exists): (bool, bool) = (row.get(0), row.get(1));
+        missing |= schema_exists && !view_exists;
+    }
+    if missing {
+        present(client, state, plan, options)?;
+    }
+    Ok(())
+}
+
+/// Drops `migration`'s version views over `table` and their record, in the transaction
+/// that drops the table (split_table's contract); a reverted contract presents it again.
+pub(crate) fn drop_own_views_over(
+    transaction: &mut Transaction<'_>,
+    state: &StateSchema,
+    migration: &str,
+    table: &str,
+) -> Result<(), postgres::Error> {
+    let recorded: bool = transaction
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&state.table("version_columns")],
+        )?
+        .get(0);
+    if !recorded {
+        return Ok(());
+    }
+    let views: Vec<(String, String)> = transaction
+        .query(
+            &state.sql(
+                "DELETE FROM {state}.version_columns WHERE migration = $1 AND relation = to_regclass($2) \
+                 RETURNING schema, view",
+            ),
+            &[&migration, &table],
+        )?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let mut views = views;
+    views.sort();
+    views.dedup();
+    for (schema, view) in views {
+        transaction.execute_one(&format!(
+            "DROP VIEW IF EXISTS {}.{}",
+            quote_ident(&schema),
+            quote_ident(&view)
+        ))?;
+    }
+    Ok(())
+}
 
 /// Creates (or re-creates, on a resumed expand) the version schema of `plan` and a view
 /// per table it presents, in one transaction.
@@ -270,6 +352,25 @@ fn create_view(
     for grant in grants(transaction, relation, &view_q)? {
         transaction.execute_one(&grant)?;
     }
+    record_columns(
+        transaction,
+        state,
+        plan,
+        (schema, &view, relation),
+        &columns,
+        last_attnum,
+    )
+}
+
+/// Records the view's columns, so later phases re-point and rebuild it.
+fn record_columns(
+    transaction: &mut Transaction<'_>,
+    state: &StateSchema,
+    plan: &Plan,
+    (schema, view, relation): (&str, &str, u32),
+    columns: &[(String, i16)],
+    last_attnum: i16,
+) -> Result<(), postgres::Error> {
     for (position, (name, attnum)) in columns.iter().enumerate() {
         transaction.execute(
             &state.sql(
@@ -365,6 +466,9 @@ fn view_columns(
     let mut columns = Vec::new();
     for (name, number) in seen {
         let table_column = attname(*number);
+        if presented.hidden.iter().any(|hidden| *hidden == table_column) {
+            continue;
+        }
         if let Some(column) = presented.columns.iter().find(|column| column.instead_of == *name) {
             columns.push((column.name.to_string(), attnum(&column.source).unwrap_or(*number)));
         } else if !presented
