@@ -437,3 +437,96 @@ fn version_schemas_from_the_command_line() {
         "SELECT to_regnamespace('zdm_v_example_invoice_amount_numeric') IS NULL"
     ));
 }
+
+/// `drop-version-schema`: refused before contract has completed, `--dry-run` changes
+/// nothing, then the schema and its views are gone, a second run finds nothing, and the
+/// contract's reversal, which would give the tables the old shape under a new version that
+/// no longer has its view, waits for `--new-version-stopped`.
+#[test]
+fn drop_version_schema_after_contract() {
+    let db = TestDb::new("cli_drop_version_schema");
+    let binary = build_example("change_column_type");
+    let run = |args: &[&str]| {
+        Command::new(&binary)
+            .args(args)
+            .env("DATABASE_URL", db.url())
+            .env_remove("RUST_LOG")
+            .env_remove("ZDM_STATE_SCHEMA")
+            .output()
+            .unwrap()
+    };
+    db.connect()
+        .batch_execute(
+            "CREATE TABLE example_invoices (id bigint PRIMARY KEY, amount integer NOT NULL DEFAULT 0, note varchar(50));
+             INSERT INTO example_invoices SELECT g, g, 'n' FROM generate_series(1, 50) g;",
+        )
+        .unwrap();
+    let id = "example_invoice_amount_numeric";
+    let views = |db: &TestDb| {
+        scalar::<i64>(
+            &mut db.connect(),
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'zdm_v_example_invoice_amount_numeric'",
+        )
+    };
+    let output = run(&["up", id, "--to", "backfill"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run(&["drop-version-schema", id]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "example_invoice_amount_numeric: cannot drop the version schema: the new version reads and writes \
+             through it until contract has completed"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(views(&db), 1);
+    let output = run(&["up", id]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run(&["--dry-run", "drop-version-schema", id]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "example_invoice_amount_numeric: would drop the version schema zdm_v_example_invoice_amount_numeric and its views\n"
+    );
+    assert_eq!(views(&db), 1);
+    let output = run(&["drop-version-schema", id]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "example_invoice_amount_numeric: dropped the version schema zdm_v_example_invoice_amount_numeric\n"
+    );
+    assert!(scalar::<bool>(
+        &mut db.connect(),
+        "SELECT to_regnamespace('zdm_v_example_invoice_amount_numeric') IS NULL"
+    ));
+    let output = run(&["drop-version-schema", id]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "example_invoice_amount_numeric: the version schema zdm_v_example_invoice_amount_numeric has no views; \
+         nothing to drop\n"
+    );
+    let output = run(&["revert", id, "--allow-data-loss"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "reverting contract gives the tables the old shape, and zdm_v_example_invoice_amount_numeric, through \
+             which the new version would keep its shape, has no views; stop every application version of the new \
+             shape, then revert with --new-version-stopped"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&["revert", id, "--allow-data-loss", "--new-version-stopped"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        scalar::<String>(
+            &mut db.connect(),
+            "SELECT data_type::text FROM information_schema.columns \
+             WHERE table_name = 'example_invoices' AND column_name = 'amount'"
+        ),
+        "integer"
+    );
+}

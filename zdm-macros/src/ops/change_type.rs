@@ -154,6 +154,7 @@ impl Operation for ChangeType {
                 source: new_column.into(),
             }]
             .into(),
+            hidden: Vec::new().into(),
         }])
     }
 }

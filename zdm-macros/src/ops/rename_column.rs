@@ -78,6 +78,7 @@ impl Operation for RenameColumn {
                 source: self.from.as_str().to_owned().into(),
             }]
             .into(),
+            hidden: Vec::new().into(),
         }])
     }
 }

@@ -128,6 +128,9 @@ enum Command {
     /// Drop for good what a completed contract set aside (a dropped table); contract can no
     /// longer be reverted afterwards.
     Purge { id: String },
+    /// After contract, drop the migration's version schema once no application version has
+    /// it on its search_path (a later migration's contract of the same tables drops it too).
+    DropVersionSchema { id: String },
     /// Undo the latest completed (or failed) phase, or every phase after --to.
     Revert {
         id: String,
@@ -333,6 +336,7 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration], out: &mut Output) -> Result
         Command::Backfill { id } => step(cli, out, migrations, id, Phase::Backfill),
         Command::Contract { id } => step(cli, out, migrations, id, Phase::Contract),
         Command::Purge { id } => purge(cli, out, find(migrations, id)?),
+        Command::DropVersionSchema { id } => drop_version_schema(cli, out, find(migrations, id)?),
         Command::Up { id, to } => {
             let selected = match id {
                 Some(id) => vec![find(migrations, id)?],
@@ -406,6 +410,34 @@ fn purge(cli: &Cli, out: &mut Output, migration: &dyn Migration) -> Result<(), F
     let mut runner = Runner::new(session::connect(&cli.database_url)?, runner_options(cli))?;
     let steps = runner.purge(migration)?;
     outln!(out, "{}: purged ({} step(s))", plan.id, steps.len());
+    Ok(())
+}
+
+fn drop_version_schema(cli: &Cli, out: &mut Output, migration: &dyn Migration) -> Result<(), Failure> {
+    let plan = migration.plan();
+    let schema = zdm_plan::names::version_schema(&plan.id);
+    if plan.presents.is_empty() {
+        outln!(out, "{}: has no version schema", plan.id);
+        return Ok(());
+    }
+    if cli.dry_run {
+        outln!(
+            out,
+            "{}: would drop the version schema {schema} and its views",
+            plan.id
+        );
+        return Ok(());
+    }
+    let mut runner = Runner::new(session::connect(&cli.database_url)?, runner_options(cli))?;
+    if runner.drop_version_schema(migration)? {
+        outln!(out, "{}: dropped the version schema {schema}", plan.id);
+    } else {
+        outln!(
+            out,
+            "{}: the version schema {schema} has no views; nothing to drop",
+            plan.id
+        );
+    }
     Ok(())
 }
 

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::session::{short_transaction, Session, StepContext};
 use crate::statement::ExecuteOne;
 use crate::store;
+use crate::versions;
 use zdm_plan::sql::quote_ident;
 use zdm_plan::{Split, SplitOperation, SplitTarget};
 
@@ -436,6 +437,7 @@ fn drop_source(session: &mut Session, context: &StepContext, split: &Split) -> R
                 ))?;
             }
         }
+        versions::drop_own_views_over(transaction, context.state, &context.plan.id, &source_q)?;
         transaction.execute_one(&format!("DROP TABLE {qualified}"))?;
         Ok(Ok(()))
     })
@@ -444,6 +446,18 @@ fn drop_source(session: &mut Session, context: &StepContext, split: &Split) -> R
 fn restore_source(session: &mut Session, context: &StepContext, split: &Split) -> Result<u32> {
     let source_q = relation(split, &split.source);
     transaction(session, context, |transaction| {
+        // The new tables first, in the order the new version's writes lock them (a write
+        // holds its table while it waits for the sequence the rebuild hands back to the
+        // source), so the two cannot deadlock; the trigger statements below need this lock.
+        let targets: Vec<String> = split
+            .targets
+            .iter()
+            .map(|target| relation(split, &target.table))
+            .collect();
+        transaction.execute_one(&format!(
+            "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
+            targets.join(", ")
+        ))?;
         // A source still there was never dropped (contract failed before its last step):
         // only the triggers are missing, if anything.
         if !exists(transaction, &source_q)? {

@@ -4,6 +4,7 @@
 
 mod order;
 mod purge;
+mod version_schema;
 
 use postgres::Client;
 

@@ -65,7 +65,8 @@ pub(crate) fn after_phase(
         (Phase::Expand, Direction::Forward) => present(client, state, plan, &options),
         (Phase::Contract, Direction::Reverse) => {
             restore_sources(client, state, plan)?;
-            restore_retired(client, state, plan)
+            restore_retired(client, state, plan)?;
+            present_rebuilt(client, state, plan, &options)
         }
         _ => Ok(()),
     }
@@ -77,33 +78,58 @@ pub(crate) fn after_phase(
 /// through (so its statements would fall through the search path to the tables of the old
 /// shape and write values of one type into a column of another).
 fn check_reversal(client: &mut Client, plan: &Plan, phase: Phase, options: &Options) -> Result<()> {
-    if plan.presents.is_empty()
-        || options.new_version_stopped
-        || !matches!(phase, Phase::Sync | Phase::Expand)
-    {
+    if plan.presents.is_empty() || options.new_version_stopped || phase == Phase::Backfill {
         return Ok(());
     }
     let schema = names::version_schema(&plan.id);
-    let exists: bool = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1)",
-            &[&schema],
-        )
-        .map_err(Error::Catalog)?
-        .get(0);
-    if !exists {
-        return Ok(());
-    }
-    let what = match phase {
-        Phase::Sync => "stops copying what the new version writes through the version schema to the columns the old version reads",
-        _ => "drops the version schema the new version reads and writes through",
+    let exists = if phase == Phase::Contract {
+        // Reverting a contract re-points the views, so the new version keeps its shape;
+        // with one dropped (`drop-version-schema`, or a later contract) it addresses the
+        // table, which the reversal gives the old shape. A table the contract dropped
+        // (split_table's source) gets its view back with it.
+        let tables: Vec<&str> = plan.presents.iter().map(|presented| &*presented.table).collect();
+        client
+            .query_one(
+                "SELECT bool_and(EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) \
+                                         AND c.relname = t.relname)) \
+                 FROM (SELECT relname FROM pg_class \
+                       WHERE oid IN (SELECT to_regclass(t) FROM unnest($2::text[]) AS t)) AS t",
+                &[&schema, &tables],
+            )
+            .map_err(Error::Catalog)?
+            .get::<_, Option<bool>>(0)
+            .unwrap_or(true)
+    } else {
+        client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1)",
+                &[&schema],
+            )
+            .map_err(Error::Catalog)?
+            .get(0)
+    };
+    let (what, who) = match (phase, exists) {
+        (Phase::Contract, true) | (Phase::Sync | Phase::Expand, false) => return Ok(()),
+        (Phase::Contract, false) => (
+            format!("gives the tables the old shape, and {schema}, through which the new version would keep its shape, has no views"),
+            "of the new shape".to_owned(),
+        ),
+        (Phase::Sync, true) => (
+            "stops copying what the new version writes through the version schema to the columns the old version reads"
+                .to_owned(),
+            format!("with {schema} on its search_path"),
+        ),
+        _ => (
+            "drops the version schema the new version reads and writes through".to_owned(),
+            format!("with {schema} on its search_path"),
+        ),
     };
     Err(Error::Refused {
         migration: plan.id.to_string(),
         before: "any change".to_owned(),
         reason: format!(
-            "reverting {phase} {what}; stop every application version with {schema} on its search_path, then \
+            "reverting {phase} {what}; stop every application version {who}, then \
              revert with --new-version-stopped (Options::new_version_stopped)"
         ),
     })
@@ -128,6 +154,77 @@ const VERSION_COLUMNS: &str = "CREATE TABLE IF NOT EXISTS {state}.version_column
     PRIMARY KEY (migration, view, position)
 )";
 
+/// The table's highest attribute number when the view was built: a column numbered above
+/// it came after the view (a later migration's), one at or below it that the view does not
+/// show is that migration's transition column, which a later view keeps hidden.
+const VERSION_COLUMNS_LAST_ATTNUM: &str =
+    "ALTER TABLE {state}.version_columns ADD COLUMN IF NOT EXISTS last_attnum smallint";
+
+/// Presents again the tables a reverted contract rebuilt (split_table's source, whose view
+/// its contract dropped with it): every presented table the version schema has no view
+/// of, while the schema is there (`drop-version-schema` took it away for good otherwise).
+fn present_rebuilt(client: &mut Client, state: &StateSchema, plan: &Plan, options: &Options) -> Result<()> {
+    let schema = names::version_schema(&plan.id);
+    let mut missing = false;
+    for presented in plan.presents.iter() {
+        let row = client
+            .query_one(
+                "SELECT to_regnamespace($1) IS NOT NULL, \
+                        EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) \
+                                AND c.relname = (SELECT relname FROM pg_class WHERE oid = to_regclass($2)))",
+                &[&schema, &&*presented.table],
+            )
+            .map_err(Error::Catalog)?;
+        let (schema_exists, view_exists): (bool, bool) = (row.get(0), row.get(1));
+        missing |= schema_exists && !view_exists;
+    }
+    if missing {
+        present(client, state, plan, options)?;
+    }
+    Ok(())
+}
+
+/// Drops `migration`'s version views over `table` and their record, in the transaction
+/// that drops the table (split_table's contract); a reverted contract presents it again.
+pub(crate) fn drop_own_views_over(
+    transaction: &mut Transaction<'_>,
+    state: &StateSchema,
+    migration: &str,
+    table: &str,
+) -> Result<(), postgres::Error> {
+    let recorded: bool = transaction
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&state.table("version_columns")],
+        )?
+        .get(0);
+    if !recorded {
+        return Ok(());
+    }
+    let views: Vec<(String, String)> = transaction
+        .query(
+            &state.sql(
+                "DELETE FROM {state}.version_columns WHERE migration = $1 AND relation = to_regclass($2) \
+                 RETURNING schema, view",
+            ),
+            &[&migration, &table],
+        )?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let mut views = views;
+    views.sort();
+    views.dedup();
+    for (schema, view) in views {
+        transaction.execute_one(&format!(
+            "DROP VIEW IF EXISTS {}.{}",
+            quote_ident(&schema),
+            quote_ident(&view)
+        ))?;
+    }
+    Ok(())
+}
+
 /// Creates (or re-creates, on a resumed expand) the version schema of `plan` and a view
 /// per table it presents, in one transaction.
 fn present(client: &mut Client, state: &StateSchema, plan: &Plan, options: &Options) -> Result<()> {
@@ -145,6 +242,9 @@ fn present(client: &mut Client, state: &StateSchema, plan: &Plan, options: &Opti
         .map_err(failed)?;
     transaction
         .execute_one(&state.sql(VERSION_COLUMNS))
+        .map_err(failed)?;
+    transaction
+        .execute_one(&state.sql(VERSION_COLUMNS_LAST_ATTNUM))
         .map_err(failed)?;
     transaction
         .execute(
@@ -217,8 +317,14 @@ fn create_view(
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect();
-    let attributes = in_version_order(transaction, state, plan, relation, attributes)?;
-    let columns = view_columns(presented, &attributes);
+    let last_attnum: i16 = transaction
+        .query_one(
+            "SELECT max(attnum) FROM pg_attribute WHERE attrelid = $1 AND attnum > 0",
+            &[&relation],
+        )?
+        .get(0);
+    let seen = as_seen_before(transaction, state, plan, relation, &attributes)?;
+    let columns = view_columns(presented, &attributes, &seen);
     let select: Vec<String> = columns
         .iter()
         .map(|(name, attnum)| {
@@ -246,73 +352,131 @@ fn create_view(
     for grant in grants(transaction, relation, &view_q)? {
         transaction.execute_one(&grant)?;
     }
+    record_columns(
+        transaction,
+        state,
+        plan,
+        (schema, &view, relation),
+        &columns,
+        last_attnum,
+    )
+}
+
+/// Records the view's columns, so later phases re-point and rebuild it.
+fn record_columns(
+    transaction: &mut Transaction<'_>,
+    state: &StateSchema,
+    plan: &Plan,
+    (schema, view, relation): (&str, &str, u32),
+    columns: &[(String, i16)],
+    last_attnum: i16,
+) -> Result<(), postgres::Error> {
     for (position, (name, attnum)) in columns.iter().enumerate() {
         transaction.execute(
             &state.sql(
-                "INSERT INTO {state}.version_columns (migration, schema, view, relation, position, name, attnum) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO {state}.version_columns \
+                 (migration, schema, view, relation, position, name, attnum, last_attnum) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             ),
-            &[&&*plan.id, &schema, &view, &relation, &(position as i32), name, attnum],
+            &[
+                &&*plan.id,
+                &schema,
+                &view,
+                &relation,
+                &(position as i32),
+                name,
+                attnum,
+                &last_attnum,
+            ],
         )?;
     }
     Ok(())
 }
 
-/// The table's columns in the order the version before this one saw them: the order of the
-/// newest other migration's view of the table, if one is recorded (a swapped-in column is
-/// last in the table but was in its place in that view), then the columns it did not show.
-fn in_version_order(
+/// The table's columns as the version before this one sees them, as (name, attribute
+/// number): the columns of the newest other migration's view of the table still in place,
+/// if one is recorded, in its order and under its names (so a view over a table another
+/// migration has in flight presents the shape after both: that migration's presented names,
+/// its transition columns hidden, a column it swapped in at its old place), then the columns
+/// added after that view was built; otherwise the table's columns as they are.
+fn as_seen_before(
     transaction: &mut Transaction<'_>,
     state: &StateSchema,
     plan: &Plan,
     relation: u32,
-    mut attributes: Vec<(i16, String)>,
-) -> Result<Vec<(i16, String)>, postgres::Error> {
-    let earlier: Vec<i16> = transaction
+    attributes: &[(i16, String)],
+) -> Result<Vec<(String, i16)>, postgres::Error> {
+    let earlier: Vec<(String, i16, Option<i16>)> = transaction
         .query(
             &state.sql(
-                "SELECT attnum FROM {state}.version_columns WHERE relation = $1 AND migration = \
+                "SELECT name, attnum, last_attnum FROM {state}.version_columns WHERE relation = $1 AND migration = \
                  (SELECT migration FROM {state}.version_columns WHERE relation = $1 AND migration <> $2 \
                   AND retired_by IS NULL ORDER BY created DESC LIMIT 1) ORDER BY position",
             ),
             &[&relation, &&*plan.id],
         )?
         .iter()
-        .map(|row| row.get(0))
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
         .collect();
-    attributes.sort_by_key(|(attnum, _)| {
-        earlier
+    let Some(&(_, _, last_attnum)) = earlier.first() else {
+        return Ok(attributes
             .iter()
-            .position(|seen| seen == attnum)
-            .unwrap_or(usize::MAX)
-    });
-    Ok(attributes)
+            .map(|(attnum, attname)| (attname.clone(), *attnum))
+            .collect());
+    };
+    // A view recorded before last_attnum was: every column it does not show came after it.
+    let last_attnum = last_attnum.unwrap_or(0);
+    let mut seen: Vec<(String, i16)> = earlier
+        .iter()
+        .filter(|(_, attnum, _)| attributes.iter().any(|(number, _)| number == attnum))
+        .map(|(name, attnum, _)| (name.clone(), *attnum))
+        .collect();
+    seen.extend(
+        attributes
+            .iter()
+            .filter(|(attnum, _)| {
+                *attnum > last_attnum && !earlier.iter().any(|(_, shown, _)| shown == attnum)
+            })
+            .map(|(attnum, attname)| (attname.clone(), *attnum)),
+    );
+    Ok(seen)
 }
 
-/// The view's columns as (name, attribute number of the table column shown): a presented
-/// column in the place of the column it stands instead of; its source and any table column
-/// of its name are hidden, being the transition's.
-fn view_columns(presented: &Presented, attributes: &[(i16, String)]) -> Vec<(String, i16)> {
+/// The view's columns as (name, attribute number of the table column shown), from the
+/// columns as the version before sees them: a presented column in the place of the column
+/// it stands instead of; its source and any table column of its name are hidden, being the
+/// transition's.
+fn view_columns(
+    presented: &Presented,
+    attributes: &[(i16, String)],
+    seen: &[(String, i16)],
+) -> Vec<(String, i16)> {
     let attnum = |name: &str| {
         attributes
             .iter()
             .find(|(_, attname)| attname == name)
             .map(|(number, _)| *number)
     };
-    let mut columns = Vec::new();
-    for (number, attname) in attributes {
-        if let Some(column) = presented
-            .columns
+    let attname = |number: i16| {
+        attributes
             .iter()
-            .find(|column| column.instead_of == *attname)
-        {
+            .find(|(attnum, _)| *attnum == number)
+            .map_or("", |(_, attname)| attname.as_str())
+    };
+    let mut columns = Vec::new();
+    for (name, number) in seen {
+        let table_column = attname(*number);
+        if presented.hidden.iter().any(|hidden| *hidden == table_column) {
+            continue;
+        }
+        if let Some(column) = presented.columns.iter().find(|column| column.instead_of == *name) {
             columns.push((column.name.to_string(), attnum(&column.source).unwrap_or(*number)));
         } else if !presented
             .columns
             .iter()
-            .any(|column| column.source == *attname || column.name == *attname)
+            .any(|column| column.source == table_column || column.name == table_column)
         {
-            columns.push((attname.clone(), *number));
+            columns.push((name.clone(), *number));
         }
     }
     columns
@@ -345,8 +509,25 @@ pub(super) fn grants(
         .collect())
 }
 
-/// Drops the views of `plan`'s version schema, the schema, and their record: the first
-/// thing reverting expand does, since the views depend on the columns it drops.
+/// Drops `plan`'s version schema once no version uses it (the `drop-version-schema`
+/// command, after contract); says whether it had views.
+pub(crate) fn drop_version_schema(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<bool> {
+    let schema = names::version_schema(&plan.id);
+    let had_views: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1)",
+            &[&schema],
+        )
+        .map_err(Error::Catalog)?
+        .get(0);
+    withdraw(client, state, plan)?;
+    Ok(had_views)
+}
+
+/// Drops the views of `plan`'s version schema (those a later contract retired too, so its
+/// reversal does not bring them back), the schema, and their record: the first thing
+/// reverting expand does, since the views depend on the columns it drops.
 fn withdraw(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
     if plan.presents.is_empty() {
         return Ok(());

@@ -22,8 +22,9 @@ fn recorded(transaction: &mut Transaction<'_>, state: &StateSchema) -> Result<bo
         .get(0))
 }
 
-/// Drops the views other migrations' version schemas have over the tables `plan` presents,
-/// and each schema left without views, keeping in their record what re-creates them.
+/// Drops the views other migrations' version schemas built before `plan`'s have over the
+/// tables `plan` presents, and each schema left without views, keeping in their record what
+/// re-creates them. A view built after `plan`'s serves a newer version, which runs on.
 pub(crate) fn retire_earlier(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
     if plan.presents.is_empty() {
         return Ok(());
@@ -42,6 +43,8 @@ pub(crate) fn retire_earlier(client: &mut Client, state: &StateSchema, plan: &Pl
                      owner = pg_get_userbyid(c.relowner), acl = c.relacl::text \
                  FROM pg_attribute a, pg_namespace n, pg_class c \
                  WHERE v.migration <> $1 AND v.retired_by IS NULL \
+                   AND v.created < coalesce((SELECT min(created) FROM {state}.version_columns \
+                                             WHERE migration = $1), 'infinity') \
                    AND v.relation IN (SELECT to_regclass(t)::oid FROM unnest($2::text[]) AS t) \
                    AND a.attrelid = v.relation AND a.attnum = v.attnum \
                    AND n.nspname = v.schema AND c.relnamespace = n.oid AND c.relname = v.view \

@@ -354,8 +354,8 @@ impl ToTokens for Plan {
 impl ToTokens for Presented {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         let private = private_path();
-        let (table, columns) = (text(&self.table), list(&self.columns));
-        tokens.extend(quote!(#private::Presented { table: #table, columns: #columns }));
+        let (table, columns, hidden) = (text(&self.table), list(&self.columns), texts(&self.hidden));
+        tokens.extend(quote!(#private::Presented { table: #table, columns: #columns, hidden: #hidden }));
     }
 }
 

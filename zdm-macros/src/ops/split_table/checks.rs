@@ -36,17 +36,21 @@ impl Layout {
     }
 
     /// Contract drops the source without CASCADE: foreign keys and views that use it must
-    /// be pointed at the new tables first.
+    /// be pointed at the new tables first. The migration's own version view of it is not
+    /// theirs: contract drops it in the transaction that drops the source.
     pub(super) fn dependents_check(&self) -> Step {
         let source_q = self.rel(&self.source);
         let source = quote_literal(&source_q);
+        let version_schema = quote_literal(&self.version_schema);
         let dependents = format!(
             "SELECT format('foreign key %I of %s', c.conname, c.conrelid::regclass) AS what FROM pg_constraint c \
              WHERE c.contype = 'f' AND c.confrelid = to_regclass({source}) AND c.conrelid <> c.confrelid \
              UNION SELECT format('view %s', r.ev_class::regclass) FROM pg_depend d \
              JOIN pg_rewrite r ON r.oid = d.objid \
              WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
-             AND d.refobjid = to_regclass({source}) AND r.ev_class <> d.refobjid"
+             AND d.refobjid = to_regclass({source}) AND r.ev_class <> d.refobjid \
+             AND NOT EXISTS (SELECT 1 FROM pg_class v JOIN pg_namespace n ON n.oid = v.relnamespace \
+             WHERE v.oid = r.ev_class AND n.nspname = {version_schema})"
         );
         Step::check(
             format!("check that no foreign key or view outside {source_q} uses it"),

@@ -16,6 +16,8 @@ pub(super) struct Layout {
     pub(super) forward_trigger: String,
     /// Function, and trigger on each new table.
     pub(super) back_trigger: String,
+    /// The migration's version schema, whose view of the source the contract drops with it.
+    pub(super) version_schema: String,
 }
 
 pub(super) fn quoted(names: &[String], prefix: &str) -> String {

@@ -44,7 +44,7 @@ use crate::relations::{self, Relations};
 use crate::table::Table;
 use crate::validate::Errors;
 use zdm_plan::names;
-use zdm_plan::Plan;
+use zdm_plan::{Plan, Presented, Text};
 
 #[derive(Debug, FromMeta)]
 pub struct SplitTable {
@@ -98,7 +98,18 @@ impl Operation for SplitTable {
     fn plan(&self, id: &str, description: &str) -> Plan {
         let layout = self.layout(id);
         let phases = [layout.expand(), layout.sync(), layout.backfill(), layout.contract()];
-        Plan::new(id, Self::NAME, description, phases)
+        // The new version finds the moved columns in the new tables only, never under the
+        // table's name; the new tables resolve through the rest of its search path.
+        let hidden: Vec<Text> = layout
+            .targets
+            .iter()
+            .flat_map(|(_, columns)| columns.iter().map(|column| column.clone().into()))
+            .collect();
+        Plan::new(id, Self::NAME, description, phases).presenting(vec![Presented {
+            table: Table::declared(&self.schema, &self.table).sql().into(),
+            columns: Vec::new().into(),
+            hidden: hidden.into(),
+        }])
     }
 }
 
@@ -118,6 +129,7 @@ impl SplitTable {
             guard: names::split_guard(id),
             forward_trigger: names::split_trigger(&source),
             back_trigger: names::split_back_trigger(&source),
+            version_schema: names::version_schema(id),
             key: self.key().iter().map(|key| key.as_str().to_owned()).collect(),
             targets: self
                 .into

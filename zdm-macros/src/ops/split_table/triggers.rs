@@ -56,7 +56,9 @@ impl Layout {
             })
             .collect();
         format!(
-            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}",
+            // Under the migration's own path, not the writer's: a version schema first on the
+            // new version's path shows the source without the columns written here.
+            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS {}",
             self.rel(&self.forward_trigger),
             dollar_quote(&format!(
                 "\n\
@@ -183,7 +185,9 @@ impl Layout {
     fn back_function(&self) -> String {
         let guard = quote_literal(&self.guard);
         format!(
-            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}",
+            // Under the migration's own path, not the writer's: a version schema first on the
+            // new version's path shows the source without the columns written here.
+            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS {}",
             self.rel(&self.back_trigger),
             dollar_quote(&format!(
                 "\n\

@@ -109,6 +109,11 @@ impl Plan {
                 feed(&column.instead_of);
                 feed(&column.source);
             }
+            // Only when some are hidden, so the plans that presented before keep theirs.
+            if !presented.hidden.is_empty() {
+                feed("hidden");
+                presented.hidden.iter().for_each(|column| feed(column));
+            }
         }
         format!("{:016x}", hash.finish())
     }
@@ -192,11 +197,22 @@ impl fmt::Display for Plan {
                         )
                     })
                     .collect();
+                let hidden: Vec<String> = presented
+                    .hidden
+                    .iter()
+                    .map(|column| quote_ident(column))
+                    .collect();
+                let shown = if hidden.is_empty() {
+                    "every other column as it is".to_owned()
+                } else {
+                    format!("every column but {} as it is", hidden.join(", "))
+                };
+                let columns = columns.iter().map(String::as_str).chain([shown.as_str()]);
                 writeln!(
                     f,
-                    "    view of {}: {}, every other column as it is",
+                    "    view of {}: {}",
                     presented.table,
-                    columns.join(", ")
+                    columns.collect::<Vec<_>>().join(", ")
                 )?;
             }
         }

@@ -16,6 +16,9 @@ pub struct Presented {
     /// The columns the view shows differently from the table; every other column of the
     /// table is shown as it is.
     pub columns: List<PresentedColumn>,
+    /// Columns of the table (unquoted) the view does not show: those the new version finds
+    /// elsewhere (split_table's moved columns).
+    pub hidden: List<Text>,
 }
 
 /// A column the new version sees under its final name while its value lives elsewhere.

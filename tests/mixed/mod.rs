@@ -1,0 +1,207 @@
+//! The mixed-version harness: application versions that prepare their statements once and
+//! write while a run moves phases forward and back, each write recorded with what it meant.
+
+// Each test file uses a part of the harness.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use postgres::types::{FromSql, ToSql};
+use zdm_runtime::{Migration, Options, Phase};
+use zdm_suite::{connect_or_exit, test_options, TestDb};
+
+pub const ROWS: i64 = 1_000;
+
+/// What the last writer of each row meant; writes and their record happen under the lock.
+pub type Ledger = Mutex<BTreeMap<i64, String>>;
+
+/// One application version: its statements, prepared once when it is deployed.
+pub struct Version {
+    url: String,
+    /// `UPDATE … SET <column> = $1 WHERE id = $2`.
+    update: &'static str,
+    /// `INSERT … VALUES ($1) RETURNING id`.
+    insert: &'static str,
+    /// `SELECT <column> FROM … WHERE id = $1`.
+    read: &'static str,
+    deployed: AtomicBool,
+    writes: AtomicU64,
+}
+
+impl Version {
+    pub fn new(url: String, update: &'static str, insert: &'static str, read: &'static str) -> Version {
+        Version {
+            url,
+            update,
+            insert,
+            read,
+            deployed: AtomicBool::new(false),
+            writes: AtomicU64::new(0),
+        }
+    }
+
+    /// Deploys or stops the version between two of its writes.
+    pub fn deploy(&self, deployed: bool, ledger: &Ledger) {
+        let _between_writes = ledger.lock().unwrap();
+        self.deployed.store(deployed, Ordering::SeqCst);
+    }
+
+    /// Waits for `count` more writes (a guard against a stuck writer, not a timing check).
+    pub fn wait_for_writes(&self, count: u64, stop: &AtomicBool) {
+        let target = self.writes.load(Ordering::SeqCst) + count;
+        let started = std::time::Instant::now();
+        while self.writes.load(Ordering::SeqCst) < target {
+            assert!(!stop.load(Ordering::SeqCst), "a writer failed");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "a writer made no write in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Writes until `stop`: `value(call)` is the parameter and what it means; the read's
+    /// result must keep the type `R`.
+    pub fn write<V, R>(
+        &self,
+        ledger: &Ledger,
+        stop: &AtomicBool,
+        salt: u64,
+        value: impl Fn(u64) -> (V, String),
+    ) where
+        V: ToSql + Sync,
+        R: for<'a> FromSql<'a>,
+    {
+        while !self.deployed.load(Ordering::SeqCst) {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut client = connect_or_exit(&self.url);
+        let update = client.prepare(self.update).unwrap();
+        let insert = client.prepare(self.insert).unwrap();
+        let read = client.prepare(self.read).unwrap();
+        let mut call = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            let mut ledger = ledger.lock().unwrap();
+            if !self.deployed.load(Ordering::SeqCst) {
+                drop(ledger);
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            call += 1;
+            let (parameter, meant) = value(call + salt);
+            let id: i64 = if call.is_multiple_of(5) {
+                client
+                    .query_one(&insert, &[&parameter])
+                    .unwrap_or_else(|e| failed(self.insert, &e))
+                    .get(0)
+            } else {
+                let id = ((call + salt).wrapping_mul(2_654_435_761) % ROWS as u64) as i64 + 1;
+                client
+                    .execute(&update, &[&parameter, &id])
+                    .unwrap_or_else(|e| failed(self.update, &e));
+                id
+            };
+            ledger.insert(id, meant);
+            let row = client
+                .query_one(&read, &[&id])
+                .unwrap_or_else(|e| failed(self.read, &e));
+            let _: Option<R> = row.try_get(0).unwrap_or_else(|e| panic!("{}: {e}", self.read));
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+pub fn failed(statement: &str, error: &postgres::Error) -> ! {
+    match error.as_db_error() {
+        Some(db) => panic!("{statement}: {} ({:?})", db.message(), db.code()),
+        None => panic!("{statement}: {error}"),
+    }
+}
+
+/// The new version's URL: its version schema first on the search path.
+pub fn new_version_url(db: &TestDb, migration: &dyn Migration) -> String {
+    let schema = zdm_plan::names::version_schema(migration.id());
+    format!("{}?options=-c%20search_path%3D{schema}%2Cpublic", db.url())
+}
+
+/// Sets the flag when a thread panics, so the others stop.
+pub struct StopOnPanic<'a>(pub &'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// One move of the run: a phase of the run's first migration forward or back, or of the
+/// migration at that index, or a version deployed or stopped.
+#[derive(Clone, Copy, Debug)]
+pub enum Move {
+    Run(Phase),
+    Revert(Phase),
+    RunOf(usize, Phase),
+    RevertOf(usize, Phase),
+    Deploy(usize),
+    Stop(usize),
+}
+
+/// Makes the moves while `versions` write, each version with its own value function.
+pub fn run_moves(
+    db: &TestDb,
+    migrations: &[&dyn Migration],
+    versions: &[&Version],
+    write: &(dyn Fn(usize, &Ledger, &AtomicBool) + Sync),
+    ledger: &Ledger,
+    moves: &[Move],
+) {
+    let stop = AtomicBool::new(false);
+    // The new version runs throughout: no reversal may assume it stopped.
+    let mut runner = db.runner_with(Options {
+        new_version_stopped: false,
+        ..test_options()
+    });
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..versions.len())
+            .map(|index| {
+                let stop = &stop;
+                scope.spawn(move || {
+                    let _stop = StopOnPanic(stop);
+                    write(index, ledger, stop)
+                })
+            })
+            .collect();
+        let _stop = StopOnPanic(&stop);
+        for &step in moves {
+            let outcome = match step {
+                Move::Run(phase) => runner.run(migrations[0], phase).map(drop),
+                Move::Revert(phase) => runner.revert(migrations[0], phase).map(drop),
+                Move::RunOf(index, phase) => runner.run(migrations[index], phase).map(drop),
+                Move::RevertOf(index, phase) => runner.revert(migrations[index], phase).map(drop),
+                Move::Deploy(index) | Move::Stop(index) => {
+                    versions[index].deploy(matches!(step, Move::Deploy(_)), ledger);
+                    Ok(())
+                }
+            };
+            outcome.unwrap_or_else(|error| panic!("{step:?}: {error}"));
+            for version in versions {
+                if version.deployed.load(Ordering::SeqCst) {
+                    version.wait_for_writes(20, &stop);
+                }
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        for thread in threads {
+            if let Err(panic) = thread.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+}

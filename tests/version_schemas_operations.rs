@@ -1,0 +1,356 @@
+//! Mixed-version runs of the operations without a version view (add_column, rename_table,
+//! add_not_null, add_index, add_foreign_key) and of split_table, whose version schema shows
+//! the source without its moved columns: the old version on the tables, the new version
+//! with `search_path` = `version_search_path(…)` + `public`, both with statements prepared
+//! once, writing through every phase and every reversal, then forward again; no write of
+//! either version fails, and every row holds what its last writer meant. Each version stops
+//! where the deploy order says: the old one before contract (it may run again after the
+//! contract's reversal), the new one before the reversal of expand, which takes away what
+//! it uses.
+
+mod mixed;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+
+use mixed::{run_moves, Ledger, Move, Version, ROWS};
+use zdm_runtime::{zero_downtime, Migration, Phase};
+use zdm_suite::TestDb;
+
+#[zero_downtime(id = "items_note", add_column(table = "items", column = "note", ty = "text"))]
+struct AddNote;
+
+#[zero_downtime(id = "items_to_goods", rename_table(from = "items", to = "goods"))]
+struct RenameItems;
+
+#[zero_downtime(
+    id = "items_city_required",
+    add_not_null(table = "items", column = "city", backfill = "'none'")
+)]
+struct RequireCity;
+
+#[zero_downtime(id = "items_by_name", add_index(table = "items", columns = ["name"]))]
+struct ItemsByName;
+
+#[zero_downtime(
+    id = "items_owner",
+    add_foreign_key(table = "items", column = "owner_id", references = "owners", ty = "bigint")
+)]
+struct ItemsOwner;
+
+#[zero_downtime(
+    id = "items_split",
+    split_table(
+        table = "items",
+        into(table = "item_names", columns = ["name"]),
+        into(table = "item_cities", columns = ["city"])
+    )
+)]
+struct SplitItems;
+
+/// `items` with `ROWS` rows named `seed <id>`, and two owners.
+fn items(test: &str) -> (TestDb, Ledger) {
+    let db = TestDb::new(test);
+    db.connect()
+        .batch_execute(&format!(
+            "CREATE TABLE owners (id bigint PRIMARY KEY);
+             INSERT INTO owners VALUES (1), (2);
+             CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT '', city text);
+             INSERT INTO items (name, city) SELECT 'seed ' || n, CASE WHEN n % 3 = 0 THEN 'c' END \
+             FROM generate_series(1, {ROWS}) AS n;"
+        ))
+        .unwrap();
+    let ledger = Mutex::new((1..=ROWS).map(|id| (id, format!("seed {id}"))).collect());
+    (db, ledger)
+}
+
+/// The new version's URL: the version schemas of `migrations`, if any, before `public`.
+fn new_version_url(db: &TestDb, migrations: &[&dyn Migration]) -> String {
+    let schemas = zdm_runtime::version_search_path(migrations);
+    let path = if schemas.is_empty() {
+        "public".to_owned()
+    } else {
+        format!("{schemas},public")
+    };
+    format!(
+        "{}?options=-c%20search_path%3D{}",
+        db.url(),
+        path.replace(", ", "%2C").replace(',', "%2C")
+    )
+}
+
+/// Runs both versions through `moves` and checks every row of `table` against the ledger,
+/// as `name`.
+fn run_both(
+    db: &TestDb,
+    migration: &dyn Migration,
+    old: &Version,
+    new: &Version,
+    ledger: Ledger,
+    table: &str,
+    moves: &[Move],
+) {
+    let write = |index: usize, ledger: &Ledger, stop: &AtomicBool| {
+        let (version, who) = if index == 0 { (old, "old") } else { (new, "new") };
+        version.write::<String, String>(ledger, stop, index as u64 * 1_000_003, |call| {
+            let value = format!("{who} {call}");
+            (value.clone(), value)
+        });
+    };
+    run_moves(db, &[migration], &[old, new], &write, &ledger, moves);
+    let stored: BTreeMap<i64, String> = db
+        .connect()
+        .query(&format!("SELECT id, name FROM {table}"), &[])
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let meant = ledger.into_inner().unwrap();
+    let wrong: Vec<_> = meant
+        .iter()
+        .filter(|(id, value)| stored.get(id) != Some(value))
+        .take(5)
+        .collect();
+    assert!(wrong.is_empty(), "rows not as their last writer meant: {wrong:?}");
+    assert_eq!(stored.len(), meant.len());
+}
+
+/// Every phase forward, every reversal back to nothing, then forward again: the old version
+/// stops before each contract and runs again after its reversal; the new version is
+/// deployed after expand and stops before expand's reversal.
+fn every_phase_and_reversal() -> Vec<Move> {
+    use Move::*;
+    vec![
+        Deploy(0),
+        Run(Phase::Expand),
+        Deploy(1),
+        Run(Phase::Sync),
+        Run(Phase::Backfill),
+        Stop(0),
+        Run(Phase::Contract),
+        Revert(Phase::Contract),
+        Deploy(0),
+        Revert(Phase::Backfill),
+        Revert(Phase::Sync),
+        Stop(1),
+        Revert(Phase::Expand),
+        Run(Phase::Expand),
+        Deploy(1),
+        Run(Phase::Sync),
+        Run(Phase::Backfill),
+        Stop(0),
+        Run(Phase::Contract),
+    ]
+}
+
+const OLD_UPDATE: &str = "UPDATE items SET name = $1 WHERE id = $2";
+const OLD_INSERT: &str = "INSERT INTO items (name) VALUES ($1) RETURNING id";
+const OLD_READ: &str = "SELECT name FROM items WHERE id = $1";
+
+fn old_version(db: &TestDb) -> Version {
+    Version::new(db.url().to_owned(), OLD_UPDATE, OLD_INSERT, OLD_READ)
+}
+
+/// The new version writes the new column with every write; the old one leaves it out.
+#[test]
+fn add_column_under_both_versions() {
+    let (db, ledger) = items("vs_op_add_column");
+    let new = Version::new(
+        new_version_url(&db, &[&AddNote]),
+        "UPDATE items SET name = $1, note = $1 WHERE id = $2",
+        "INSERT INTO items (name, note) VALUES ($1, $1) RETURNING id",
+        "SELECT note FROM items WHERE id = $1",
+    );
+    run_both(
+        &db,
+        &AddNote,
+        &old_version(&db),
+        &new,
+        ledger,
+        "items",
+        &every_phase_and_reversal(),
+    );
+}
+
+/// The new version writes `goods` from the end of expand; the old one writes `items`, the
+/// table until expand, the view over `goods` after it, again after the contract's reversal.
+#[test]
+fn rename_table_under_both_versions() {
+    let (db, ledger) = items("vs_op_rename_table");
+    let new = Version::new(
+        new_version_url(&db, &[&RenameItems]),
+        "UPDATE goods SET name = $1 WHERE id = $2",
+        "INSERT INTO goods (name) VALUES ($1) RETURNING id",
+        "SELECT name FROM goods WHERE id = $1",
+    );
+    run_both(
+        &db,
+        &RenameItems,
+        &old_version(&db),
+        &new,
+        ledger,
+        "goods",
+        &every_phase_and_reversal(),
+    );
+}
+
+/// The old version writes NULL cities, which the sync trigger fills while it runs; the new
+/// version always writes one.
+#[test]
+fn add_not_null_under_both_versions() {
+    let (db, ledger) = items("vs_op_add_not_null");
+    let old = Version::new(
+        db.url().to_owned(),
+        "UPDATE items SET name = $1, city = NULL WHERE id = $2",
+        "INSERT INTO items (name, city) VALUES ($1, NULL) RETURNING id",
+        OLD_READ,
+    );
+    let new = Version::new(
+        new_version_url(&db, &[&RequireCity]),
+        "UPDATE items SET name = $1, city = 'x' WHERE id = $2",
+        "INSERT INTO items (name, city) VALUES ($1, 'x') RETURNING id",
+        "SELECT city FROM items WHERE id = $1",
+    );
+    run_both(
+        &db,
+        &RequireCity,
+        &old,
+        &new,
+        ledger,
+        "items",
+        &every_phase_and_reversal(),
+    );
+    let nulls: i64 = db
+        .connect()
+        .query_one("SELECT count(*) FROM items WHERE city IS NULL", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(nulls, 0);
+}
+
+/// The index is built and dropped concurrently while both versions write.
+#[test]
+fn add_index_under_both_versions() {
+    let (db, ledger) = items("vs_op_add_index");
+    let new = Version::new(
+        new_version_url(&db, &[&ItemsByName]),
+        OLD_UPDATE,
+        OLD_INSERT,
+        "SELECT name FROM items WHERE name = (SELECT name FROM items WHERE id = $1) LIMIT 1",
+    );
+    run_both(
+        &db,
+        &ItemsByName,
+        &old_version(&db),
+        &new,
+        ledger,
+        "items",
+        &every_phase_and_reversal(),
+    );
+}
+
+/// The new version sets an owner with every write; the old one leaves it NULL on insert and
+/// as it was on update, which the constraint accepts.
+#[test]
+fn add_foreign_key_under_both_versions() {
+    let (db, ledger) = items("vs_op_add_foreign_key");
+    let new = Version::new(
+        new_version_url(&db, &[&ItemsOwner]),
+        "UPDATE items SET name = $1, owner_id = 1 + length($1) % 2 WHERE id = $2",
+        "INSERT INTO items (name, owner_id) VALUES ($1, 1 + length($1) % 2) RETURNING id",
+        "SELECT owner_id::text FROM items WHERE id = $1",
+    );
+    run_both(
+        &db,
+        &ItemsOwner,
+        &old_version(&db),
+        &new,
+        ledger,
+        "items",
+        &every_phase_and_reversal(),
+    );
+    let constrained: bool = db
+        .connect()
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'items_owner_id_fkey' AND convalidated)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(constrained);
+}
+
+/// The old version writes `items`; the new one, deployed after backfill as split_table's rules
+/// say, writes the new tables (a new key into both in one statement), which resolve through
+/// the rest of its search path, across the contract, its reversal and the contract again.
+#[test]
+fn split_table_under_both_versions() {
+    use Move::*;
+    let (db, ledger) = items("vs_op_split_table");
+    let new = Version::new(
+        new_version_url(&db, &[&SplitItems]),
+        "UPDATE item_names SET name = $1 WHERE id = $2",
+        "WITH named AS (INSERT INTO item_names (name) VALUES ($1) RETURNING id) \
+         INSERT INTO item_cities (id, city) SELECT id, 'x' FROM named RETURNING id",
+        "SELECT name FROM item_names WHERE id = $1",
+    );
+    let moves = [
+        Deploy(0),
+        Run(Phase::Expand),
+        Run(Phase::Sync),
+        Run(Phase::Backfill),
+        Deploy(1),
+        Stop(0),
+        Run(Phase::Contract),
+        Revert(Phase::Contract),
+        Deploy(0),
+        Stop(0),
+        Run(Phase::Contract),
+    ];
+    run_both(
+        &db,
+        &SplitItems,
+        &old_version(&db),
+        &new,
+        ledger,
+        "item_names",
+        &moves,
+    );
+}
+
+/// From expand on, the new version sees `items` as its key alone: the moved columns are
+/// found only in the new tables. Contract drops the view with the table, in the same
+/// transaction; its reversal shows the rebuilt table the same way again.
+#[test]
+fn split_table_presents_the_source_without_its_moved_columns() {
+    let (db, _) = items("vs_op_split_view");
+    let schema = zdm_plan::names::version_schema(SplitItems.id());
+    let view = |db: &TestDb| -> Vec<String> {
+        db.connect()
+            .query(
+                "SELECT column_name::text FROM information_schema.columns \
+                 WHERE table_schema = $1 AND table_name = 'items' ORDER BY ordinal_position",
+                &[&schema],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+    let mut runner = db.runner();
+    runner.run(&SplitItems, Phase::Expand).unwrap();
+    assert_eq!(view(&db), vec!["id"]);
+    let mut new = zdm_suite::connect_or_exit(&new_version_url(&db, &[&SplitItems]));
+    let error = new.query("SELECT name FROM items", &[]).unwrap_err();
+    assert_eq!(error.code(), Some(&postgres::error::SqlState::UNDEFINED_COLUMN));
+    runner.run_to(&SplitItems, Phase::Contract).unwrap();
+    assert_eq!(view(&db), Vec::<String>::new());
+    runner.revert(&SplitItems, Phase::Contract).unwrap();
+    assert_eq!(view(&db), vec!["id"]);
+    let names: i64 = new
+        .query_one("SELECT count(*) FROM items JOIN item_names USING (id)", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(names, ROWS);
+}
