@@ -348,7 +348,11 @@ fn add_check_fixes_each_row_of_a_partitioned_table_once() {
             "{error}"
         );
         assert!(error.contains("a partitioned table on PostgreSQL 12"), "{error}");
-        assert_eq!(zdm_suite::contents(&mut client, "items"), before, "refused before any change");
+        assert_eq!(
+            zdm_suite::contents(&mut client, "items"),
+            before,
+            "refused before any change"
+        );
         return;
     }
     runner.run_to(&PriceFixed, Phase::Backfill).unwrap();
