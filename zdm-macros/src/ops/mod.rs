@@ -8,6 +8,7 @@
 #[macro_use]
 mod registry;
 
+pub mod catalog_rename;
 pub mod column_swap;
 pub mod footprint;
 pub mod recorded;

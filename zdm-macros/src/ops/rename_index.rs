@@ -5,72 +5,34 @@
 //! Since PostgreSQL 12 the rename takes SHARE UPDATE EXCLUSIVE on the index alone, and the
 //! runner bounds its wait with `lock_timeout` and retries like every catalog step.
 
-use darling::util::SpannedValue;
-use darling::FromMeta;
-
+use crate::ops::catalog_rename::catalog_rename;
 use crate::ops::recorded::{catalog_holds, regclass};
 use crate::ops::steps;
 use crate::ops::Operation;
-use crate::relations::{self, Relations};
+use crate::relations::Relations;
 use crate::sql::quote_ident;
 use crate::table::Table;
-use crate::validate::{self, Errors};
+use crate::validate::Errors;
 use zdm_plan::{Lock, PhasePlan, Plan, Step};
 
-#[derive(Debug, FromMeta)]
-pub struct RenameIndex {
-    schema: Option<SpannedValue<String>>,
-    table: SpannedValue<String>,
-    from: SpannedValue<String>,
-    to: SpannedValue<String>,
-}
-
-impl RenameIndex {
-    /// The keys of the arguments above, as written, for the message about an unknown one.
-    pub const KEYS: &'static [&'static str] = &["schema", "table", "from", "to"];
-}
+catalog_rename!(RenameIndex);
 
 impl Operation for RenameIndex {
     fn relations(&self) -> Relations {
-        Relations {
-            uses: vec![relations::table(&self.table())],
-            provides: Vec::new(),
-        }
+        self.rename.relations()
     }
 
     fn validate(&self, errors: &mut Errors) {
-        validate::schema(errors, "schema", &self.schema);
-        validate::table(errors, "table", &self.table);
-        validate::identifier(errors, "from", &self.from);
-        validate::identifier(errors, "to", &self.to);
-        if *self.from == *self.to {
-            validate::push(
-                errors,
-                self.to.span(),
-                format_args!(
-                    "`to` is the index's current name (`from` is \"{}\" too); give the name it should have after the rename",
-                    *self.from
-                ),
-            );
-        }
+        self.rename.validate(errors, "index's");
     }
 
     fn plan(&self, id: &str, description: &str) -> Plan {
-        let phases = [
-            self.expand(),
-            PhasePlan::nothing("nothing to sync: an index name is not data"),
-            PhasePlan::nothing("nothing to backfill: an index name is not data"),
-            self.contract(),
-        ];
-        Plan::new(id, Self::NAME, description, phases)
+        let names = (id, Self::NAME, description);
+        self.rename.plan(names, "an index name", self.expand(), self.contract())
     }
 }
 
 impl RenameIndex {
-    fn table(&self) -> Table {
-        Table::declared(&self.schema, &self.table)
-    }
-
     fn expand(&self) -> PhasePlan {
         let table = self.table();
         let table_q = table.sql();
