@@ -263,6 +263,11 @@ macro_rules! outln {
 }
 
 /// A failure with its exit code.
+mod after_contract;
+mod status;
+use after_contract::{drop_version_schema, purge};
+use status::status;
+
 struct Failure {
     code: u8,
     message: String,
@@ -391,54 +396,6 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration], out: &mut Output) -> Result
             perform(cli, out, client, work, allowed)
         }
     }
-}
-
-fn purge(cli: &Cli, out: &mut Output, migration: &dyn Migration) -> Result<(), Failure> {
-    let plan = migration.plan();
-    if cli.dry_run || plan.purge.is_empty() {
-        let verb = if cli.dry_run {
-            "would purge"
-        } else {
-            "nothing to purge"
-        };
-        outln!(out, "{}: {verb}", plan.id);
-        for (index, step) in plan.purge.iter().enumerate() {
-            out!(out, "    {}. {step}", index + 1);
-        }
-        return Ok(());
-    }
-    let mut runner = Runner::new(session::connect(&cli.database_url)?, runner_options(cli))?;
-    let steps = runner.purge(migration)?;
-    outln!(out, "{}: purged ({} step(s))", plan.id, steps.len());
-    Ok(())
-}
-
-fn drop_version_schema(cli: &Cli, out: &mut Output, migration: &dyn Migration) -> Result<(), Failure> {
-    let plan = migration.plan();
-    let schema = zdm_plan::names::version_schema(&plan.id);
-    if plan.presents.is_empty() {
-        outln!(out, "{}: has no version schema", plan.id);
-        return Ok(());
-    }
-    if cli.dry_run {
-        outln!(
-            out,
-            "{}: would drop the version schema {schema} and its views",
-            plan.id
-        );
-        return Ok(());
-    }
-    let mut runner = Runner::new(session::connect(&cli.database_url)?, runner_options(cli))?;
-    if runner.drop_version_schema(migration)? {
-        outln!(out, "{}: dropped the version schema {schema}", plan.id);
-    } else {
-        outln!(
-            out,
-            "{}: the version schema {schema} has no views; nothing to drop",
-            plan.id
-        );
-    }
-    Ok(())
 }
 
 fn step(
@@ -585,90 +542,6 @@ fn runner_options(cli: &Cli) -> Options {
         skip_user_triggers: cli.skip_user_triggers,
         state_schema: cli.state_schema.clone(),
         ..Options::default()
-    }
-}
-
-fn status(cli: &Cli, migrations: &[&dyn Migration], json: bool, out: &mut Output) -> Result<(), Failure> {
-    let mut client = session::connect(&cli.database_url)?;
-    let mut states = Vec::new();
-    for migration in migrations {
-        states.push((*migration, read_state(cli, &mut client, migration.id())?));
-    }
-    if json {
-        let entries: Vec<serde_json::Value> = states
-            .iter()
-            .map(|(migration, state)| {
-                serde_json::json!({
-                    "id": migration.id(),
-                    "operation": migration.plan().operation,
-                    "completed": state.completed.map(Phase::name),
-                    "running": state.running.map(|(phase, _)| phase.name()),
-                    "direction": state.running.map(|(_, direction)| direction.verb()),
-                    "step": state.step,
-                    "rows_done": state.rows_done,
-                    "error": state.error,
-                    "next": next_phase(state).map(Phase::name),
-                    "version_schema": (!migration.plan().presents.is_empty())
-                        .then(|| zdm_plan::names::version_schema(migration.id())),
-                })
-            })
-            .collect();
-        let search_path = crate::version_search_path(migrations);
-        outln!(
-            out,
-            "{}",
-            serde_json::json!({ "migrations": entries, "search_path": search_path })
-        );
-        return Ok(());
-    }
-    // As wide as a multi-operation declaration's names (`add_column + add_index`) need, so
-    // the columns after it stay aligned.
-    let width = states
-        .iter()
-        .map(|(migration, _)| migration.plan().operation.len())
-        .max()
-        .unwrap_or(0)
-        .max(16);
-    outln!(
-        out,
-        "{:<36} {:<width$} {:<10} STATE",
-        "ID",
-        "OPERATION",
-        "COMPLETED"
-    );
-    for (migration, state) in &states {
-        let completed = state.completed.map_or("pending", Phase::name);
-        let describe = match state.running {
-            Some((phase, direction)) => {
-                let mut text = format!("{} {phase} stopped after step {}", direction.verb(), state.step);
-                if state.rows_done > 0 {
-                    text.push_str(&format!(", {} rows backfilled", state.rows_done));
-                }
-                if let Some(error) = &state.error {
-                    text.push_str(&format!(": {}", error.lines().next().unwrap_or_default()));
-                }
-                text
-            }
-            None => match next_phase(state) {
-                Some(next) => format!("next: {next}"),
-                None => "done".to_owned(),
-            },
-        };
-        outln!(
-            out,
-            "{:<36} {:<width$} {:<10} {describe}",
-            migration.id(),
-            migration.plan().operation,
-            completed
-        );
-    }
-    Ok(())
-}
-
-fn next_phase(state: &MigrationState) -> Option<Phase> {
-    match state.completed {
-        None => Some(Phase::Expand),
-        Some(done) => done.next(),
     }
 }
 
