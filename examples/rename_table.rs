@@ -31,7 +31,7 @@ fn example(runner: &mut Runner) -> support::Outcome {
     let client = runner.client();
     client.batch_execute(&format!(
         "DROP TABLE IF EXISTS example_clients CASCADE;
-         DROP TABLE IF EXISTS example_customers;
+         DROP TABLE IF EXISTS example_customers CASCADE;
          CREATE TABLE example_customers (
              id bigserial PRIMARY KEY,
              name text NOT NULL,

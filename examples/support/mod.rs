@@ -30,5 +30,24 @@ fn start(migrations: &[&dyn Migration]) -> Result<Runner, Box<dyn std::error::Er
     runner
         .client()
         .execute("DELETE FROM zdm.migrations WHERE id = ANY($1)", &[&ids])?;
+    // An earlier run's version schemas hold views over the demo's tables, which the demo
+    // drops and creates again.
+    runner.client().execute(
+        "SELECT set_config('zdm.demo_ids', $1, false)",
+        &[&format!("{{{}}}", ids.join(","))],
+    )?;
+    runner.client().batch_execute(
+        "DO $$ BEGIN
+           IF to_regclass('zdm.version_columns') IS NOT NULL THEN
+             DELETE FROM zdm.version_columns WHERE migration = ANY(current_setting('zdm.demo_ids')::text[]);
+           END IF;
+         END $$",
+    )?;
+    for migration in migrations {
+        let schema = zdm_runtime::quote_ident(&zdm_plan::names::version_schema(migration.id()));
+        runner
+            .client()
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
+    }
     Ok(runner)
 }
