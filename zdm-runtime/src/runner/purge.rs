@@ -15,16 +15,11 @@ impl Runner {
     /// Safe to run again; a plan with nothing to purge does nothing.
     pub fn purge(&mut self, migration: &dyn Migration) -> Result<Vec<StepReport>> {
         let plan = migration.plan();
-        let state = store::load(self.session.client(), &self.state, &plan.id)?;
-        if state.completed != Some(Phase::Contract) || state.running.is_some() {
-            return Err(Error::PhaseOrder {
-                migration: plan.id.to_string(),
-                action: "purge".to_owned(),
-                reason:
-                    "purge throws away what contract set aside, so it runs only once contract has completed"
-                        .to_owned(),
-            });
-        }
+        let state = self.after_contract(
+            plan,
+            "purge",
+            "purge throws away what contract set aside, so it runs only once contract has completed",
+        )?;
         let checksum = plan.checksum();
         if let Some(recorded) = state
             .plan_checksum

@@ -11,6 +11,7 @@
 //! type and position as they were, and prepared statements of the new version keep their
 //! plans' result types.
 
+mod access;
 mod repoint;
 mod retire;
 
@@ -21,6 +22,7 @@ use crate::session::{Options, Session};
 use crate::statement::ExecuteOne;
 use crate::store::{Direction, StateSchema};
 
+use access::{grants, restore_owner_and_grants, view_options};
 use repoint::rebuild;
 use repoint::restore_sources;
 pub(crate) use repoint::{around_type_change, repoint, shows};
@@ -192,13 +194,7 @@ pub(crate) fn drop_own_views_over(
     migration: &str,
     table: &str,
 ) -> Result<(), postgres::Error> {
-    let recorded: bool = transaction
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[&state.table("version_columns")],
-        )?
-        .get(0);
-    if !recorded {
+    if !recorded(transaction, state)? {
         return Ok(());
     }
     let views: Vec<(String, String)> = transaction
@@ -337,13 +333,9 @@ fn create_view(
         })
         .collect();
     let view_q = format!("{}.{}", quote_ident(schema), quote_ident(&view));
-    let options = if invoker {
-        " WITH (security_invoker = true)"
-    } else {
-        ""
-    };
     transaction.execute_one(&format!(
-        "CREATE OR REPLACE VIEW {view_q}{options} AS SELECT {} FROM {}.{}",
+        "CREATE OR REPLACE VIEW {view_q}{} AS SELECT {} FROM {}.{}",
+        view_options(invoker),
         select.join(", "),
         quote_ident(&table_schema),
         quote_ident(&view)
@@ -482,31 +474,18 @@ fn view_columns(
     columns
 }
 
-/// The table's grants (its ACL, not column grants), as statements on the view.
-pub(super) fn grants(
+/// Whether the state schema has the record of version views yet (the first expand that
+/// presents something creates it).
+pub(super) fn recorded(
     transaction: &mut Transaction<'_>,
-    relation: u32,
-    view: &str,
-) -> Result<Vec<String>, postgres::Error> {
-    // The privileges that mean something on a view; the others (TRUNCATE, MAINTAIN …) act
-    // on the table and stay with it.
-    let rows = transaction.query(
-        "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
-                a.privilege_type, a.is_grantable \
-         FROM pg_class c, aclexplode(c.relacl) a \
-         WHERE c.oid = $1 AND a.grantee <> c.relowner \
-           AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'REFERENCES', 'TRIGGER')",
-        &[&relation],
-    )?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let (grantee, privilege, grantable): (String, String, bool) =
-                (row.get(0), row.get(1), row.get(2));
-            let option = if grantable { " WITH GRANT OPTION" } else { "" };
-            format!("GRANT {privilege} ON {view} TO {grantee}{option}")
-        })
-        .collect())
+    state: &StateSchema,
+) -> Result<bool, postgres::Error> {
+    Ok(transaction
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&state.table("version_columns")],
+        )?
+        .get(0))
 }
 
 /// Drops `plan`'s version schema once no version uses it (the `drop-version-schema`

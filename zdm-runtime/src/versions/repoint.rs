@@ -3,7 +3,7 @@
 
 use postgres::{Client, Transaction};
 
-use super::step_failed;
+use super::{recorded, restore_owner_and_grants, step_failed, view_options};
 use crate::error::{Error, Result};
 use crate::statement::ExecuteOne;
 use crate::store::StateSchema;
@@ -23,13 +23,7 @@ pub(crate) fn repoint(
     column: &str,
     replacement: &str,
 ) -> Result<(), postgres::Error> {
-    let recorded: bool = transaction
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[&state.table("version_columns")],
-        )?
-        .get(0);
-    if !recorded {
+    if !recorded(transaction, state)? {
         return Ok(());
     }
     let views: Vec<(String, String)> = transaction
@@ -82,15 +76,11 @@ pub(super) fn rebuild(
     let invoker: bool = transaction
         .query_one("SELECT current_setting('server_version_num')::int >= 150000", &[])?
         .get(0);
-    let options = if invoker {
-        " WITH (security_invoker = true)"
-    } else {
-        ""
-    };
     transaction.execute_one(&format!(
-        "CREATE OR REPLACE VIEW {}.{}{options} AS SELECT {} FROM {table}",
+        "CREATE OR REPLACE VIEW {}.{}{} AS SELECT {} FROM {table}",
         quote_ident(schema),
         quote_ident(view),
+        view_options(invoker),
         select.join(", ")
     ))
 }
@@ -103,13 +93,7 @@ pub(crate) fn around_type_change(
     table: &str,
     work: impl FnOnce(&mut Transaction<'_>) -> Result<(), postgres::Error>,
 ) -> Result<(), postgres::Error> {
-    let recorded: bool = transaction
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[&state.table("version_columns")],
-        )?
-        .get(0);
-    if !recorded {
+    if !recorded(transaction, state)? {
         return work(transaction);
     }
     let views: Vec<(String, String, String, Option<String>)> = transaction
@@ -137,19 +121,7 @@ pub(crate) fn around_type_change(
     for (schema, view, owner, acl) in &views {
         rebuild(transaction, state, schema, view)?;
         let view_q = format!("{}.{}", quote_ident(schema), quote_ident(view));
-        transaction.execute_one(&format!("ALTER VIEW {view_q} OWNER TO {}", quote_ident(owner)))?;
-        let grants = transaction.query(
-            "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
-                    a.privilege_type, a.is_grantable \
-             FROM aclexplode($1::text::aclitem[]) a WHERE pg_get_userbyid(a.grantee) IS DISTINCT FROM $2",
-            &[acl, owner],
-        )?;
-        for grant in grants {
-            let (grantee, privilege, grantable): (String, String, bool) =
-                (grant.get(0), grant.get(1), grant.get(2));
-            let option = if grantable { " WITH GRANT OPTION" } else { "" };
-            transaction.execute_one(&format!("GRANT {privilege} ON {view_q} TO {grantee}{option}"))?;
-        }
+        restore_owner_and_grants(transaction, &view_q, owner, acl.as_ref())?;
     }
     Ok(())
 }

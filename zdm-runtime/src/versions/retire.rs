@@ -5,22 +5,13 @@
 
 use postgres::{Client, Transaction};
 
-use super::{rebuild, step_failed};
+use super::{rebuild, recorded, restore_owner_and_grants, step_failed};
 use crate::error::{Error, Result};
 use crate::statement::ExecuteOne;
 use crate::store::StateSchema;
 use zdm_plan::names;
 use zdm_plan::sql::quote_ident;
 use zdm_plan::Plan;
-
-fn recorded(transaction: &mut Transaction<'_>, state: &StateSchema) -> Result<bool, postgres::Error> {
-    Ok(transaction
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[&state.table("version_columns")],
-        )?
-        .get(0))
-}
 
 /// Drops the views other migrations' version schemas built before `plan`'s have over the
 /// tables `plan` presents, and each schema left without views, keeping in their record what
@@ -141,18 +132,5 @@ fn restore_view(
     }
     rebuild(transaction, state, schema, view)?;
     let view_q = format!("{schema_q}.{}", quote_ident(view));
-    transaction.execute_one(&format!("ALTER VIEW {view_q} OWNER TO {}", quote_ident(owner)))?;
-    let grants = transaction.query(
-        "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
-                a.privilege_type, a.is_grantable \
-         FROM aclexplode($1::text::aclitem[]) a WHERE pg_get_userbyid(a.grantee) IS DISTINCT FROM $2",
-        &[&acl, &owner],
-    )?;
-    for grant in grants {
-        let (grantee, privilege, grantable): (String, String, bool) =
-            (grant.get(0), grant.get(1), grant.get(2));
-        let option = if grantable { " WITH GRANT OPTION" } else { "" };
-        transaction.execute_one(&format!("GRANT {privilege} ON {view_q} TO {grantee}{option}"))?;
-    }
-    Ok(())
+    restore_owner_and_grants(transaction, &view_q, owner, acl)
 }
