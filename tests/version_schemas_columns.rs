@@ -6,11 +6,10 @@
 
 mod mixed;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
-use mixed::{new_version_url, run_moves, Ledger, Move, Version, ROWS};
+use mixed::{assert_rows_as_meant, new_version_url, run_moves, Ledger, Move, Version, ROWS};
 use zdm_runtime::{zero_downtime, Migration, Phase};
 use zdm_suite::TestDb;
 
@@ -85,20 +84,7 @@ fn rename_column_under_both_versions() {
         Run(Phase::Contract),
     ];
     run_moves(&db, &[&RenameName], &[&old, &new], &write, &ledger, &moves);
-    let stored: BTreeMap<i64, String> = client
-        .query("SELECT id, full_name FROM customers", &[])
-        .unwrap()
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    let meant = ledger.into_inner().unwrap();
-    let wrong: Vec<_> = meant
-        .iter()
-        .filter(|(id, value)| stored.get(id) != Some(value))
-        .take(5)
-        .collect();
-    assert!(wrong.is_empty(), "rows not as their last writer meant: {wrong:?}");
-    assert_eq!(stored.len(), meant.len());
+    assert_rows_as_meant(&mut client, "SELECT id, full_name FROM customers", ledger);
     let view: String = client
         .query_one(
             "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) \
@@ -181,20 +167,11 @@ fn two_migrations_of_one_table_in_flight() {
         &ledger,
         &moves,
     );
-    let stored: BTreeMap<i64, String> = client
-        .query("SELECT id, full_name || ' ' || balance FROM customers", &[])
-        .unwrap()
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    let meant = ledger.into_inner().unwrap();
-    let wrong: Vec<_> = meant
-        .iter()
-        .filter(|(id, value)| stored.get(id) != Some(value))
-        .take(5)
-        .collect();
-    assert!(wrong.is_empty(), "rows not as their last writer meant: {wrong:?}");
-    assert_eq!(stored.len(), meant.len());
+    assert_rows_as_meant(
+        &mut client,
+        "SELECT id, full_name || ' ' || balance FROM customers",
+        ledger,
+    );
     let view: String = client
         .query_one(
             "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) \

@@ -10,11 +10,10 @@
 
 mod mixed;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
-use mixed::{run_moves, Ledger, Move, Version, ROWS};
+use mixed::{assert_rows_as_meant, run_moves, Ledger, Move, Version, ROWS};
 use zdm_runtime::{zero_downtime, Migration, Phase};
 use zdm_suite::TestDb;
 
@@ -99,21 +98,11 @@ fn run_both(
         });
     };
     run_moves(db, &[migration], &[old, new], &write, &ledger, moves);
-    let stored: BTreeMap<i64, String> = db
-        .connect()
-        .query(&format!("SELECT id, name FROM {table}"), &[])
-        .unwrap()
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    let meant = ledger.into_inner().unwrap();
-    let wrong: Vec<_> = meant
-        .iter()
-        .filter(|(id, value)| stored.get(id) != Some(value))
-        .take(5)
-        .collect();
-    assert!(wrong.is_empty(), "rows not as their last writer meant: {wrong:?}");
-    assert_eq!(stored.len(), meant.len());
+    assert_rows_as_meant(
+        &mut db.connect(),
+        &format!("SELECT id, name FROM {table}"),
+        ledger,
+    );
 }
 
 /// Every phase forward, every reversal back to nothing, then forward again: the old version

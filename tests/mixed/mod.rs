@@ -205,3 +205,22 @@ pub fn run_moves(
         }
     });
 }
+
+/// Asserts that every row `query` reads, as (id, value), holds what its last writer meant
+/// by the ledger, and that there are as many rows as the ledger has: none lost, none extra.
+pub fn assert_rows_as_meant(client: &mut postgres::Client, query: &str, ledger: Ledger) {
+    let stored: BTreeMap<i64, String> = client
+        .query(query, &[])
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let meant = ledger.into_inner().unwrap();
+    let wrong: Vec<_> = meant
+        .iter()
+        .filter(|(id, value)| stored.get(id) != Some(value))
+        .take(5)
+        .collect();
+    assert!(wrong.is_empty(), "rows not as their last writer meant: {wrong:?}");
+    assert_eq!(stored.len(), meant.len());
+}
