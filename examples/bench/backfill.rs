@@ -258,14 +258,8 @@ fn zdm(url: &str, operation: &Operation, variant: &Variant, args: &Args) -> Resu
     }
     let mut runner = Runner::connect(url, options)?;
     let (migration, table) = (operation.migration, operation.table);
+    forget(runner.client(), migration)?;
     make_table(runner.client(), table, rows, operation.shape)?;
-    runner
-        .client()
-        .execute("DELETE FROM zdm.migrations WHERE id = $1", &[&migration.id()])?;
-    // add_not_null's record of the keys it filled, left by the previous round.
-    runner
-        .client()
-        .batch_execute(&format!("DROP TABLE IF EXISTS zdm.\"{}_filled\"", migration.id()))?;
     runner.run_to(migration, Phase::Sync)?;
     runner.client().batch_execute("CHECKPOINT")?;
     let before = mark(runner.client(), table)?;
@@ -279,6 +273,24 @@ fn zdm(url: &str, operation: &Operation, variant: &Variant, args: &Args) -> Resu
         operation.name
     );
     cost(runner.client(), table, &before, rows, took)
+}
+
+/// Forgets the previous round of `migration`: its state row, add_not_null's record of the
+/// keys it filled, and its version schema, whose views over the table would keep the next
+/// round from dropping it.
+fn forget(client: &mut Client, migration: &dyn Migration) -> Result<(), Failure> {
+    let id = migration.id();
+    client.execute("DELETE FROM zdm.migrations WHERE id = $1", &[&id])?;
+    client.batch_execute(&format!("DROP TABLE IF EXISTS zdm.\"{id}_filled\""))?;
+    let recorded: Option<String> = client
+        .query_one("SELECT to_regclass('zdm.version_columns')::text", &[])?
+        .get(0);
+    if recorded.is_some() {
+        client.execute("DELETE FROM zdm.version_columns WHERE migration = $1", &[&id])?;
+    }
+    let schema = zdm_runtime::quote_ident(&zdm_plan::names::version_schema(id));
+    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
+    Ok(())
 }
 
 /// The seed's loop: a batch of ids still NULL, re-found by a scan each time, a commit per
@@ -349,8 +361,8 @@ pub(crate) fn backfill(url: &str, args: &Args) -> Result<Backfill, Failure> {
         })
         .collect();
     let (constant_rows_written, constant_rewrote_table) = constant_default(url, rows)?;
-    client.batch_execute("DELETE FROM zdm.migrations")?;
     for operation in OPERATIONS {
+        forget(&mut client, operation.migration)?;
         client.batch_execute(&format!("DROP TABLE IF EXISTS {}", operation.table))?;
     }
     Ok(Backfill {
