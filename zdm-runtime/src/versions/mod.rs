@@ -83,6 +83,10 @@ fn check_reversal(client: &mut Client, plan: &Plan, phase: Phase, options: &Opti
     if plan.presents.is_empty() || options.new_version_stopped || phase == Phase::Backfill {
         return Ok(());
     }
+    // A sync that did nothing (drop_column without `down`) copies nothing to stop copying.
+    if phase == Phase::Sync && plan.phase(Phase::Sync).reverse.is_empty() {
+        return Ok(());
+    }
     let schema = names::version_schema(&plan.id);
     let exists = if phase == Phase::Contract {
         // Reverting a contract re-points the views, so the new version keeps its shape;
