@@ -30,6 +30,37 @@ struct DropCity;
 )]
 struct DropBoth;
 
+/// split_table of `items`, with later migrations of the same source table in flight.
+#[zero_downtime(
+    id = "items_split_up",
+    split_table(
+        table = "items",
+        into(table = "item_names", columns = ["name", "code"]),
+        into(table = "item_cities", columns = ["city"])
+    )
+)]
+struct SplitItems;
+
+/// A split of `items` once `DropCode` has completed and purged `code`.
+#[zero_downtime(
+    id = "items_split_rest",
+    split_table(
+        table = "items",
+        into(table = "item_names", columns = ["name"]),
+        into(table = "item_cities", columns = ["city"])
+    )
+)]
+struct SplitRest;
+
+/// A rename of a column the split moves: the split's trigger mentions it, which the rename
+/// refuses to carry until told the trigger was checked (here it was: the rename is reverted
+/// before the split's contract).
+#[zero_downtime(
+    id = "items_label",
+    rename_column(table = "items", from = "name", to = "label", triggers_checked)
+)]
+struct RenameName;
+
 /// `items` with `ROWS` rows named `seed <id>`: `code` NOT NULL without a default (so the
 /// new version's inserts need `down`), `city` nullable.
 fn items(test: &str) -> (TestDb, Ledger) {
@@ -246,4 +277,118 @@ fn two_drops_of_one_table_share_one_view() {
         .query_one("INSERT INTO items (name) VALUES ('both') RETURNING *", &[])
         .unwrap();
     assert_eq!(row.len(), 2);
+}
+
+/// The view and grants of `schema`.`items`: its columns, and its ACL.
+fn view_with_grants(client: &mut Client, schema: &str) -> (Vec<String>, Option<String>) {
+    let acl: Option<String> = client
+        .query_opt(
+            "SELECT c.relacl::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = 'items'",
+            &[&schema],
+        )
+        .unwrap()
+        .and_then(|row| row.get(0));
+    (view_columns(client, schema), acl)
+}
+
+/// split_table in flight (its view shows `items` as its key alone) while a later migration
+/// of the same table runs to its contract, which retires the split's view as the old
+/// version's, and back: the contract's reversal re-creates the split's view as it was, its
+/// moved columns still hidden, with its owner and grants, and the new version of the split
+/// reads and writes through it; then the later migration is reverted and the split goes on
+/// to its contract, which it refuses before (the later migration's column, or its view of
+/// `items`, would go with the table). Run for a rename of a moved column and a drop of one.
+#[test]
+fn split_table_view_survives_a_later_contract_and_its_reversal() {
+    let refusals = [
+        "expected every column of \"items\" in one of the new tables (a column added since expand would be lost \
+         with the table; split it with a migration of its own), found 1 offending row(s); for example:\n  label",
+        "expected no foreign key or view outside \"items\" using it (point them at the new tables first), found 1 \
+         offending row(s); for example:\n  view zdm_v_items_drop_city.items",
+    ];
+    let laters = [&RenameName as &dyn Migration, &DropCity];
+    for (index, (later, refusal)) in laters.into_iter().zip(refusals).enumerate() {
+        let (db, _) = items(&format!("vs_hidden_split_later_{index}"));
+        let mut client = db.connect();
+        client
+            .batch_execute("GRANT SELECT, INSERT ON items TO PUBLIC")
+            .unwrap();
+        let split = zdm_plan::names::version_schema(SplitItems.id());
+        let mut runner = db.runner();
+        runner.run_to(&SplitItems, Phase::Backfill).unwrap();
+        let before = view_with_grants(&mut client, &split);
+        assert_eq!(before.0, ["id"]);
+        runner.run_to(later, Phase::Contract).unwrap();
+        assert_eq!(
+            view_with_grants(&mut client, &split),
+            (vec![], None),
+            "{}: the later contract retires the split's view",
+            later.id()
+        );
+        runner.revert(later, Phase::Contract).unwrap();
+        assert_eq!(view_with_grants(&mut client, &split), before, "{}", later.id());
+        let mut new = zdm_suite::connect_or_exit(&new_version_url(&db, &SplitItems));
+        let row = new.query_one("SELECT * FROM items WHERE id = 1", &[]).unwrap();
+        assert_eq!(row.len(), 1);
+        let error = new.query("SELECT name FROM items", &[]).unwrap_err();
+        assert_eq!(error.code(), Some(&postgres::error::SqlState::UNDEFINED_COLUMN));
+        let name: String = new
+            .query_one("SELECT name FROM item_names WHERE id = 1", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(name, "seed 1");
+        // Not before the later migration is reverted: its view of `items` serves the newest
+        // version, and a column it added would go with the table.
+        let error = runner.run(&SplitItems, Phase::Contract).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("items_split_up: contract refused before any lock-heavy step: {refusal}")
+        );
+        runner.revert(later, Phase::Backfill).unwrap();
+        runner.revert(later, Phase::Sync).unwrap();
+        runner.revert(later, Phase::Expand).unwrap();
+        assert_eq!(view_with_grants(&mut client, &split), before, "{}", later.id());
+        runner.run(&SplitItems, Phase::Contract).unwrap();
+        let names: i64 = new
+            .query_one("SELECT count(*) FROM item_names JOIN item_cities USING (id)", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(names, ROWS);
+    }
+}
+
+/// An earlier migration's version view over the split's source (drop_column's, after its
+/// contract and purge): the split's contract retires it and drops the table; the contract's
+/// reversal rebuilds the table, under a new object id, and re-creates the earlier view over
+/// it as it was, with its grants, beside the split's own; the contract runs again.
+#[test]
+fn an_earlier_view_comes_back_over_the_table_a_split_rebuilt() {
+    let (db, _) = items("vs_hidden_split_earlier");
+    let mut client = db.connect();
+    client
+        .batch_execute("GRANT SELECT, INSERT ON items TO PUBLIC")
+        .unwrap();
+    let mut runner = db.runner();
+    runner.run_to(&DropCode, Phase::Contract).unwrap();
+    runner.purge(&DropCode).unwrap();
+    let dropped = zdm_plan::names::version_schema(DropCode.id());
+    let split = zdm_plan::names::version_schema(SplitRest.id());
+    let before = view_with_grants(&mut client, &dropped);
+    assert_eq!(before.0, ["id", "name", "city"]);
+    runner.run_to(&SplitRest, Phase::Backfill).unwrap();
+    assert_eq!(view_columns(&mut client, &split), ["id"]);
+    runner.run(&SplitRest, Phase::Contract).unwrap();
+    assert_eq!(view_with_grants(&mut client, &dropped), (vec![], None));
+    runner.revert(&SplitRest, Phase::Contract).unwrap();
+    assert_eq!(view_with_grants(&mut client, &dropped), before);
+    assert_eq!(view_columns(&mut client, &split), ["id"]);
+    let mut old = zdm_suite::connect_or_exit(&new_version_url(&db, &DropCode));
+    let name: String = old
+        .query_one("SELECT name FROM items WHERE id = 1", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "seed 1");
+    runner.run(&SplitRest, Phase::Contract).unwrap();
+    assert_eq!(view_with_grants(&mut client, &dropped), (vec![], None));
 }

@@ -166,6 +166,12 @@ const VERSION_COLUMNS: &str = "CREATE TABLE IF NOT EXISTS {state}.version_column
 const VERSION_COLUMNS_LAST_ATTNUM: &str =
     "ALTER TABLE {state}.version_columns ADD COLUMN IF NOT EXISTS last_attnum smallint";
 
+/// The table a retired view selected from, as SQL names it: a contract's reversal that
+/// rebuilds the table (split_table's) gives it a new object id, which the view's record
+/// then takes from the name.
+const VERSION_COLUMNS_SOURCE: &str =
+    "ALTER TABLE {state}.version_columns ADD COLUMN IF NOT EXISTS source text";
+
 /// Presents again the tables a reverted contract rebuilt (split_table's source, whose view
 /// its contract dropped with it): every presented table the version schema has no view
 /// of, while the schema is there (`drop-version-schema` took it away for good otherwise).
@@ -245,6 +251,9 @@ fn present(client: &mut Client, state: &StateSchema, plan: &Plan, options: &Opti
         .map_err(failed)?;
     transaction
         .execute_one(&state.sql(VERSION_COLUMNS_LAST_ATTNUM))
+        .map_err(failed)?;
+    transaction
+        .execute_one(&state.sql(VERSION_COLUMNS_SOURCE))
         .map_err(failed)?;
     transaction
         .execute(
