@@ -346,7 +346,8 @@ fn split_table_presents_the_source_without_its_moved_columns() {
 
 /// `check_ready`, which a new application version calls at startup: refused, naming the
 /// migration and its version schema, until every migration of its list has completed
-/// expand; after the contract the version schema may be gone (here `drop-version-schema`)
+/// expand (a role that may not read the state gets the server's refusal); after the
+/// contract the version schema may be gone (here `drop-version-schema`)
 /// and the version still starts, since the tables have its shape; once that contract is
 /// reverted without the schema, it is refused again.
 #[test]
@@ -376,6 +377,26 @@ fn check_ready_refuses_a_new_version_before_expand() {
     );
     runner.run(&SplitItems, Phase::Expand).unwrap();
     assert_eq!(ready(&mut client), Ok(()));
+    // A role that may not read the state is told so, never that expand has not run.
+    client
+        .batch_execute(
+            "DROP ROLE IF EXISTS zdm_ready_app; CREATE ROLE zdm_ready_app NOLOGIN; SET ROLE zdm_ready_app",
+        )
+        .unwrap();
+    let denied = zdm_runtime::check_ready(&mut client, &migrations, "zdm").unwrap_err();
+    match &denied {
+        zdm_runtime::Error::State(error) => {
+            assert_eq!(
+                error.code(),
+                Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+                "{denied}"
+            )
+        }
+        other => panic!("expected a state error, got {other}"),
+    }
+    client
+        .batch_execute("RESET ROLE; DROP ROLE zdm_ready_app")
+        .unwrap();
     runner.run_to(&SplitItems, Phase::Contract).unwrap();
     runner.drop_version_schema(&SplitItems).unwrap();
     assert_eq!(ready(&mut client), Ok(()));
