@@ -530,3 +530,59 @@ fn drop_version_schema_after_contract() {
         "integer"
     );
 }
+
+/// `ready`, for a deploy pipeline: exit code 7 with the message of `check_ready`, naming
+/// the first migration of the list whose expand has not completed and its version schema,
+/// until every one has; then 0 with the search path. After the contract and
+/// `drop-version-schema` it stays ready.
+#[test]
+fn ready_waits_for_every_expand() {
+    let db = TestDb::new("cli_ready");
+    let binary = build_example("change_column_type");
+    let run = |args: &[&str]| {
+        Command::new(&binary)
+            .args(args)
+            .env("DATABASE_URL", db.url())
+            .env_remove("RUST_LOG")
+            .env_remove("ZDM_STATE_SCHEMA")
+            .output()
+            .unwrap()
+    };
+    db.connect()
+        .batch_execute(
+            "CREATE TABLE example_invoices (id bigint PRIMARY KEY, amount integer NOT NULL DEFAULT 0, note varchar(50));
+             INSERT INTO example_invoices SELECT g, g, 'n' FROM generate_series(1, 50) g;",
+        )
+        .unwrap();
+    let refused = |id: &str| {
+        format!(
+            "error: {id}: expand has not completed, so the version schema zdm_v_{id} does not exist and an \
+             application version with it on its search_path would find the tables in their old shape; complete \
+             expand (`up {id} --to expand`) before starting that version\n"
+        )
+    };
+    let output = run(&["ready"]);
+    assert_eq!(output.status.code(), Some(7), "{}", stderr(&output));
+    assert_eq!(stderr(&output), refused("example_invoice_amount_numeric"));
+    assert_eq!(
+        run(&["up", "example_invoice_amount_numeric", "--to", "expand"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let output = run(&["ready"]);
+    assert_eq!(output.status.code(), Some(7), "{}", stderr(&output));
+    assert_eq!(stderr(&output), refused("example_invoice_note_wider"));
+    assert_eq!(run(&["up", "--to", "expand"]).status.code(), Some(0));
+    let ready = "ready: every migration has completed expand; version schemas for the search path: \
+                 zdm_v_example_invoice_note_wider, zdm_v_example_invoice_amount_numeric\n";
+    let output = run(&["ready"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), ready);
+    assert_eq!(run(&["up"]).status.code(), Some(0));
+    let output = run(&["drop-version-schema", "example_invoice_amount_numeric"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run(&["ready"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), ready);
+}

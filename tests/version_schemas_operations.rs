@@ -343,3 +343,70 @@ fn split_table_presents_the_source_without_its_moved_columns() {
         .get(0);
     assert_eq!(names, ROWS);
 }
+
+/// `check_ready`, which a new application version calls at startup: refused, naming the
+/// migration and its version schema, until every migration of its list has completed
+/// expand (a role that may not read the state gets the server's refusal); after the
+/// contract the version schema may be gone (here `drop-version-schema`)
+/// and the version still starts, since the tables have its shape; once that contract is
+/// reverted without the schema, it is refused again.
+#[test]
+fn check_ready_refuses_a_new_version_before_expand() {
+    let (db, _) = items("vs_op_ready");
+    let mut client = db.connect();
+    let migrations: [&dyn Migration; 2] = [&ItemsByName, &SplitItems];
+    let ready = |client: &mut postgres::Client| {
+        zdm_runtime::check_ready(client, &migrations, "zdm").map_err(|error| error.to_string())
+    };
+    assert_eq!(
+        ready(&mut client),
+        Err("items_by_name: expand has not completed, so the tables do not have the shape the new application \
+             version uses; complete expand (`up items_by_name --to expand`) before starting that version"
+            .to_owned())
+    );
+    let mut runner = db.runner();
+    runner.run(&ItemsByName, Phase::Expand).unwrap();
+    assert_eq!(
+        ready(&mut client),
+        Err(
+            "items_split: expand has not completed, so the version schema zdm_v_items_split does not exist \
+             and an application version with it on its search_path would find the tables in their old shape; \
+             complete expand (`up items_split --to expand`) before starting that version"
+                .to_owned()
+        )
+    );
+    runner.run(&SplitItems, Phase::Expand).unwrap();
+    assert_eq!(ready(&mut client), Ok(()));
+    // A role that may not read the state is told so, never that expand has not run.
+    client
+        .batch_execute(
+            "DROP ROLE IF EXISTS zdm_ready_app; CREATE ROLE zdm_ready_app NOLOGIN; SET ROLE zdm_ready_app",
+        )
+        .unwrap();
+    let denied = zdm_runtime::check_ready(&mut client, &migrations, "zdm").unwrap_err();
+    match &denied {
+        zdm_runtime::Error::State(error) => {
+            assert_eq!(
+                error.code(),
+                Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+                "{denied}"
+            )
+        }
+        other => panic!("expected a state error, got {other}"),
+    }
+    client
+        .batch_execute("RESET ROLE; DROP ROLE zdm_ready_app")
+        .unwrap();
+    runner.run_to(&SplitItems, Phase::Contract).unwrap();
+    runner.drop_version_schema(&SplitItems).unwrap();
+    assert_eq!(ready(&mut client), Ok(()));
+    runner.revert(&SplitItems, Phase::Contract).unwrap();
+    assert_eq!(
+        ready(&mut client),
+        Err("items_split: the version schema zdm_v_items_split has no views, though backfill has completed and \
+             contract has not (dropped after the contract, which was then reverted, or outside zdm, or a \
+             reversal of expand under way); start that version once the migration has been reverted to pending \
+             (`revert items_split --to pending --new-version-stopped`) and expand has run again"
+            .to_owned())
+    );
+}

@@ -151,6 +151,9 @@ pub enum Move {
     RevertOf(usize, Phase),
     Deploy(usize),
     Stop(usize),
+    /// A reversal of the first migration's phase run as `--new-version-stopped`, which the
+    /// move before has done.
+    RevertStopped(Phase),
 }
 
 /// Makes the moves while `versions` write, each version with its own value function.
@@ -164,10 +167,13 @@ pub fn run_moves(
 ) {
     let stop = AtomicBool::new(false);
     // The new version runs throughout: no reversal may assume it stopped.
-    let mut runner = db.runner_with(Options {
-        new_version_stopped: false,
-        ..test_options()
-    });
+    let running = || {
+        db.runner_with(Options {
+            new_version_stopped: false,
+            ..test_options()
+        })
+    };
+    let mut runner = running();
     std::thread::scope(|scope| {
         let threads: Vec<_> = (0..versions.len())
             .map(|index| {
@@ -185,6 +191,13 @@ pub fn run_moves(
                 Move::Revert(phase) => runner.revert(migrations[0], phase).map(drop),
                 Move::RunOf(index, phase) => runner.run(migrations[index], phase).map(drop),
                 Move::RevertOf(index, phase) => runner.revert(migrations[index], phase).map(drop),
+                Move::RevertStopped(phase) => {
+                    // One runner at a time holds the database.
+                    drop(runner);
+                    let reverted = db.runner().revert(migrations[0], phase).map(drop);
+                    runner = running();
+                    reverted
+                }
                 Move::Deploy(index) | Move::Stop(index) => {
                     versions[index].deploy(matches!(step, Move::Deploy(_)), ledger);
                     Ok(())

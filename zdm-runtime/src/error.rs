@@ -152,6 +152,14 @@ pub enum Error {
         /// What stands in the way, naming the objects, and what to do about it.
         reason: String,
     },
+    /// An application version built with these migrations may not start yet
+    /// ([`check_ready`](crate::check_ready)): what is missing, and what to run.
+    #[error("{migration}: {reason}")]
+    NotReady {
+        migration: String,
+        /// What is missing, naming the version schema, and what to run.
+        reason: String,
+    },
     /// A lock could not be taken within the retry budget.
     #[error(
         "{migration}: step \"{step}\" could not take its lock within {budget:?} \

@@ -22,7 +22,7 @@ use crate::sql::{dollar_quote, quote_ident, quote_literal};
 use crate::table::Table;
 use crate::validate::{self, Errors};
 use zdm_plan::names;
-use zdm_plan::{Check, Lock, PhasePlan, Plan, Step};
+use zdm_plan::{Check, Lock, PhasePlan, Plan, Presented, Step};
 
 #[derive(Debug, FromMeta)]
 pub struct DropColumn {
@@ -69,7 +69,14 @@ impl Operation for DropColumn {
         };
         let backfill = PhasePlan::nothing("nothing to backfill: every existing row keeps its value");
         let plan = Plan::new(id, Self::NAME, description, [self.expand(), sync, backfill, self.contract(id)]);
-        plan.purging(vec![self.purge(id)])
+        // The new version never sees the column: its `SELECT *` leaves it out and its
+        // inserts leave it to `down`, the default or NULL. The view names the other columns
+        // by attribute number, so the contract's rename and its reversal leave it as it is.
+        plan.purging(vec![self.purge(id)]).presenting(vec![Presented {
+            table: self.table().sql().into(),
+            columns: Vec::new().into(),
+            hidden: vec![self.column.as_str().to_owned().into()].into(),
+        }])
     }
 }
 
@@ -113,9 +120,13 @@ impl DropColumn {
     }
 
     /// Every object that uses the column, as `pg_describe_object` names it: its own default
-    /// and (PostgreSQL 18) its own NOT NULL constraint go with it and are left out.
+    /// and (PostgreSQL 18) its own NOT NULL constraint go with it and are left out, and so
+    /// are the views of earlier migrations' version schemas, which serve the version that
+    /// is old for this one: the contract retires them before it hides the column.
     fn dependents_sql(&self) -> String {
         let attribute = self.attribute();
+        let prefix = names::VERSION_SCHEMA_PREFIX;
+        let version_schema = format!("left(vn.nspname, {}) = {}", prefix.len(), quote_literal(prefix));
         format!(
             "SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS dependent FROM pg_depend d \
              JOIN pg_attribute a ON d.refobjid = a.attrelid AND d.refobjsubid = a.attnum \
@@ -123,7 +134,10 @@ impl DropColumn {
              AND NOT (d.classid = 'pg_attrdef'::regclass AND d.objid IN \
              (SELECT ad.oid FROM pg_attrdef ad WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum)) \
              AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid IN \
-             (SELECT c.oid FROM pg_constraint c WHERE c.contype = 'n'))"
+             (SELECT c.oid FROM pg_constraint c WHERE c.contype = 'n')) \
+             AND NOT (d.classid = 'pg_rewrite'::regclass AND d.objid IN \
+             (SELECT r.oid FROM pg_rewrite r JOIN pg_class v ON v.oid = r.ev_class \
+             JOIN pg_namespace vn ON vn.oid = v.relnamespace WHERE {version_schema}))"
         )
     }
 
@@ -272,6 +286,18 @@ mod tests {
         assert_eq!(expand.forward.len(), 4);
         assert!(matches!(expand.forward[3].action, Action::Check(_)));
         assert_eq!(statements(&plan.phase(Phase::Contract).forward[2]).len(), 1);
+    }
+
+    #[test]
+    fn the_version_view_hides_the_column_and_two_drops_of_one_table_share_it() {
+        let code = parse(quote!(table = "users", column = "code", down = "'none'")).plan("m", "");
+        assert_eq!(code.presents.len(), 1);
+        assert_eq!(&*code.presents[0].table, "\"users\"");
+        assert_eq!(code.presents[0].hidden.iter().map(|c| &**c).collect::<Vec<_>>(), ["code"]);
+        let city = parse(quote!(table = "users", column = "city")).plan("m", "");
+        let both = Plan::combined("m", "", vec![code, city]);
+        assert_eq!(both.presents.len(), 1);
+        assert_eq!(both.presents[0].hidden.iter().map(|c| &**c).collect::<Vec<_>>(), ["code", "city"]);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! }
 //! ```
 //!
-//! Subcommands: `status [--json]`, `plan [ID]`, `search-path`, `expand|sync|backfill|contract ID`,
+//! Subcommands: `status [--json]`, `plan [ID]`, `search-path`, `ready`,
+//! `expand|sync|backfill|contract ID`,
 //! `up [ID] [--to PHASE]`, `revert ID [--to PHASE|pending] [--allow-data-loss]
 //! [--new-version-stopped]`. Exit codes are the constants in [`exit`].
 
@@ -29,9 +30,12 @@ use crate::session::{self, BatchSize, Options};
 use crate::store::{self, Direction, MigrationState, StateSchema};
 use zdm_plan::{Migration, Phase};
 
-/// The process exit codes of the CLI.
+mod args;
 mod progress;
 
+use args::{parse_duration, parse_phase, parse_schema, parse_target, Target};
+
+/// The process exit codes of the CLI.
 pub mod exit {
     /// Everything asked for was done.
     pub const DONE: u8 = 0;
@@ -49,6 +53,8 @@ pub mod exit {
     pub const PRECONDITION: u8 = 5;
     /// No server answered, or it is older than PostgreSQL 12.
     pub const CONNECT: u8 = 6;
+    /// `ready`: an application version built with these migrations may not start yet.
+    pub const NOT_READY: u8 = 7;
 }
 
 #[derive(Debug, Parser)]
@@ -106,6 +112,9 @@ enum Command {
     /// The version schemas the newest application version puts before its own search_path,
     /// newest first; needs no database.
     SearchPath,
+    /// Whether an application version built with these migrations may start: every
+    /// migration's expand completed and its version schema there; exits 7 otherwise.
+    Ready,
     /// The SQL of every phase and reversal, with locks; needs no database.
     Plan {
         /// Only this migration.
@@ -145,50 +154,6 @@ enum Command {
         #[arg(long)]
         new_version_stopped: bool,
     },
-}
-
-/// Where `revert --to` goes: a phase, or `pending` (before expand).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Target(Option<Phase>);
-
-fn parse_phase(text: &str) -> Result<Phase, String> {
-    Phase::from_name(text)
-        .ok_or_else(|| format!("expected expand, sync, backfill or contract, found `{text}`"))
-}
-
-fn parse_target(text: &str) -> Result<Target, String> {
-    if text == "pending" {
-        return Ok(Target(None));
-    }
-    parse_phase(text).map(|phase| Target(Some(phase)))
-}
-
-/// A schema name PostgreSQL keeps as given; refused as a usage error here rather than at
-/// connect.
-fn parse_schema(text: &str) -> Result<String, String> {
-    StateSchema::new(text)
-        .map(|_| text.to_owned())
-        .map_err(|error| error.to_string())
-}
-
-/// `250ms`, `1s`, `2m`, `1h`; a bare number is seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("expected a duration such as 500ms or 2s, found `{text}`"))?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("unknown duration unit `{other}`; use ms, s, m or h")),
-    };
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// Runs the CLI over `migrations` with the process's arguments.
@@ -264,6 +229,7 @@ macro_rules! outln {
 
 /// A failure with its exit code.
 mod after_contract;
+mod ready;
 mod status;
 use after_contract::{drop_version_schema, purge};
 use status::status;
@@ -287,6 +253,7 @@ impl From<Error> for Failure {
             | Error::Refused { .. }
             | Error::StateSchema { .. } => exit::REFUSED,
             Error::Precondition { .. } => exit::PRECONDITION,
+            Error::NotReady { .. } => exit::NOT_READY,
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
             Error::Step { .. } | Error::State(_) | Error::Catalog(_) | Error::Session(_) => exit::FAILED,
         };
@@ -336,6 +303,7 @@ fn execute(cli: &Cli, migrations: &[&dyn Migration], out: &mut Output) -> Result
             Ok(())
         }
         Command::Status { json } => status(cli, migrations, *json, out),
+        Command::Ready => ready::ready(cli, migrations, out),
         Command::Expand { id } => step(cli, out, migrations, id, Phase::Expand),
         Command::Sync { id } => step(cli, out, migrations, id, Phase::Sync),
         Command::Backfill { id } => step(cli, out, migrations, id, Phase::Backfill),
@@ -548,20 +516,6 @@ fn runner_options(cli: &Cli) -> Options {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_take_common_units() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_duration("1 fortnight")
-            .unwrap_err()
-            .contains("unknown duration unit"));
-        assert!(parse_duration("soon")
-            .unwrap_err()
-            .contains("expected a duration"));
-    }
 
     #[test]
     fn up_resumes_a_failed_phase_then_goes_on() {

@@ -83,6 +83,10 @@ fn check_reversal(client: &mut Client, plan: &Plan, phase: Phase, options: &Opti
     if plan.presents.is_empty() || options.new_version_stopped || phase == Phase::Backfill {
         return Ok(());
     }
+    // A sync that did nothing (drop_column without `down`) copies nothing to stop copying.
+    if phase == Phase::Sync && plan.phase(Phase::Sync).reverse.is_empty() {
+        return Ok(());
+    }
     let schema = names::version_schema(&plan.id);
     let exists = if phase == Phase::Contract {
         // Reverting a contract re-points the views, so the new version keeps its shape;
@@ -161,6 +165,12 @@ const VERSION_COLUMNS: &str = "CREATE TABLE IF NOT EXISTS {state}.version_column
 /// show is that migration's transition column, which a later view keeps hidden.
 const VERSION_COLUMNS_LAST_ATTNUM: &str =
     "ALTER TABLE {state}.version_columns ADD COLUMN IF NOT EXISTS last_attnum smallint";
+
+/// The table a retired view selected from, as SQL names it: a contract's reversal that
+/// rebuilds the table (split_table's) gives it a new object id, which the view's record
+/// then takes from the name.
+const VERSION_COLUMNS_SOURCE: &str =
+    "ALTER TABLE {state}.version_columns ADD COLUMN IF NOT EXISTS source text";
 
 /// Presents again the tables a reverted contract rebuilt (split_table's source, whose view
 /// its contract dropped with it): every presented table the version schema has no view
@@ -241,6 +251,9 @@ fn present(client: &mut Client, state: &StateSchema, plan: &Plan, options: &Opti
         .map_err(failed)?;
     transaction
         .execute_one(&state.sql(VERSION_COLUMNS_LAST_ATTNUM))
+        .map_err(failed)?;
+    transaction
+        .execute_one(&state.sql(VERSION_COLUMNS_SOURCE))
         .map_err(failed)?;
     transaction
         .execute(

@@ -5,7 +5,7 @@
 
 use postgres::{Client, Transaction};
 
-use super::{rebuild, recorded, restore_owner_and_grants, step_failed};
+use super::{rebuild, recorded, restore_owner_and_grants, step_failed, VERSION_COLUMNS_SOURCE};
 use crate::error::{Error, Result};
 use crate::statement::ExecuteOne;
 use crate::store::StateSchema;
@@ -26,12 +26,19 @@ pub(crate) fn retire_earlier(client: &mut Client, state: &StateSchema, plan: &Pl
     if !recorded(&mut transaction, state).map_err(failed)? {
         return Ok(());
     }
+    // A record made before the column was (an expand of an earlier release) gets it here.
+    transaction
+        .execute_one(&state.sql(VERSION_COLUMNS_SOURCE))
+        .map_err(failed)?;
     let tables: Vec<&str> = plan.presents.iter().map(|presented| &*presented.table).collect();
     let views: Vec<(String, String)> = transaction
         .query(
             &state.sql(
                 "UPDATE {state}.version_columns v SET retired_by = $1, attname = a.attname, \
-                     owner = pg_get_userbyid(c.relowner), acl = c.relacl::text \
+                     owner = pg_get_userbyid(c.relowner), acl = c.relacl::text, \
+                     source = (SELECT quote_ident(tn.nspname) || '.' || quote_ident(t.relname) \
+                               FROM pg_class t JOIN pg_namespace tn ON tn.oid = t.relnamespace \
+                               WHERE t.oid = v.relation) \
                  FROM pg_attribute a, pg_namespace n, pg_class c \
                  WHERE v.migration <> $1 AND v.retired_by IS NULL \
                    AND v.created < coalesce((SELECT min(created) FROM {state}.version_columns \
@@ -75,8 +82,9 @@ pub(crate) fn retire_earlier(client: &mut Client, state: &StateSchema, plan: &Pl
     transaction.commit().map_err(failed)
 }
 
-/// Re-creates the views `plan`'s contract retired, by column name (a reversal re-adds a
-/// column under its name, with a new attribute number), with their owner and grants.
+/// Re-creates the views `plan`'s contract retired, by table and column name (a reversal
+/// re-adds a column under its name, with a new attribute number, and split_table's rebuilds
+/// the table under its name, with a new object id), with their owner and grants.
 pub(crate) fn restore_retired(client: &mut Client, state: &StateSchema, plan: &Plan) -> Result<()> {
     if plan.presents.is_empty() {
         return Ok(());
@@ -110,6 +118,13 @@ fn restore_view(
     plan: &Plan,
     (schema, view, owner, acl): (&str, &str, &str, Option<&String>),
 ) -> Result<(), postgres::Error> {
+    transaction.execute(
+        &state.sql(
+            "UPDATE {state}.version_columns v SET relation = to_regclass(v.source)::oid \
+             WHERE v.retired_by = $1 AND v.schema = $2 AND v.view = $3 AND to_regclass(v.source) IS NOT NULL",
+        ),
+        &[&&*plan.id, &schema, &view],
+    )?;
     transaction.execute(
         &state.sql(
             "UPDATE {state}.version_columns v SET attnum = a.attnum, retired_by = NULL \

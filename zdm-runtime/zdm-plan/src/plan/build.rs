@@ -145,10 +145,30 @@ impl Plan {
             .join(" + ");
         let phases = [0, 1, 2, 3].map(|index| combined_phase(&plans, index));
         let purge = plans.iter().flat_map(|plan| plan.purge.iter().cloned()).collect();
-        let presents = plans
-            .iter()
-            .flat_map(|plan| plan.presents.iter().cloned())
-            .collect();
+        // One view per table: operations that present the same table show their changes
+        // in the same view.
+        let mut presents: Vec<Presented> = Vec::new();
+        for presented in plans.iter().flat_map(|plan| plan.presents.iter()) {
+            match presents.iter_mut().find(|merged| merged.table == presented.table) {
+                Some(merged) => {
+                    merged.columns = merged
+                        .columns
+                        .iter()
+                        .chain(presented.columns.iter())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .into();
+                    merged.hidden = merged
+                        .hidden
+                        .iter()
+                        .chain(presented.hidden.iter())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .into();
+                }
+                None => presents.push(presented.clone()),
+            }
+        }
         Plan::new(id, &operation, description, phases)
             .purging(purge)
             .presenting(presents)
