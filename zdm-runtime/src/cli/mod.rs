@@ -227,13 +227,14 @@ macro_rules! outln {
     };
 }
 
-/// A failure with its exit code.
+// Declared after the output macros above, which they use.
 mod after_contract;
 mod ready;
 mod status;
 use after_contract::{drop_version_schema, purge};
 use status::status;
 
+/// A failure with its exit code.
 struct Failure {
     code: u8,
     message: String,
