@@ -433,3 +433,101 @@ fn a_trigger_whose_update_of_names_the_column_is_refused_even_when_checked() {
          fires on \"email\" (UPDATE OF or WHEN); drop it and re-create it over the new column",
     );
 }
+
+#[zero_downtime(id = "drop_note_column", drop_column(table = "notes", column = "note"))]
+struct DropNote;
+
+#[zero_downtime(
+    id = "drop_note_checked",
+    drop_column(table = "notes", column = "note", triggers_checked)
+)]
+struct DropNoteChecked;
+
+/// A row trigger whose function names the dropped column would fail every write once
+/// contract hides it; the catalog does not record what a function body reads, so the body
+/// is searched for the name as a word. Refused at expand, naming the trigger and its
+/// function, and again at contract for one made since; `triggers_checked` lets it through.
+#[test]
+fn drop_column_refuses_a_trigger_whose_function_names_the_column() {
+    let db = TestDb::new("drop_column_trigger_refusal");
+    let mut client = db.connect();
+    client
+        .batch_execute(
+            "CREATE TABLE notes (id bigserial PRIMARY KEY, note text, note_length integer);
+             INSERT INTO notes (note) VALUES ('a'), ('bb');
+             CREATE FUNCTION count_note_length() RETURNS trigger LANGUAGE plpgsql AS
+               $$BEGIN NEW.note_length := 0; RETURN NEW; END$$;
+             CREATE TRIGGER count_length BEFORE INSERT ON notes
+               FOR EACH ROW EXECUTE FUNCTION count_note_length();",
+        )
+        .unwrap();
+    // `note_length` is another word: that trigger is no obstacle.
+    db.runner().run(&DropNote, Phase::Expand).unwrap();
+    db.runner().revert(&DropNote, Phase::Expand).unwrap();
+
+    client
+        .batch_execute(
+            "CREATE FUNCTION trim_note() RETURNS trigger LANGUAGE plpgsql AS
+               $$BEGIN NEW.Note := btrim(NEW.Note); RETURN NEW; END$$;
+             CREATE TRIGGER trim_it BEFORE INSERT OR UPDATE ON notes
+               FOR EACH ROW EXECUTE FUNCTION trim_note();",
+        )
+        .unwrap();
+    let before = table_catalog(&mut client, "notes");
+    let error = db.runner().run(&DropNote, Phase::Expand).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "drop_note_column: expand refused before any lock-heavy step: expected no row trigger whose function \
+         mentions \"notes\".\"note\", found 1 offending row(s); for example:\n  the trigger trim_it runs \
+         trim_note(), whose body mentions note: once contract hides the column, a function still naming it \
+         fails every write; check the function (and change it if needed), then declare `triggers_checked`"
+    );
+    assert_eq!(table_catalog(&mut client, "notes"), before);
+    let version_schema: bool = scalar(
+        &mut client,
+        &format!("SELECT to_regnamespace('{}') IS NULL", DropNote::VERSION_SCHEMA),
+    );
+    assert!(version_schema, "no version schema made");
+
+    // Made after expand: contract refuses it before hiding the column.
+    client.batch_execute("DROP TRIGGER trim_it ON notes").unwrap();
+    let mut runner = db.runner();
+    for phase in [Phase::Expand, Phase::Sync, Phase::Backfill] {
+        runner.run(&DropNote, phase).unwrap();
+    }
+    client
+        .batch_execute(
+            "CREATE TRIGGER trim_it BEFORE INSERT OR UPDATE ON notes
+               FOR EACH ROW EXECUTE FUNCTION trim_note();",
+        )
+        .unwrap();
+    let error = runner.run(&DropNote, Phase::Contract).unwrap_err();
+    assert!(
+        error.to_string().starts_with(
+            "drop_note_column: contract refused before any lock-heavy step: expected no row trigger"
+        ),
+        "{error}"
+    );
+    let columns: i64 = scalar(
+        &mut client,
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = 'notes'::regclass AND attname = 'note'",
+    );
+    assert_eq!(columns, 1, "the column is still there under its name");
+
+    // Declared as checked (the user changes the function before contract): it goes through.
+    let db = TestDb::new("drop_column_trigger_checked");
+    let mut client = db.connect();
+    client
+        .batch_execute(
+            "CREATE TABLE notes (id bigserial PRIMARY KEY, note text);
+             CREATE FUNCTION trim_note() RETURNS trigger LANGUAGE plpgsql AS
+               $$BEGIN NEW.note := btrim(NEW.note); RETURN NEW; END$$;
+             CREATE TRIGGER trim_it BEFORE INSERT OR UPDATE ON notes
+               FOR EACH ROW EXECUTE FUNCTION trim_note();",
+        )
+        .unwrap();
+    let mut checked = db.runner();
+    for phase in [Phase::Expand, Phase::Sync, Phase::Backfill, Phase::Contract] {
+        checked.run(&DropNoteChecked, phase).unwrap();
+    }
+}

@@ -10,10 +10,16 @@ pub struct Plain;
 )]
 pub struct WithDown;
 
-zdm_runtime::migrations!(pub static MIGRATIONS = [Plain, WithDown]);
+#[zero_downtime(
+    id = "checked",
+    drop_column(table = "items", column = "note", triggers_checked)
+)]
+pub struct TriggersChecked;
+
+zdm_runtime::migrations!(pub static MIGRATIONS = [Plain, WithDown, TriggersChecked]);
 
 fn main() {
     use zdm_runtime::Migration;
-    assert_eq!(MIGRATIONS.len(), 2);
+    assert_eq!(MIGRATIONS.len(), 3);
     assert_eq!(WithDown.plan().purge.len(), 1);
 }

@@ -10,9 +10,12 @@
 //!
 //! A column that an index, a constraint, a view or another object uses would take them
 //! with it when purged, and leave them broken when hidden; it is refused at expand,
-//! naming each, before any change.
+//! naming each, before any change. A row trigger whose function's body mentions the column
+//! is refused too (at expand and again before contract hides it), since the catalog does not
+//! record what a function body reads and the function would fail every write once the
+//! column is hidden; `triggers_checked` says the user has looked.
 
-use darling::util::SpannedValue;
+use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
 use crate::ops::steps::{self, FillWhen, Trigger};
@@ -31,11 +34,13 @@ pub struct DropColumn {
     column: SpannedValue<String>,
     /// The value a row written without the column gets, over the row's other columns.
     down: Option<SpannedValue<String>>,
+    /// The user has checked the table's row triggers that mention the column.
+    triggers_checked: Flag,
 }
 
 impl DropColumn {
     /// The keys of the arguments above, as written, for the message about an unknown one.
-    pub const KEYS: &'static [&'static str] = &["schema", "table", "column", "down"];
+    pub const KEYS: &'static [&'static str] = &["schema", "table", "column", "down", "triggers_checked"];
 }
 
 impl Operation for DropColumn {
@@ -108,6 +113,7 @@ impl DropColumn {
             steps::column_exists(&table_q, &self.column, None),
             self.no_dependents(),
         ];
+        forward.extend(self.no_user_triggers());
         match &self.down {
             Some(down) => forward.extend(steps::fragment_reads(&table_q, "down", down)),
             None => forward.push(self.needs_no_value()),
@@ -157,6 +163,46 @@ impl DropColumn {
         )
     }
 
+    /// The table's own row triggers, other than zdm's, whose function's body has the column's
+    /// name as a word of its own (in any case), unless the declaration says `triggers_checked`.
+    fn no_user_triggers(&self) -> Option<Step> {
+        if self.triggers_checked.is_present() {
+            return None;
+        }
+        let table_q = self.table().sql();
+        let column_q = quote_ident(&self.column);
+        // The name as a regular expression that matches only itself: every character that is
+        // not a letter, a digit or `_` escaped. A word character may not stand on either side.
+        let escaped: String = self
+            .column
+            .chars()
+            .flat_map(|c| if c.is_alphanumeric() || c == '_' { vec![c] } else { vec!['\\', c] })
+            .collect();
+        let pattern = quote_literal(&format!("(^|[^[:alnum:]_$]){escaped}($|[^[:alnum:]_$])"));
+        let triggers = format!(
+            "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid \
+             WHERE t.tgrelid = to_regclass({table}) AND NOT t.tgisinternal AND t.tgtype & 1 = 1 \
+             AND left(t.tgname, 4) <> 'zdm_' AND p.prosrc ~* {pattern}",
+            table = quote_literal(&table_q),
+        );
+        Some(Step::check(
+            format!("check that no row trigger's function mentions {table_q}.{column_q}"),
+            Lock::None,
+            None,
+            Check::new(
+                format!("no row trigger whose function mentions {table_q}.{column_q}"),
+                format!("SELECT count(*) {triggers}"),
+                format!(
+                    "SELECT format('the trigger %I runs %s, whose body mentions %I: once contract hides the column, \
+                     a function still naming it fails every write; check the function (and change it if needed), \
+                     then declare `triggers_checked`', t.tgname, p.oid::regprocedure, {column}) {triggers} \
+                     ORDER BY t.tgname LIMIT 5",
+                    column = quote_literal(&self.column),
+                ),
+            ),
+        ))
+    }
+
     /// Without `down`, the new version's inserts must be able to leave the column out.
     fn needs_no_value(&self) -> Step {
         let table_q = self.table().sql();
@@ -192,18 +238,21 @@ impl DropColumn {
         let mut unhide: Vec<String> = self.fill(&hidden).map(|t| t.removal_statements()).unwrap_or_default();
         unhide.push(self.rename_back(&hidden));
         unhide.extend(self.fill(&self.column).map(|t| t.statements()).unwrap_or_default());
+        let mut forward = vec![
+            steps::column_exists(&table_q, &self.column, None),
+            steps::column_absent(&table_q, &hidden),
+        ];
+        // Again, for a trigger made since expand.
+        forward.extend(self.no_user_triggers());
+        forward.push(Step::transaction(
+            format!("rename {column_q} to {hidden_q}"),
+            Lock::AccessExclusive,
+            &table_q,
+            hide,
+        ));
         PhasePlan::new(
             format!("hide {column_q} as {hidden_q} (catalog only), once no old version uses it"),
-            vec![
-                steps::column_exists(&table_q, &self.column, None),
-                steps::column_absent(&table_q, &hidden),
-                Step::transaction(
-                    format!("rename {column_q} to {hidden_q}"),
-                    Lock::AccessExclusive,
-                    &table_q,
-                    hide,
-                ),
-            ],
+            forward,
             vec![Step::transaction(
                 format!("rename {hidden_q} back to {column_q}"),
                 Lock::AccessExclusive,
@@ -268,7 +317,7 @@ mod tests {
     fn contract_hides_the_column_and_moves_the_fill_trigger_with_it() {
         let plan = parse(quote!(table = "users", column = "nickname", down = "'none'")).plan("m", "");
         let contract = plan.phase(Phase::Contract);
-        let hide = statements(&contract.forward[2]);
+        let hide = statements(&contract.forward[3]);
         assert!(hide.iter().any(|sql| sql == "ALTER TABLE \"users\" RENAME COLUMN \"nickname\" TO \"zdm_m_nickname\""));
         assert!(hide[0].starts_with("DROP TRIGGER IF EXISTS"), "{hide:?}");
         assert!(hide.last().unwrap().starts_with("CREATE TRIGGER"), "{hide:?}");
@@ -283,9 +332,24 @@ mod tests {
         let plan = parse(quote!(table = "users", column = "nickname")).plan("m", "");
         assert!(plan.phase(Phase::Sync).forward.is_empty());
         let expand = plan.phase(Phase::Expand);
-        assert_eq!(expand.forward.len(), 4);
-        assert!(matches!(expand.forward[3].action, Action::Check(_)));
-        assert_eq!(statements(&plan.phase(Phase::Contract).forward[2]).len(), 1);
+        assert_eq!(expand.forward.len(), 5);
+        assert!(matches!(expand.forward[4].action, Action::Check(_)));
+        assert_eq!(statements(&plan.phase(Phase::Contract).forward[3]).len(), 1);
+    }
+
+    #[test]
+    fn row_triggers_naming_the_column_are_looked_for_unless_checked() {
+        let mentions = |plan: &Plan, phase| {
+            plan.phase(phase).forward.iter().any(|step| step.description.contains("no row trigger's function"))
+        };
+        let plan = parse(quote!(table = "users", column = "nick$name")).plan("m", "");
+        assert!(mentions(&plan, Phase::Expand) && mentions(&plan, Phase::Contract));
+        let Action::Check(check) = &plan.phase(Phase::Expand).forward[3].action else {
+            panic!("expected the trigger check");
+        };
+        assert!(check.count_sql.contains(r"p.prosrc ~* '(^|[^[:alnum:]_$])nick\$name($|[^[:alnum:]_$])'"), "{}", check.count_sql);
+        let checked = parse(quote!(table = "users", column = "nickname", triggers_checked)).plan("m", "");
+        assert!(!mentions(&checked, Phase::Expand) && !mentions(&checked, Phase::Contract));
     }
 
     #[test]
