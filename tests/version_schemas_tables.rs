@@ -65,6 +65,12 @@ struct NameShort;
 )]
 struct QtyFixed;
 
+#[zero_downtime(
+    id = "items_city_filled",
+    add_not_null(table = "items", column = "city", backfill = "'none'")
+)]
+struct CityFilled;
+
 /// A mood for each item: the type and the column that uses it, one declaration.
 #[zero_downtime(
     id = "items_mood",
@@ -298,4 +304,33 @@ fn create_enum_and_add_enum_value_under_both_versions() {
     );
     let labels: Vec<String> = scalar(&mut db.connect(), "SELECT enum_range(NULL::mood)::text[]");
     assert_eq!(labels, ["sad", "ok", "glad"]);
+}
+
+/// add_not_null's backfill fills two seed rows in three; both versions write a city with
+/// every write (the number in the name they write). A row written after the backfill keeps
+/// its city through the backfill's reversal, which gives NULL back only to rows that still
+/// hold the value the backfill filled in. A seed row no version wrote ends with its own city
+/// or, filled by the last backfill, `none`.
+#[test]
+fn add_not_null_backfill_reversal_keeps_later_writes() {
+    let (db, ledger) = items("vs_cat_add_not_null", "");
+    let version = |url: String| {
+        Version::new(
+            url,
+            "UPDATE items SET name = $1, city = split_part($1, ' ', 2) WHERE id = $2",
+            "INSERT INTO items (name, city) VALUES ($1, split_part($1, ' ', 2)) RETURNING id",
+            "SELECT city FROM items WHERE id = $1",
+        )
+    };
+    run_both(
+        &db,
+        &[&CityFilled],
+        &version(db.url().to_owned()),
+        &version(version_path_url(&db, &[&CityFilled])),
+        ledger,
+        "SELECT id, name || CASE WHEN city = CASE WHEN name LIKE 'seed %' THEN \
+         CASE WHEN id % 3 = 0 THEN 'c' ELSE 'none' END ELSE split_part(name, ' ', 2) END \
+         THEN '' ELSE ' but city ' || coalesce(city, 'NULL') END FROM items",
+        &every_phase_and_reversal(),
+    );
 }
