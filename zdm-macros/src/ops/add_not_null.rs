@@ -10,8 +10,9 @@
 //!   from expand on: the NOT VALID check refuses NULL writes of either version from then,
 //!   and the contract refuses, counting them and showing a few, while NULLs remain.
 //!
-//! The column existed before, so the backfill records the keys of the rows it fills
-//! (`zdm.<id>_filled`) and its reversal gives exactly those rows their NULL back.
+//! The column existed before, so the backfill records the keys of the rows it fills and the
+//! value each got (`zdm.<id>_filled`), and its reversal gives exactly those rows their NULL
+//! back, those that still hold that value: a row written since keeps its writer's value.
 
 use darling::util::SpannedValue;
 use darling::FromMeta;
