@@ -131,8 +131,7 @@ pub fn failed(statement: &str, error: &postgres::Error) -> ! {
 
 /// The new version's URL: its version schema first on the search path.
 pub fn new_version_url(db: &TestDb, migration: &dyn Migration) -> String {
-    let schema = zdm_plan::names::version_schema(migration.id());
-    format!("{}?options=-c%20search_path%3D{schema}%2Cpublic", db.url())
+    version_path_url(db, &[migration])
 }
 
 /// The new version's URL: the version schemas of `migrations`, if any, before `public`, as
