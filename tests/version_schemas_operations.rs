@@ -10,12 +10,19 @@
 
 mod mixed;
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
-
-use mixed::{assert_rows_as_meant, run_moves, Ledger, Move, Version, ROWS};
+use mixed::{
+    every_phase_and_reversal, old_version, run_both, version_path_url, Ledger, Move, Version, OLD_INSERT,
+    OLD_READ, OLD_UPDATE, ROWS,
+};
 use zdm_runtime::{zero_downtime, Migration, Phase};
 use zdm_suite::TestDb;
+
+/// The owners `add_foreign_key` references, made beside `items`.
+const OWNERS: &str = "CREATE TABLE owners (id bigint PRIMARY KEY); INSERT INTO owners VALUES (1), (2);";
+
+fn items(test: &str) -> (TestDb, Ledger) {
+    mixed::items(test, OWNERS)
+}
 
 #[zero_downtime(id = "items_note", add_column(table = "items", column = "note", ty = "text"))]
 struct AddNote;
@@ -48,116 +55,23 @@ struct ItemsOwner;
 )]
 struct SplitItems;
 
-/// `items` with `ROWS` rows named `seed <id>`, and two owners.
-fn items(test: &str) -> (TestDb, Ledger) {
-    let db = TestDb::new(test);
-    db.connect()
-        .batch_execute(&format!(
-            "CREATE TABLE owners (id bigint PRIMARY KEY);
-             INSERT INTO owners VALUES (1), (2);
-             CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT '', city text);
-             INSERT INTO items (name, city) SELECT 'seed ' || n, CASE WHEN n % 3 = 0 THEN 'c' END \
-             FROM generate_series(1, {ROWS}) AS n;"
-        ))
-        .unwrap();
-    let ledger = Mutex::new((1..=ROWS).map(|id| (id, format!("seed {id}"))).collect());
-    (db, ledger)
-}
-
-/// The new version's URL: the version schemas of `migrations`, if any, before `public`.
-fn new_version_url(db: &TestDb, migrations: &[&dyn Migration]) -> String {
-    let schemas = zdm_runtime::version_search_path(migrations);
-    let path = if schemas.is_empty() {
-        "public".to_owned()
-    } else {
-        format!("{schemas},public")
-    };
-    format!(
-        "{}?options=-c%20search_path%3D{}",
-        db.url(),
-        path.replace(", ", "%2C").replace(',', "%2C")
-    )
-}
-
-/// Runs both versions through `moves` and checks every row of `table` against the ledger,
-/// as `name`.
-fn run_both(
-    db: &TestDb,
-    migration: &dyn Migration,
-    old: &Version,
-    new: &Version,
-    ledger: Ledger,
-    table: &str,
-    moves: &[Move],
-) {
-    let write = |index: usize, ledger: &Ledger, stop: &AtomicBool| {
-        let (version, who) = if index == 0 { (old, "old") } else { (new, "new") };
-        version.write::<String, String>(ledger, stop, index as u64 * 1_000_003, |call| {
-            let value = format!("{who} {call}");
-            (value.clone(), value)
-        });
-    };
-    run_moves(db, &[migration], &[old, new], &write, &ledger, moves);
-    assert_rows_as_meant(
-        &mut db.connect(),
-        &format!("SELECT id, name FROM {table}"),
-        ledger,
-    );
-}
-
-/// Every phase forward, every reversal back to nothing, then forward again: the old version
-/// stops before each contract and runs again after its reversal; the new version is
-/// deployed after expand and stops before expand's reversal.
-fn every_phase_and_reversal() -> Vec<Move> {
-    use Move::*;
-    vec![
-        Deploy(0),
-        Run(Phase::Expand),
-        Deploy(1),
-        Run(Phase::Sync),
-        Run(Phase::Backfill),
-        Stop(0),
-        Run(Phase::Contract),
-        Revert(Phase::Contract),
-        Deploy(0),
-        Revert(Phase::Backfill),
-        Revert(Phase::Sync),
-        Stop(1),
-        Revert(Phase::Expand),
-        Run(Phase::Expand),
-        Deploy(1),
-        Run(Phase::Sync),
-        Run(Phase::Backfill),
-        Stop(0),
-        Run(Phase::Contract),
-    ]
-}
-
-const OLD_UPDATE: &str = "UPDATE items SET name = $1 WHERE id = $2";
-const OLD_INSERT: &str = "INSERT INTO items (name) VALUES ($1) RETURNING id";
-const OLD_READ: &str = "SELECT name FROM items WHERE id = $1";
-
-fn old_version(db: &TestDb) -> Version {
-    Version::new(db.url().to_owned(), OLD_UPDATE, OLD_INSERT, OLD_READ)
-}
-
 /// The new version writes the new column with every write; the old one leaves it out.
 #[test]
 fn add_column_under_both_versions() {
     let (db, ledger) = items("vs_op_add_column");
     let new = Version::new(
-        new_version_url(&db, &[&AddNote]),
+        version_path_url(&db, &[&AddNote]),
         "UPDATE items SET name = $1, note = $1 WHERE id = $2",
         "INSERT INTO items (name, note) VALUES ($1, $1) RETURNING id",
         "SELECT note FROM items WHERE id = $1",
     );
     run_both(
         &db,
-        &AddNote,
+        &[&AddNote],
         &old_version(&db),
         &new,
         ledger,
-        "items",
+        "SELECT id, name FROM items",
         &every_phase_and_reversal(),
     );
 }
@@ -168,18 +82,18 @@ fn add_column_under_both_versions() {
 fn rename_table_under_both_versions() {
     let (db, ledger) = items("vs_op_rename_table");
     let new = Version::new(
-        new_version_url(&db, &[&RenameItems]),
+        version_path_url(&db, &[&RenameItems]),
         "UPDATE goods SET name = $1 WHERE id = $2",
         "INSERT INTO goods (name) VALUES ($1) RETURNING id",
         "SELECT name FROM goods WHERE id = $1",
     );
     run_both(
         &db,
-        &RenameItems,
+        &[&RenameItems],
         &old_version(&db),
         &new,
         ledger,
-        "goods",
+        "SELECT id, name FROM goods",
         &every_phase_and_reversal(),
     );
 }
@@ -196,18 +110,18 @@ fn add_not_null_under_both_versions() {
         OLD_READ,
     );
     let new = Version::new(
-        new_version_url(&db, &[&RequireCity]),
+        version_path_url(&db, &[&RequireCity]),
         "UPDATE items SET name = $1, city = 'x' WHERE id = $2",
         "INSERT INTO items (name, city) VALUES ($1, 'x') RETURNING id",
         "SELECT city FROM items WHERE id = $1",
     );
     run_both(
         &db,
-        &RequireCity,
+        &[&RequireCity],
         &old,
         &new,
         ledger,
-        "items",
+        "SELECT id, name FROM items",
         &every_phase_and_reversal(),
     );
     let nulls: i64 = db
@@ -223,18 +137,18 @@ fn add_not_null_under_both_versions() {
 fn add_index_under_both_versions() {
     let (db, ledger) = items("vs_op_add_index");
     let new = Version::new(
-        new_version_url(&db, &[&ItemsByName]),
+        version_path_url(&db, &[&ItemsByName]),
         OLD_UPDATE,
         OLD_INSERT,
         "SELECT name FROM items WHERE name = (SELECT name FROM items WHERE id = $1) LIMIT 1",
     );
     run_both(
         &db,
-        &ItemsByName,
+        &[&ItemsByName],
         &old_version(&db),
         &new,
         ledger,
-        "items",
+        "SELECT id, name FROM items",
         &every_phase_and_reversal(),
     );
 }
@@ -245,18 +159,18 @@ fn add_index_under_both_versions() {
 fn add_foreign_key_under_both_versions() {
     let (db, ledger) = items("vs_op_add_foreign_key");
     let new = Version::new(
-        new_version_url(&db, &[&ItemsOwner]),
+        version_path_url(&db, &[&ItemsOwner]),
         "UPDATE items SET name = $1, owner_id = 1 + length($1) % 2 WHERE id = $2",
         "INSERT INTO items (name, owner_id) VALUES ($1, 1 + length($1) % 2) RETURNING id",
         "SELECT owner_id::text FROM items WHERE id = $1",
     );
     run_both(
         &db,
-        &ItemsOwner,
+        &[&ItemsOwner],
         &old_version(&db),
         &new,
         ledger,
-        "items",
+        "SELECT id, name FROM items",
         &every_phase_and_reversal(),
     );
     let constrained: bool = db
@@ -278,7 +192,7 @@ fn split_table_under_both_versions() {
     use Move::*;
     let (db, ledger) = items("vs_op_split_table");
     let new = Version::new(
-        new_version_url(&db, &[&SplitItems]),
+        version_path_url(&db, &[&SplitItems]),
         "UPDATE item_names SET name = $1 WHERE id = $2",
         "WITH named AS (INSERT INTO item_names (name) VALUES ($1) RETURNING id) \
          INSERT INTO item_cities (id, city) SELECT id, 'x' FROM named RETURNING id",
@@ -299,11 +213,11 @@ fn split_table_under_both_versions() {
     ];
     run_both(
         &db,
-        &SplitItems,
+        &[&SplitItems],
         &old_version(&db),
         &new,
         ledger,
-        "item_names",
+        "SELECT id, name FROM item_names",
         &moves,
     );
 }
@@ -330,7 +244,7 @@ fn split_table_presents_the_source_without_its_moved_columns() {
     let mut runner = db.runner();
     runner.run(&SplitItems, Phase::Expand).unwrap();
     assert_eq!(view(&db), vec!["id"]);
-    let mut new = zdm_suite::connect_or_exit(&new_version_url(&db, &[&SplitItems]));
+    let mut new = zdm_suite::connect_or_exit(&version_path_url(&db, &[&SplitItems]));
     let error = new.query("SELECT name FROM items", &[]).unwrap_err();
     assert_eq!(error.code(), Some(&postgres::error::SqlState::UNDEFINED_COLUMN));
     runner.run_to(&SplitItems, Phase::Contract).unwrap();

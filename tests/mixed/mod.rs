@@ -49,6 +49,11 @@ impl Version {
         self.deployed.store(deployed, Ordering::SeqCst);
     }
 
+    /// How many writes the version has made.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
     /// Waits for `count` more writes (a guard against a stuck writer, not a timing check).
     pub fn wait_for_writes(&self, count: u64, stop: &AtomicBool) {
         let target = self.writes.load(Ordering::SeqCst) + count;
@@ -126,8 +131,107 @@ pub fn failed(statement: &str, error: &postgres::Error) -> ! {
 
 /// The new version's URL: its version schema first on the search path.
 pub fn new_version_url(db: &TestDb, migration: &dyn Migration) -> String {
-    let schema = zdm_plan::names::version_schema(migration.id());
-    format!("{}?options=-c%20search_path%3D{schema}%2Cpublic", db.url())
+    version_path_url(db, &[migration])
+}
+
+/// The new version's URL: the version schemas of `migrations`, if any, before `public`, as
+/// `version_search_path` gives them; with none, the path resolves to the tables.
+pub fn version_path_url(db: &TestDb, migrations: &[&dyn Migration]) -> String {
+    let schemas = zdm_runtime::version_search_path(migrations);
+    let path = if schemas.is_empty() {
+        "public".to_owned()
+    } else {
+        format!("{schemas},public")
+    };
+    format!(
+        "{}?options=-c%20search_path%3D{}",
+        db.url(),
+        path.replace(", ", "%2C").replace(',', "%2C")
+    )
+}
+
+/// `items` with `ROWS` rows named `seed <id>`, every third with a city, after which `extra`
+/// runs; and the ledger of those names.
+pub fn items(test: &str, extra: &str) -> (TestDb, Ledger) {
+    let db = TestDb::new(test);
+    db.connect()
+        .batch_execute(&format!(
+            "CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT '', city text);
+             INSERT INTO items (name, city) SELECT 'seed ' || n, CASE WHEN n % 3 = 0 THEN 'c' END \
+             FROM generate_series(1, {ROWS}) AS n;
+             {extra}"
+        ))
+        .unwrap();
+    let ledger = Mutex::new((1..=ROWS).map(|id| (id, format!("seed {id}"))).collect());
+    (db, ledger)
+}
+
+/// Runs the old version (index 0) and the new one (index 1) through `moves` of
+/// `migrations`, each writing `old <n>` or `new <n>` as its parameter, then checks every
+/// row `query` reads, as (id, value), against the ledger.
+pub fn run_both(
+    db: &TestDb,
+    migrations: &[&dyn Migration],
+    old: &Version,
+    new: &Version,
+    ledger: Ledger,
+    query: &str,
+    moves: &[Move],
+) {
+    let write = |index: usize, ledger: &Ledger, stop: &AtomicBool| {
+        let (version, who) = if index == 0 { (old, "old") } else { (new, "new") };
+        version.write::<String, String>(ledger, stop, index as u64 * 1_000_003, |call| {
+            let value = format!("{who} {call}");
+            (value.clone(), value)
+        });
+    };
+    run_moves(db, migrations, &[old, new], &write, &ledger, moves);
+    assert_rows_as_meant(&mut db.connect(), query, ledger);
+}
+
+pub const OLD_UPDATE: &str = "UPDATE items SET name = $1 WHERE id = $2";
+pub const OLD_INSERT: &str = "INSERT INTO items (name) VALUES ($1) RETURNING id";
+pub const OLD_READ: &str = "SELECT name FROM items WHERE id = $1";
+
+/// The old version: `items` by its name, on the tables.
+pub fn old_version(db: &TestDb) -> Version {
+    Version::new(db.url().to_owned(), OLD_UPDATE, OLD_INSERT, OLD_READ)
+}
+
+/// Every phase forward, every reversal back to nothing, then forward again: the old version
+/// stops before each contract and runs again after its reversal; the new version is
+/// deployed after expand and stops before expand's reversal.
+pub fn every_phase_and_reversal() -> Vec<Move> {
+    every_phase_and_reversal_new_after(Phase::Expand)
+}
+
+/// [`every_phase_and_reversal`] with the new version deployed after `deployed_after` and
+/// stopped before that phase's reversal, for an operation whose deploy order says so.
+pub fn every_phase_and_reversal_new_after(deployed_after: Phase) -> Vec<Move> {
+    let forward = |moves: &mut Vec<Move>| {
+        for phase in Phase::ALL {
+            if phase == Phase::Contract {
+                moves.push(Move::Stop(0));
+            }
+            moves.push(Move::Run(phase));
+            if phase == deployed_after {
+                moves.push(Move::Deploy(1));
+            }
+        }
+    };
+    let mut moves = vec![Move::Deploy(0)];
+    forward(&mut moves);
+    for phase in Phase::ALL.into_iter().rev() {
+        if phase == deployed_after {
+            moves.push(Move::Stop(1));
+        }
+        moves.push(Move::Revert(phase));
+        if phase == Phase::Contract {
+            moves.push(Move::Deploy(0));
+        }
+    }
+    forward(&mut moves);
+    moves
 }
 
 /// Sets the flag when a thread panics, so the others stop.

@@ -10,7 +10,9 @@
 //!   working: a sync trigger gives every write that breaks the check the fixed value, the
 //!   backfill fixes the rows already there, and the contract adds the check, which is then
 //!   only the vehicle of the validation. The backfill records each fixed row's old value
-//!   (`zdm.<id>_fixed`), so its reversal gives exactly those rows their value back.
+//!   and the value the fix gave it (`zdm.<id>_fixed`), so its reversal gives exactly those
+//!   rows their value back, and only while they still hold what the fix wrote: a write made
+//!   since is the application's and stays.
 //!
 //! A row breaks a CHECK when the condition is false; NULL passes, as PostgreSQL has it, so
 //! every "breaks" below is `NOT (condition)`, which is NULL, not true, for such a row.
@@ -259,10 +261,14 @@ impl AddCheck {
         let record = format!("{STATE_SCHEMA}.{record_name}");
         let key_text = "(SELECT zdm_k::text FROM (SELECT {key}) AS zdm_k)";
         let create_record = Step::transaction(
-            format!("create {record_name} in the state schema, the old values of the rows the backfill fixes"),
+            format!(
+                "create {record_name} in the state schema, the old and fixed values of the rows the backfill fixes"
+            ),
             Lock::None,
             &record,
-            [format!("CREATE TABLE IF NOT EXISTS {record} (zdm_key text PRIMARY KEY, zdm_old jsonb)")],
+            [format!(
+                "CREATE TABLE IF NOT EXISTS {record} (zdm_key text PRIMARY KEY, zdm_old jsonb, zdm_new jsonb)"
+            )],
         );
         // The old value is read under the row lock the update then takes, so the record
         // holds what the update replaced. A ctid names a row only within one table, hence
@@ -275,22 +281,29 @@ impl AddCheck {
                  FROM (SELECT tableoid AS zdm_tableoid, ctid AS zdm_ctid, {column_q} AS zdm_old FROM {table_q} \
                  WHERE {{range}} AND NOT {check} FOR UPDATE) AS zdm_o \
                  WHERE {table_q}.tableoid = zdm_o.zdm_tableoid AND {table_q}.ctid = zdm_o.zdm_ctid \
-                 RETURNING {key_text} AS zdm_key, jsonb_build_object({column_l}, zdm_o.zdm_old) AS zdm_old) \
-                 INSERT INTO {record} (zdm_key, zdm_old) SELECT zdm_key, zdm_old FROM zdm_fixed ON CONFLICT DO NOTHING",
+                 RETURNING {key_text} AS zdm_key, jsonb_build_object({column_l}, zdm_o.zdm_old) AS zdm_old, \
+                 jsonb_build_object({column_l}, {table_q}.{column_q}) AS zdm_new) \
+                 INSERT INTO {record} (zdm_key, zdm_old, zdm_new) SELECT zdm_key, zdm_old, zdm_new FROM zdm_fixed \
+                 ON CONFLICT DO NOTHING",
                 column_l = quote_literal(column),
             )],
         );
         // The one-row FROM item runs before the first row is updated, so the trigger sees
-        // the bypass for every row of the batch; it ends with the batch's transaction.
+        // the bypass for every row of the batch; it ends with the batch's transaction. A row
+        // whose value is no longer the one the fix wrote was written since, by a version
+        // that meant its value: it keeps it. The values compare as jsonb, which every type
+        // has and whose equality is defined for all of them.
         let restore = Step::backfill(
-            format!("give {column_q} back its recorded value in the rows the backfill fixed"),
+            format!("give {column_q} back its recorded value in the rows the backfill fixed that still hold the fix"),
             &table_q,
             [format!(
                 "UPDATE {table_q} SET {column_q} = \
                  (jsonb_populate_record(NULL::{table_q}, zdm_f.zdm_old)).{column_q} \
                  FROM {record} AS zdm_f, \
                  (SELECT set_config('zdm.unfill', {bypass}, true) AS zdm_unfill) AS zdm_unfill \
-                 WHERE {{range}} AND zdm_f.zdm_key = {key_text}",
+                 WHERE {{range}} AND zdm_f.zdm_key = {key_text} \
+                 AND jsonb_build_object({column_l}, {table_q}.{column_q}) = zdm_f.zdm_new",
+                column_l = quote_literal(column),
                 bypass = quote_literal(&trigger.name),
             )],
         );
@@ -416,6 +429,11 @@ mod tests {
         assert!(expand[0].starts_with("SELECT count(*) FROM (SELECT 1) AS zdm_probe WHERE NOT (current_setting('server_version_num')::int >= 130000"), "{expand:?}");
         assert!(sql(&plan.phase(Phase::Sync).forward)[0].contains("NEW.\"price\" := (SELECT (1) FROM"));
         assert!(sql(&plan.phase(Phase::Backfill).forward)[1].contains("WHERE {range} AND NOT (price > 0) FOR UPDATE"));
+        let restore = &sql(&plan.phase(Phase::Backfill).reverse)[1];
+        assert!(
+            restore.ends_with("AND jsonb_build_object('price', \"items\".\"price\") = zdm_f.zdm_new"),
+            "only a row still holding what the fix wrote gets its old value back: {restore}"
+        );
         let contract = sql(&plan.phase(Phase::Contract).forward);
         assert!(contract[1].ends_with("NOT VALID") && contract[2].contains("VALIDATE"));
     }

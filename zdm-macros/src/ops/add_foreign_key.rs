@@ -737,7 +737,7 @@ mod tests {
             .any(|step| matches!(&step.action, Action::Expect(Expectation::ColumnNullable { .. }))));
         let backfill = statements(&plan.phase(zdm_plan::Phase::Backfill).forward).concat();
         assert!(
-            backfill[1].contains("RETURNING {key}) INSERT INTO {state}.\"m_filled\""),
+            backfill[1].contains("INSERT INTO {state}.\"m_filled\" (zdm_key, zdm_new)"),
             "{backfill:?}"
         );
         let reverse = statements(&plan.phase(zdm_plan::Phase::Backfill).reverse).concat();

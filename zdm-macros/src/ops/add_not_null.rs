@@ -10,8 +10,9 @@
 //!   from expand on: the NOT VALID check refuses NULL writes of either version from then,
 //!   and the contract refuses, counting them and showing a few, while NULLs remain.
 //!
-//! The column existed before, so the backfill records the keys of the rows it fills
-//! (`zdm.<id>_filled`) and its reversal gives exactly those rows their NULL back.
+//! The column existed before, so the backfill records the keys of the rows it fills and the
+//! value each got (`zdm.<id>_filled`), and its reversal gives exactly those rows their NULL
+//! back, those that still hold that value: a row written since keeps its writer's value.
 
 use darling::util::SpannedValue;
 use darling::FromMeta;
@@ -284,9 +285,10 @@ mod tests {
         assert_eq!(
             sql(&plan.phase(zdm_plan::Phase::Backfill).forward),
             [
-                "CREATE TABLE IF NOT EXISTS {state}.\"m_filled\" (zdm_key text PRIMARY KEY)",
+                "CREATE TABLE IF NOT EXISTS {state}.\"m_filled\" (zdm_key text PRIMARY KEY, zdm_new jsonb)",
                 "WITH zdm_filled AS (UPDATE \"users\" SET \"email\" = ('unknown@example.com') WHERE {range} AND \"email\" IS NULL \
-                 RETURNING {key}) INSERT INTO {state}.\"m_filled\" (zdm_key) SELECT zdm_filled::text FROM zdm_filled \
+                 RETURNING (SELECT zdm_k::text FROM (SELECT {key}) AS zdm_k) AS zdm_key, to_jsonb(\"email\") AS zdm_new) \
+                 INSERT INTO {state}.\"m_filled\" (zdm_key, zdm_new) SELECT zdm_key, zdm_new FROM zdm_filled \
                  ON CONFLICT DO NOTHING",
             ]
         );
@@ -295,6 +297,10 @@ mod tests {
             "UPDATE \"users\" SET \"email\" = NULL FROM (SELECT set_config('zdm.unfill', 'zdm_sync_users_email', true) \
              AS zdm_unfill) AS zdm_unfill WHERE {range}"
         ));
+        assert!(
+            reverse[1].ends_with("AND zdm_f.zdm_new = to_jsonb(\"users\".\"email\"))"),
+            "only a row still holding the value filled in gets its NULL back: {reverse:?}"
+        );
         let contract = sql(&plan.phase(zdm_plan::Phase::Contract).forward);
         assert_eq!(
             contract[0],

@@ -420,8 +420,9 @@ pub fn reset_to_null(table: &Table, column: &str) -> Step {
 }
 
 /// The table, in the state schema, where the backfill of a column that existed before
-/// records the primary key of every row it filled, so that its reversal restores exactly
-/// those NULLs and no value the application wrote.
+/// records the primary key of every row it filled and the value it filled in, so that its
+/// reversal restores exactly those NULLs, and only where the row still holds that value: no
+/// value the application wrote, before the backfill or since, is overwritten.
 pub struct FillRecord {
     /// `{state}."<id>_filled"`, as statements name it: the runner fills in the schema.
     table: String,
@@ -450,7 +451,7 @@ fn create_fill_record(record: &FillRecord) -> Step {
         Lock::None,
         table,
         vec![format!(
-            "CREATE TABLE IF NOT EXISTS {table} (zdm_key text PRIMARY KEY)"
+            "CREATE TABLE IF NOT EXISTS {table} (zdm_key text PRIMARY KEY, zdm_new jsonb)"
         )],
     )
 }
@@ -468,14 +469,17 @@ pub fn backfill_nulls_recorded(table: &Table, column: &str, value: &str, record:
             &table_q,
             [format!(
                 "WITH zdm_filled AS (UPDATE {table_q} SET {column_q} = ({value}) \
-                 WHERE {{range}} AND {column_q} IS NULL RETURNING {{key}}) \
-                 INSERT INTO {record_table} (zdm_key) SELECT zdm_filled::text FROM zdm_filled ON CONFLICT DO NOTHING"
+                 WHERE {{range}} AND {column_q} IS NULL \
+                 RETURNING (SELECT zdm_k::text FROM (SELECT {{key}}) AS zdm_k) AS zdm_key, to_jsonb({column_q}) AS zdm_new) \
+                 INSERT INTO {record_table} (zdm_key, zdm_new) SELECT zdm_key, zdm_new FROM zdm_filled \
+                 ON CONFLICT DO NOTHING"
             )],
         ),
     ]
 }
 
-/// Undoes [`backfill_nulls_recorded`]: the recorded rows get their NULL back, then the
+/// Undoes [`backfill_nulls_recorded`]: the recorded rows that still hold the value filled
+/// in get their NULL back (a row written since keeps what its writer meant), then the
 /// record goes. Safe after a partial backfill (the record is created if it never was).
 /// With `bypass`, the name of an [`FillWhen::AnyNull`] trigger on the table, each batch
 /// tells that trigger to let its NULLs through.
@@ -494,12 +498,13 @@ pub fn unfill_recorded(table: &Table, column: &str, record: &FillRecord, bypass:
     vec![
         create_fill_record(record),
         Step::backfill(
-            format!("set {column_q} back to NULL in the rows the backfill filled"),
+            format!("set {column_q} back to NULL in the rows the backfill filled that still hold the value"),
             &table_q,
             [format!(
                 "UPDATE {table_q} SET {column_q} = NULL{from} WHERE {{range}} AND {column_q} IS NOT NULL \
                  AND EXISTS (SELECT 1 FROM {record_table} AS zdm_f \
-                 WHERE zdm_f.zdm_key = (SELECT zdm_k::text FROM (SELECT {{key}}) AS zdm_k))"
+                 WHERE zdm_f.zdm_key = (SELECT zdm_k::text FROM (SELECT {{key}}) AS zdm_k) \
+                 AND zdm_f.zdm_new = to_jsonb({table_q}.{column_q}))"
             )],
         ),
         Step::transaction(
