@@ -221,11 +221,19 @@ pub fn every_phase_and_reversal_new_after(deployed_after: Phase) -> Vec<Move> {
     };
     let mut moves = vec![Move::Deploy(0)];
     forward(&mut moves);
+    let mut new_version_stopped = false;
     for phase in Phase::ALL.into_iter().rev() {
         if phase == deployed_after {
             moves.push(Move::Stop(1));
+            new_version_stopped = true;
         }
-        moves.push(Move::Revert(phase));
+        // Once the new version is stopped, its reversals say so, as the README tells an
+        // operator to (a view of the version schema refuses them otherwise).
+        moves.push(if new_version_stopped {
+            Move::RevertStopped(phase)
+        } else {
+            Move::Revert(phase)
+        });
         if phase == Phase::Contract {
             moves.push(Move::Deploy(0));
         }
