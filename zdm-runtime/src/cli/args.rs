@@ -8,18 +8,18 @@ use zdm_plan::Phase;
 
 /// Where `revert --to` goes: a phase, or `pending` (before expand).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Target(pub(super) Option<Phase>);
+pub(super) struct RevertTo(pub(super) Option<Phase>);
 
 pub(super) fn parse_phase(text: &str) -> Result<Phase, String> {
     Phase::from_name(text)
         .ok_or_else(|| format!("expected expand, sync, backfill or contract, found `{text}`"))
 }
 
-pub(super) fn parse_target(text: &str) -> Result<Target, String> {
+pub(super) fn parse_revert_to(text: &str) -> Result<RevertTo, String> {
     if text == "pending" {
-        return Ok(Target(None));
+        return Ok(RevertTo(None));
     }
-    parse_phase(text).map(|phase| Target(Some(phase)))
+    parse_phase(text).map(|phase| RevertTo(Some(phase)))
 }
 
 /// A schema name PostgreSQL keeps as given; refused as a usage error here rather than at

@@ -33,7 +33,7 @@ use zdm_plan::{Migration, Phase};
 mod args;
 mod progress;
 
-use args::{parse_duration, parse_phase, parse_schema, parse_target, Target};
+use args::{parse_duration, parse_phase, parse_revert_to, parse_schema, RevertTo};
 
 /// The process exit codes of the CLI.
 pub mod exit {
@@ -144,8 +144,8 @@ enum Command {
     Revert {
         id: String,
         /// The phase to go back to (`pending` for none); default: one phase back.
-        #[arg(long, value_parser = parse_target)]
-        to: Option<Target>,
+        #[arg(long, value_parser = parse_revert_to)]
+        to: Option<RevertTo>,
         /// Allow reversals that throw data away (such as dropping a new column).
         #[arg(long)]
         allow_data_loss: bool,
@@ -418,7 +418,7 @@ fn forward_phases(state: &MigrationState, last: Phase) -> Vec<Phase> {
 }
 
 /// The reversals `revert --to` runs from `state`, latest first.
-fn reverse_phases(state: &MigrationState, to: Option<Target>) -> Vec<Phase> {
+fn reverse_phases(state: &MigrationState, to: Option<RevertTo>) -> Vec<Phase> {
     let latest = match state.running {
         Some((phase, _)) => Some(phase),
         None => state.completed,
@@ -427,7 +427,7 @@ fn reverse_phases(state: &MigrationState, to: Option<Target>) -> Vec<Phase> {
     let stop = match to {
         // One phase back: only the latest.
         None => latest.previous(),
-        Some(Target(target)) => target,
+        Some(RevertTo(target)) => target,
     };
     Phase::ALL
         .into_iter()
@@ -543,11 +543,11 @@ mod tests {
         };
         assert_eq!(reverse_phases(&state, None), [Phase::Backfill]);
         assert_eq!(
-            reverse_phases(&state, Some(Target(Some(Phase::Expand)))),
+            reverse_phases(&state, Some(RevertTo(Some(Phase::Expand)))),
             [Phase::Backfill, Phase::Sync]
         );
         assert_eq!(
-            reverse_phases(&state, Some(Target(None))),
+            reverse_phases(&state, Some(RevertTo(None))),
             [Phase::Backfill, Phase::Sync, Phase::Expand]
         );
     }
