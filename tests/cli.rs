@@ -41,6 +41,27 @@ fn zdm_with_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         .output()
         .unwrap()
 }
+/// Runs an example's CLI against the test database, with the state schema and logging
+/// left to their defaults.
+fn run_example(binary: &PathBuf, db: &TestDb, args: &[&str]) -> Output {
+    Command::new(binary)
+        .args(args)
+        .env("DATABASE_URL", db.url())
+        .env_remove("RUST_LOG")
+        .env_remove("ZDM_STATE_SCHEMA")
+        .output()
+        .unwrap()
+}
+
+/// The table of the change_column_type example, with 50 rows.
+fn invoices(db: &TestDb) {
+    db.connect()
+        .batch_execute(
+            "CREATE TABLE example_invoices (id bigint PRIMARY KEY, amount integer NOT NULL DEFAULT 0, note varchar(50));
+             INSERT INTO example_invoices SELECT g, g, 'n' FROM generate_series(1, 50) g;",
+        )
+        .unwrap();
+}
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -379,27 +400,14 @@ fn a_lock_timeout_names_the_blocking_pid() {
 fn version_schemas_from_the_command_line() {
     let db = TestDb::new("cli_version_schemas");
     let binary = build_example("change_column_type");
-    let run = |args: &[&str]| {
-        Command::new(&binary)
-            .args(args)
-            .env("DATABASE_URL", db.url())
-            .env_remove("RUST_LOG")
-            .env_remove("ZDM_STATE_SCHEMA")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| run_example(&binary, &db, args);
     let output = run(&["search-path"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
         stdout(&output),
         "zdm_v_example_invoice_note_wider, zdm_v_example_invoice_amount_numeric\n"
     );
-    db.connect()
-        .batch_execute(
-            "CREATE TABLE example_invoices (id bigint PRIMARY KEY, amount integer NOT NULL DEFAULT 0, note varchar(50));
-             INSERT INTO example_invoices SELECT g, g, 'n' FROM generate_series(1, 50) g;",
-        )
-        .unwrap();
+    invoices(&db);
     let id = "example_invoice_amount_numeric";
     let output = run(&["up", id, "--to", "sync"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -446,21 +454,8 @@ fn version_schemas_from_the_command_line() {
 fn drop_version_schema_after_contract() {
     let db = TestDb::new("cli_drop_version_schema");
     let binary = build_example("change_column_type");
-    let run = |args: &[&str]| {
-        Command::new(&binary)
-            .args(args)
-            .env("DATABASE_URL", db.url())
-            .env_remove("RUST_LOG")
-            .env_remove("ZDM_STATE_SCHEMA")
-            .output()
-            .unwrap()
-    };
-    db.connect()
-        .batch_execute(
-            "CREATE TABLE example_invoices (id bigint PRIMARY KEY, amount integer NOT NULL DEFAULT 0, note varchar(50));
-             INSERT INTO example_invoices SELECT g, g, 'n' FROM generate_series(1, 50) g;",
-        )
-        .unwrap();
+    let run = |args: &[&str]| run_example(&binary, &db, args);
+    invoices(&db);
     let id = "example_invoice_amount_numeric";
     let views = |db: &TestDb| {
         scalar::<i64>(
@@ -539,21 +534,8 @@ fn drop_version_schema_after_contract() {
 fn ready_waits_for_every_expand() {
     let db = TestDb::new("cli_ready");
     let binary = build_example("change_column_type");
-    let run = |args: &[&str]| {
-        Command::new(&binary)
-            .args(args)
-            .env("DATABASE_URL", db.url())
-            .env_remove("RUST_LOG")
-            .env_remove("ZDM_STATE_SCHEMA")
-            .output()
-            .unwrap()
-    };
-    db.connect()
-        .batch_execute(
-            "CREATE TABLE example_invoices (id bigint PRIMARY KEY, amount integer NOT NULL DEFAULT 0, note varchar(50));
-             INSERT INTO example_invoices SELECT g, g, 'n' FROM generate_series(1, 50) g;",
-        )
-        .unwrap();
+    let run = |args: &[&str]| run_example(&binary, &db, args);
+    invoices(&db);
     let refused = |id: &str| {
         format!(
             "error: {id}: expand has not completed, so the version schema zdm_v_{id} does not exist and an \
