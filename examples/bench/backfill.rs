@@ -156,7 +156,7 @@ pub(crate) struct Operation {
     variants: &'static [usize],
 }
 
-pub(crate) const OPERATIONS: [Operation; 4] = [
+pub(crate) const OPERATIONS: [Operation; 5] = [
     Operation {
         name: "add_column",
         table: "bench_zdm",
@@ -165,6 +165,16 @@ pub(crate) const OPERATIONS: [Operation; 4] = [
         update: "UPDATE {t} SET email_lower = lower(email)",
         migration: &super::BenchEmailLower,
         variants: &[0, 1, 2, 3, 4],
+    },
+    // The issue's own case: one byte a row, so the table's growth is mostly row versions.
+    Operation {
+        name: "add_boolean",
+        table: "bench_flag",
+        shape: Shape::Users,
+        prepare: "ALTER TABLE {t} ADD COLUMN active boolean",
+        update: "UPDATE {t} SET active = false",
+        migration: &super::BenchFlag,
+        variants: &[DEFAULT_VARIANT, 3],
     },
     Operation {
         name: "rename_column",
