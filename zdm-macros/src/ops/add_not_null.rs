@@ -284,14 +284,15 @@ mod tests {
         assert_eq!(
             sql(&plan.phase(zdm_plan::Phase::Backfill).forward),
             [
-                "CREATE TABLE IF NOT EXISTS {state}.\"m_filled\" (zdm_key text PRIMARY KEY)",
+                "CREATE TABLE IF NOT EXISTS {state}.\"m_filled\" (zdm_keys text[] NOT NULL)",
                 "WITH zdm_filled AS (UPDATE \"users\" SET \"email\" = ('unknown@example.com') WHERE {range} AND \"email\" IS NULL \
-                 RETURNING {key}) INSERT INTO {state}.\"m_filled\" (zdm_key) SELECT zdm_filled::text FROM zdm_filled \
-                 ON CONFLICT DO NOTHING",
+                 RETURNING {key}), zdm_record AS (INSERT INTO {state}.\"m_filled\" (zdm_keys) \
+                 SELECT array_agg(zdm_filled::text) FROM zdm_filled HAVING count(*) > 0) \
+                 SELECT count(*) AS zdm_rows FROM zdm_filled",
             ]
         );
         let reverse = sql(&plan.phase(zdm_plan::Phase::Backfill).reverse);
-        assert!(reverse[1].starts_with(
+        assert!(reverse[3].starts_with(
             "UPDATE \"users\" SET \"email\" = NULL FROM (SELECT set_config('zdm.unfill', 'zdm_sync_users_email', true) \
              AS zdm_unfill) AS zdm_unfill WHERE {range}"
         ));
