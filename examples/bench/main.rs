@@ -56,7 +56,7 @@ pub(crate) struct Args {
     /// change_type, add_not_null); all when not given.
     #[arg(long = "operation")]
     operations: Vec<String>,
-    /// Only these backfill variants, by their number in the table (0 to 4); all when not
+    /// Only these backfill variants, by their number in the table (0 to 5); all when not
     /// given.
     #[arg(long = "variant")]
     variants: Vec<usize>,
