@@ -227,8 +227,8 @@ impl<S: AsRef<str>> Batch<'_, S> {
 }
 
 /// Runs one backfill statement: the rows it wrote. A statement that writes through a
-/// data-modifying `WITH` and returns one row with a `zdm_rows` column (the rows it filled)
-/// counts that; any other, the rows it affected.
+/// data-modifying `WITH` and returns one row with a `zdm_rows` column (the rows it filled,
+/// a `bigint`) counts that; any other, the rows it affected.
 fn rows_written(transaction: &mut Transaction<'_>, statement: &str) -> Result<u64, postgres::Error> {
     let mut result = transaction.query_raw(statement, std::iter::empty::<i32>())?;
     let mut counted = None;
@@ -238,7 +238,10 @@ fn rows_written(transaction: &mut Transaction<'_>, statement: &str) -> Result<u6
             .iter()
             .position(|column| column.name() == "zdm_rows")
         {
-            counted = Some(u64::try_from(row.get::<_, i64>(index)).unwrap_or(0));
+            counted = row
+                .try_get::<_, i64>(index)
+                .ok()
+                .map(|rows| u64::try_from(rows).unwrap_or(0));
         }
     }
     Ok(counted.or(result.rows_affected()).unwrap_or(0))
