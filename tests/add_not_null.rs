@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use postgres::Client;
-use zdm_runtime::{zero_downtime, Error, Migration, Phase};
+use zdm_runtime::{zero_downtime, BatchSize, Error, Migration, Options, Phase};
 use zdm_suite::{
     assert_revert_restores_with, checksum, column, columns, constraints, functions, proves_not_null,
-    run_phases_under_load, scalar, trigger_definitions, triggers, TestDb, Writer,
+    run_phases_under_load, scalar, test_options, trigger_definitions, triggers, TestDb, Writer,
 };
 
 /// Every user has an email; the ones without get a placeholder.
@@ -102,7 +102,10 @@ fn full_cycle_with_a_value_checks_the_catalog_after_every_phase() {
     );
     assert_eq!(nulls(&mut client, "email"), 0);
     assert_eq!(
-        scalar::<i64>(&mut client, "SELECT count(*) FROM zdm.nn_email_filled"),
+        scalar::<i64>(
+            &mut client,
+            "SELECT count(*) FROM zdm.nn_email_filled, unnest(zdm_keys)"
+        ),
         142
     );
 
@@ -191,6 +194,62 @@ fn reverting_every_phase_in_turn_gives_the_nulls_back() {
     }
     assert_eq!(snapshot(&mut client), before);
     assert_eq!(nulls(&mut client, "email"), 42);
+}
+
+#[test]
+fn the_record_holds_one_row_per_batch_and_the_reversal_restores_only_its_keys() {
+    let db = TestDb::new("add_not_null_record_per_batch");
+    let mut client = users(&db, 700);
+    let mut runner = db.runner_with(Options {
+        batch: BatchSize::Fixed(100),
+        ..test_options()
+    });
+    runner.run_to(&RequireEmail, Phase::Sync).unwrap();
+    let report = runner.run(&RequireEmail, Phase::Backfill).unwrap();
+    assert_eq!(report.steps[1].rows, 100, "every seventh of 700 rows");
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM zdm.nn_email_filled"),
+        7,
+        "one row for each batch of 100 keys; the empty last batch records nothing"
+    );
+    assert_eq!(
+        scalar::<Vec<i32>>(
+            &mut client,
+            "SELECT array_agg(cardinality(zdm_keys) ORDER BY cardinality(zdm_keys)) FROM zdm.nn_email_filled"
+        ),
+        [14, 14, 14, 14, 14, 15, 15]
+    );
+    // The application writes the placeholder itself into rows the backfill never filled.
+    client
+        .batch_execute(
+            "UPDATE users SET email = 'unknown@example.com' WHERE id IN (1, 2);
+             INSERT INTO users (id, name, email) VALUES (5000, 'new', 'unknown@example.com');",
+        )
+        .unwrap();
+    runner.revert(&RequireEmail, Phase::Backfill).unwrap();
+    assert_eq!(
+        scalar::<i64>(
+            &mut client,
+            "SELECT count(*) FROM users WHERE email IS NULL AND id % 7 = 0"
+        ),
+        100
+    );
+    assert_eq!(nulls(&mut client, "email"), 100, "only the rows it filled");
+    assert_eq!(
+        scalar::<i64>(
+            &mut client,
+            "SELECT count(*) FROM users WHERE email = 'unknown@example.com'"
+        ),
+        3
+    );
+    assert_eq!(
+        scalar::<i64>(
+            &mut client,
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'zdm'::regnamespace AND relname LIKE 'nn_email_filled%'"
+        ),
+        0,
+        "the record and its lookup are gone"
+    );
 }
 
 #[test]

@@ -52,11 +52,11 @@ pub(crate) struct Args {
     /// Only the backfill figures: no trigger overhead, no availability run.
     #[arg(long)]
     backfill_only: bool,
-    /// Only these operations' backfills (add_column, rename_column, change_type,
-    /// add_not_null); all when not given.
+    /// Only these operations' backfills (add_column, add_boolean, rename_column,
+    /// change_type, add_not_null); all when not given.
     #[arg(long = "operation")]
     operations: Vec<String>,
-    /// Only these backfill variants, by their number in the table (0 to 4); all when not
+    /// Only these backfill variants, by their number in the table (0 to 5); all when not
     /// given.
     #[arg(long = "variant")]
     variants: Vec<usize>,
@@ -80,6 +80,20 @@ pub(crate) struct Args {
     )
 )]
 pub struct BenchEmailLower;
+
+/// The issue's own case: a boolean NOT NULL column, false for every row, filled by the
+/// backfill (a constant `default` would need no backfill at all).
+#[zero_downtime(
+    id = "bench_flag",
+    add_column(
+        table = "bench_flag",
+        column = "active",
+        ty = "boolean",
+        backfill = "false",
+        not_null
+    )
+)]
+pub struct BenchFlag;
 
 /// A renamed column: the backfill copies it.
 #[zero_downtime(

@@ -737,15 +737,19 @@ mod tests {
             .any(|step| matches!(&step.action, Action::Expect(Expectation::ColumnNullable { .. }))));
         let backfill = statements(&plan.phase(zdm_plan::Phase::Backfill).forward).concat();
         assert!(
-            backfill[1].contains("INSERT INTO {state}.\"m_filled\" (zdm_key, zdm_new)"),
+            backfill[1].contains("zdm_record AS (INSERT INTO {state}.\"m_filled\" (zdm_keys, zdm_new)"),
             "{backfill:?}"
         );
         let reverse = statements(&plan.phase(zdm_plan::Phase::Backfill).reverse).concat();
         assert!(
-            reverse[1].contains("EXISTS (SELECT 1 FROM {state}.\"m_filled\""),
+            reverse[2].contains("FROM {state}.\"m_filled\", unnest(zdm_keys, zdm_new)"),
             "{reverse:?}"
         );
-        assert_eq!(reverse[2], "DROP TABLE IF EXISTS {state}.\"m_filled\"");
+        assert!(
+            reverse[3].contains("EXISTS (SELECT 1 FROM {state}.\"m_filled_keys\""),
+            "{reverse:?}"
+        );
+        assert_eq!(reverse[5], "DROP TABLE IF EXISTS {state}.\"m_filled\"");
         // An existing column is maintained by the application: only its gaps are filled.
         assert!(statements(&plan.phase(zdm_plan::Phase::Sync).forward)[0][0]
             .contains("(TG_OP = 'INSERT' OR OLD.\"customer_id\" IS NULL)"));

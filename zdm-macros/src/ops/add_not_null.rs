@@ -285,20 +285,21 @@ mod tests {
         assert_eq!(
             sql(&plan.phase(zdm_plan::Phase::Backfill).forward),
             [
-                "CREATE TABLE IF NOT EXISTS {state}.\"m_filled\" (zdm_key text PRIMARY KEY, zdm_new jsonb)",
+                "CREATE TABLE IF NOT EXISTS {state}.\"m_filled\" (zdm_keys text[] NOT NULL, zdm_new jsonb[] NOT NULL)",
                 "WITH zdm_filled AS (UPDATE \"users\" SET \"email\" = ('unknown@example.com') WHERE {range} AND \"email\" IS NULL \
-                 RETURNING (SELECT zdm_k::text FROM (SELECT {key}) AS zdm_k) AS zdm_key, to_jsonb(\"email\") AS zdm_new) \
-                 INSERT INTO {state}.\"m_filled\" (zdm_key, zdm_new) SELECT zdm_key, zdm_new FROM zdm_filled \
-                 ON CONFLICT DO NOTHING",
+                 RETURNING (SELECT zdm_k::text FROM (SELECT {key}) AS zdm_k) AS zdm_key, to_jsonb(\"email\") AS zdm_new), \
+                 zdm_record AS (INSERT INTO {state}.\"m_filled\" (zdm_keys, zdm_new) \
+                 SELECT array_agg(zdm_key), array_agg(zdm_new) FROM zdm_filled HAVING count(*) > 0) \
+                 SELECT count(*) AS zdm_rows FROM zdm_filled",
             ]
         );
         let reverse = sql(&plan.phase(zdm_plan::Phase::Backfill).reverse);
-        assert!(reverse[1].starts_with(
+        assert!(reverse[3].starts_with(
             "UPDATE \"users\" SET \"email\" = NULL FROM (SELECT set_config('zdm.unfill', 'zdm_sync_users_email', true) \
              AS zdm_unfill) AS zdm_unfill WHERE {range}"
         ));
         assert!(
-            reverse[1].ends_with("AND zdm_f.zdm_new = to_jsonb(\"users\".\"email\"))"),
+            reverse[3].ends_with("AND zdm_f.zdm_new = to_jsonb(\"users\".\"email\"))"),
             "only a row still holding the value filled in gets its NULL back: {reverse:?}"
         );
         let contract = sql(&plan.phase(zdm_plan::Phase::Contract).forward);

@@ -423,11 +423,18 @@ pub fn reset_to_null(table: &Table, column: &str) -> Step {
 /// records the primary key of every row it filled and the value it filled in, so that its
 /// reversal restores exactly those NULLs, and only where the row still holds that value: no
 /// value the application wrote, before the backfill or since, is overwritten.
+///
+/// One row per batch, holding the keys the batch filled and the values it wrote as arrays: a
+/// row and an index entry per key filled doubled the backfill's WAL. The reversal first
+/// unnests the arrays into [`FillRecord::lookup`], a table with one indexed row per key,
+/// which each of its batches probes.
 pub struct FillRecord {
     /// `{state}."<id>_filled"`, as statements name it: the runner fills in the schema.
     table: String,
     /// `"<id>_filled"`, as descriptions name it (they are shown as they are).
     name: String,
+    /// `{state}."<id>_filled_keys"`: the reversal's lookup, one row per key.
+    lookup: String,
 }
 
 impl fmt::Display for FillRecord {
@@ -441,6 +448,7 @@ pub fn fill_record(id: &str) -> FillRecord {
     FillRecord {
         table: format!("{STATE_SCHEMA}.{name}"),
         name,
+        lookup: format!("{STATE_SCHEMA}.{}", quote_ident(&names::fill_lookup(id))),
     }
 }
 
@@ -451,13 +459,14 @@ fn create_fill_record(record: &FillRecord) -> Step {
         Lock::None,
         table,
         vec![format!(
-            "CREATE TABLE IF NOT EXISTS {table} (zdm_key text PRIMARY KEY, zdm_new jsonb)"
+            "CREATE TABLE IF NOT EXISTS {table} (zdm_keys text[] NOT NULL, zdm_new jsonb[] NOT NULL)"
         )],
     )
 }
 
 /// [`backfill_nulls`] for a column that existed before: each batch also records the keys
-/// of the rows it filled in `record` (see [`fill_record`]), in the same transaction.
+/// of the rows it filled in `record` (see [`fill_record`]), in the same transaction, as
+/// one row. The statement's result, `zdm_rows`, tells the runner how many rows it filled.
 pub fn backfill_nulls_recorded(table: &Table, column: &str, value: &str, record: &FillRecord) -> Vec<Step> {
     let table_q = table.sql();
     let column_q = quote_ident(column);
@@ -470,9 +479,10 @@ pub fn backfill_nulls_recorded(table: &Table, column: &str, value: &str, record:
             [format!(
                 "WITH zdm_filled AS (UPDATE {table_q} SET {column_q} = ({value}) \
                  WHERE {{range}} AND {column_q} IS NULL \
-                 RETURNING (SELECT zdm_k::text FROM (SELECT {{key}}) AS zdm_k) AS zdm_key, to_jsonb({column_q}) AS zdm_new) \
-                 INSERT INTO {record_table} (zdm_key, zdm_new) SELECT zdm_key, zdm_new FROM zdm_filled \
-                 ON CONFLICT DO NOTHING"
+                 RETURNING (SELECT zdm_k::text FROM (SELECT {{key}}) AS zdm_k) AS zdm_key, to_jsonb({column_q}) AS zdm_new), \
+                 zdm_record AS (INSERT INTO {record_table} (zdm_keys, zdm_new) \
+                 SELECT array_agg(zdm_key), array_agg(zdm_new) FROM zdm_filled HAVING count(*) > 0) \
+                 SELECT count(*) AS zdm_rows FROM zdm_filled"
             )],
         ),
     ]
@@ -495,23 +505,41 @@ pub fn unfill_recorded(table: &Table, column: &str, record: &FillRecord, bypass:
             quote_literal(trigger)
         )
     });
+    let lookup = &record.lookup;
     vec![
         create_fill_record(record),
+        // Idempotent, so a reversal resumed after a crash, or after the backfill ran again
+        // meanwhile, finds every key recorded so far.
+        Step::transaction(
+            format!("list the keys {record} holds, one indexed row each"),
+            Lock::None,
+            lookup,
+            vec![
+                format!("CREATE TABLE IF NOT EXISTS {lookup} (zdm_key text PRIMARY KEY, zdm_new jsonb NOT NULL)"),
+                format!(
+                    "INSERT INTO {lookup} (zdm_key, zdm_new) SELECT u.zdm_key, u.zdm_new FROM {record_table}, \
+                     unnest(zdm_keys, zdm_new) AS u(zdm_key, zdm_new) ON CONFLICT DO NOTHING"
+                ),
+            ],
+        ),
         Step::backfill(
             format!("set {column_q} back to NULL in the rows the backfill filled that still hold the value"),
             &table_q,
             [format!(
                 "UPDATE {table_q} SET {column_q} = NULL{from} WHERE {{range}} AND {column_q} IS NOT NULL \
-                 AND EXISTS (SELECT 1 FROM {record_table} AS zdm_f \
+                 AND EXISTS (SELECT 1 FROM {lookup} AS zdm_f \
                  WHERE zdm_f.zdm_key = (SELECT zdm_k::text FROM (SELECT {{key}}) AS zdm_k) \
                  AND zdm_f.zdm_new = to_jsonb({table_q}.{column_q}))"
             )],
         ),
         Step::transaction(
-            format!("drop {record}"),
+            format!("drop {record} and the list of its keys"),
             Lock::AccessExclusive,
             record_table,
-            vec![format!("DROP TABLE IF EXISTS {record_table}")],
+            vec![
+                format!("DROP TABLE IF EXISTS {lookup}"),
+                format!("DROP TABLE IF EXISTS {record_table}"),
+            ],
         ),
     ]
 }

@@ -140,8 +140,10 @@ impl Default for Options {
             scan_timeout: None,
             lock_budget: Duration::from_secs(60),
             // A write that wants a row a batch holds waits for the whole batch, so a batch's
-            // length bounds that wait.
-            batch: BatchSize::Target(Duration::from_millis(80)),
+            // length bounds that wait. 50 ms leaves room below the 100 ms a write may wait
+            // for a batch that runs long on a busy machine; 80 ms left none, and the default
+            // route lost no speed at 50 (`BENCHMARKS.md`, third round).
+            batch: BatchSize::Target(Duration::from_millis(50)),
             skip_user_triggers: false,
             state_schema: "zdm".to_owned(),
             route: BackfillRoute::PrimaryKey,

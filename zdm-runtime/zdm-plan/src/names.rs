@@ -98,6 +98,11 @@ pub fn fill_record(migration: &str) -> String {
     bounded_name(&[migration, "filled"])
 }
 
+/// The reversal's lookup of the keys in [`fill_record`], one row each (unquoted).
+pub fn fill_lookup(migration: &str) -> String {
+    bounded_name(&[migration, "filled", "keys"])
+}
+
 /// The table (in the state schema, unquoted) where expand records what a catalog-only change
 /// overwrites (a default, a definition, a replica identity), for the reversal to put back.
 pub fn catalog_record(migration: &str) -> String {

@@ -16,6 +16,7 @@ mod parallel;
 
 use std::time::{Duration, Instant};
 
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::Transaction;
 
 use crate::error::Result;
@@ -198,7 +199,7 @@ impl<S: AsRef<str>> Batch<'_, S> {
                     (STATE_SCHEMA, context.state.quoted()),
                 ],
             );
-            rows += transaction.execute(statement.as_str(), &[])?;
+            rows += rows_written(transaction, &statement)?;
         }
         Ok((rows, pacing::longest_waiter(transaction)?))
     }
@@ -223,6 +224,27 @@ impl<S: AsRef<str>> Batch<'_, S> {
             None => store::advance_in(transaction, context.state, &context.plan.id, context.index),
         }
     }
+}
+
+/// Runs one backfill statement: the rows it wrote. A statement that writes through a
+/// data-modifying `WITH` and returns one row with a `zdm_rows` column (the rows it filled,
+/// a `bigint`) counts that; any other, the rows it affected.
+fn rows_written(transaction: &mut Transaction<'_>, statement: &str) -> Result<u64, postgres::Error> {
+    let mut result = transaction.query_raw(statement, std::iter::empty::<i32>())?;
+    let mut counted = None;
+    while let Some(row) = result.next()? {
+        if let Some(index) = row
+            .columns()
+            .iter()
+            .position(|column| column.name() == "zdm_rows")
+        {
+            counted = row
+                .try_get::<_, i64>(index)
+                .ok()
+                .map(|rows| u64::try_from(rows).unwrap_or(0));
+        }
+    }
+    Ok(counted.or(result.rows_affected()).unwrap_or(0))
 }
 
 fn megabytes(bytes: u64) -> String {
