@@ -6,6 +6,7 @@ use postgres::Client;
 
 use crate::error::{Error, Result};
 use crate::store::StateSchema;
+use crate::versions;
 use zdm_plan::{names, Migration, Phase};
 
 /// Checks that an application version built with `migrations` may start: every migration
@@ -54,7 +55,7 @@ pub fn check_ready(client: &mut Client, migrations: &[&dyn Migration], state_sch
                 "expand has not completed, so the tables do not have the shape the new application version \
                  uses; {expand}"
             ),
-            (Some(phase), Some(schema)) if phase < Phase::Contract && !has_views(client, schema)? => format!(
+            (Some(phase), Some(schema)) if phase < Phase::Contract && !versions::has_views(client, schema)? => format!(
                 "the version schema {schema} has no views, though {phase} has completed and contract has not \
                  (dropped after the contract, which was then reverted, or outside zdm, or a reversal of expand \
                  under way); start that version once the migration has been reverted to pending \
@@ -68,15 +69,4 @@ pub fn check_ready(client: &mut Client, migrations: &[&dyn Migration], state_sch
         });
     }
     Ok(())
-}
-
-fn has_views(client: &mut Client, schema: &str) -> Result<bool> {
-    Ok(client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relkind = 'v')",
-            &[&schema],
-        )
-        .map_err(Error::Catalog)?
-        .get(0))
 }

@@ -106,14 +106,7 @@ fn check_reversal(client: &mut Client, plan: &Plan, phase: Phase, options: &Opti
             .get::<_, Option<bool>>(0)
             .unwrap_or(true)
     } else {
-        client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = $1)",
-                &[&schema],
-            )
-            .map_err(Error::Catalog)?
-            .get(0)
+        has_views(client, &schema)?
     };
     let (what, who) = match (phase, exists) {
         (Phase::Contract, true) | (Phase::Sync | Phase::Expand, false) => return Ok(()),
@@ -165,6 +158,29 @@ const VERSION_COLUMNS: &str = "CREATE TABLE IF NOT EXISTS {state}.version_column
 /// show is that migration's transition column, which a later view keeps hidden.
 const VERSION_COLUMNS_LAST_ATTNUM: &str =
     "ALTER TABLE {state}.version_columns ADD COLUMN IF NOT EXISTS last_attnum smallint";
+
+/// Whether the version schema `schema` holds any view: what tells that an application
+/// version may be addressing the tables through it.
+pub(crate) fn has_views(client: &mut Client, schema: &str) -> Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind = 'v')",
+            &[&schema],
+        )
+        .map_err(Error::Catalog)?
+        .get(0))
+}
+
+/// Brings a `version_columns` made by an earlier release up to the columns this one
+/// records (both statements do nothing once it has them).
+fn upgrade_version_columns(
+    transaction: &mut Transaction<'_>,
+    state: &StateSchema,
+) -> Result<(), postgres::Error> {
+    transaction.execute_one(&state.sql(VERSION_COLUMNS_LAST_ATTNUM))?;
+    transaction.execute_one(&state.sql(VERSION_COLUMNS_SOURCE))
+}
 
 /// The table a retired view selected from, as SQL names it: a contract's reversal that
 /// rebuilds the table (split_table's) gives it a new object id, which the view's record
@@ -249,12 +265,7 @@ fn present(client: &mut Client, state: &StateSchema, plan: &Plan, options: &Opti
     transaction
         .execute_one(&state.sql(VERSION_COLUMNS))
         .map_err(failed)?;
-    transaction
-        .execute_one(&state.sql(VERSION_COLUMNS_LAST_ATTNUM))
-        .map_err(failed)?;
-    transaction
-        .execute_one(&state.sql(VERSION_COLUMNS_SOURCE))
-        .map_err(failed)?;
+    upgrade_version_columns(&mut transaction, state).map_err(failed)?;
     transaction
         .execute(
             &state.sql("DELETE FROM {state}.version_columns WHERE migration = $1"),

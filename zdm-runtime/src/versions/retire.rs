@@ -5,7 +5,7 @@
 
 use postgres::{Client, Transaction};
 
-use super::{rebuild, recorded, restore_owner_and_grants, step_failed, VERSION_COLUMNS_SOURCE};
+use super::{rebuild, recorded, restore_owner_and_grants, step_failed, upgrade_version_columns};
 use crate::error::{Error, Result};
 use crate::statement::ExecuteOne;
 use crate::store::StateSchema;
@@ -26,10 +26,8 @@ pub(crate) fn retire_earlier(client: &mut Client, state: &StateSchema, plan: &Pl
     if !recorded(&mut transaction, state).map_err(failed)? {
         return Ok(());
     }
-    // A record made before the column was (an expand of an earlier release) gets it here.
-    transaction
-        .execute_one(&state.sql(VERSION_COLUMNS_SOURCE))
-        .map_err(failed)?;
+    // A record made by an expand of an earlier release gets the columns written below.
+    upgrade_version_columns(&mut transaction, state).map_err(failed)?;
     let tables: Vec<&str> = plan.presents.iter().map(|presented| &*presented.table).collect();
     let views: Vec<(String, String)> = transaction
         .query(
