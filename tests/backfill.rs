@@ -334,3 +334,111 @@ fn a_vacuum_round_another_session_holds_the_lock_for_is_skipped() {
         6000
     );
 }
+
+#[zero_downtime(
+    id = "backfill_stamp",
+    add_column(
+        table = "items",
+        column = "stamped",
+        ty = "timestamptz",
+        default = "clock_timestamp()"
+    )
+)]
+struct AddStamp;
+
+#[zero_downtime(
+    id = "backfill_rename",
+    rename_column(table = "items", from = "label", to = "title")
+)]
+struct RenameLabel;
+
+/// A backfill whose rows the application's writes may leave unfilled goes by keys even when
+/// heap pages are asked for: a volatile default reaches inserts only, and `rename_column`'s
+/// trigger leaves a row whose update touched neither name as it was. A row such an update
+/// moved to a page already passed would never be visited.
+#[test]
+fn heap_pages_are_taken_only_where_every_write_is_filled() {
+    let db = TestDb::new("backfill_route_by_plan");
+    let mut client = db.connect();
+    client.batch_execute(SETUP).unwrap();
+    client.batch_execute(FAIL_ONCE).unwrap();
+    // It reads the column the other migrations of this file add.
+    client.batch_execute("DROP TRIGGER log_visit ON items").unwrap();
+    let heap_pages = Options {
+        batch: BatchSize::Fixed(500),
+        route: BackfillRoute::HeapPages,
+        ..test_options()
+    };
+    let mut runner = db.runner_with(heap_pages);
+    for migration in [&AddStamp as &dyn zdm_runtime::Migration, &RenameLabel] {
+        runner.run_to(migration, Phase::Sync).unwrap();
+        let error = runner.run(migration, Phase::Backfill).unwrap_err();
+        assert!(error.to_string().contains("stopped at 4000"), "{error}");
+        let state = runner.state(migration).unwrap();
+        // A key checkpoint: the key's one column, the last key done.
+        assert_eq!(state.cursor, Some(vec!["3500".to_owned()]), "{}", migration.id());
+        client.batch_execute("INSERT INTO passed DEFAULT VALUES").unwrap();
+        runner.run_to(migration, Phase::Contract).unwrap();
+        client.batch_execute("DELETE FROM passed").unwrap();
+    }
+    assert_eq!(
+        scalar::<i64>(
+            &mut client,
+            "SELECT count(*) FROM items WHERE stamped IS NOT NULL"
+        ),
+        6000
+    );
+    assert_eq!(
+        scalar::<i64>(
+            &mut client,
+            "SELECT count(*) FROM items WHERE title = 'item ' || id"
+        ),
+        6000
+    );
+}
+
+/// Every batch but the last commits without waiting for its WAL to reach the disk; the
+/// last, which records the step's completion, waits. A deferred trigger runs at commit,
+/// where it sees the setting the commit runs under.
+#[test]
+fn batches_commit_asynchronously_except_the_last() {
+    let db = TestDb::new("backfill_async_commit");
+    let mut client = db.connect();
+    client.batch_execute(SETUP).unwrap();
+    let mut runner = db.runner_with(Options {
+        // The last batch is the one that finds fewer rows than this: 5601 to 6000.
+        batch: BatchSize::Fixed(700),
+        route: BackfillRoute::PrimaryKey,
+        ..test_options()
+    });
+    runner.run_to(&AddScore, Phase::Sync).unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE commits (id bigint NOT NULL, synchronous_commit text NOT NULL);
+             CREATE FUNCTION log_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               INSERT INTO commits VALUES (NEW.id, current_setting('synchronous_commit'));
+               RETURN NULL;
+             END $$;
+             CREATE CONSTRAINT TRIGGER log_commit AFTER UPDATE ON items DEFERRABLE INITIALLY DEFERRED
+               FOR EACH ROW WHEN (NEW.score IS NOT NULL) EXECUTE FUNCTION log_commit();",
+        )
+        .unwrap();
+    runner.run(&AddScore, Phase::Backfill).unwrap();
+    let seen = |client: &mut postgres::Client, query: &str| -> String { scalar(client, query) };
+    assert_eq!(
+        seen(
+            &mut client,
+            "SELECT string_agg(DISTINCT synchronous_commit, ',') FROM commits WHERE id <= 5600"
+        ),
+        "off"
+    );
+    assert_eq!(
+        seen(
+            &mut client,
+            "SELECT string_agg(DISTINCT synchronous_commit, ',') FROM commits WHERE id > 5600"
+        ),
+        "on"
+    );
+    assert_eq!(scalar::<i64>(&mut client, "SELECT count(*) FROM commits"), 6000);
+}

@@ -18,7 +18,7 @@
 use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
-use crate::ops::steps::{self, FillWhen, Trigger};
+use crate::ops::steps::{self, FillWhen, Trigger, Writes};
 use crate::ops::Operation;
 use crate::ops::footprint::Footprint;
 use crate::relations::{self, Relations};
@@ -212,8 +212,11 @@ impl AddColumn {
     }
 
     fn backfill(&self, id: &str) -> PhasePlan {
-        let value = match self.fill() {
-            Fill::Expression(expression) | Fill::VolatileDefault(expression) => expression,
+        // Only a `backfill` expression has a trigger computing it on every write; a
+        // volatile default reaches inserts alone, so an updated row may stay NULL.
+        let (value, writes) = match self.fill() {
+            Fill::Expression(expression) => (expression, Writes::Filled),
+            Fill::VolatileDefault(default) => (default, Writes::LeftNull),
             Fill::DecidedDefault(default) => return self.decided_backfill(id, default),
             Fill::CatalogDefault(_) => {
                 return PhasePlan::nothing("nothing to backfill: existing rows read the default from the catalog")
@@ -224,8 +227,8 @@ impl AddColumn {
         let table_q = table.sql();
         let column_q = quote_ident(column);
         PhasePlan::new(
-            format!("fill {column_q} of existing rows in primary-key batches"),
-            vec![steps::backfill_nulls(table, column, value)],
+            format!("fill {column_q} of existing rows in batches"),
+            vec![steps::backfill_nulls(table, column, value, writes)],
             vec![steps::reset_to_null(table, column)],
         )
         .discarding(format!(
@@ -246,7 +249,7 @@ impl AddColumn {
                 "fill {column_q} of existing rows in primary-key batches where expand set the default after the \
                  column (a volatile default); a default stored in the catalog left no NULL to fill"
             ),
-            steps::backfill_nulls_recorded(table, column, default, &record),
+            steps::backfill_nulls_recorded(table, column, default, &record, Writes::LeftNull),
             steps::unfill_recorded(table, column, &record, None),
         )
     }

@@ -21,7 +21,7 @@
 use darling::util::{Flag, SpannedValue};
 use darling::FromMeta;
 
-use crate::ops::steps::{self, FillWhen, Trigger};
+use crate::ops::steps::{self, FillWhen, Trigger, Writes};
 use crate::ops::Operation;
 use crate::ops::footprint::Footprint;
 use crate::relations::{self, Relations};
@@ -324,8 +324,8 @@ impl AddForeignKey {
         };
         if self.is_new_column() {
             return PhasePlan::new(
-                format!("fill {column_q} of existing rows in primary-key batches"),
-                vec![steps::backfill_nulls(table, column, value)],
+                format!("fill {column_q} of existing rows in batches"),
+                vec![steps::backfill_nulls(table, column, value, Writes::Filled)],
                 vec![steps::reset_to_null(table, column)],
             )
             .discarding(format!(
@@ -335,8 +335,8 @@ impl AddForeignKey {
         }
         let record = steps::fill_record(id);
         PhasePlan::new(
-            format!("fill the NULLs of {column_q} in primary-key batches, recording the rows filled in {record}"),
-            steps::backfill_nulls_recorded(table, column, value, &record),
+            format!("fill the NULLs of {column_q} in batches, recording the rows filled in {record}"),
+            steps::backfill_nulls_recorded(table, column, value, &record, Writes::Filled),
             steps::unfill_recorded(table, column, &record, None),
         )
     }

@@ -17,7 +17,7 @@
 use darling::util::SpannedValue;
 use darling::FromMeta;
 
-use crate::ops::steps::{self, FillWhen, Trigger};
+use crate::ops::steps::{self, FillWhen, Trigger, Writes};
 use crate::ops::Operation;
 use crate::ops::footprint::Footprint;
 use crate::relations::{self, Relations};
@@ -142,10 +142,10 @@ impl AddNotNull {
         let record = steps::fill_record(id);
         PhasePlan::new(
             format!(
-                "set the NULLs of {} to {value} in primary-key batches, recording the rows filled in {record}",
+                "set the NULLs of {} to {value} in batches, recording the rows filled in {record}",
                 quote_ident(column)
             ),
-            steps::backfill_nulls_recorded(table, column, value, &record),
+            steps::backfill_nulls_recorded(table, column, value, &record, Writes::Filled),
             steps::unfill_recorded(table, column, &record, Some(&trigger.name)),
         )
     }

@@ -393,17 +393,36 @@ pub fn fill_trigger(table: &Table, column: &str, expression: &str, when: FillWhe
     }
 }
 
-/// Sets the NULLs of `column` to `value` in primary-key batches.
-pub fn backfill_nulls(table: &Table, column: &str, value: &str) -> Step {
+/// What the application's writes do to the column a backfill fills, while it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writes {
+    /// A [`fill_trigger`] fills every row written (bar a NULL its writer set on purpose),
+    /// so the batches may walk heap pages.
+    Filled,
+    /// Rows written may be left NULL (a default covers inserts only): batches go by keys.
+    LeftNull,
+}
+
+impl Writes {
+    fn route(self, step: Step) -> Step {
+        match self {
+            Writes::Filled => step.with_writes_filled(),
+            Writes::LeftNull => step,
+        }
+    }
+}
+
+/// Sets the NULLs of `column` to `value` in batches.
+pub fn backfill_nulls(table: &Table, column: &str, value: &str, writes: Writes) -> Step {
     let table_q = table.sql();
     let column_q = quote_ident(column);
-    Step::backfill(
+    writes.route(Step::backfill(
         format!("set {column_q} = {value} where it is NULL"),
         &table_q,
         [format!(
             "UPDATE {table_q} SET {column_q} = ({value}) WHERE {{range}} AND {column_q} IS NULL"
         )],
-    )
+    ))
 }
 
 /// Undoes [`backfill_nulls`] on a column the change added, whose every value came from it.
@@ -467,13 +486,19 @@ fn create_fill_record(record: &FillRecord) -> Step {
 /// [`backfill_nulls`] for a column that existed before: each batch also records the keys
 /// of the rows it filled in `record` (see [`fill_record`]), in the same transaction, as
 /// one row. The statement's result, `zdm_rows`, tells the runner how many rows it filled.
-pub fn backfill_nulls_recorded(table: &Table, column: &str, value: &str, record: &FillRecord) -> Vec<Step> {
+pub fn backfill_nulls_recorded(
+    table: &Table,
+    column: &str,
+    value: &str,
+    record: &FillRecord,
+    writes: Writes,
+) -> Vec<Step> {
     let table_q = table.sql();
     let column_q = quote_ident(column);
     let record_table = &record.table;
     vec![
         create_fill_record(record),
-        Step::backfill(
+        writes.route(Step::backfill(
             format!("set {column_q} = {value} where it is NULL, recording each row filled"),
             &table_q,
             [format!(
@@ -484,7 +509,7 @@ pub fn backfill_nulls_recorded(table: &Table, column: &str, value: &str, record:
                  SELECT array_agg(zdm_key), array_agg(zdm_new) FROM zdm_filled HAVING count(*) > 0) \
                  SELECT count(*) AS zdm_rows FROM zdm_filled"
             )],
-        ),
+        )),
     ]
 }
 

@@ -40,12 +40,12 @@ pub enum BackfillRoute {
     /// workers measured faster at 1M rows and not at 10M (`BENCHMARKS.md`).
     PrimaryKey,
     /// Ranges of heap pages (`ctid >= '(p,0)' AND ctid < '(q,0)'`), read in physical order
-    /// like one `UPDATE` reads them. Needs PostgreSQL 14 (TID range scans); older servers
-    /// and partitioned tables take the primary key instead. Only for changes whose sync
-    /// trigger fills every row the application writes (`add_column` and `add_not_null`
-    /// with `backfill`): a row that an application update moves to a page the backfill has
-    /// passed is not visited again, and `rename_column`'s trigger, for one, leaves a row
-    /// whose update touched neither name as it was.
+    /// like one `UPDATE` reads them, for the backfills whose sync trigger fills every row
+    /// the application writes (`add_column`, `add_not_null` and `add_foreign_key` with
+    /// `backfill`): a row that an application update moves to a page the backfill has
+    /// passed is not visited again. Every other backfill (`rename_column`'s trigger, for
+    /// one, leaves a row whose update touched neither name as it was), older servers than
+    /// 14 (TID range scans) and partitioned tables take the primary key.
     HeapPages,
 }
 

@@ -163,7 +163,10 @@ impl ToTokens for Backfill {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         let private = private_path();
         let (table, statements) = (text(&self.table), texts(&self.statements));
-        tokens.extend(quote!(#private::Backfill { table: #table, statements: #statements }));
+        let writes_filled = self.writes_filled;
+        tokens.extend(quote!(
+            #private::Backfill { table: #table, statements: #statements, writes_filled: #writes_filled }
+        ));
     }
 }
 

@@ -46,15 +46,32 @@ enum Walk {
 }
 
 pub(crate) fn run(session: &mut Session, context: &StepContext, spec: &Backfill) -> Result<Outcome> {
-    run_statements(session, context, &spec.table, &spec.statements)
+    walk(
+        session,
+        context,
+        &spec.table,
+        &spec.statements,
+        spec.writes_filled,
+    )
 }
 
-/// [`run`] over statements composed at run time.
+/// [`run`] over statements composed at run time, by keys: the rows they fill are not all
+/// filled by the application's writes too (see [`Backfill::writes_filled`]).
 pub(crate) fn run_statements(
     session: &mut Session,
     context: &StepContext,
     table: &str,
     statements: &[impl AsRef<str> + Sync],
+) -> Result<Outcome> {
+    walk(session, context, table, statements, false)
+}
+
+fn walk(
+    session: &mut Session,
+    context: &StepContext,
+    table: &str,
+    statements: &[impl AsRef<str> + Sync],
+    writes_filled: bool,
 ) -> Result<Outcome> {
     let key = keys::primary_key(session, context, table)?;
     let key_len = key.len();
@@ -62,7 +79,7 @@ pub(crate) fn run_statements(
     let key_list = keys::column_list(&key);
     let state = store::load(session.client(), context.state, &context.plan.id)?;
     let cursor = state.cursor.as_deref();
-    let mut walk = if pages::chosen(session, context, table, key_len, cursor)? {
+    let mut walk = if pages::chosen(session, context, table, (key_len, cursor), writes_filled)? {
         Walk::Pages(Pages::start(session.client(), context, table, key_len, cursor)?)
     } else {
         Walk::Keys(key, state.cursor.clone())
@@ -206,6 +223,11 @@ impl<S: AsRef<str>> Batch<'_, S> {
 
     /// Stores the checkpoint ending the batch, or, after the last batch, the step's
     /// completion, in the batch's transaction.
+    ///
+    /// A batch with a checkpoint commits without waiting for its WAL to reach the disk: a
+    /// server crash can lose only whole batches, each with its own checkpoint, which the
+    /// resumed backfill then writes again. Anything committed after it waits for it (the
+    /// WAL is flushed in order), including the step's completion, which waits as usual.
     fn record(
         &self,
         transaction: &mut Transaction<'_>,
@@ -214,13 +236,16 @@ impl<S: AsRef<str>> Batch<'_, S> {
         rows: u64,
     ) -> Result<(), postgres::Error> {
         match checkpoint {
-            Some(checkpoint) => store::checkpoint(
-                transaction,
-                context.state,
-                &context.plan.id,
-                checkpoint,
-                rows as i64,
-            ),
+            Some(checkpoint) => {
+                transaction.execute_one("SET LOCAL synchronous_commit = off")?;
+                store::checkpoint(
+                    transaction,
+                    context.state,
+                    &context.plan.id,
+                    checkpoint,
+                    rows as i64,
+                )
+            }
             None => store::advance_in(transaction, context.state, &context.plan.id, context.index),
         }
     }

@@ -5,9 +5,9 @@
 //! A row an update moves to a page not yet reached is met again there and skipped by the
 //! statement's own condition (`IS NULL`, `IS DISTINCT FROM`, `ON CONFLICT DO NOTHING`). A
 //! row an application update moves behind the cursor is not met again: only a sync trigger
-//! that fills every row written makes that safe, which is why this route is an option
-//! ([`BackfillRoute::HeapPages`]) and not the default. The last batch has no upper page, so
-//! rows appended while the backfill runs are covered too.
+//! that fills every row written makes that safe, so only a plan's backfill that says so
+//! ([`zdm_plan::Backfill::writes_filled`]) takes this route. The last batch has no upper
+//! page, so rows appended while the backfill runs are covered too.
 
 use postgres::Client;
 
@@ -29,18 +29,19 @@ pub(super) struct Pages {
 }
 
 /// Whether this backfill walks heap pages: by the checkpoint when resuming (a run goes on
-/// by the route it started with), else by the option, the server and the table's kind.
+/// by the route it started with), else by the plan (every row written is filled), the
+/// option, the server and the table's kind.
 pub(super) fn chosen(
     session: &mut Session,
     context: &StepContext,
     table: &str,
-    key_len: usize,
-    cursor: Option<&[String]>,
+    (key_len, cursor): (usize, Option<&[String]>),
+    writes_filled: bool,
 ) -> Result<bool> {
     if let Some(cursor) = cursor {
         return Ok(page_of(cursor, key_len).is_some());
     }
-    if session.options().route != BackfillRoute::HeapPages {
+    if !writes_filled || session.options().route != BackfillRoute::HeapPages {
         return Ok(false);
     }
     // A partitioned table has no heap of its own; its partitions' ctids overlap.

@@ -33,7 +33,7 @@ impl Step {
         }
     }
 
-    /// A batched backfill of `table` (quoted), each batch under ROW EXCLUSIVE.
+    /// A batched backfill of `table` (quoted), each batch under ROW EXCLUSIVE, by keys.
     pub fn backfill<S: Into<Text>>(
         description: impl Into<Text>,
         table: &str,
@@ -46,8 +46,19 @@ impl Step {
             action: Action::Backfill(Backfill {
                 table: Text::Owned(table.to_owned()),
                 statements: crate::texts(statements),
+                writes_filled: false,
             }),
         }
+    }
+
+    /// Marks a backfill whose sync trigger fills every row the application writes, which
+    /// lets its batches walk heap pages (see [`Backfill::writes_filled`]).
+    #[must_use]
+    pub fn with_writes_filled(mut self) -> Step {
+        if let Action::Backfill(backfill) = &mut self.action {
+            backfill.writes_filled = true;
+        }
+        self
     }
 
     /// A precondition on the data, asked under `lock` (on `table`, if it names one).

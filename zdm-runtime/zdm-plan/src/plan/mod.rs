@@ -238,14 +238,20 @@ pub struct SplitTarget {
 }
 
 /// A batched backfill: each batch runs `statements` in one transaction, with `{range}`
-/// replaced by a predicate selecting the next batch of `table`'s primary key and `{key}`
-/// by the primary key's column list (`"id"`, `"a", "b"`).
+/// replaced by a predicate selecting the next batch of `table`'s rows (a range of its
+/// primary key, or of its heap pages) and `{key}` by the primary key's column list (`"id"`,
+/// `"a", "b"`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backfill {
-    /// The table whose primary key is paginated, as written in SQL (quoted).
+    /// The table whose rows are walked, as written in SQL (quoted).
     pub table: Text,
     /// Statements with a `{range}` placeholder, written over `table`'s unqualified columns.
     pub statements: List<Text>,
+    /// Whether a sync trigger fills every row the application inserts or updates while
+    /// the backfill runs. Only then may batches walk heap pages: a row that an update
+    /// moves to a page already passed is never visited again, so it must have been filled
+    /// by the write that moved it. A backfill by keys finds every row wherever it moved.
+    pub writes_filled: bool,
 }
 
 /// A precondition on the data: `count_sql` must return 0, else the step fails and shows
