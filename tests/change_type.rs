@@ -4,7 +4,7 @@
 //! restoring the table exactly, and values that cannot convert refused with samples.
 
 use postgres::Client;
-use zdm_runtime::{zero_downtime, Error, Migration, Phase};
+use zdm_runtime::{zero_downtime, Action, Carry, CarryWork, Error, Migration, Phase};
 use zdm_suite::{assert_revert_restores, contents, table_catalog};
 use zdm_suite::{column, indexes, run_phases_under_load, scalar, triggers, TestDb, Writer};
 
@@ -452,6 +452,52 @@ fn values_that_cannot_convert_are_refused_with_samples() {
 }
 
 /// Drift and what cannot be carried or converted are refused before any change.
+/// The one-scan statements the plan carries for its conversion checks.
+fn scans(migration: &dyn Migration) -> Vec<String> {
+    [Phase::Expand, Phase::Backfill]
+        .into_iter()
+        .flat_map(|phase| migration.plan().phase(phase).forward.iter())
+        .filter_map(|step| match &step.action {
+            Action::Carry(Carry {
+                work: CarryWork::CheckConvertible { scan, .. },
+                ..
+            }) => Some(scan.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The one scan is only a shortcut: an error of any kind sends the check to the slow
+/// per-row count, so a scan that never runs would go unnoticed by the other tests.
+#[test]
+fn the_one_scan_check_runs_as_planned_and_fails_on_a_value_that_does_not_convert() {
+    let db = TestDb::new("change_type_one_scan");
+    let mut client = orders(&db, 100);
+    for migration in [&AmountToNumeric as &dyn Migration, &AmountToCents, &CodeToInteger] {
+        let scans = scans(migration);
+        assert_eq!(
+            scans.len(),
+            2,
+            "{}: one check in expand, one in backfill",
+            migration.id()
+        );
+        for scan in scans {
+            assert_eq!(scalar::<i64>(&mut client, &scan), 100, "{scan}");
+        }
+    }
+    client
+        .batch_execute("UPDATE orders SET code = 'A' || id WHERE id = 17")
+        .unwrap();
+    let error = client
+        .query_one(scans(&CodeToInteger)[0].as_str(), &[])
+        .unwrap_err();
+    assert_eq!(
+        error.as_db_error().map(|db| db.message()),
+        Some("invalid input syntax for type integer: \"A17\""),
+        "{error}"
+    );
+}
+
 #[test]
 fn what_cannot_be_changed_is_refused_before_any_change() {
     let db = TestDb::new("change_type_refusals");

@@ -40,15 +40,14 @@ struct BalanceInDollars;
 #[test]
 fn rename_column_under_both_versions() {
     use Move::*;
-    let db = TestDb::new("vs_rename_column");
-    let mut client = db.connect();
-    client
-        .batch_execute(&format!(
+    let (db, ledger) = mixed::seeded(
+        "vs_rename_column",
+        &format!(
             "CREATE TABLE customers (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT '', city text);
              INSERT INTO customers (name, city) SELECT 'seed ' || n, 'c' FROM generate_series(1, {ROWS}) AS n;"
-        ))
-        .unwrap();
-    let ledger: Ledger = Mutex::new((1..=ROWS).map(|id| (id, format!("seed {id}"))).collect());
+        ),
+    );
+    let mut client = db.connect();
     let old = Version::new(
         db.url().to_owned(),
         "UPDATE customers SET name = $1 WHERE id = $2",

@@ -6,9 +6,11 @@
 mod mixed;
 
 use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
 
-use mixed::{assert_rows_as_meant, new_version_url, run_moves, Ledger, Move, Version, ROWS};
+use mixed::{
+    assert_column_unseen, assert_rows_as_meant, new_version_url, run_moves, view_columns, Ledger, Version,
+    ROWS,
+};
 use postgres::Client;
 use zdm_runtime::{zero_downtime, Migration, Options, Phase};
 use zdm_suite::{test_options, TestDb};
@@ -64,30 +66,14 @@ struct RenameName;
 /// `items` with `ROWS` rows named `seed <id>`: `code` NOT NULL without a default (so the
 /// new version's inserts need `down`), `city` nullable.
 fn items(test: &str) -> (TestDb, Ledger) {
-    let db = TestDb::new(test);
-    db.connect()
-        .batch_execute(&format!(
+    mixed::seeded(
+        test,
+        &format!(
             "CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT '', code text NOT NULL, \
                                  city text);
              INSERT INTO items (name, code, city) SELECT 'seed ' || n, 'seed', 'c' FROM generate_series(1, {ROWS}) AS n;"
-        ))
-        .unwrap();
-    let ledger = Mutex::new((1..=ROWS).map(|id| (id, format!("seed {id}"))).collect());
-    (db, ledger)
-}
-
-/// The columns of `schema`.`items`, in order.
-fn view_columns(client: &mut Client, schema: &str) -> Vec<String> {
-    client
-        .query(
-            "SELECT column_name::text FROM information_schema.columns \
-             WHERE table_schema = $1 AND table_name = 'items' ORDER BY ordinal_position",
-            &[&schema],
-        )
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
+        ),
+    )
 }
 
 /// The old version writes `code` with every write until the contract, and again after its
@@ -97,7 +83,6 @@ fn view_columns(client: &mut Client, schema: &str) -> Vec<String> {
 /// after sync; after the second contract the hidden column is purged while it writes on.
 #[test]
 fn drop_column_under_both_versions() {
-    use Move::*;
     let (db, ledger) = items("vs_hidden_drop_column");
     let old = Version::new(
         db.url().to_owned(),
@@ -122,27 +107,7 @@ fn drop_column_under_both_versions() {
             _ => new.write::<String, i64>(ledger, stop, 1_000_003, value),
         }
     };
-    let moves = [
-        Deploy(0),
-        Run(Phase::Expand),
-        Run(Phase::Sync),
-        Deploy(1),
-        Run(Phase::Backfill),
-        Stop(0),
-        Run(Phase::Contract),
-        Revert(Phase::Contract),
-        Deploy(0),
-        Revert(Phase::Backfill),
-        Stop(1),
-        RevertStopped(Phase::Sync),
-        RevertStopped(Phase::Expand),
-        Run(Phase::Expand),
-        Run(Phase::Sync),
-        Deploy(1),
-        Run(Phase::Backfill),
-        Stop(0),
-        Run(Phase::Contract),
-    ];
+    let moves = mixed::every_phase_and_reversal_new_after(Phase::Sync);
     run_moves(&db, &[&DropCode], &[&old, &new], &write, &ledger, &moves);
     let mut client = db.connect();
     assert_rows_as_meant(&mut client, "SELECT id, name FROM items", ledger);
@@ -199,8 +164,7 @@ fn drop_column_presents_the_table_without_the_column() {
     runner.run(&DropCode, Phase::Expand).unwrap();
     assert_eq!(view_columns(&mut client, &schema), ["id", "name", "city"]);
     let mut new = zdm_suite::connect_or_exit(&new_version_url(&db, &DropCode));
-    let error = new.query("SELECT code FROM items", &[]).unwrap_err();
-    assert_eq!(error.code(), Some(&postgres::error::SqlState::UNDEFINED_COLUMN));
+    assert_column_unseen(&mut new, "SELECT code FROM items");
     runner.run(&DropCode, Phase::Sync).unwrap();
     let error = runner.revert(&DropCode, Phase::Sync).unwrap_err();
     assert_eq!(
@@ -219,22 +183,24 @@ fn drop_column_presents_the_table_without_the_column() {
         )
         .unwrap()
         .get(0);
+    // The row's value of `column`, on the table itself.
+    let stored = |client: &mut Client, column: &str| -> String {
+        client
+            .query_one(&format!("SELECT {column} FROM items WHERE id = $1"), &[&id])
+            .unwrap()
+            .get(0)
+    };
     runner.run_to(&DropCode, Phase::Contract).unwrap();
     assert_eq!(view_columns(&mut client, &schema), ["id", "name", "city"]);
-    let hidden: String = client
-        .query_one("SELECT zdm_items_drop_code_code FROM items WHERE id = $1", &[&id])
-        .unwrap()
-        .get(0);
-    assert_eq!(hidden, "down through the view");
+    assert_eq!(
+        stored(&mut client, "zdm_items_drop_code_code"),
+        "down through the view"
+    );
     new.execute("UPDATE items SET name = 'renamed' WHERE id = $1", &[&id])
         .unwrap();
     runner.revert(&DropCode, Phase::Contract).unwrap();
     assert_eq!(view_columns(&mut client, &schema), ["id", "name", "city"]);
-    let code: String = client
-        .query_one("SELECT code FROM items WHERE id = $1", &[&id])
-        .unwrap()
-        .get(0);
-    assert_eq!(code, "down through the view");
+    assert_eq!(stored(&mut client, "code"), "down through the view");
     runner.run(&DropCode, Phase::Contract).unwrap();
     runner.purge(&DropCode).unwrap();
     assert_eq!(view_columns(&mut client, &schema), ["id", "name", "city"]);
@@ -331,8 +297,7 @@ fn split_table_view_survives_a_later_contract_and_its_reversal() {
         let mut new = zdm_suite::connect_or_exit(&new_version_url(&db, &SplitItems));
         let row = new.query_one("SELECT * FROM items WHERE id = 1", &[]).unwrap();
         assert_eq!(row.len(), 1);
-        let error = new.query("SELECT name FROM items", &[]).unwrap_err();
-        assert_eq!(error.code(), Some(&postgres::error::SqlState::UNDEFINED_COLUMN));
+        assert_column_unseen(&mut new, "SELECT name FROM items");
         let name: String = new
             .query_one("SELECT name FROM item_names WHERE id = 1", &[])
             .unwrap()

@@ -11,10 +11,11 @@
 mod mixed;
 
 use mixed::{
-    every_phase_and_reversal, items, old_version, run_both, version_path_url, Move, Version, OLD_READ, ROWS,
+    every_phase_and_reversal, items, old_version, run_both, version_path_url, Ledger, Move, Version,
+    OLD_READ, ROWS,
 };
-use postgres::Client;
-use zdm_runtime::{zero_downtime, Phase};
+use zdm_runtime::{zero_downtime, Migration, Phase};
+use zdm_suite::{scalar, TestDb};
 
 #[zero_downtime(
     id = "items_events",
@@ -87,8 +88,35 @@ struct MoodGlad;
 
 const NAMES: &str = "SELECT id, name FROM items";
 
-fn scalar<T: for<'a> postgres::types::FromSql<'a>>(client: &mut Client, query: &str) -> T {
-    client.query_one(query, &[]).unwrap().get(0)
+/// Every phase and every reversal of `migrations` while `old` and `new` write names, then
+/// every name checked against the ledger.
+fn names_through_every_phase(
+    db: &TestDb,
+    migrations: &[&dyn Migration],
+    old: &Version,
+    new: &Version,
+    ledger: Ledger,
+) {
+    run_both(
+        db,
+        migrations,
+        old,
+        new,
+        ledger,
+        NAMES,
+        &every_phase_and_reversal(),
+    );
+}
+
+/// The new version of an application whose statements did not change: the old version's,
+/// through the search path of `migrations`.
+fn same_statements(db: &TestDb, migrations: &[&dyn Migration]) -> Version {
+    Version::new(
+        version_path_url(db, migrations),
+        mixed::OLD_UPDATE,
+        mixed::OLD_INSERT,
+        OLD_READ,
+    )
 }
 
 /// The new version reads each item with its events, through the table expand makes; it
@@ -103,15 +131,7 @@ fn create_table_under_both_versions() {
         mixed::OLD_INSERT,
         "SELECT i.name FROM items AS i LEFT JOIN item_events AS e ON e.item_id = i.id WHERE i.id = $1 LIMIT 1",
     );
-    run_both(
-        &db,
-        &[&CreateEvents],
-        &old_version(&db),
-        &new,
-        ledger,
-        NAMES,
-        &every_phase_and_reversal(),
-    );
+    names_through_every_phase(&db, &[&CreateEvents], &old_version(&db), &new, ledger);
 }
 
 /// The old version logs every write into `legacy`, which the new one no longer uses; the
@@ -128,21 +148,8 @@ fn drop_table_under_both_versions() {
         "WITH l AS (INSERT INTO legacy (note) VALUES ($1)) INSERT INTO items (name) VALUES ($1) RETURNING id",
         OLD_READ,
     );
-    let new = Version::new(
-        version_path_url(&db, &[&DropLegacy]),
-        mixed::OLD_UPDATE,
-        mixed::OLD_INSERT,
-        OLD_READ,
-    );
-    run_both(
-        &db,
-        &[&DropLegacy],
-        &old,
-        &new,
-        ledger,
-        NAMES,
-        &every_phase_and_reversal(),
-    );
+    let new = same_statements(&db, &[&DropLegacy]);
+    names_through_every_phase(&db, &[&DropLegacy], &old, &new, ledger);
     let kept: i64 = scalar(
         &mut db.connect(),
         "SELECT count(*) FROM zdm.items_legacy_gone_dropped",
@@ -165,12 +172,7 @@ fn drop_column_under_both_versions() {
         "INSERT INTO items (name, city) VALUES ($1, 'o') RETURNING id",
         "SELECT city FROM items WHERE id = $1",
     );
-    let new = Version::new(
-        version_path_url(&db, &[&DropCity]),
-        mixed::OLD_UPDATE,
-        mixed::OLD_INSERT,
-        OLD_READ,
-    );
+    let new = same_statements(&db, &[&DropCity]);
     let moves = mixed::every_phase_and_reversal_new_after(Phase::Sync);
     run_both(&db, &[&DropCity], &old, &new, ledger, NAMES, &moves);
     let cityless: i64 = scalar(
@@ -193,15 +195,7 @@ fn sql_under_both_versions() {
         "INSERT INTO items (name, note) VALUES ($1, $1) RETURNING id",
         "SELECT note FROM items WHERE id = $1",
     );
-    run_both(
-        &db,
-        &[&RawNote],
-        &old_version(&db),
-        &new,
-        ledger,
-        NAMES,
-        &every_phase_and_reversal(),
-    );
+    names_through_every_phase(&db, &[&RawNote], &old_version(&db), &new, ledger);
 }
 
 /// Both versions write names the check accepts, as an application whose new version
@@ -210,21 +204,8 @@ fn sql_under_both_versions() {
 #[test]
 fn add_check_under_both_versions() {
     let (db, ledger) = items("vs_cat_add_check", "");
-    let new = Version::new(
-        version_path_url(&db, &[&NameShort]),
-        mixed::OLD_UPDATE,
-        mixed::OLD_INSERT,
-        OLD_READ,
-    );
-    run_both(
-        &db,
-        &[&NameShort],
-        &old_version(&db),
-        &new,
-        ledger,
-        NAMES,
-        &every_phase_and_reversal(),
-    );
+    let new = same_statements(&db, &[&NameShort]);
+    names_through_every_phase(&db, &[&NameShort], &old_version(&db), &new, ledger);
     let valid: bool = scalar(
         &mut db.connect(),
         "SELECT convalidated FROM pg_constraint WHERE conname = 'items_name_short'",

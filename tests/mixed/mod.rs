@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use postgres::types::{FromSql, ToSql};
+use postgres::Client;
 use zdm_runtime::{Migration, Options, Phase};
 use zdm_suite::{connect_or_exit, test_options, TestDb};
 
@@ -150,20 +151,52 @@ pub fn version_path_url(db: &TestDb, migrations: &[&dyn Migration]) -> String {
     )
 }
 
+/// A fresh database after `setup`, which makes `ROWS` rows with ids 1 to `ROWS`, named
+/// `seed <id>`; and the ledger of those names.
+pub fn seeded(test: &str, setup: &str) -> (TestDb, Ledger) {
+    let db = TestDb::new(test);
+    db.connect().batch_execute(setup).unwrap();
+    let ledger = Mutex::new((1..=ROWS).map(|id| (id, format!("seed {id}"))).collect());
+    (db, ledger)
+}
+
 /// `items` with `ROWS` rows named `seed <id>`, every third with a city, after which `extra`
 /// runs; and the ledger of those names.
 pub fn items(test: &str, extra: &str) -> (TestDb, Ledger) {
-    let db = TestDb::new(test);
-    db.connect()
-        .batch_execute(&format!(
+    seeded(
+        test,
+        &format!(
             "CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT '', city text);
              INSERT INTO items (name, city) SELECT 'seed ' || n, CASE WHEN n % 3 = 0 THEN 'c' END \
              FROM generate_series(1, {ROWS}) AS n;
              {extra}"
-        ))
-        .unwrap();
-    let ledger = Mutex::new((1..=ROWS).map(|id| (id, format!("seed {id}"))).collect());
-    (db, ledger)
+        ),
+    )
+}
+
+/// The columns of `schema`.`items`, in order: a version view's, or none once it is gone.
+pub fn view_columns(client: &mut Client, schema: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = 'items' ORDER BY ordinal_position",
+            &[&schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// Asserts that `query` fails for want of a column: what a version sees through a view
+/// that leaves the column out.
+pub fn assert_column_unseen(client: &mut Client, query: &str) {
+    let error = client.query(query, &[]).unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some(&postgres::error::SqlState::UNDEFINED_COLUMN),
+        "{query}: {error}"
+    );
 }
 
 /// Runs the old version (index 0) and the new one (index 1) through `moves` of

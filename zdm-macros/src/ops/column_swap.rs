@@ -247,13 +247,22 @@ impl ColumnSwap<'_> {
         let (table, old, _) = self.quoted();
         self.ty.map(|ty| {
             let conversion = self.up_from("$1");
+            // The conversion applied to the column as the backfill's `UPDATE` applies it,
+            // cast as the assignment casts it: one plain scan that fails at the first value
+            // that does not convert.
+            let scan = format!("SELECT count(({})::{ty}) FROM {table}", self.up_from(&old));
+            let shape = format!(
+                "{scan}\n-- only when a value does not convert, row by row, with samples: \
+                 SELECT count(*) FROM {table} WHERE NOT <{conversion} converts to {ty}>"
+            );
             self.carry(
                 format!("check that every {old} converts to {ty} ({phase})"),
                 Lock::AccessShare,
                 CarryWork::CheckConvertible {
-                    conversion: conversion.clone().into(),
+                    conversion: conversion.into(),
+                    scan: scan.into(),
                 },
-                format!("SELECT count(*) FROM {table} WHERE NOT <{conversion} converts to {ty}>"),
+                shape,
             )
         })
     }
@@ -790,6 +799,27 @@ mod tests {
         assert_eq!(
             checks(&rename().plan("m", "").phase(zdm_plan::Phase::Expand).forward),
             0
+        );
+    }
+
+    #[test]
+    fn the_conversion_check_carries_its_one_scan_and_its_per_row_conversion() {
+        let plan = change().plan("m", "");
+        let Action::Carry(Carry {
+            work: CarryWork::CheckConvertible { conversion, scan },
+            ..
+        }) = &plan.phase(zdm_plan::Phase::Expand).forward[5].action
+        else {
+            panic!("the sixth step of expand is not the conversion check");
+        };
+        assert_eq!(
+            &**scan,
+            "SELECT count(((SELECT (amount * 1.0) FROM (SELECT \"amount\") AS zdm_row(\"amount\")))::numeric(12,2)) \
+             FROM \"orders\""
+        );
+        assert_eq!(
+            &**conversion,
+            "(SELECT (amount * 1.0) FROM (SELECT $1) AS zdm_row(\"amount\"))"
         );
     }
 }

@@ -272,9 +272,9 @@ impl ToTokens for CarryWork {
                     triggers_checked: #triggers_checked
                 })
             }
-            CarryWork::CheckConvertible { conversion } => {
-                let conversion = text(conversion);
-                quote!(#work::CheckConvertible { conversion: #conversion })
+            CarryWork::CheckConvertible { conversion, scan } => {
+                let (conversion, scan) = (text(conversion), text(scan));
+                quote!(#work::CheckConvertible { conversion: #conversion, scan: #scan })
             }
             CarryWork::AddColumn => quote!(#work::AddColumn),
             CarryWork::DropColumn => quote!(#work::DropColumn),

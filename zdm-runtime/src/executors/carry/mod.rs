@@ -103,9 +103,10 @@ fn run_recorded(
 ) -> Result<Outcome> {
     let work = Work { carry, record };
     match *step {
-        CarryWork::CheckConvertible { ref conversion } => {
-            copy::check_convertible(session, context, &work, conversion)
-        }
+        CarryWork::CheckConvertible {
+            ref conversion,
+            ref scan,
+        } => copy::check_convertible(session, context, &work, conversion, scan),
         CarryWork::AddColumn => copy::add_column(session, context, &work),
         CarryWork::AlterInPlace => copy::alter_in_place(session, context, &work),
         CarryWork::RestoreInPlace => copy::restore_in_place(session, context, &work),

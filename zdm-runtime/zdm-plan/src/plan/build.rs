@@ -162,20 +162,8 @@ impl Plan {
         for presented in plans.iter().flat_map(|plan| plan.presents.iter()) {
             match presents.iter_mut().find(|merged| merged.table == presented.table) {
                 Some(merged) => {
-                    merged.columns = merged
-                        .columns
-                        .iter()
-                        .chain(presented.columns.iter())
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .into();
-                    merged.hidden = merged
-                        .hidden
-                        .iter()
-                        .chain(presented.hidden.iter())
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .into();
+                    merged.columns.to_mut().extend_from_slice(&presented.columns);
+                    merged.hidden.to_mut().extend_from_slice(&presented.hidden);
                 }
                 None => presents.push(presented.clone()),
             }

@@ -441,8 +441,15 @@ pub enum CarryWork {
         triggers_checked: bool,
     },
     /// Counts rows whose value the conversion cannot turn into the new type, and refuses
-    /// with samples. The expression reads the old value as `$1`.
-    CheckConvertible { conversion: Text },
+    /// with samples.
+    CheckConvertible {
+        /// The conversion of one value, read as `$1`: what the per-row count runs, catching
+        /// the error of each row, once `scan` has failed.
+        conversion: Text,
+        /// One statement converting every value of the column in one scan; it fails when
+        /// any value does not convert, and costs far less than a subtransaction per row.
+        scan: Text,
+    },
     /// `ADD COLUMN` of the recorded type and collation, without default or NOT NULL.
     AddColumn,
     /// Drops the new column, if this migration added it.
