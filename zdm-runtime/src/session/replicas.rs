@@ -46,12 +46,14 @@ impl Session {
     /// The streaming replicas, furthest behind first.
     fn replicas(&mut self, context: &StepContext) -> Result<Vec<Lagging>> {
         // A server in recovery has no WAL position of its own to compare with; zdm cannot
-        // write there anyway.
+        // write there anyway. The lag counts from the insert position, not the write
+        // position: a batch committed with synchronous_commit off may sit in WAL buffers for
+        // a while, and the replica owes that WAL as much as any.
         let rows = self
             .client
             .query(
                 "SELECT coalesce(nullif(application_name, ''), client_addr::text, pid::text), \
-                        greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint, \
+                        greatest(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), replay_lsn), 0)::bigint, \
                         extract(epoch FROM replay_lag)::float8 \
                  FROM pg_stat_replication \
                  WHERE replay_lsn IS NOT NULL AND NOT pg_is_in_recovery() \
