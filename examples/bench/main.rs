@@ -271,6 +271,7 @@ fn run(args: &Args) -> Result<(), Failure> {
                 "backfill_longest_lock_wait_ms": ms(availability.longest_lock_wait[3]),
                 "availability_batch_ms": args.batch_ms,
                 "availability_workers": args.workers,
+                "availability_worker_changes": availability.worker_changes,
                 "phases": phases,
                 "max_query_wait_ms": ms(max_wait),
                 "max_access_exclusive_ms": ms(availability.max_access_exclusive),
@@ -327,6 +328,12 @@ fn run(args: &Args) -> Result<(), Failure> {
         "  longest lock wait of a write (ms, sampled): {}",
         lock_waits.join(", ")
     );
+    if args.workers > 1 {
+        println!(
+            "  batches per round after each change of the latency guard: {:?}",
+            availability.worker_changes
+        );
+    }
     println!(
         "  workload errors {workload_errors}, longest query {:.1} ms, longest ACCESS EXCLUSIVE step {:.1} ms",
         ms(max_wait),

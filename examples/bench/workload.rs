@@ -124,6 +124,8 @@ pub(crate) struct Availability {
     /// waiting for a lock, sampled every few milliseconds from `pg_stat_activity`. What
     /// the migration's locks cost, apart from the machine's scheduling.
     pub(crate) longest_lock_wait: Vec<Duration>,
+    /// Batches per round after each change the backfill's latency guard made, in order.
+    pub(crate) worker_changes: Vec<u32>,
 }
 
 /// Old- and new-version clients write while every phase runs on a table of `rows` rows.
@@ -205,9 +207,12 @@ pub(crate) fn availability(url: &str, args: &Args) -> Result<Availability, Failu
     let mut runner = Runner::connect(url, availability_options(args))?;
     let access_exclusive = Arc::new(Mutex::new((None::<Instant>, Duration::ZERO)));
     let watcher = access_exclusive.clone();
+    let worker_changes = Arc::new(Mutex::new(Vec::new()));
+    let changes = worker_changes.clone();
     runner.observe(move |event| {
         let mut state = watcher.lock().unwrap();
         match event {
+            Event::BackfillWorkers { running, .. } => changes.lock().unwrap().push(*running),
             Event::StepStarted { step, .. } if step.lock == Lock::AccessExclusive => {
                 state.0 = Some(Instant::now())
             }
@@ -235,6 +240,7 @@ pub(crate) fn availability(url: &str, args: &Args) -> Result<Availability, Failu
     }
     let recorded = recorded.lock().unwrap().clone();
     let max_access_exclusive = access_exclusive.lock().unwrap().1;
+    let worker_changes = worker_changes.lock().unwrap().clone();
     Ok(Availability {
         baseline: recorded[0].clone(),
         phases: phases
@@ -247,6 +253,7 @@ pub(crate) fn availability(url: &str, args: &Args) -> Result<Availability, Failu
             .collect(),
         max_access_exclusive,
         longest_lock_wait,
+        worker_changes,
     })
 }
 

@@ -75,4 +75,15 @@ pub enum Event<'a> {
         size_before: u64,
         size_after: u64,
     },
+    /// A heap-page backfill changed how many batches it runs at once: commits took more
+    /// than twice their time before the backfill, or have stayed near it again.
+    BackfillWorkers {
+        migration: &'a str,
+        step: &'static Step,
+        /// Batches per round from now on.
+        running: u32,
+        /// The commit that decided it, and the same before the backfill.
+        commit_latency: Duration,
+        baseline: Duration,
+    },
 }

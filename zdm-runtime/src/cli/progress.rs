@@ -90,7 +90,9 @@ pub(super) fn progress_observer(database_url: String) -> impl FnMut(&Event<'_>) 
                 tracing::info!("{}", backfill_line(migration, *rows_done, *estimate, *batch_size));
             }
         }
-        Event::ReplicaLag { .. } | Event::BackfillVacuum { .. } => log_pacing(event),
+        Event::ReplicaLag { .. } | Event::BackfillVacuum { .. } | Event::BackfillWorkers { .. } => {
+            log_pacing(event)
+        }
         Event::StepFinished { .. } => {
             if let Some(bar) = bar.take() {
                 bar.finish_and_clear();
@@ -177,8 +179,32 @@ fn log_pacing(event: &Event<'_>) {
             size_before / 1_048_576,
             size_after / 1_048_576
         ),
+        Event::BackfillWorkers {
+            migration,
+            running,
+            commit_latency,
+            baseline,
+            ..
+        } => tracing::info!(
+            "{}",
+            workers_line(migration, *running, *commit_latency, *baseline)
+        ),
         _ => {}
     }
+}
+
+/// The log line of a heap-page backfill changing how many batches it runs at once.
+fn workers_line(migration: &str, running: u32, commit_latency: Duration, baseline: Duration) -> String {
+    let batches = if running == 1 {
+        "1 batch".to_owned()
+    } else {
+        format!("{running} batches")
+    };
+    format!(
+        "{migration}: backfill: a commit took {:.1} ms, {:.1} ms before the backfill; {batches} at a time from now on",
+        commit_latency.as_secs_f64() * 1000.0,
+        baseline.as_secs_f64() * 1000.0
+    )
 }
 
 /// The log line of a bulk step waiting for a replica.
@@ -193,7 +219,31 @@ fn replica_line(migration: &str, replica: &str, bytes: u64, waited: std::time::D
 
 #[cfg(test)]
 mod tests {
-    use super::{backfill_line, replica_line};
+    use std::time::Duration;
+
+    use super::{backfill_line, replica_line, workers_line};
+
+    #[test]
+    fn a_change_of_workers_gives_the_commit_latency_that_decided_it() {
+        assert_eq!(
+            workers_line(
+                "m1",
+                1,
+                Duration::from_micros(6_300),
+                Duration::from_micros(2_000)
+            ),
+            "m1: backfill: a commit took 6.3 ms, 2.0 ms before the backfill; 1 batch at a time from now on"
+        );
+        assert_eq!(
+            workers_line(
+                "m1",
+                2,
+                Duration::from_micros(2_100),
+                Duration::from_micros(2_000)
+            ),
+            "m1: backfill: a commit took 2.1 ms, 2.0 ms before the backfill; 2 batches at a time from now on"
+        );
+    }
 
     #[test]
     fn a_replica_wait_names_the_replica_and_its_lag() {

@@ -114,7 +114,12 @@ pub struct Options {
     /// each on disjoint pages and on a connection of its own; 1 runs one at a time. The
     /// extra connections are opened at the runner's URL ([`Runner::connect`]), or with the
     /// function given to [`Runner::connect_workers_with`]; a runner with neither runs one.
-    /// Default 2; the primary-key route always runs one batch at a time.
+    /// Default 2; the primary-key route always runs one batch at a time. Batches side by
+    /// side take cores the application's writes wait for, so after every round the runner
+    /// times a one-row write transaction: while the median of the last three takes more than
+    /// twice its time before the backfill (and more than half a millisecond more), a round
+    /// runs one batch fewer, and one more again after 20 rounds within a quarter of it
+    /// ([`Event::BackfillWorkers`](crate::Event::BackfillWorkers)).
     ///
     /// [`Runner::connect`]: crate::Runner::connect
     /// [`Runner::connect_workers_with`]: crate::Runner::connect_workers_with

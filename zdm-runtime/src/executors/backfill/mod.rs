@@ -10,6 +10,7 @@
 //! first waits for lagging replicas.
 
 mod keys;
+mod latency;
 mod pacing;
 mod pages;
 mod parallel;
@@ -140,6 +141,7 @@ fn walk(
             Walk::Keys(_, after) => *after = Some(checkpoint),
             Walk::Pages(pages) => pages.advance(&checkpoint, key_len),
         }
+        workers.after_round(session, context)?;
         pacing.after_batch(session, context, table, (done.rows, started.elapsed(), done.held))?;
     }
 }

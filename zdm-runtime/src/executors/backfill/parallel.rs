@@ -12,6 +12,9 @@
 //! ranges hold) could wait on a worker that waits for it; the lock timeout ends that wait
 //! on both sides, and the retry runs alone.
 //!
+//! How many of the connections a round uses is [`latency`]'s to decide, by what the
+//! batches cost the application's commits.
+//!
 //! [`Options::backfill_workers`]: crate::Options::backfill_workers
 
 use std::sync::{Condvar, Mutex};
@@ -19,13 +22,17 @@ use std::time::Duration;
 
 use postgres::Client;
 
+use super::latency::{self, Change, WorkerGuard};
 use super::{Batch, Done, Pages, Target, Walk};
 use crate::error::Result;
+use crate::events::Event;
 use crate::session::{short_transaction, Options, Session, StepContext};
 
 /// The worker connections of one backfill step; none when batches run one at a time.
 pub(super) struct Workers {
     clients: Vec<Client>,
+    /// How many batches a round runs; `None` with no worker connection.
+    guard: Option<WorkerGuard>,
 }
 
 impl Workers {
@@ -34,7 +41,10 @@ impl Workers {
     pub(super) fn open(session: &mut Session, context: &StepContext, walk: &Walk) -> Result<Workers> {
         let wanted = session.options().backfill_workers.saturating_sub(1) as usize;
         if wanted == 0 || !matches!(walk, Walk::Pages(_)) || session.connector().is_none() {
-            return Ok(Workers { clients: Vec::new() });
+            return Ok(Workers {
+                clients: Vec::new(),
+                guard: None,
+            });
         }
         let search_path: String = session
             .client()
@@ -54,7 +64,30 @@ impl Workers {
                 .map_err(|error| context.failed(error))?;
             clients.push(client);
         }
-        Ok(Workers { clients })
+        let baseline = WorkerGuard::baseline(session.client()).map_err(|error| context.failed(error))?;
+        Ok(Workers {
+            guard: Some(WorkerGuard::new(clients.len() + 1, baseline)),
+            clients,
+        })
+    }
+
+    /// After a round: probes the commit latency and drops or gives back a worker as the
+    /// guard decides, saying so.
+    pub(super) fn after_round(&mut self, session: &mut Session, context: &StepContext) -> Result<()> {
+        let Some(guard) = &mut self.guard else {
+            return Ok(());
+        };
+        let latency = latency::probe(session.client()).map_err(|error| context.failed(error))?;
+        if guard.after_round(latency) != Change::None {
+            session.emit(Event::BackfillWorkers {
+                migration: &context.plan.id,
+                step: context.step,
+                running: u32::try_from(guard.running).unwrap_or(u32::MAX),
+                commit_latency: latency,
+                baseline: guard.baseline_latency(),
+            });
+        }
+        Ok(())
     }
 
     /// One round: up to one batch of `size` rows per connection on consecutive ranges
@@ -68,7 +101,8 @@ impl Workers {
         pages: &Pages,
         size: u32,
     ) -> Result<Done> {
-        let ranges = pages.ranges(batch.table, size, batch.key_len, 1 + self.clients.len());
+        let running = self.guard.as_ref().map_or(1, |guard| guard.running);
+        let ranges = pages.ranges(batch.table, size, batch.key_len, running);
         let first = || Target::Range(&ranges[0].0, ranges[0].1.as_deref());
         if ranges.len() == 1 {
             return batch.run(session, context, first());
