@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use zdm_runtime::{zero_downtime, BackfillRoute, BatchSize, Event, Options, Phase};
+use zdm_runtime::{zero_downtime, BackfillRoute, BatchSize, Event, Options, Phase, Runner};
 use zdm_suite::{scalar, server_version_num, test_options, TestDb};
 
 #[zero_downtime(
@@ -231,6 +231,59 @@ fn a_write_waiting_behind_a_batch_halves_the_next_batch() {
     assert_eq!(
         scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score = id * 3"),
         6000
+    );
+}
+
+/// A role the commit-latency probe is not granted to (`pg_logical_emit_message`, revoked
+/// in this database alone) still backfills on heap pages, one batch at a time.
+#[test]
+fn without_the_commit_probe_heap_page_batches_run_one_at_a_time() {
+    const ROLE: &str = "zdm_backfill_unprobed";
+    let db = TestDb::new("backfill_unprobed");
+    let mut client = db.connect();
+    client.batch_execute(SETUP).unwrap();
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE visits ADD COLUMN pid int NOT NULL DEFAULT pg_backend_pid();
+             DROP ROLE IF EXISTS {ROLE};
+             CREATE ROLE {ROLE} LOGIN NOSUPERUSER;
+             GRANT CREATE ON DATABASE \"{db}\" TO {ROLE};
+             GRANT CREATE, USAGE ON SCHEMA public TO {ROLE};
+             ALTER TABLE items OWNER TO {ROLE};
+             ALTER TABLE visits OWNER TO {ROLE};
+             DO $$
+             DECLARE f regprocedure;
+             BEGIN
+               FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname = 'pg_logical_emit_message' LOOP
+                 EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+               END LOOP;
+             END $$;",
+            db = db.name()
+        ))
+        .unwrap();
+    let mut runner = Runner::new(
+        db.connect_as(ROLE),
+        Options {
+            batch: BatchSize::Fixed(500),
+            route: BackfillRoute::HeapPages,
+            backfill_workers: 3,
+            ..test_options()
+        },
+    )
+    .unwrap();
+    let separator = if db.url().contains('?') { '&' } else { '?' };
+    let url = format!("{}{separator}user={ROLE}", db.url());
+    runner.connect_workers_with(move || zdm_runtime::connect(&url));
+    runner.run_to(&AddScore, Phase::Backfill).unwrap();
+
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score = id * 3"),
+        6000
+    );
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(DISTINCT pid) FROM visits"),
+        1,
+        "only the runner's own connection wrote"
     );
 }
 

@@ -1,10 +1,15 @@
 //! How many heap-page batches may run at once, by what they cost the application: the
-//! commit latency of a one-row write transaction, measured before the backfill and after
-//! every round. Batches side by side take cores the application's writes wait for, on a
-//! small server far more than on a large one, so the number is measured on the server the
-//! backfill runs on, not assumed: a worker is dropped while commits take more than twice
-//! their time before the backfill, and given back once they have stayed near it.
+//! commit latency of a write transaction, measured before the backfill and while every
+//! round runs, on a connection of its own. Batches side by side take cores the
+//! application's writes wait for, on a small server far more than on a large one, so the
+//! number is measured on the server the backfill runs on, not assumed: a worker is dropped
+//! while commits take more than twice their time before the backfill, and given back once
+//! they have stayed near it.
+//!
+//! The probes run during the round, not between rounds: between rounds no batch takes a
+//! core, and a probe there sees only the WAL the batches left to flush.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use postgres::Client;
@@ -19,16 +24,46 @@ const SLOWED: f64 = 2.0;
 /// Commits this close to the baseline, round after round, give a dropped worker back.
 const CALM: f64 = 1.25;
 const CALM_ROUNDS: usize = 20;
+/// The pause between probes during a round: a few probes in a 50 ms batch, without a
+/// probe's own commits becoming a load of their own.
+const PROBE_INTERVAL: Duration = Duration::from_millis(10);
 /// Latencies this close are the same: a loopback round trip varies by about this much.
 const NOISE: Duration = Duration::from_micros(500);
 
-/// One probe: a transaction that takes a transaction id and commits, so it waits for its
-/// commit record to reach the disk (under the session's `synchronous_commit`), as an
-/// application write does, behind whatever WAL the batches left unflushed.
+/// One probe: a transaction that writes WAL and commits, so it waits for its commit
+/// record to reach the disk (under the session's `synchronous_commit`), as an application
+/// write does, behind whatever WAL the batches have written. A transaction that only takes
+/// a transaction id writes no WAL of its own and commits without waiting for the disk. A
+/// transactional logical message writes one record, touches no table, and any role may
+/// emit it; a logical decoding consumer that asks for messages sees it, prefixed `zdm`.
 pub(super) fn probe(client: &mut Client) -> Result<Duration, postgres::Error> {
     let started = Instant::now();
-    client.batch_execute("SELECT txid_current()")?;
+    client.batch_execute("SELECT pg_logical_emit_message(true, 'zdm', '')")?;
     Ok(started.elapsed())
+}
+
+/// Probes taken while a round runs, until the round is over.
+#[derive(Default)]
+pub(super) struct Probing {
+    over: AtomicBool,
+}
+
+impl Probing {
+    /// Probes on `client` until [`Probing::stop`], at least once; the median probe.
+    pub(super) fn run(&self, client: &mut Client) -> Result<Duration, postgres::Error> {
+        let mut probes = Vec::new();
+        loop {
+            probes.push(probe(client)?);
+            if self.over.load(Ordering::Acquire) {
+                return Ok(median(&probes));
+            }
+            std::thread::sleep(PROBE_INTERVAL);
+        }
+    }
+
+    pub(super) fn stop(&self) {
+        self.over.store(true, Ordering::Release);
+    }
 }
 
 /// The number of batches a round runs, as the probes decide it.
@@ -73,7 +108,7 @@ impl WorkerGuard {
         self.baseline
     }
 
-    /// Takes the probe after a round; whether the next round runs fewer or more batches.
+    /// Takes the median probe of a round; whether the next round runs fewer or more batches.
     pub(super) fn after_round(&mut self, latency: Duration) -> Change {
         self.recent.push(latency);
         let slowed = self.baseline.mul_f64(SLOWED).max(self.baseline + NOISE);

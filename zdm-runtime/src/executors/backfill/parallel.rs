@@ -31,8 +31,11 @@ use crate::session::{short_transaction, Options, Session, StepContext};
 /// The worker connections of one backfill step; none when batches run one at a time.
 pub(super) struct Workers {
     clients: Vec<Client>,
-    /// How many batches a round runs; `None` with no worker connection.
-    guard: Option<WorkerGuard>,
+    /// How many batches a round runs, and the connection that probes the commit latency
+    /// while they do; `None` with no worker connection.
+    guard: Option<(WorkerGuard, Client)>,
+    /// The median probe of the last round.
+    latency: Option<Duration>,
 }
 
 impl Workers {
@@ -44,6 +47,7 @@ impl Workers {
             return Ok(Workers {
                 clients: Vec::new(),
                 guard: None,
+                latency: None,
             });
         }
         let search_path: String = session
@@ -64,20 +68,30 @@ impl Workers {
                 .map_err(|error| context.failed(error))?;
             clients.push(client);
         }
-        let baseline = WorkerGuard::baseline(session.client()).map_err(|error| context.failed(error))?;
+        let connect = session.connector().expect("checked above");
+        let mut prober = connect()?;
+        let Ok(baseline) = WorkerGuard::baseline(&mut prober) else {
+            // Unmeasured, batches side by side could cost the application's writes any
+            // amount; one at a time costs them least.
+            return Ok(Workers {
+                clients: Vec::new(),
+                guard: None,
+                latency: None,
+            });
+        };
         Ok(Workers {
-            guard: Some(WorkerGuard::new(clients.len() + 1, baseline)),
+            guard: Some((WorkerGuard::new(clients.len() + 1, baseline), prober)),
             clients,
+            latency: None,
         })
     }
 
-    /// After a round: probes the commit latency and drops or gives back a worker as the
-    /// guard decides, saying so.
+    /// After a round: drops or gives back a worker as the guard decides from the commit
+    /// latency probed during the round, saying so.
     pub(super) fn after_round(&mut self, session: &mut Session, context: &StepContext) -> Result<()> {
-        let Some(guard) = &mut self.guard else {
+        let (Some((guard, _)), Some(latency)) = (&mut self.guard, self.latency.take()) else {
             return Ok(());
         };
-        let latency = latency::probe(session.client()).map_err(|error| context.failed(error))?;
         if guard.after_round(latency) != Change::None {
             session.emit(Event::BackfillWorkers {
                 migration: &context.plan.id,
@@ -101,18 +115,21 @@ impl Workers {
         pages: &Pages,
         size: u32,
     ) -> Result<Done> {
-        let running = self.guard.as_ref().map_or(1, |guard| guard.running);
+        let running = self.guard.as_ref().map_or(1, |(guard, _)| guard.running);
         let ranges = pages.ranges(batch.table, size, batch.key_len, running);
         let first = || Target::Range(&ranges[0].0, ranges[0].1.as_deref());
-        if ranges.len() == 1 {
+        let Some((_, prober)) = &mut self.guard else {
             return batch.run(session, context, first());
-        }
+        };
+        let probing = latency::Probing::default();
         let order = CommitOrder::default();
         let options = session.options().clone();
-        std::thread::scope(|scope| {
+        let clients = &mut self.clients;
+        let (done, latency) = std::thread::scope(|scope| {
+            let probes = scope.spawn(|| probing.run(prober));
             let workers: Vec<_> = ranges[1..]
                 .iter()
-                .zip(self.clients.iter_mut())
+                .zip(clients.iter_mut())
                 .enumerate()
                 .map(|(index, ((range, checkpoint), client))| {
                     let (order, options) = (&order, &options);
@@ -122,16 +139,22 @@ impl Workers {
                 .collect();
             let own = batch.run(session, context, first());
             order.settle(0, own.is_ok());
-            let mut done = own?;
-            for worker in workers {
-                // A panicked worker committed nothing, and neither did any after it.
-                let Ok(Some(part)) = worker.join() else { break };
-                done.rows += part.rows;
-                done.held = done.held.max(part.held);
-                done.checkpoint = part.checkpoint;
-            }
-            Ok(done)
-        })
+            let done = own.map(|mut done| {
+                for worker in workers {
+                    // A panicked worker committed nothing, and neither did any after it.
+                    let Ok(Some(part)) = worker.join() else { break };
+                    done.rows += part.rows;
+                    done.held = done.held.max(part.held);
+                    done.checkpoint = part.checkpoint;
+                }
+                done
+            });
+            probing.stop();
+            // A failed probe decides nothing; the batches' own errors are what count.
+            (done, probes.join().ok().and_then(Result::ok))
+        });
+        self.latency = latency;
+        done
     }
 }
 
