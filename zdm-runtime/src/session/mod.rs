@@ -115,11 +115,13 @@ pub struct Options {
     /// extra connections are opened at the runner's URL ([`Runner::connect`]), or with the
     /// function given to [`Runner::connect_workers_with`]; a runner with neither runs one.
     /// Default 2; the primary-key route always runs one batch at a time. Batches side by
-    /// side take cores the application's writes wait for, so after every round the runner
-    /// times a one-row write transaction: while the median of the last three takes more than
+    /// side take cores the application's writes wait for, so while every round runs, one
+    /// more connection times a transaction that writes one WAL record
+    /// (`pg_logical_emit_message`): while the median of the last three rounds is more than
     /// twice its time before the backfill (and more than half a millisecond more), a round
     /// runs one batch fewer, and one more again after 20 rounds within a quarter of it
-    /// ([`Event::BackfillWorkers`](crate::Event::BackfillWorkers)).
+    /// ([`Event::BackfillWorkers`](crate::Event::BackfillWorkers)). A role that may not run
+    /// that function backfills one batch at a time.
     ///
     /// [`Runner::connect`]: crate::Runner::connect
     /// [`Runner::connect_workers_with`]: crate::Runner::connect_workers_with
