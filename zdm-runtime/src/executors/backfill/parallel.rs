@@ -40,16 +40,20 @@ pub(super) struct Workers {
 
 impl Workers {
     /// Opens `backfill_workers - 1` connections for a heap-page walk, each with the
-    /// runner's search path and the session settings a backfill runs under.
+    /// runner's search path and the session settings a backfill runs under, and one more
+    /// that probes the commit latency, first: without a baseline no worker is opened.
     pub(super) fn open(session: &mut Session, context: &StepContext, walk: &Walk) -> Result<Workers> {
         let wanted = session.options().backfill_workers.saturating_sub(1) as usize;
-        if wanted == 0 || !matches!(walk, Walk::Pages(_)) || session.connector().is_none() {
-            return Ok(Workers {
-                clients: Vec::new(),
-                guard: None,
-                latency: None,
-            });
-        }
+        let connect = match session.connector() {
+            Some(connect) if wanted > 0 && matches!(walk, Walk::Pages(_)) => connect,
+            _ => return Ok(Workers::one_at_a_time()),
+        };
+        let mut prober = connect()?;
+        let Ok(baseline) = WorkerGuard::baseline(&mut prober) else {
+            // Unmeasured, batches side by side could cost the application's writes any
+            // amount; one at a time costs them least.
+            return Ok(Workers::one_at_a_time());
+        };
         let search_path: String = session
             .client()
             .query_one("SELECT current_setting('search_path')", &[])
@@ -68,22 +72,19 @@ impl Workers {
                 .map_err(|error| context.failed(error))?;
             clients.push(client);
         }
-        let connect = session.connector().expect("checked above");
-        let mut prober = connect()?;
-        let Ok(baseline) = WorkerGuard::baseline(&mut prober) else {
-            // Unmeasured, batches side by side could cost the application's writes any
-            // amount; one at a time costs them least.
-            return Ok(Workers {
-                clients: Vec::new(),
-                guard: None,
-                latency: None,
-            });
-        };
         Ok(Workers {
             guard: Some((WorkerGuard::new(clients.len() + 1, baseline), prober)),
             clients,
             latency: None,
         })
+    }
+
+    fn one_at_a_time() -> Workers {
+        Workers {
+            clients: Vec::new(),
+            guard: None,
+            latency: None,
+        }
     }
 
     /// After a round: drops or gives back a worker as the guard decides from the commit
