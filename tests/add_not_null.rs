@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use postgres::Client;
-use zdm_runtime::{zero_downtime, BatchSize, Error, Migration, Options, Phase};
+use zdm_runtime::{zero_downtime, BackfillRoute, BatchSize, Error, Migration, Options, Phase};
 use zdm_suite::{
     assert_revert_restores_with, checksum, column, columns, constraints, functions, proves_not_null,
     run_phases_under_load, scalar, test_options, trigger_definitions, triggers, TestDb, Writer,
@@ -200,8 +200,10 @@ fn reverting_every_phase_in_turn_gives_the_nulls_back() {
 fn the_record_holds_one_row_per_batch_and_the_reversal_restores_only_its_keys() {
     let db = TestDb::new("add_not_null_record_per_batch");
     let mut client = users(&db, 700);
+    // Batches of 100 keys; a heap-page batch covers pages, whatever rows they hold.
     let mut runner = db.runner_with(Options {
         batch: BatchSize::Fixed(100),
+        route: BackfillRoute::PrimaryKey,
         ..test_options()
     });
     runner.run_to(&RequireEmail, Phase::Sync).unwrap();

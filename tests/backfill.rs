@@ -42,9 +42,9 @@ fn heap_page_batches_checkpoint_a_page_and_resume_after_it() {
     let mut client = db.connect();
     client.batch_execute(SETUP).unwrap();
     client.batch_execute(FAIL_ONCE).unwrap();
+    // The default route: heap pages on PostgreSQL 14 and later, the key before.
     let mut runner = db.runner_with(Options {
         batch: BatchSize::Fixed(500),
-        route: BackfillRoute::HeapPages,
         ..test_options()
     });
     runner.run_to(&AddScore, Phase::Sync).unwrap();
@@ -234,6 +234,13 @@ fn a_write_waiting_behind_a_batch_halves_the_next_batch() {
     );
 }
 
+/// Lets the test's own connection stay idle for longer than the latency guard looks back
+/// when a backfill starts (a second): a session that ran a statement within it is an
+/// application running, beside which a heap-page backfill starts with one batch at a time.
+fn no_application_running() {
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+}
+
 /// A role the commit-latency probe is not granted to (`pg_logical_emit_message`, revoked
 /// in this database alone) still backfills on heap pages, one batch at a time.
 #[test]
@@ -287,6 +294,53 @@ fn without_the_commit_probe_heap_page_batches_run_one_at_a_time() {
     );
 }
 
+/// A role allowed three connections (`CONNECTION LIMIT 3`): the runner's, the probe's and
+/// one worker's. The second worker the server refuses is done without.
+#[test]
+fn workers_the_server_refuses_are_done_without() {
+    const ROLE: &str = "zdm_backfill_few_connections";
+    let db = TestDb::new("backfill_few_connections");
+    let mut client = db.connect();
+    client.batch_execute(SETUP).unwrap();
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE visits ADD COLUMN pid int NOT NULL DEFAULT pg_backend_pid();
+             DROP ROLE IF EXISTS {ROLE};
+             CREATE ROLE {ROLE} LOGIN NOSUPERUSER CONNECTION LIMIT 3;
+             GRANT CREATE ON DATABASE \"{db}\" TO {ROLE};
+             GRANT CREATE, USAGE ON SCHEMA public TO {ROLE};
+             ALTER TABLE items OWNER TO {ROLE};
+             ALTER TABLE visits OWNER TO {ROLE};",
+            db = db.name()
+        ))
+        .unwrap();
+    no_application_running();
+    let mut runner = Runner::new(
+        db.connect_as(ROLE),
+        Options {
+            batch: BatchSize::Fixed(500),
+            route: BackfillRoute::HeapPages,
+            backfill_workers: 3,
+            ..test_options()
+        },
+    )
+    .unwrap();
+    let separator = if db.url().contains('?') { '&' } else { '?' };
+    let url = format!("{}{separator}user={ROLE}", db.url());
+    runner.connect_workers_with(move || zdm_runtime::connect(&url));
+    runner.run_to(&AddScore, Phase::Backfill).unwrap();
+
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score = id * 3"),
+        6000
+    );
+    assert_eq!(
+        scalar::<i64>(&mut client, "SELECT count(DISTINCT pid) FROM visits"),
+        2,
+        "the runner's connection and the one worker the role could open wrote"
+    );
+}
+
 #[test]
 fn parallel_heap_page_batches_commit_in_page_order_and_resume_after_the_last_done() {
     let db = TestDb::new("backfill_parallel_pages");
@@ -297,6 +351,7 @@ fn parallel_heap_page_batches_commit_in_page_order_and_resume_after_the_last_don
     client
         .batch_execute("ALTER TABLE visits ADD COLUMN pid int NOT NULL DEFAULT pg_backend_pid()")
         .unwrap();
+    no_application_running();
     let mut runner = db.runner_with(Options {
         batch: BatchSize::Fixed(500),
         route: BackfillRoute::HeapPages,
@@ -417,12 +472,11 @@ fn heap_pages_are_taken_only_where_every_write_is_filled() {
     client.batch_execute(FAIL_ONCE).unwrap();
     // It reads the column the other migrations of this file add.
     client.batch_execute("DROP TRIGGER log_visit ON items").unwrap();
-    let heap_pages = Options {
+    // The default route is heap pages, where the plan allows them.
+    let mut runner = db.runner_with(Options {
         batch: BatchSize::Fixed(500),
-        route: BackfillRoute::HeapPages,
         ..test_options()
-    };
-    let mut runner = db.runner_with(heap_pages);
+    });
     for migration in [&AddStamp as &dyn zdm_runtime::Migration, &RenameLabel] {
         runner.run_to(migration, Phase::Sync).unwrap();
         let error = runner.run(migration, Phase::Backfill).unwrap_err();

@@ -5,7 +5,7 @@
 
 use postgres::error::SqlState;
 use postgres::Client;
-use zdm_runtime::{zero_downtime, Options, Phase};
+use zdm_runtime::{zero_downtime, BackfillRoute, Options, Phase};
 use zdm_suite::{scalar, test_options, TestDb};
 
 #[zero_downtime(
@@ -62,7 +62,13 @@ fn orders(db: &TestDb) -> Client {
 fn a_backfill_fires_the_tables_triggers_and_reads_now_per_batch() {
     let db = TestDb::new("caveats_triggers_now");
     let mut client = orders(&db);
-    db.runner().run_to(&StampOrders, Phase::Contract).unwrap();
+    // Batches of 250 keys, one at a time.
+    db.runner_with(Options {
+        route: BackfillRoute::PrimaryKey,
+        ..test_options()
+    })
+    .run_to(&StampOrders, Phase::Contract)
+    .unwrap();
     let untouched: i64 = scalar(
         &mut client,
         "SELECT count(*) FROM orders WHERE updated_at = '2000-01-01'",

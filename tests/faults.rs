@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
-use zdm_runtime::{zero_downtime, BatchSize, Options, Phase, Runner};
+use zdm_runtime::{zero_downtime, BackfillRoute, BatchSize, Options, Phase, Runner};
 use zdm_suite::{checksum, column, indexes, scalar, test_options, triggers, TestDb};
 
 #[zero_downtime(
@@ -57,6 +57,8 @@ fn a_connection_lost_mid_backfill_resumes_without_revisiting_rows() {
     items(&db, rows);
     let mut runner = db.runner_with(Options {
         batch: BatchSize::Fixed(100),
+        // The checkpoint is read back as a key below.
+        route: BackfillRoute::PrimaryKey,
         ..test_options()
     });
     runner.run_to(&AddScore, Phase::Sync).unwrap();

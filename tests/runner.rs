@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zdm_runtime::{zero_downtime, BatchSize, Error, Options, Phase};
+use zdm_runtime::{zero_downtime, BackfillRoute, BatchSize, Error, Options, Phase};
 use zdm_suite::{checksum, column, scalar, table_catalog, test_options, TestDb};
 
 #[zero_downtime(
@@ -315,6 +315,8 @@ fn backfill_child() {
         &url,
         Options {
             batch: BatchSize::Fixed(100),
+            // The parent reads the checkpoint as a key.
+            route: BackfillRoute::PrimaryKey,
             ..test_options()
         },
     )
@@ -433,6 +435,7 @@ fn backfill_batches_follow_the_key_order_with_the_declared_size() {
         .unwrap();
     let mut runner = db.runner_with(Options {
         batch: BatchSize::Fixed(250),
+        route: BackfillRoute::PrimaryKey,
         ..test_options()
     });
     runner.run_to(&AddScore, Phase::Sync).unwrap();

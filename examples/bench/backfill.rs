@@ -119,7 +119,7 @@ pub(crate) const VARIANTS: [Variant; 6] = [
         skip_triggers: false,
     },
     Variant {
-        name: "primary key, vacuum (default)",
+        name: "primary key, vacuum",
         route: BackfillRoute::PrimaryKey,
         vacuum_every_rows: 50_000,
         workers: 1,
@@ -155,8 +155,10 @@ pub(crate) const VARIANTS: [Variant; 6] = [
     },
 ];
 
-/// The variant with the default options.
-pub(crate) const DEFAULT_VARIANT: usize = 1;
+/// The variants the default options take: the primary key where the operation's trigger
+/// does not allow heap pages, heap pages with two workers where it does.
+const PRIMARY_KEY: usize = 1;
+const HEAP_PAGES: usize = 3;
 
 /// An operation whose backfill is measured, and the plain SQL doing the same work.
 pub(crate) struct Operation {
@@ -169,6 +171,8 @@ pub(crate) struct Operation {
     migration: &'static dyn Migration,
     /// Indexes into [`VARIANTS`]: heap pages only where the operation's trigger allows them.
     variants: &'static [usize],
+    /// The variant the default options take.
+    default_variant: usize,
 }
 
 pub(crate) const OPERATIONS: [Operation; 5] = [
@@ -180,6 +184,7 @@ pub(crate) const OPERATIONS: [Operation; 5] = [
         update: "UPDATE {t} SET email_lower = lower(email)",
         migration: &super::BenchEmailLower,
         variants: &[0, 1, 2, 3, 4, 5],
+        default_variant: HEAP_PAGES,
     },
     // The issue's own case: one byte a row, so the table's growth is mostly row versions.
     Operation {
@@ -189,7 +194,8 @@ pub(crate) const OPERATIONS: [Operation; 5] = [
         prepare: "ALTER TABLE {t} ADD COLUMN active boolean",
         update: "UPDATE {t} SET active = false",
         migration: &super::BenchFlag,
-        variants: &[DEFAULT_VARIANT, 3, 5],
+        variants: &[PRIMARY_KEY, HEAP_PAGES, 5],
+        default_variant: HEAP_PAGES,
     },
     Operation {
         name: "rename_column",
@@ -198,7 +204,8 @@ pub(crate) const OPERATIONS: [Operation; 5] = [
         prepare: "ALTER TABLE {t} ADD COLUMN contact text",
         update: "UPDATE {t} SET contact = email",
         migration: &super::BenchRename,
-        variants: &[DEFAULT_VARIANT, 5],
+        variants: &[PRIMARY_KEY, 5],
+        default_variant: PRIMARY_KEY,
     },
     Operation {
         name: "change_type",
@@ -207,7 +214,8 @@ pub(crate) const OPERATIONS: [Operation; 5] = [
         prepare: "ALTER TABLE {t} ADD COLUMN amount_new bigint",
         update: "UPDATE {t} SET amount_new = amount",
         migration: &super::BenchChangeType,
-        variants: &[DEFAULT_VARIANT],
+        variants: &[PRIMARY_KEY],
+        default_variant: PRIMARY_KEY,
     },
     Operation {
         name: "add_not_null",
@@ -216,7 +224,8 @@ pub(crate) const OPERATIONS: [Operation; 5] = [
         prepare: "",
         update: "UPDATE {t} SET name = 'none'",
         migration: &super::BenchNotNull,
-        variants: &[DEFAULT_VARIANT, 3],
+        variants: &[PRIMARY_KEY, HEAP_PAGES],
+        default_variant: HEAP_PAGES,
     },
 ];
 
@@ -437,6 +446,7 @@ pub(crate) fn json(args: &Args, backfill: &Backfill) -> serde_json::Value {
             .map(|(variant, cost)| {
                 serde_json::json!({
                     "variant": VARIANTS[*variant].name,
+                    "default": *variant == measured.operation.default_variant,
                     "vs_update": cost.rows_per_s / update.rows_per_s,
                     "wal_vs_update": cost.wal_bytes / update.wal_bytes,
                     "size_after_vs_before": cost.size_ratio,
@@ -450,7 +460,7 @@ pub(crate) fn json(args: &Args, backfill: &Backfill) -> serde_json::Value {
             "compact_size_vs_before": measured.compact_ratio,
             "variants": variants,
         }));
-        if let Some(zdm) = measured.variant(DEFAULT_VARIANT) {
+        if let Some(zdm) = measured.variant(measured.operation.default_variant) {
             let name = measured.operation.name;
             object.insert(
                 format!("{name}_backfill_vs_update"),
@@ -472,7 +482,7 @@ pub(crate) fn json(args: &Args, backfill: &Backfill) -> serde_json::Value {
         .iter()
         .find(|measured| measured.operation.name == "add_column")
     {
-        if let Some(zdm) = add.variant(DEFAULT_VARIANT) {
+        if let Some(zdm) = add.variant(add.operation.default_variant) {
             let update = add.update;
             object.extend(
                 serde_json::json!({
@@ -512,17 +522,22 @@ pub(crate) fn print(args: &Args, backfill: &Backfill) {
         let update = measured.update;
         println!();
         println!(
-            "{:<38} speed   WAL     table size after/before",
+            "{:<46} speed   WAL     table size after/before",
             format!("backfill, {}", measured.operation.name)
         );
         println!(
-            "  plain UPDATE ({:>9.0} rows/s)       1.00    1.00    {:.2} (compact {:.2})",
+            "  plain UPDATE ({:>9.0} rows/s)               1.00    1.00    {:.2} (compact {:.2})",
             update.rows_per_s, update.size_ratio, measured.compact_ratio
         );
         for (variant, cost) in &measured.variants {
+            let default = if *variant == measured.operation.default_variant {
+                " (default)"
+            } else {
+                ""
+            };
             println!(
-                "  zdm, {:<32} {:.2}    {:.2}    {:.2}",
-                VARIANTS[*variant].name,
+                "  zdm, {:<40} {:.2}    {:.2}    {:.2}",
+                format!("{}{default}", VARIANTS[*variant].name),
                 cost.rows_per_s / update.rows_per_s,
                 cost.wal_bytes / update.wal_bytes,
                 cost.size_ratio
@@ -531,7 +546,7 @@ pub(crate) fn print(args: &Args, backfill: &Backfill) {
         if measured.operation.name == "add_column" {
             match backfill.seed_rows_per_s {
                 Some(seed) => println!(
-                    "  the seed's loop                       {:.2}",
+                    "  the seed's loop                               {:.2}",
                     seed / update.rows_per_s
                 ),
                 None => println!("  the seed's loop: skipped above --seed-loop-max-rows"),

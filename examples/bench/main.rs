@@ -64,9 +64,13 @@ pub(crate) struct Args {
     /// default options' when not given).
     #[arg(long)]
     batch_ms: Option<u64>,
-    /// Backfill workers in the availability run; above 1 the backfill walks heap pages.
-    #[arg(long, default_value_t = 1)]
-    workers: u32,
+    /// Backfill workers in the availability run (the default options' when not given).
+    #[arg(long)]
+    workers: Option<u32>,
+    /// The availability run's backfill walks the primary key, one batch at a time, instead
+    /// of the default heap pages.
+    #[arg(long)]
+    primary_key: bool,
 }
 
 /// The derived column of the backfill benchmark.
@@ -270,7 +274,8 @@ fn run(args: &Args) -> Result<(), Failure> {
                 "backfill_longest_write_ms": ms(longest_backfill_wait),
                 "backfill_longest_lock_wait_ms": ms(availability.longest_lock_wait[3]),
                 "availability_batch_ms": args.batch_ms,
-                "availability_workers": args.workers,
+                "availability_workers": workload::availability_options(args).backfill_workers,
+                "availability_primary_key": args.primary_key,
                 "availability_worker_changes": availability.worker_changes,
                 "phases": phases,
                 "max_query_wait_ms": ms(max_wait),
@@ -328,7 +333,7 @@ fn run(args: &Args) -> Result<(), Failure> {
         "  longest lock wait of a write (ms, sampled): {}",
         lock_waits.join(", ")
     );
-    if args.workers > 1 {
+    if !args.primary_key {
         println!(
             "  batches per round after each change of the latency guard: {:?}",
             availability.worker_changes

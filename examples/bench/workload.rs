@@ -257,16 +257,18 @@ pub(crate) fn availability(url: &str, args: &Args) -> Result<Availability, Failu
     })
 }
 
-/// The options of the availability run's migration: the defaults, or the batch target
-/// and workers asked for.
-fn availability_options(args: &Args) -> Options {
+/// The options of the availability run's migration: the defaults, or the batch target,
+/// workers and route asked for.
+pub(crate) fn availability_options(args: &Args) -> Options {
     let mut options = Options::default();
     if let Some(ms) = args.batch_ms {
         options.batch = BatchSize::Target(Duration::from_millis(ms));
     }
-    if args.workers > 1 {
-        options.backfill_workers = args.workers;
-        options.route = BackfillRoute::HeapPages;
+    if let Some(workers) = args.workers {
+        options.backfill_workers = workers;
+    }
+    if args.primary_key {
+        options.route = BackfillRoute::PrimaryKey;
     }
     options
 }

@@ -76,14 +76,16 @@ pub enum Event<'a> {
         size_after: u64,
     },
     /// A heap-page backfill changed how many batches it runs at once: commits took more
-    /// than twice their time before the backfill, or have stayed near it again.
+    /// than twice their time before the backfill while the application ran, or have
+    /// stayed near it again, or no other session of the database has been active.
     BackfillWorkers {
         migration: &'a str,
         step: &'static Step,
         /// Batches per round from now on.
         running: u32,
-        /// The commit that decided it, and the same before the backfill.
-        commit_latency: Duration,
+        /// The commit that decided it, `None` when no other session of the database was
+        /// active (nothing was probed); and the commit before the backfill.
+        commit_latency: Option<Duration>,
         baseline: Duration,
     },
 }

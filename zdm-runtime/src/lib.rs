@@ -38,7 +38,8 @@ mod runner;
 mod session;
 mod statement;
 mod store;
-#[cfg(feature = "testing")]
+// The crate's own tests make their databases with it too.
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod versions;
 

@@ -194,11 +194,19 @@ fn log_pacing(event: &Event<'_>) {
 }
 
 /// The log line of a heap-page backfill changing how many batches it runs at once.
-fn workers_line(migration: &str, running: u32, commit_latency: Duration, baseline: Duration) -> String {
+fn workers_line(
+    migration: &str,
+    running: u32,
+    commit_latency: Option<Duration>,
+    baseline: Duration,
+) -> String {
     let batches = if running == 1 {
         "1 batch".to_owned()
     } else {
         format!("{running} batches")
+    };
+    let Some(commit_latency) = commit_latency else {
+        return format!("{migration}: backfill: no other session of the database is active; {batches} at a time from now on");
     };
     format!(
         "{migration}: backfill: a commit took {:.1} ms, {:.1} ms before the backfill; {batches} at a time from now on",
@@ -229,7 +237,7 @@ mod tests {
             workers_line(
                 "m1",
                 1,
-                Duration::from_micros(6_300),
+                Some(Duration::from_micros(6_300)),
                 Duration::from_micros(2_000)
             ),
             "m1: backfill: a commit took 6.3 ms, 2.0 ms before the backfill; 1 batch at a time from now on"
@@ -238,10 +246,14 @@ mod tests {
             workers_line(
                 "m1",
                 2,
-                Duration::from_micros(2_100),
+                Some(Duration::from_micros(2_100)),
                 Duration::from_micros(2_000)
             ),
             "m1: backfill: a commit took 2.1 ms, 2.0 ms before the backfill; 2 batches at a time from now on"
+        );
+        assert_eq!(
+            workers_line("m1", 2, None, Duration::from_micros(2_000)),
+            "m1: backfill: no other session of the database is active; 2 batches at a time from now on"
         );
     }
 

@@ -36,8 +36,8 @@ pub enum BatchSize {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackfillRoute {
     /// Keyset pagination on the primary key: every row is found by its key, wherever
-    /// updates move it, so it is safe for every operation. The default; heap pages with two
-    /// workers measured faster at 1M rows and not at 10M (`BENCHMARKS.md`).
+    /// updates move it, so it is safe for every operation. What every backfill that may
+    /// not walk heap pages takes.
     PrimaryKey,
     /// Ranges of heap pages (`ctid >= '(p,0)' AND ctid < '(q,0)'`), read in physical order
     /// like one `UPDATE` reads them, for the backfills whose sync trigger fills every row
@@ -45,7 +45,10 @@ pub enum BackfillRoute {
     /// `backfill`): a row that an application update moves to a page the backfill has
     /// passed is not visited again. Every other backfill (`rename_column`'s trigger, for
     /// one, leaves a row whose update touched neither name as it was), older servers than
-    /// 14 (TID range scans) and partitioned tables take the primary key.
+    /// 14 (TID range scans) and partitioned tables take the primary key. The default:
+    /// with [`Options::backfill_workers`] and their latency guard, faster than the primary
+    /// key with no application running, and gentler on a running one (`BENCHMARKS.md`,
+    /// fifth round).
     HeapPages,
 }
 
@@ -120,8 +123,11 @@ pub struct Options {
     /// (`pg_logical_emit_message`): while the median of the last three rounds is more than
     /// twice its time before the backfill (and more than half a millisecond more), a round
     /// runs one batch fewer, and one more again after 20 rounds within a quarter of it
-    /// ([`Event::BackfillWorkers`](crate::Event::BackfillWorkers)). A role that may not run
-    /// that function backfills one batch at a time.
+    /// ([`Event::BackfillWorkers`](crate::Event::BackfillWorkers)). Only the rounds during
+    /// which another session of the database was active (`pg_stat_activity`) are judged:
+    /// with no application running, a slow commit slows nobody. A role that may not run
+    /// that function backfills one batch at a time, and a connection the server refuses
+    /// (`max_connections`, the role's `CONNECTION LIMIT`) is done without.
     ///
     /// [`Runner::connect`]: crate::Runner::connect
     /// [`Runner::connect_workers_with`]: crate::Runner::connect_workers_with
@@ -153,12 +159,13 @@ impl Default for Options {
             batch: BatchSize::Target(Duration::from_millis(50)),
             skip_user_triggers: false,
             state_schema: "zdm".to_owned(),
-            route: BackfillRoute::PrimaryKey,
+            route: BackfillRoute::HeapPages,
             vacuum_every_rows: 50_000,
             max_rows_per_second: None,
             batch_pause: Duration::ZERO,
             // Two heap-page batches at once were faster than one in every 1M-row run on a
-            // 2-core machine (BENCHMARKS.md); the key route runs one regardless.
+            // 2-core machine with no application running (BENCHMARKS.md); beside one, the
+            // latency guard starts with one. The key route runs one regardless.
             backfill_workers: 2,
             replica_lag: Some(ReplicaLag::default()),
             allow_data_loss: false,

@@ -8,6 +8,11 @@
 //!
 //! The probes run during the round, not between rounds: between rounds no batch takes a
 //! core, and a probe there sees only the WAL the batches left to flush.
+//!
+//! A slow commit costs only a session that commits. A round during which no other session
+//! of the database ran a statement slowed nobody's write, whatever the probes say: on a
+//! small server two batches slow any commit, the probe's own included, and judging those
+//! rounds would give up the workers in a maintenance window with no application running.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,9 +29,15 @@ const SLOWED: f64 = 2.0;
 /// Commits this close to the baseline, round after round, give a dropped worker back.
 const CALM: f64 = 1.25;
 const CALM_ROUNDS: usize = 20;
+/// A worker given back and dropped again doubles the calm rounds the next one waits for,
+/// up to this many: each try costs the application the slow rounds that end it.
+const MOST_CALM_ROUNDS: usize = 640;
 /// The pause between probes during a round: a few probes in a 50 ms batch, without a
 /// probe's own commits becoming a load of their own.
 const PROBE_INTERVAL: Duration = Duration::from_millis(10);
+/// How far back a session's last statement makes it a running application when the
+/// backfill starts: a pooled application between requests stays idle for a while.
+pub(super) const STARTING_WINDOW: Duration = Duration::from_secs(1);
 /// Latencies this close are the same: a loopback round trip varies by about this much.
 const NOISE: Duration = Duration::from_micros(500);
 
@@ -42,6 +53,26 @@ pub(super) fn probe(client: &mut Client) -> Result<Duration, postgres::Error> {
     Ok(started.elapsed())
 }
 
+/// Whether a session of the database other than the backfill's own (`own`, their
+/// `pg_backend_pid()`) runs a statement, holds a transaction open, or has finished a
+/// statement within `window`. A session of another role whose state this role may not
+/// read (`pg_read_all_stats` may) counts as active: unseen, it may be writing.
+pub(super) fn application_active(
+    client: &mut Client,
+    own: &[i32],
+    window: Duration,
+) -> Result<bool, postgres::Error> {
+    let row = client.query_one(
+        "SELECT EXISTS (SELECT FROM pg_stat_activity \
+                        WHERE datname = current_database() AND backend_type = 'client backend' \
+                          AND pid <> ALL($1) \
+                          AND (state IS DISTINCT FROM 'idle' \
+                               OR state_change > clock_timestamp() - make_interval(secs => $2)))",
+        &[&own, &window.as_secs_f64()],
+    )?;
+    Ok(row.get(0))
+}
+
 /// Probes taken while a round runs, until the round is over.
 #[derive(Default)]
 pub(super) struct Probing {
@@ -49,13 +80,24 @@ pub(super) struct Probing {
 }
 
 impl Probing {
-    /// Probes on `client` until [`Probing::stop`], at least once; the median probe.
-    pub(super) fn run(&self, client: &mut Client) -> Result<Duration, postgres::Error> {
+    /// When a session other than `own` was active within `window` (since the last round
+    /// asked), probes on `client` until [`Probing::stop`], at least once: the median
+    /// probe. `None` otherwise, without a probe: a probe's commit would only make the
+    /// batches' WAL reach the disk in smaller pieces, for no application to measure.
+    pub(super) fn run(
+        &self,
+        client: &mut Client,
+        own: &[i32],
+        window: Duration,
+    ) -> Result<Option<Duration>, postgres::Error> {
+        if !application_active(client, own, window)? {
+            return Ok(None);
+        }
         let mut probes = Vec::new();
         loop {
             probes.push(probe(client)?);
             if self.over.load(Ordering::Acquire) {
-                return Ok(median(&probes));
+                return Ok(Some(median(&probes)));
             }
             std::thread::sleep(PROBE_INTERVAL);
         }
@@ -72,12 +114,17 @@ pub(super) struct WorkerGuard {
     /// Batches per round: at least 1, at most `most`.
     pub(super) running: usize,
     most: usize,
-    /// Probes since `running` last changed, newest last.
-    recent: Vec<Duration>,
+    /// Rounds since `running` last changed, newest last: the median probe of each round
+    /// with an application to slow, `None` for a round without.
+    recent: Vec<Option<Duration>>,
+    /// Calm rounds before a worker is given back.
+    calm_rounds: usize,
+    /// The last change, and the rounds since.
+    last_change: (Change, usize),
 }
 
 /// What a probe changed.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Change {
     Fewer,
     More,
@@ -86,12 +133,18 @@ pub(super) enum Change {
 
 impl WorkerGuard {
     /// A guard for up to `most` batches at once, against a commit latency of `baseline`.
-    pub(super) fn new(most: usize, baseline: Duration) -> WorkerGuard {
+    /// Beside a running application it starts with one batch and adds the others as the
+    /// commits stay calm: on a small server, the rounds it would take to find two batches
+    /// too many are rounds the application's writes wait. With no application it starts
+    /// with all of them.
+    pub(super) fn new(most: usize, baseline: Duration, application_running: bool) -> WorkerGuard {
         WorkerGuard {
             baseline,
-            running: most.max(1),
+            running: if application_running { 1 } else { most.max(1) },
             most: most.max(1),
             recent: Vec::new(),
+            calm_rounds: CALM_ROUNDS,
+            last_change: (Change::None, 0),
         }
     }
 
@@ -108,34 +161,47 @@ impl WorkerGuard {
         self.baseline
     }
 
-    /// Takes the median probe of a round; whether the next round runs fewer or more batches.
-    pub(super) fn after_round(&mut self, latency: Duration) -> Change {
+    /// Takes a round's median probe, `None` for a round with no application running,
+    /// which counts as calm; whether the next round runs fewer or more batches.
+    pub(super) fn after_round(&mut self, latency: Option<Duration>) -> Change {
         self.recent.push(latency);
+        self.last_change.1 += 1;
         let slowed = self.baseline.mul_f64(SLOWED).max(self.baseline + NOISE);
         let calm = self.baseline.mul_f64(CALM).max(self.baseline + NOISE);
-        let slow = self.last(SLOW_WINDOW).is_some_and(|last| median(last) > slowed);
+        let slow = self
+            .last(SLOW_WINDOW)
+            .and_then(|last| last.iter().copied().collect::<Option<Vec<_>>>())
+            .is_some_and(|last| median(&last) > slowed);
         if self.running > 1 && slow {
             self.running -= 1;
-            self.recent.clear();
-            return Change::Fewer;
+            // A worker given back and soon too many again: the calm did not last.
+            if self.last_change.0 == Change::More && self.last_change.1 <= CALM_ROUNDS {
+                self.calm_rounds = (self.calm_rounds * 2).min(MOST_CALM_ROUNDS);
+            }
+            return self.changed(Change::Fewer);
         }
         let calm_throughout = self
-            .last(CALM_ROUNDS)
-            .is_some_and(|last| last.iter().all(|probe| *probe <= calm));
+            .last(self.calm_rounds)
+            .is_some_and(|last| last.iter().flatten().all(|probe| *probe <= calm));
         if self.running < self.most && calm_throughout {
             self.running += 1;
-            self.recent.clear();
-            return Change::More;
+            return self.changed(Change::More);
         }
         // Only the last rounds count toward either decision.
-        if self.recent.len() > CALM_ROUNDS {
+        if self.recent.len() > self.calm_rounds {
             self.recent.remove(0);
         }
         Change::None
     }
 
+    fn changed(&mut self, change: Change) -> Change {
+        self.recent.clear();
+        self.last_change = (change, 0);
+        change
+    }
+
     /// The last `rounds` probes, when there have been that many since the last change.
-    fn last(&self, rounds: usize) -> Option<&[Duration]> {
+    fn last(&self, rounds: usize) -> Option<&[Option<Duration>]> {
         self.recent
             .len()
             .checked_sub(rounds)
@@ -153,62 +219,176 @@ fn median(probes: &[Duration]) -> Duration {
 mod tests {
     use std::time::Duration;
 
-    use super::{Change, WorkerGuard};
+    use super::{application_active, Change, WorkerGuard};
+    use crate::testing::FreshDatabase;
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
+    /// A round while another session of the database was active.
+    fn busy(latency: Duration) -> Option<Duration> {
+        Some(latency)
+    }
+
+    /// A round while no other session was: nothing probed.
+    const ALONE: Option<Duration> = None;
+
     #[test]
     fn three_slow_rounds_drop_a_worker_and_one_slow_commit_does_not() {
-        let mut guard = WorkerGuard::new(2, MS(2));
-        assert_eq!(guard.after_round(MS(30)), Change::None);
-        assert_eq!(guard.after_round(MS(2)), Change::None);
-        assert_eq!(guard.after_round(MS(3)), Change::None);
+        let mut guard = WorkerGuard::new(2, MS(2), false);
+        assert_eq!(guard.after_round(busy(MS(30))), Change::None);
+        assert_eq!(guard.after_round(busy(MS(2))), Change::None);
+        assert_eq!(guard.after_round(busy(MS(3))), Change::None);
         assert_eq!(guard.running, 2);
-        assert_eq!(guard.after_round(MS(5)), Change::None);
+        assert_eq!(guard.after_round(busy(MS(5))), Change::None);
         // The median of the last three is now 5 ms, above twice 2 ms.
-        assert_eq!(guard.after_round(MS(6)), Change::Fewer);
+        assert_eq!(guard.after_round(busy(MS(6))), Change::Fewer);
         assert_eq!(guard.running, 1);
         // One batch at a time is the least: nothing more to drop.
         for _ in 0..5 {
-            assert_eq!(guard.after_round(MS(50)), Change::None);
+            assert_eq!(guard.after_round(busy(MS(50))), Change::None);
         }
         assert_eq!(guard.running, 1);
     }
 
     #[test]
     fn twenty_calm_rounds_give_a_worker_back() {
-        let mut guard = WorkerGuard::new(2, MS(2));
+        let mut guard = WorkerGuard::new(2, MS(2), false);
         for _ in 0..3 {
-            guard.after_round(MS(10));
+            guard.after_round(busy(MS(10)));
         }
         assert_eq!(guard.running, 1);
         for _ in 0..19 {
-            assert_eq!(guard.after_round(MS(2)), Change::None);
+            assert_eq!(guard.after_round(busy(MS(2))), Change::None);
         }
         // A round that is not calm starts the count again.
-        assert_eq!(guard.after_round(MS(4)), Change::None);
+        assert_eq!(guard.after_round(busy(MS(4))), Change::None);
         for _ in 0..19 {
-            assert_eq!(guard.after_round(MS(2)), Change::None);
+            assert_eq!(guard.after_round(busy(MS(2))), Change::None);
         }
-        assert_eq!(guard.after_round(MS(2)), Change::More);
+        assert_eq!(guard.after_round(busy(MS(2))), Change::More);
         assert_eq!(guard.running, 2);
         // Never more than configured.
         for _ in 0..40 {
-            assert_ne!(guard.after_round(MS(1)), Change::More);
+            assert_ne!(guard.after_round(busy(MS(1))), Change::More);
         }
     }
 
     #[test]
     fn a_baseline_under_a_millisecond_is_not_judged_by_its_ratio() {
         // Sub-millisecond commits (no fsync, say) double from noise alone.
-        let mut guard = WorkerGuard::new(2, Duration::from_micros(100));
+        let mut guard = WorkerGuard::new(2, Duration::from_micros(100), false);
         for _ in 0..3 {
-            assert_eq!(guard.after_round(Duration::from_micros(400)), Change::None);
+            assert_eq!(guard.after_round(busy(Duration::from_micros(400))), Change::None);
         }
         assert_eq!(guard.running, 2);
         for _ in 0..3 {
-            guard.after_round(Duration::from_micros(900));
+            guard.after_round(busy(Duration::from_micros(900)));
         }
         assert_eq!(guard.running, 1);
+    }
+
+    #[test]
+    fn slow_rounds_with_no_application_running_keep_the_workers() {
+        let mut guard = WorkerGuard::new(2, MS(2), false);
+        for _ in 0..10 {
+            assert_eq!(guard.after_round(ALONE), Change::None);
+        }
+        assert_eq!(guard.running, 2);
+        // Two slow rounds with an application and one without are not three slow rounds.
+        guard.after_round(busy(MS(10)));
+        guard.after_round(busy(MS(10)));
+        assert_eq!(guard.after_round(ALONE), Change::None);
+        assert_eq!(guard.after_round(busy(MS(10))), Change::None);
+        assert_eq!(guard.after_round(busy(MS(10))), Change::None);
+        assert_eq!(guard.after_round(busy(MS(10))), Change::Fewer);
+        // Once the application stops, twenty rounds give the worker back.
+        for _ in 0..19 {
+            assert_eq!(guard.after_round(ALONE), Change::None);
+        }
+        assert_eq!(guard.after_round(ALONE), Change::More);
+        assert_eq!(guard.running, 2);
+    }
+
+    #[test]
+    fn a_worker_given_back_and_dropped_again_waits_twice_as_long_the_next_time() {
+        let mut guard = WorkerGuard::new(2, MS(2), true);
+        for _ in 0..19 {
+            guard.after_round(busy(MS(2)));
+        }
+        assert_eq!(guard.after_round(busy(MS(2))), Change::More);
+        for _ in 0..2 {
+            guard.after_round(busy(MS(10)));
+        }
+        assert_eq!(guard.after_round(busy(MS(10))), Change::Fewer);
+        for _ in 0..39 {
+            assert_eq!(guard.after_round(busy(MS(2))), Change::None);
+        }
+        assert_eq!(guard.after_round(busy(MS(2))), Change::More);
+        // A worker that stays is no reason to wait longer: dropped much later, by slow
+        // rounds after calm ones, it comes back after as many calm rounds as before.
+        for _ in 0..30 {
+            guard.after_round(busy(MS(2)));
+        }
+        for _ in 0..3 {
+            guard.after_round(busy(MS(10)));
+        }
+        assert_eq!(guard.running, 1);
+        for _ in 0..39 {
+            assert_eq!(guard.after_round(busy(MS(2))), Change::None);
+        }
+        assert_eq!(guard.after_round(busy(MS(2))), Change::More);
+    }
+
+    #[test]
+    fn beside_an_application_the_guard_starts_with_one_batch() {
+        let mut guard = WorkerGuard::new(3, MS(2), true);
+        assert_eq!(guard.running, 1);
+        for _ in 0..19 {
+            assert_eq!(guard.after_round(busy(MS(2))), Change::None);
+        }
+        assert_eq!(guard.after_round(busy(MS(2))), Change::More);
+        assert_eq!(guard.running, 2);
+        assert_eq!(WorkerGuard::new(3, MS(2), false).running, 3);
+    }
+
+    /// Whether anyone but `own` is active, asked until it says no, for at most five
+    /// seconds: a connection just closed leaves its backend behind for a moment.
+    fn quiet_within_seconds(client: &mut postgres::Client, own: &[i32]) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while application_active(client, own, MS(100)).unwrap() {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(MS(50));
+        }
+        true
+    }
+
+    fn pid(client: &mut postgres::Client) -> i32 {
+        client.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0)
+    }
+
+    #[test]
+    fn a_session_in_a_transaction_or_just_finished_is_an_application_and_an_idle_one_is_not() {
+        let db = FreshDatabase::create("latency_application_active").unwrap();
+        let mut ours = db.connect().unwrap();
+        let mut other = db.connect().unwrap();
+        let own = [pid(&mut ours)];
+        let both = [own[0], pid(&mut other)];
+        std::thread::sleep(MS(150));
+        assert!(quiet_within_seconds(&mut ours, &own));
+
+        let mut transaction = other.transaction().unwrap();
+        transaction.execute("SELECT 1", &[]).unwrap();
+        // Idle in a transaction, for longer than the window.
+        std::thread::sleep(MS(150));
+        assert!(application_active(&mut ours, &own, MS(100)).unwrap());
+        assert!(!application_active(&mut ours, &both, MS(100)).unwrap());
+        transaction.rollback().unwrap();
+
+        // Idle, but it ran a statement within the window.
+        assert!(application_active(&mut ours, &own, Duration::from_secs(60)).unwrap());
+        std::thread::sleep(MS(150));
+        assert!(!application_active(&mut ours, &own, MS(100)).unwrap());
     }
 }

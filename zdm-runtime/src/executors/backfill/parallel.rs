@@ -18,7 +18,7 @@
 //! [`Options::backfill_workers`]: crate::Options::backfill_workers
 
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres::Client;
 
@@ -34,21 +34,31 @@ pub(super) struct Workers {
     /// How many batches a round runs, and the connection that probes the commit latency
     /// while they do; `None` with no worker connection.
     guard: Option<(WorkerGuard, Client)>,
-    /// The median probe of the last round.
-    latency: Option<Duration>,
+    /// The backends of the runner's connection, the workers' and the probe's: the
+    /// sessions whose activity is not the application's.
+    own: Vec<i32>,
+    /// When the last round asked whether the application is active.
+    asked: Instant,
+    /// The last round's median probe, `Some(None)` when no application was active.
+    cost: Option<Option<Duration>>,
 }
 
 impl Workers {
     /// Opens `backfill_workers - 1` connections for a heap-page walk, each with the
     /// runner's search path and the session settings a backfill runs under, and one more
     /// that probes the commit latency, first: without a baseline no worker is opened.
+    /// Workers make a backfill faster, never possible: one the server refuses (its
+    /// `max_connections`, the role's `CONNECTION LIMIT`) is done without, and so are
+    /// all of them when the probe's connection is refused.
     pub(super) fn open(session: &mut Session, context: &StepContext, walk: &Walk) -> Result<Workers> {
         let wanted = session.options().backfill_workers.saturating_sub(1) as usize;
         let connect = match session.connector() {
             Some(connect) if wanted > 0 && matches!(walk, Walk::Pages(_)) => connect,
             _ => return Ok(Workers::one_at_a_time()),
         };
-        let mut prober = connect()?;
+        let Ok(mut prober) = connect() else {
+            return Ok(Workers::one_at_a_time());
+        };
         let Ok(baseline) = WorkerGuard::baseline(&mut prober) else {
             // Unmeasured, batches side by side could cost the application's writes any
             // amount; one at a time costs them least.
@@ -59,10 +69,14 @@ impl Workers {
             .query_one("SELECT current_setting('search_path')", &[])
             .map_err(|error| context.failed(error))?
             .get(0);
+        let mut own = vec![backend_pid(session.client()), backend_pid(&mut prober)]
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| context.failed(error))?;
         let mut clients = Vec::with_capacity(wanted);
         for _ in 0..wanted {
             let connect = session.connector().expect("checked above");
-            let mut client = connect()?;
+            let Ok(mut client) = connect() else { break };
             client
                 .query_one(
                     "SELECT set_config('search_path', $1, false), set_config('row_security', 'off', false), \
@@ -70,12 +84,20 @@ impl Workers {
                     &[&search_path],
                 )
                 .map_err(|error| context.failed(error))?;
+            own.push(backend_pid(&mut client).map_err(|error| context.failed(error))?);
             clients.push(client);
         }
+        if clients.is_empty() {
+            return Ok(Workers::one_at_a_time());
+        }
+        let application = latency::application_active(&mut prober, &own, latency::STARTING_WINDOW)
+            .map_err(|error| context.failed(error))?;
         Ok(Workers {
-            guard: Some((WorkerGuard::new(clients.len() + 1, baseline), prober)),
+            guard: Some((WorkerGuard::new(clients.len() + 1, baseline, application), prober)),
             clients,
-            latency: None,
+            own,
+            asked: Instant::now(),
+            cost: None,
         })
     }
 
@@ -83,22 +105,24 @@ impl Workers {
         Workers {
             clients: Vec::new(),
             guard: None,
-            latency: None,
+            own: Vec::new(),
+            asked: Instant::now(),
+            cost: None,
         }
     }
 
     /// After a round: drops or gives back a worker as the guard decides from the commit
-    /// latency probed during the round, saying so.
+    /// latency probed during the round and whether an application ran, saying so.
     pub(super) fn after_round(&mut self, session: &mut Session, context: &StepContext) -> Result<()> {
-        let (Some((guard, _)), Some(latency)) = (&mut self.guard, self.latency.take()) else {
+        let (Some((guard, _)), Some(cost)) = (&mut self.guard, self.cost.take()) else {
             return Ok(());
         };
-        if guard.after_round(latency) != Change::None {
+        if guard.after_round(cost) != Change::None {
             session.emit(Event::BackfillWorkers {
                 migration: &context.plan.id,
                 step: context.step,
                 running: u32::try_from(guard.running).unwrap_or(u32::MAX),
-                commit_latency: latency,
+                commit_latency: cost,
                 baseline: guard.baseline_latency(),
             });
         }
@@ -125,9 +149,10 @@ impl Workers {
         let probing = latency::Probing::default();
         let order = CommitOrder::default();
         let options = session.options().clone();
-        let clients = &mut self.clients;
-        let (done, latency) = std::thread::scope(|scope| {
-            let probes = scope.spawn(|| probing.run(prober));
+        let (clients, own) = (&mut self.clients, &self.own);
+        let window = std::mem::replace(&mut self.asked, Instant::now()).elapsed();
+        let (done, cost) = std::thread::scope(|scope| {
+            let probes = scope.spawn(|| probing.run(prober, own, window));
             let workers: Vec<_> = ranges[1..]
                 .iter()
                 .zip(clients.iter_mut())
@@ -154,9 +179,13 @@ impl Workers {
             // A failed probe decides nothing; the batches' own errors are what count.
             (done, probes.join().ok().and_then(Result::ok))
         });
-        self.latency = latency;
+        self.cost = cost;
         done
     }
+}
+
+fn backend_pid(client: &mut Client) -> Result<i32, postgres::Error> {
+    Ok(client.query_one("SELECT pg_backend_pid()", &[])?.get(0))
 }
 
 /// A worker's batch at `position` in the round: written at once, committed after the
