@@ -14,7 +14,7 @@
 //! small server two batches slow any commit, the probe's own included, and judging those
 //! rounds would give up the workers in a maintenance window with no application running.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use postgres::Client;
@@ -76,7 +76,8 @@ pub(super) fn application_active(
 /// Probes taken while a round runs, until the round is over.
 #[derive(Default)]
 pub(super) struct Probing {
-    over: AtomicBool,
+    over: Mutex<bool>,
+    ended: Condvar,
 }
 
 impl Probing {
@@ -96,15 +97,22 @@ impl Probing {
         let mut probes = Vec::new();
         loop {
             probes.push(probe(client)?);
-            if self.over.load(Ordering::Acquire) {
+            // The pause ends the moment the round does: the next round starts only when
+            // this returns, so a pause slept out would idle every batch that long.
+            let over = self.over.lock().unwrap_or_else(PoisonError::into_inner);
+            let (over, _) = self
+                .ended
+                .wait_timeout_while(over, PROBE_INTERVAL, |over| !*over)
+                .unwrap_or_else(PoisonError::into_inner);
+            if *over {
                 return Ok(Some(median(&probes)));
             }
-            std::thread::sleep(PROBE_INTERVAL);
         }
     }
 
     pub(super) fn stop(&self) {
-        self.over.store(true, Ordering::Release);
+        *self.over.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.ended.notify_all();
     }
 }
 
