@@ -118,14 +118,18 @@ pub struct Options {
     /// extra connections are opened at the runner's URL ([`Runner::connect`]), or with the
     /// function given to [`Runner::connect_workers_with`]; a runner with neither runs one.
     /// Default 2; the primary-key route always runs one batch at a time. Batches side by
-    /// side take cores the application's writes wait for, so while every round runs, one
-    /// more connection times a transaction that writes one WAL record
+    /// side take cores the application's writes wait for, so while a round runs and
+    /// another session of the database has been active since the last (`pg_stat_activity`),
+    /// one more connection times a transaction that writes one WAL record
     /// (`pg_logical_emit_message`): while the median of the last three rounds is more than
     /// twice its time before the backfill (and more than half a millisecond more), a round
     /// runs one batch fewer, and one more again after 20 rounds within a quarter of it
-    /// ([`Event::BackfillWorkers`](crate::Event::BackfillWorkers)). Only the rounds during
-    /// which another session of the database was active (`pg_stat_activity`) are judged:
-    /// with no application running, a slow commit slows nobody. A role that may not run
+    /// ([`Event::BackfillWorkers`](crate::Event::BackfillWorkers)). A round with no other
+    /// session active is not probed and counts as calm: with no application running, a
+    /// slow commit slows nobody. Beside an application
+    /// that ran a statement within the last second, the backfill starts with one batch,
+    /// and a worker given back and dropped again within 20 rounds doubles the calm rounds
+    /// the next one waits for (up to 640). A role that may not run
     /// that function backfills one batch at a time, and a connection the server refuses
     /// (`max_connections`, the role's `CONNECTION LIMIT`) is done without.
     ///
