@@ -334,9 +334,16 @@ fn workers_the_server_refuses_are_done_without() {
         scalar::<i64>(&mut client, "SELECT count(*) FROM items WHERE score = id * 3"),
         6000
     );
+    // Before PostgreSQL 14 (no TID range scans) the backfill walks the key, one batch at
+    // a time, and opens no worker.
+    let writers = if server_version_num(&mut client) >= 140000 {
+        2
+    } else {
+        1
+    };
     assert_eq!(
         scalar::<i64>(&mut client, "SELECT count(DISTINCT pid) FROM visits"),
-        2,
+        writers,
         "the runner's connection and the one worker the role could open wrote"
     );
 }
