@@ -3,6 +3,7 @@
 //! between batches that keeps the table near its size, and batches that shrink when an
 //! application write waited behind one.
 
+use postgres::Client;
 use std::sync::{Arc, Mutex};
 
 use zdm_runtime::{zero_downtime, BackfillRoute, BatchSize, Event, Options, Phase, Runner};
@@ -241,35 +242,26 @@ fn no_application_running() {
     std::thread::sleep(std::time::Duration::from_millis(1_100));
 }
 
-/// A role the commit-latency probe is not granted to (`pg_logical_emit_message`, revoked
-/// in this database alone) still backfills on heap pages, one batch at a time.
-#[test]
-fn without_the_commit_probe_heap_page_batches_run_one_at_a_time() {
-    const ROLE: &str = "zdm_backfill_unprobed";
-    let db = TestDb::new("backfill_unprobed");
-    let mut client = db.connect();
-    client.batch_execute(SETUP).unwrap();
+/// `items` and `visits` (which records the writing backend) owned by a new `role`,
+/// created with `role_options`, then `more` run as the test's superuser; and a runner
+/// connected as `role`, with three heap-page batches of 500 rows whose workers connect as
+/// `role` too.
+fn runner_as_role(db: &TestDb, client: &mut Client, role: &str, role_options: &str, more: &str) -> Runner {
     client
         .batch_execute(&format!(
             "ALTER TABLE visits ADD COLUMN pid int NOT NULL DEFAULT pg_backend_pid();
-             DROP ROLE IF EXISTS {ROLE};
-             CREATE ROLE {ROLE} LOGIN NOSUPERUSER;
-             GRANT CREATE ON DATABASE \"{db}\" TO {ROLE};
-             GRANT CREATE, USAGE ON SCHEMA public TO {ROLE};
-             ALTER TABLE items OWNER TO {ROLE};
-             ALTER TABLE visits OWNER TO {ROLE};
-             DO $$
-             DECLARE f regprocedure;
-             BEGIN
-               FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname = 'pg_logical_emit_message' LOOP
-                 EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
-               END LOOP;
-             END $$;",
+             DROP ROLE IF EXISTS {role};
+             CREATE ROLE {role} LOGIN NOSUPERUSER {role_options};
+             GRANT CREATE ON DATABASE \"{db}\" TO {role};
+             GRANT CREATE, USAGE ON SCHEMA public TO {role};
+             ALTER TABLE items OWNER TO {role};
+             ALTER TABLE visits OWNER TO {role};
+             {more}",
             db = db.name()
         ))
         .unwrap();
     let mut runner = Runner::new(
-        db.connect_as(ROLE),
+        db.connect_as(role),
         Options {
             batch: BatchSize::Fixed(500),
             route: BackfillRoute::HeapPages,
@@ -279,8 +271,31 @@ fn without_the_commit_probe_heap_page_batches_run_one_at_a_time() {
     )
     .unwrap();
     let separator = if db.url().contains('?') { '&' } else { '?' };
-    let url = format!("{}{separator}user={ROLE}", db.url());
+    let url = format!("{}{separator}user={role}", db.url());
     runner.connect_workers_with(move || zdm_runtime::connect(&url));
+    runner
+}
+
+/// A role the commit-latency probe is not granted to (`pg_logical_emit_message`, revoked
+/// in this database alone) still backfills on heap pages, one batch at a time.
+#[test]
+fn without_the_commit_probe_heap_page_batches_run_one_at_a_time() {
+    let db = TestDb::new("backfill_unprobed");
+    let mut client = db.connect();
+    client.batch_execute(SETUP).unwrap();
+    let mut runner = runner_as_role(
+        &db,
+        &mut client,
+        "zdm_backfill_unprobed",
+        "",
+        "DO $$
+         DECLARE f regprocedure;
+         BEGIN
+           FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname = 'pg_logical_emit_message' LOOP
+             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+           END LOOP;
+         END $$;",
+    );
     runner.run_to(&AddScore, Phase::Backfill).unwrap();
 
     assert_eq!(
@@ -298,36 +313,17 @@ fn without_the_commit_probe_heap_page_batches_run_one_at_a_time() {
 /// one worker's. The second worker the server refuses is done without.
 #[test]
 fn workers_the_server_refuses_are_done_without() {
-    const ROLE: &str = "zdm_backfill_few_connections";
     let db = TestDb::new("backfill_few_connections");
     let mut client = db.connect();
     client.batch_execute(SETUP).unwrap();
-    client
-        .batch_execute(&format!(
-            "ALTER TABLE visits ADD COLUMN pid int NOT NULL DEFAULT pg_backend_pid();
-             DROP ROLE IF EXISTS {ROLE};
-             CREATE ROLE {ROLE} LOGIN NOSUPERUSER CONNECTION LIMIT 3;
-             GRANT CREATE ON DATABASE \"{db}\" TO {ROLE};
-             GRANT CREATE, USAGE ON SCHEMA public TO {ROLE};
-             ALTER TABLE items OWNER TO {ROLE};
-             ALTER TABLE visits OWNER TO {ROLE};",
-            db = db.name()
-        ))
-        .unwrap();
+    let mut runner = runner_as_role(
+        &db,
+        &mut client,
+        "zdm_backfill_few_connections",
+        "CONNECTION LIMIT 3",
+        "",
+    );
     no_application_running();
-    let mut runner = Runner::new(
-        db.connect_as(ROLE),
-        Options {
-            batch: BatchSize::Fixed(500),
-            route: BackfillRoute::HeapPages,
-            backfill_workers: 3,
-            ..test_options()
-        },
-    )
-    .unwrap();
-    let separator = if db.url().contains('?') { '&' } else { '?' };
-    let url = format!("{}{separator}user={ROLE}", db.url());
-    runner.connect_workers_with(move || zdm_runtime::connect(&url));
     runner.run_to(&AddScore, Phase::Backfill).unwrap();
 
     assert_eq!(
