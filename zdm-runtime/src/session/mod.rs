@@ -126,12 +126,12 @@ pub struct Options {
     /// runs one batch fewer, and one more again after 20 rounds within a quarter of it
     /// ([`Event::BackfillWorkers`](crate::Event::BackfillWorkers)). A round with no other
     /// session active is not probed and counts as calm: with no application running, a
-    /// slow commit slows nobody. Beside an application
-    /// that ran a statement within the last second, the backfill starts with one batch,
-    /// and a worker given back and dropped again within 20 rounds doubles the calm rounds
-    /// the next one waits for (up to 640). A role that may not run
-    /// that function backfills one batch at a time, and a connection the server refuses
-    /// (`max_connections`, the role's `CONNECTION LIMIT`) is done without.
+    /// slow commit slows nobody. Beside an application that ran a statement within the
+    /// last second, the backfill starts with one batch, and a worker given back and
+    /// dropped again within 20 rounds doubles the calm rounds the next one waits for (up
+    /// to 640). A role that may not run that function backfills one batch at a time, and a
+    /// connection the server refuses (`max_connections`, the role's `CONNECTION LIMIT`) is
+    /// done without.
     ///
     /// [`Runner::connect`]: crate::Runner::connect
     /// [`Runner::connect_workers_with`]: crate::Runner::connect_workers_with
